@@ -1,0 +1,65 @@
+# gradq: one image for both roles, `gradq train …` (coordinator) and `gradq worker …`.
+#
+#   docker build -t gradq .
+#   docker run --rm gradq --help
+#
+# Stages: manifests (only the package.json files, so that `npm ci` stays cached until a dependency changes),
+# build (all dependencies, `tsc -b`), prod-deps (production dependencies only) and the runtime image, which
+# holds production node_modules, the workspace manifests, bin/ and dist/ of every project; no sources, no
+# TypeScript, no Nx. Needs BuildKit (the default builder of Docker Engine 23+ and of `docker compose`).
+
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+FROM ${NODE_IMAGE} AS base
+WORKDIR /app
+ENV NPM_CONFIG_UPDATE_NOTIFIER=false \
+    NPM_CONFIG_FUND=false \
+    NPM_CONFIG_AUDIT=false
+
+# Every workspace's package.json (and bin/, which npm links into node_modules/.bin), whatever projects exist
+# under libs/ and apps/: a new project needs no change here. Its output changes only when a manifest does.
+FROM base AS manifests
+COPY libs ./libs
+COPY apps ./apps
+RUN find libs apps -type f \
+        ! -regex '[^/]*/[^/]*/package\.json' \
+        ! -regex '[^/]*/[^/]*/bin/.*' \
+        -delete \
+ && find libs apps -type d -empty -delete
+
+# All dependencies, for the build. --ignore-scripts: the root `prepare` script (tsc -b) cannot run before the
+# sources are here, and the workspace already opts out of dependency install scripts (allowScripts).
+FROM base AS deps
+COPY package.json package-lock.json ./
+COPY --from=manifests /app/ ./
+RUN --mount=type=cache,target=/root/.npm npm ci --ignore-scripts
+
+FROM deps AS build
+COPY tsconfig*.json nx.json ./
+COPY libs ./libs
+COPY apps ./apps
+RUN npm run build \
+ && mkdir /out \
+ && find libs apps -mindepth 2 -maxdepth 2 -type d -name dist -exec cp -a --parents {} /out/ \;
+
+# Production dependencies only (bullmq, ioredis, msgpackr and the workspace links).
+FROM base AS prod-deps
+COPY package.json package-lock.json ./
+COPY --from=manifests /app/ ./
+RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --ignore-scripts
+
+FROM base AS runtime
+LABEL org.opencontainers.image.title="gradq" \
+      org.opencontainers.image.description="data-parallel training of a from-scratch MLP over BullMQ and Redis"
+ENV NODE_ENV=production \
+    NODE_OPTIONS=--enable-source-maps \
+    GRADQ_DATA_DIR=/data
+COPY --from=prod-deps /app/ ./
+COPY --from=build /out/ ./
+# /data: dataset cache ($GRADQ_DATA_DIR, downloads land in /data/<dataset>/); /runs: checkpoints and models.
+# Owned by the unprivileged `node` user (uid 1000) of the base image, so that a fresh named volume mounted
+# there inherits that ownership and the non-root process can write to it.
+RUN mkdir -p /data /runs && chown node:node /data /runs
+USER node
+ENTRYPOINT ["node", "apps/coordinator/bin/gradq.js"]
+CMD ["--help"]

@@ -1,0 +1,126 @@
+import { randomBytes } from 'node:crypto';
+import { UsageError, type ParsedFlags } from '@gradq/cli';
+import {
+  checkName, checkRedisUrl, connectRedis, DEFAULT_REDIS_URL, QUEUE_PREFIX, redactRedisUrl, REDIS_URL_ENV, RedisUnavailableError,
+  runKeys, waitForRedis, type ShardJob, type ShardResult,
+} from '@gradq/cluster'; // prettier-ignore
+import { Queue, QueueEvents } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { TrainConfig } from '../train/train-config.js';
+import { ClusterGradientSource } from './cluster-gradient-source.js';
+import { LocalWorkers } from './local-workers.js';
+import { PrivateRedis, redisServerAvailable } from './private-redis.js';
+
+export interface ClusterRunOptions {
+  flags: ParsedFlags;
+  config: TrainConfig;
+  paramCount: number;
+  trainSamples: number;
+  /** Local worker processes to start; 0 = rely on external workers. */
+  workers: number;
+  log: (line: string) => void;
+}
+
+/**
+ * Everything a distributed run holds besides the model: the Redis connection (a private redis-server when
+ * none answers at the default address), the queue and its events, the local workers, the gradient source.
+ */
+export class ClusterRun {
+  private liveWorkers = 0;
+  private readonly timer: NodeJS.Timeout;
+
+  private constructor(
+    readonly url: string,
+    readonly source: ClusterGradientSource,
+    private readonly connections: Redis[],
+    private readonly queue: Queue<ShardJob, ShardResult>,
+    private readonly events: QueueEvents,
+    private readonly localWorkers: LocalWorkers,
+    private readonly privateRedis: PrivateRedis | undefined,
+    private readonly workerCount: number,
+  ) {
+    const poll = (): void => {
+      this.queue.getWorkersCount().then(
+        (n) => (this.liveWorkers = n),
+        () => undefined,
+      );
+    };
+    poll();
+    this.timer = setInterval(poll, 2000);
+    this.timer.unref();
+  }
+
+  static async start(o: ClusterRunOptions): Promise<ClusterRun> {
+    const queueName = o.flags.queue as string;
+    checkName('queue', queueName);
+    const { url, privateRedis } = await resolveRedis(o.flags.redis as string | undefined, o.log);
+    const redis = connectRedis(url, o.log);
+    const queue = new Queue<ShardJob, ShardResult>(queueName, { connection: redis, prefix: QUEUE_PREFIX });
+    // QueueEvents blocks on its connection, so it gets its own; BullMQ does not close connections it was given.
+    const eventsConnection = redis.duplicate();
+    const events = new QueueEvents(queueName, { connection: eventsConnection, prefix: QUEUE_PREFIX });
+    await events.waitUntilReady();
+    const keys = runKeys(queueName, `r${Date.now().toString(36)}${randomBytes(3).toString('hex')}`);
+    const run = { dataset: o.config.dataset, trainSamples: o.trainSamples, seed: o.config.seed, model: o.config.model };
+    const source = new ClusterGradientSource(redis, queue, events, keys, run, o.paramCount, o.log);
+    // Workers get the URL through the environment, so that a password never shows in a process list.
+    const args = ['--queue', queueName, ...(o.config.dataDir === undefined ? [] : ['--data-dir', o.config.dataDir])];
+    const workers = new LocalWorkers(args, { ...process.env, [REDIS_URL_ENV]: url }, o.log);
+    workers.start(o.workers);
+    o.log(
+      `run ${keys.runId} on queue "${queueName}" at ${redactRedisUrl(url)}: ` +
+        (o.workers > 0 ? `${o.workers} local workers` : 'waiting for external workers (gradq worker)'),
+    );
+    return new ClusterRun(url, source, [redis, eventsConnection], queue, events, workers, privateRedis, o.workers);
+  }
+
+  /** For the progress bar. */
+  readonly progressText = (): string => `${this.liveWorkers} workers`;
+
+  /** Extra fields of the --json summary. */
+  report(): Record<string, unknown> {
+    return {
+      workers: this.workerCount,
+      redis: redactRedisUrl(this.url),
+      pids: this.localWorkers.pids,
+      duplicates_ignored: this.source.counters.duplicates,
+      results_rejected: this.source.counters.rejected,
+      shards_recomputed: this.source.counters.recomputed,
+      jobs_failed: this.source.counters.failed,
+    };
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.source.close().catch(() => undefined);
+    await this.localWorkers.stop();
+    await this.events.close();
+    await this.queue.close();
+    for (const c of this.connections) await c.quit().catch(() => c.disconnect());
+    await this.privateRedis?.stop();
+  }
+}
+
+/**
+ * --redis URL (or $GRADQ_REDIS_URL) must answer, after retries with backoff. Without either, the default
+ * address is tried once; if nothing answers there, a private redis-server is started when one is on PATH.
+ */
+async function resolveRedis(flag: string | undefined, log: (line: string) => void): Promise<{ url: string; privateRedis?: PrivateRedis }> {
+  const given = flag ?? process.env[REDIS_URL_ENV];
+  const url = given ?? DEFAULT_REDIS_URL;
+  checkRedisUrl(url);
+  try {
+    await waitForRedis(url, log, given === undefined ? 1 : 5);
+    return { url };
+  } catch (e) {
+    if (!(e instanceof RedisUnavailableError)) throw e;
+    if (given !== undefined) throw new UsageError(`${e.message}; check --redis, or train with --local`);
+    if (!redisServerAvailable()) {
+      throw new UsageError(
+        `no Redis answers at ${url} and redis-server is not on PATH: install Redis (e.g. apt-get install redis-server), pass --redis URL, or train with --local`,
+      );
+    }
+    const privateRedis = await PrivateRedis.start(log);
+    return { url: privateRedis.url, privateRedis };
+  }
+}

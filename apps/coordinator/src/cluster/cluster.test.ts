@@ -1,0 +1,197 @@
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  decodeParamsInto,
+  deleteKeysWithPrefix,
+  encodeGradient,
+  QUEUE_PREFIX,
+  validateShardJob,
+  type ShardJob,
+  type ShardResult,
+} from '@gradq/cluster';
+import { epochOrder, gatherBatch, limitSamples, loadDataset, type Split } from '@gradq/data';
+import { Model } from '@gradq/nn';
+import { Queue, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { lastJson, runCli, SHARED_DATA, spawnCli, waitFor } from '../testing/run-cli.js';
+
+// Every run: same seed, 4 shards, 2 epochs over the first 4096 MNIST samples (128 steps).
+const RUN = [
+  '--data-dir',
+  SHARED_DATA,
+  '--model',
+  'mlp:784-32-10',
+  '--train-samples',
+  '4096',
+  '--epochs',
+  '2',
+  '--shards',
+  '4',
+  '--seed',
+  '5',
+  '--json',
+];
+const STEPS = 128;
+
+const redis = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
+const queues: string[] = [];
+let tmp: string;
+let reference: string;
+
+/** A fresh queue name for one test, cleaned up afterwards. */
+function queueName(): string {
+  const q = `test-${randomUUID().slice(0, 8)}`;
+  queues.push(q);
+  return q;
+}
+
+/** The highest parameter version a run has published on `queue` (-1 before the first). */
+async function publishedStep(queue: string): Promise<number> {
+  const keys = await redis.keys(`${QUEUE_PREFIX}:${queue}:run:*:params:*`);
+  return Math.max(-1, ...keys.map((k) => Number(k.slice(k.lastIndexOf(':') + 1))));
+}
+
+beforeAll(async () => {
+  tmp = mkdtempSync(join(tmpdir(), 'gradq-cluster-'));
+  const local = await runCli(['train', '--local', ...RUN]);
+  expect(local.code, local.stderr).toBe(0);
+  reference = lastJson(local.stdout).params_sha256 as string;
+});
+
+afterAll(async () => {
+  for (const q of queues) {
+    await new Queue(q, { connection: redis, prefix: QUEUE_PREFIX }).obliterate({ force: true });
+    await deleteKeysWithPrefix(redis, `${QUEUE_PREFIX}:${q}:`);
+  }
+  await redis.quit();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('gradq train on the cluster', () => {
+  it.each([1, 2, 3])('gives the --local params_sha256 with %i workers', async (workers) => {
+    const r = await runCli(['train', '--workers', String(workers), '--queue', queueName(), ...RUN]);
+    expect(r.code, r.stderr).toBe(0);
+    const summary = lastJson(r.stdout);
+    expect(summary).toMatchObject({ params_sha256: reference, steps: STEPS, applied_steps: STEPS, workers, shards: 4 });
+    expect(summary.redis).toBe('redis://127.0.0.1:6379');
+  });
+
+  it('survives a worker killed mid-run: same params_sha256, no step applied twice', async () => {
+    const queue = queueName();
+    const worker = (): ReturnType<typeof spawnCli> => spawnCli(['worker', '--queue', queue, '--data-dir', SHARED_DATA]);
+    const coordinator = spawnCli(['train', '--workers', '0', '--queue', queue, ...RUN]);
+    const [a, b] = [worker(), worker()];
+    await waitFor('step 30', async () => (await publishedStep(queue)) >= 30);
+    // Kill worker a while it holds a shard: freeze it, and if the run stalls, the shard is its.
+    let finished = false;
+    void coordinator.done.then(() => (finished = true));
+    for (let holding = false; !holding;) {
+      a.child.kill('SIGSTOP');
+      const before = await publishedStep(queue);
+      await new Promise((r) => setTimeout(r, 400));
+      holding = before >= 0 && (await publishedStep(queue)) === before;
+      if (!holding) a.child.kill('SIGCONT');
+      expect(finished, 'the run ended before worker a was caught holding a shard').toBe(false);
+    }
+    const stalledAt = await publishedStep(queue);
+    const killedAt = Date.now();
+    a.child.kill('SIGKILL');
+    await waitFor('the stalled shard to be recomputed', async () => finished || (await publishedStep(queue)) > stalledAt, 15_000);
+    const recoverySeconds = (Date.now() - killedAt) / 1000;
+    expect(recoverySeconds).toBeLessThan(12); // BullMQ's default lock alone would take 30 s
+    const c = worker();
+    const r = await coordinator.done;
+    expect(r.code, r.stderr).toBe(0);
+    expect(lastJson(r.stdout)).toMatchObject({ params_sha256: reference, applied_steps: STEPS });
+    for (const w of [b, c]) w.child.kill('SIGTERM');
+    const exits = await Promise.all([b.done, c.done]);
+    expect(exits.map((e) => e.code)).toEqual([0, 0]);
+  });
+
+  it('resumes from a checkpoint after the coordinator is killed: same params_sha256', async () => {
+    const queue = queueName();
+    const dir = join(tmp, 'resume');
+    const args = ['train', '--workers', '1', '--queue', queue, '--checkpoint', dir, '--checkpoint-every', '20', ...RUN];
+    const first = spawnCli(args);
+    await waitFor('a checkpoint and step 50', async () => existsSync(join(dir, 'checkpoint.gradq')) && (await publishedStep(queue)) >= 50);
+    first.child.kill('SIGKILL');
+    await first.done;
+    const second = await runCli([...args, '--resume']);
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stderr).toMatch(/resuming from .*checkpoint\.gradq at step (40|60|80)/);
+    expect(lastJson(second.stdout)).toMatchObject({ params_sha256: reference, applied_steps: STEPS });
+  });
+
+  it('rejects NaN, wrong-length, wrong-step and duplicate results, recomputes them, and ends with the same hash', async () => {
+    const queue = queueName();
+    const train = await honestTrainSplit();
+    const jobs = new Queue<ShardJob, ShardResult>(queue, { connection: redis, prefix: QUEUE_PREFIX });
+    const evil = new Worker<ShardJob, ShardResult>(
+      queue,
+      async (job) => {
+        const data = validateShardJob(job.data);
+        const { grads, result } = await honestShard(data, train);
+        const first = data.attempt === 0 && !job.id?.endsWith('dup');
+        let sent = grads;
+        if (first && data.step === 3 && data.shard === 1) (sent = grads.slice())[5] = Number.NaN;
+        if (first && data.step === 5 && data.shard === 2) sent = grads.subarray(0, grads.length - 1);
+        const header = { ...result, step: first && data.step === 9 && data.shard === 3 ? 8 : data.step };
+        if (first && data.step === 7 && data.shard === 1) {
+          // Shard 0 of step 7 is already in: deliver it again, ahead of the rest.
+          const size = data.end - data.start; // shards of a full batch of 64 are 16 samples each
+          const dup = { ...data, shard: 0, start: data.start - size, end: data.start, gradKey: data.gradKey.replace(/:1$/, ':0') };
+          await jobs.add('shard', dup, { jobId: `${job.id}-dup`, lifo: true });
+        }
+        await redis.set(data.gradKey, Buffer.from(encodeGradient(header, sent)), 'PX', 60_000);
+        return result;
+      },
+      { connection: new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null }), prefix: QUEUE_PREFIX },
+    );
+    try {
+      const r = await runCli(['train', '--workers', '0', '--queue', queue, ...RUN]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(lastJson(r.stdout)).toMatchObject({
+        params_sha256: reference, applied_steps: STEPS, results_rejected: 3, duplicates_ignored: 1, shards_recomputed: 3,
+      }); // prettier-ignore
+      expect(r.stderr).toMatch(/step 3 shard 1: result rejected \(.*gradient value 5 is NaN\)/);
+      expect(r.stderr).toMatch(/step 5 shard 2: result rejected \(.*gradient of 25449 values, expected 25450\)/);
+      expect(r.stderr).toMatch(/step 9 shard 3: result rejected \(.*step is 8, expected 9\)/);
+      expect(r.stderr).toMatch(/step 7 shard 0: duplicate result/);
+    } finally {
+      await evil.close();
+      await jobs.close();
+    }
+  });
+
+  it('says clearly that Redis does not answer, without its password, and exits 2', async () => {
+    const r = await runCli(['train', '--redis', 'redis://:hunter2@127.0.0.1:1', '--queue', queueName(), ...RUN]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:1 does not answer/);
+    expect(r.stderr).not.toContain('hunter2');
+  });
+});
+
+/** The training split every worker uses, loaded once. */
+async function honestTrainSplit(): Promise<Split> {
+  return (await loadDataset('mnist', { dataDir: SHARED_DATA })).train;
+}
+
+/** What an honest worker computes for a job, with libs/nn and libs/data directly. */
+async function honestShard(job: ShardJob, fullTrain: Split): Promise<{ grads: Float32Array; result: ShardResult }> {
+  const train = limitSamples(fullTrain, job.trainSamples);
+  const model = new Model(job.model);
+  decodeParamsInto(await redis.getBuffer(job.paramsKey), model.params, job.paramsKey);
+  const count = job.end - job.start;
+  const x = new Float32Array(count * train.features);
+  const y = new Uint8Array(count);
+  gatherBatch(train, epochOrder(job.seed, job.epoch, job.trainSamples), job.start, job.end, x, y);
+  const stats = model.forwardBackward(x, y, count);
+  const result: ShardResult = {
+    v: 1, run: job.run, step: job.step, shard: job.shard, attempt: job.attempt, count, ...stats,
+    worker: 'evil', fetchMs: 0, computeMs: 0, uploadMs: 0,
+  }; // prettier-ignore
+  return { grads: model.grads, result };
+}

@@ -1,0 +1,56 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+/** The `gradq` entry point, which local workers are started with (`gradq worker …`). */
+export const GRADQ_BIN = fileURLToPath(new URL('../../bin/gradq.js', import.meta.url));
+
+/**
+ * N local worker processes (`gradq worker`), each connected to this process by an IPC channel so that it exits
+ * when the coordinator goes, even on SIGKILL. Their stderr goes to ours.
+ */
+export class LocalWorkers {
+  private readonly children: ChildProcess[] = [];
+  private stopping = false;
+
+  constructor(
+    private readonly args: readonly string[],
+    private readonly env: NodeJS.ProcessEnv,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  start(count: number): void {
+    for (let i = 0; i < count; i++) {
+      const child = spawn(process.execPath, [...process.execArgv, GRADQ_BIN, 'worker', ...this.args, '--quiet'], {
+        stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+        env: this.env,
+      });
+      child.on('exit', (code, signal) => {
+        if (!this.stopping) this.log(`local worker ${child.pid} exited (${signal ?? `code ${code}`})`);
+      });
+      this.children.push(child);
+    }
+  }
+
+  get pids(): number[] {
+    return this.children.flatMap((c) => (c.pid === undefined ? [] : [c.pid]));
+  }
+
+  /** SIGTERM to every worker, then wait for them (SIGKILL after 5 s). */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await Promise.all(
+      this.children.map(
+        (c) =>
+          new Promise<void>((resolve) => {
+            if (c.exitCode !== null || c.signalCode !== null) return resolve();
+            const kill = setTimeout(() => c.kill('SIGKILL'), 5000);
+            c.once('exit', () => {
+              clearTimeout(kill);
+              resolve();
+            });
+            c.kill('SIGTERM');
+          }),
+      ),
+    );
+  }
+}

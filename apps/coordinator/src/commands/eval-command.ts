@@ -1,0 +1,35 @@
+import { UsageError } from '@gradq/cli';
+import { readFileSync } from 'node:fs';
+import { decodeModel } from '@gradq/nn';
+import { loadDataset } from '@gradq/data';
+import { evaluateSplit } from '../eval/evaluate.js';
+import { formatEvaluation } from '../eval/format-evaluation.js';
+import { EVAL_FLAGS } from '../train/train-flags.js';
+import type { Command } from '@gradq/cli';
+
+export const evalCommand: Command = {
+  summary: 'test accuracy, per-class accuracy and confusion matrix of a saved model',
+  usage: 'gradq eval --model FILE [--dataset D] [--data-dir ROOT]',
+  flags: EVAL_FLAGS,
+  async run(flags, io) {
+    const file = flags.model as string | undefined;
+    if (file === undefined) throw new UsageError('gradq eval: --model FILE is required (a file saved by gradq train --out)');
+    let bytes: Uint8Array;
+    try {
+      bytes = readFileSync(file);
+    } catch (e) {
+      throw new UsageError(`--model ${file}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+    const { model } = decodeModel(bytes, file);
+    const dataset = await loadDataset(flags.dataset as string, { dataDir: flags['data-dir'] as string | undefined });
+    if (model.inputSize !== dataset.test.features || model.classes !== dataset.classNames.length) {
+      throw new UsageError(
+        `--model ${file}: a ${model.name} does not fit ${dataset.name} (${dataset.test.features} pixels, ${dataset.classNames.length} classes)`,
+      );
+    }
+    const result = evaluateSplit(model, dataset.test, { confusion: true });
+    if (flags.json === true) {
+      io.stdout.write(`${JSON.stringify({ dataset: dataset.name, model: model.name, ...result, classes: dataset.classNames })}\n`);
+    } else io.stdout.write(formatEvaluation(dataset.name, dataset.classNames, result));
+  },
+};

@@ -1,0 +1,143 @@
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { lastJson, runCli, SHARED_DATA } from '../testing/run-cli.js';
+
+const BASE = ['train', '--local', '--data-dir', SHARED_DATA, '--epochs', '1'];
+const SMALL = [...BASE, '--model', 'mlp:784-32-10', '--train-samples', '2048'];
+
+let tmp: string;
+beforeAll(() => {
+  tmp = mkdtempSync(join(tmpdir(), 'gradq-train-'));
+});
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+/** A data root whose mnist/ holds the real files, with `file` replaced by `edit(decompressed bytes)`. */
+function brokenRoot(name: string, file: string, edit: (raw: Buffer) => Buffer, gzip = true): string {
+  const root = join(tmp, name);
+  mkdirSync(join(root, 'mnist'), { recursive: true });
+  for (const f of readdirSync(join(SHARED_DATA, 'mnist'))) copyFileSync(join(SHARED_DATA, 'mnist', f), join(root, 'mnist', f));
+  const path = join(root, 'mnist', `${file}.gz`);
+  const edited = edit(gunzipSync(readFileSync(path)));
+  writeFileSync(path, gzip ? gzipSync(edited) : edited);
+  return root;
+}
+
+/** Runs a command that must fail on input: exit 2, one line on stderr, no output file. */
+async function expectInputError(args: string[], pattern: RegExp): Promise<void> {
+  const out = join(tmp, `never-${Math.random()}.gradq`);
+  const r = await runCli([...args, '--out', out]);
+  expect(r.code, r.stderr).toBe(2);
+  const lines = r.stderr.trim().split('\n');
+  expect(lines, r.stderr).toHaveLength(1);
+  expect(lines[0]).toMatch(/^gradq: error: /);
+  expect(lines[0]).toMatch(pattern);
+  expect(existsSync(out)).toBe(false);
+}
+
+describe('gradq train --local', () => {
+  it('prints a JSON summary whose params_sha256 repeats for the same seed', async () => {
+    const [a, b] = await Promise.all([runCli([...SMALL, '--shards', '4', '--json']), runCli([...SMALL, '--shards', '4', '--json'])]);
+    expect(a.code, a.stderr).toBe(0);
+    const ja = lastJson(a.stdout);
+    for (const key of [
+      'dataset',
+      'model',
+      'epochs',
+      'steps',
+      'batch',
+      'shards',
+      'test_accuracy',
+      'train_samples_per_s',
+      'params_sha256',
+      'wall_s',
+    ]) {
+      expect(ja).toHaveProperty(key);
+    }
+    expect(ja).toMatchObject({ dataset: 'mnist', model: 'mlp:784-32-10', epochs: 1, steps: 32, batch: 64, shards: 4 });
+    expect(ja.test_accuracy).toBeGreaterThan(0.5); // 32 steps of a tiny model; chance is 0.1
+    expect(ja.params_sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(lastJson(b.stdout).params_sha256).toBe(ja.params_sha256);
+  });
+
+  it('gives a different params_sha256 for a different seed', async () => {
+    const [a, b] = await Promise.all([runCli([...SMALL, '--json', '--seed', '1']), runCli([...SMALL, '--json', '--seed', '2'])]);
+    expect(lastJson(a.stdout).params_sha256).not.toBe(lastJson(b.stdout).params_sha256);
+  });
+
+  it('saves a model that gradq eval reports per class with a confusion matrix', async () => {
+    const out = join(tmp, 'fashion.gradq');
+    const t = await runCli([...SMALL, '--dataset', 'fashion-mnist', '--out', out]);
+    expect(t.code, t.stderr).toBe(0);
+    const e = await runCli(['eval', '--model', out, '--dataset', 'fashion-mnist', '--data-dir', SHARED_DATA]);
+    expect(e.code, e.stderr).toBe(0);
+    expect(e.stdout).toMatch(/fashion-mnist test set: 10000 samples, accuracy \d+\.\d\d%/);
+    for (const name of ['T-shirt/top', 'Trouser', 'Ankle boot']) expect(e.stdout).toContain(name);
+    expect(e.stdout).toContain('confusion matrix');
+    const j = await runCli(['eval', '--model', out, '--dataset', 'fashion-mnist', '--data-dir', SHARED_DATA, '--json']);
+    const summary = lastJson(j.stdout) as { confusion: number[][]; correct: number };
+    const diagonal = summary.confusion.reduce((s, row, i) => s + row[i], 0);
+    expect(diagonal).toBe(summary.correct);
+  });
+});
+
+describe('bad input: one error line, exit code 2, nothing written', () => {
+  const cases: Array<[string, string[], RegExp]> = [
+    ['negative lr', ['--lr', '-0.1'], /--lr -0\.1: must be > 0/],
+    ['batch 0', ['--batch', '0'], /--batch 0: must be >= 1/],
+    ['shards > batch', ['--batch', '8', '--shards', '9'], /--shards 9 exceeds --batch 8/],
+    ['unknown optimizer', ['--optimizer', 'rmsprop'], /--optimizer rmsprop: unknown value/],
+    ['unknown dataset', ['--dataset', 'cifar10'], /--dataset cifar10: unknown value/],
+    ['unknown model spec', ['--model', 'cnn:3x3'], /unknown model spec "cnn:3x3"/],
+    ['model that does not fit the data', ['--model', 'mlp:100-10'], /takes 100 inputs but mnist images have 784 pixels/],
+    ['unknown schedule', ['--schedule', 'linear'], /--schedule linear: unknown schedule/],
+    ['too many training samples', ['--train-samples', '70000'], /70000/],
+    ['unknown flag', ['--learning-rate', '1'], /unknown flag --learning-rate/],
+  ];
+  it.each(cases)('%s', async (_name, extra, pattern) => {
+    await expectInputError([...BASE, ...extra], pattern);
+  });
+
+  it('a truncated .gz', async () => {
+    const root = brokenRoot('truncated', 't10k-labels-idx1-ubyte', (raw) => raw, false);
+    const path = join(root, 'mnist', 't10k-labels-idx1-ubyte.gz');
+    const gz = gzipSync(gunzipSync(readFileSync(join(SHARED_DATA, 'mnist', 't10k-labels-idx1-ubyte.gz'))));
+    writeFileSync(path, gz.subarray(0, gz.length >> 1));
+    await expectInputError(['train', '--local', '--data-dir', root], /t10k-labels-idx1-ubyte.*(truncated|corrupt)/);
+  });
+
+  it('a wrong magic number', async () => {
+    const root = brokenRoot('magic', 'train-labels-idx1-ubyte', (raw) => Buffer.concat([Buffer.from([0, 0, 8, 3]), raw.subarray(4)]));
+    await expectInputError(['train', '--local', '--data-dir', root], /train-labels-idx1-ubyte.*magic.*0x00000803.*0x00000801/);
+  });
+
+  it('image and label counts that disagree', async () => {
+    const root = brokenRoot('count', 't10k-labels-idx1-ubyte', (raw) => {
+      const cut = Buffer.from(raw.subarray(0, raw.length - 1));
+      cut.writeUInt32BE(9999, 4);
+      return cut;
+    });
+    await expectInputError(['train', '--local', '--data-dir', root], /10000 images.*9999 labels/);
+  });
+
+  it('a missing data folder names the path it looked for', async () => {
+    await expectInputError(['train', '--local', '--data-dir', join(tmp, 'nowhere')], /nowhere/);
+  });
+
+  it('an output folder that does not exist, before any training', async () => {
+    const r = await runCli([...SMALL, '--out', join(tmp, 'no-such-dir', 'm.gradq')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^gradq: error: --out .*no-such-dir.* does not exist/);
+  });
+
+  it('eval of a file that is not a model', async () => {
+    const bad = join(tmp, 'not-a-model.gradq');
+    writeFileSync(bad, 'hello');
+    const r = await runCli(['eval', '--model', bad, '--data-dir', SHARED_DATA]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain('not-a-model.gradq');
+  });
+});

@@ -1,0 +1,1 @@
+export { main, helpText, COMMANDS } from './main.js';

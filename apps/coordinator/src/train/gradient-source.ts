@@ -1,0 +1,29 @@
+import type { StepPlan as BatchPlan } from '@gradq/data';
+
+/**
+ * Where a step's gradient comes from. The trainer zeroes `sum`, the source adds the K shard gradient sums of
+ * the step into it **in shard order** (shard 0 first), and the trainer divides by the batch size in the
+ * optimizer. The in-process source and the cluster source compute the same shards in the same order, so
+ * they give bit-identical parameters. Which samples a step and shard use is libs/data's contract (planStep).
+ */
+export interface StepPlan extends BatchPlan {
+  globalStep: number; // 0-based over the run
+  /** This epoch's sample order; the plan's shard ranges are positions in it. */
+  order: Uint32Array;
+}
+
+export interface StepStats {
+  lossSum: number;
+  correct: number;
+}
+
+export interface GradientSource {
+  /** Adds the step's shard gradient sums into `sum` in shard order; returns the summed loss and correct count. */
+  step(plan: StepPlan, params: Float32Array, sum: Float32Array): Promise<StepStats>;
+  close(): Promise<void>;
+}
+
+/** sum += g, one element at a time: the one addition both sources use. */
+export function addInto(sum: Float32Array, g: Float32Array): void {
+  for (let i = 0; i < sum.length; i++) sum[i] += g[i];
+}

@@ -1,0 +1,76 @@
+import { parseFlags } from '@gradq/cli';
+import { loadDataset, type Dataset } from '@gradq/data';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { SHARED_DATA } from '../testing/run-cli.js';
+import { LocalGradientSource } from './local-gradient-source.js';
+import type { StepPlan } from './gradient-source.js';
+import { trainConfigFromFlags } from './train-config.js';
+import { TRAIN_FLAGS } from './train-flags.js';
+import { setUpTraining } from './trainer.js';
+import { epochOrder, planStep } from '@gradq/data';
+
+let mnist: Dataset;
+beforeAll(async () => {
+  mnist = await loadDataset('mnist', { dataDir: SHARED_DATA });
+});
+
+function setup(shards: number) {
+  const flags = parseFlags(
+    'train',
+    ['--local', '--model', 'mlp:784-64-10', '--train-samples', '4096', '--shards', String(shards)],
+    TRAIN_FLAGS,
+  );
+  return setUpTraining(trainConfigFromFlags(flags), mnist);
+}
+
+function plan(order: Uint32Array, step: number, batch: number, shards: number): StepPlan {
+  return { ...planStep(order.length, batch, shards, step), globalStep: step, order };
+}
+
+describe('LocalGradientSource', () => {
+  it('gives the same summed gradient with 1 and 4 shards at every step (1e-5 relative)', async () => {
+    // Train with 1 shard; at each step also compute the 4-shard sum from the same parameters.
+    const one = setup(1);
+    const four = setup(4);
+    const src1 = new LocalGradientSource(one.model, one.train, 64);
+    const src4 = new LocalGradientSource(four.model, four.train, 16);
+    const order = epochOrder(1, 0, one.train.count);
+    const sum1 = new Float32Array(one.model.params.length);
+    const sum4 = new Float32Array(sum1.length);
+    let worst = 0;
+    for (let s = 0; s < 30; s++) {
+      four.model.params.set(one.model.params);
+      sum1.fill(0);
+      sum4.fill(0);
+      const a = await src1.step(plan(order, s, 64, 1), one.model.params, sum1);
+      const b = await src4.step(plan(order, s, 64, 4), four.model.params, sum4);
+      expect(b.correct).toBe(a.correct);
+      expect(b.lossSum).toBeCloseTo(a.lossSum, 3);
+      let maxDiff = 0;
+      let maxAbs = 0;
+      for (let i = 0; i < sum1.length; i++) {
+        maxDiff = Math.max(maxDiff, Math.abs(sum1[i] - sum4[i]));
+        maxAbs = Math.max(maxAbs, Math.abs(sum1[i]));
+      }
+      worst = Math.max(worst, maxDiff / maxAbs);
+      one.optimizer.step(one.model.params, sum1, 64);
+    }
+    expect(worst).toBeLessThan(1e-5);
+    expect(worst).toBeGreaterThanOrEqual(0);
+  });
+
+  it('leaves nothing out: a last partial batch with empty shards sums the samples it has', async () => {
+    const s = setup(4);
+    const src = new LocalGradientSource(s.model, s.train, 1);
+    const order = epochOrder(1, 0, 4096);
+    // 4096 samples in batches of 5: the last batch has one sample, so three of its four shards are empty.
+    const last = Math.ceil(4096 / 5) - 1;
+    const p = { ...planStep(4096, 5, 4, last), globalStep: last, order };
+    expect(p.batchSize).toBe(1);
+    expect(p.shards.filter(([a, b]) => a === b)).toHaveLength(3);
+    const sum = new Float32Array(s.model.params.length);
+    const stats = await src.step(p, s.model.params, sum);
+    expect(stats.lossSum).toBeGreaterThan(0);
+    expect(sum.some((v) => v !== 0)).toBe(true);
+  });
+});

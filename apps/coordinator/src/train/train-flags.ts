@@ -1,0 +1,60 @@
+import { type FlagSpecs } from '@gradq/cli';
+import { DEFAULT_MODEL, INIT_SCHEMES, OPTIMIZER_NAMES } from '@gradq/nn';
+import { DATASET_NAMES } from '@gradq/data';
+import { DEFAULT_QUEUE, DEFAULT_REDIS_URL } from '@gradq/cluster';
+
+/** Flags of `gradq train`. The defaults are the README's training command. */
+export const TRAIN_FLAGS = {
+  local: { type: 'boolean', help: 'train in this process (no Redis, no workers)' },
+  workers: {
+    type: 'int',
+    min: 0,
+    placeholder: 'N',
+    help: 'local worker processes to start (default: one per core); 0 = only external workers',
+  },
+  redis: {
+    type: 'string', placeholder: 'URL',
+    help: `Redis for the queue (default ${DEFAULT_REDIS_URL}; when nothing answers there and redis-server is on PATH, a private one is started)`,
+  }, // prettier-ignore
+  queue: { type: 'string', placeholder: 'NAME', default: DEFAULT_QUEUE, help: 'queue name shared with the workers (their --queue)' },
+  dataset: { type: 'string', choices: DATASET_NAMES, default: 'mnist', help: 'dataset to train on' },
+  'data-dir': {
+    type: 'string', placeholder: 'ROOT',
+    help: 'read ROOT/<dataset>/*.gz (verified) instead of downloading to ~/.cache/gradq or $GRADQ_DATA_DIR',
+  }, // prettier-ignore
+  model: { type: 'string', placeholder: 'SPEC', default: DEFAULT_MODEL, help: 'network, mlp:IN-HIDDEN…-CLASSES' },
+  init: { type: 'string', choices: INIT_SCHEMES, default: 'he', help: 'weight initialisation' },
+  epochs: { type: 'int', min: 1, default: 12, help: 'passes over the training samples' },
+  batch: { type: 'int', min: 1, default: 64, help: 'global mini-batch size (samples per optimizer step)' },
+  shards: { type: 'int', min: 1, default: 1, help: 'shards per batch; the step gradient is the sum of shard sums in shard order' },
+  optimizer: { type: 'string', choices: OPTIMIZER_NAMES, default: 'adam', help: 'optimizer' },
+  lr: { type: 'number', min: 0, exclusiveMin: true, default: 0.001, help: 'peak learning rate' },
+  schedule: {
+    type: 'string', placeholder: 'SCHEDULE', default: 'cosine',
+    help: 'constant | cosine | step:EPOCHS:GAMMA (×GAMMA every EPOCHS) | exponential:GAMMA (×GAMMA per epoch)',
+  }, // prettier-ignore
+  warmup: {
+    type: 'number',
+    min: 0,
+    default: 0,
+    placeholder: 'EPOCHS',
+    help: 'linear learning-rate warm-up, in epochs (may be fractional)',
+  },
+  'weight-decay': { type: 'number', min: 0, placeholder: 'WD', help: 'weight decay (L2; decoupled for adamw, default 0.01 there, else 0)' },
+  momentum: { type: 'number', min: 0, placeholder: 'MU', help: 'momentum for momentum/nesterov (default 0.9)' },
+  seed: { type: 'int', min: 0, default: 1, help: 'seed for initialisation and data order' },
+  'train-samples': { type: 'int', min: 1, placeholder: 'N', help: 'train on the first N training samples only' },
+  out: { type: 'string', placeholder: 'FILE', help: 'save the trained model (and optimizer state) to FILE' },
+  checkpoint: { type: 'string', placeholder: 'DIR', help: 'write DIR/checkpoint.gradq every --checkpoint-every steps (atomically)' },
+  'checkpoint-every': { type: 'int', min: 1, default: 200, placeholder: 'STEPS', help: 'steps between checkpoints' },
+  resume: { type: 'boolean', help: 'continue from DIR/checkpoint.gradq of --checkpoint (start afresh when there is none)' },
+  json: { type: 'boolean', help: 'print a JSON summary as the last line of stdout' },
+} satisfies FlagSpecs;
+
+/** Flags of `gradq eval`. */
+export const EVAL_FLAGS = {
+  model: { type: 'string', placeholder: 'FILE', help: 'model file saved by gradq train --out (required)' },
+  dataset: { type: 'string', choices: DATASET_NAMES, default: 'mnist', help: 'dataset whose test split to evaluate on' },
+  'data-dir': { type: 'string', placeholder: 'ROOT', help: 'read ROOT/<dataset>/*.gz instead of the download cache' },
+  json: { type: 'boolean', help: 'print the results as one JSON object' },
+} satisfies FlagSpecs;

@@ -1,0 +1,193 @@
+import { writeFileAtomic, formatCount, ProgressBar, type OutputStream, UsageError } from '@gradq/cli';
+import {
+  encodeModel, firstNonFinite, makeOptimizer, makeSchedule, Model, paramsSha256, type Optimizer,
+} from '@gradq/nn'; // prettier-ignore
+import { epochOrder, limitSamples, planStep, stepsPerEpoch, type Dataset, type Split } from '@gradq/data';
+import { evaluateSplit } from '../eval/evaluate.js';
+import type { GradientSource, StepPlan } from './gradient-source.js';
+import { parseScheduleSpec } from './schedule-spec.js';
+import type { Checkpointer, TrainCursor } from './checkpoint.js';
+import type { TrainConfig } from './train-config.js';
+
+/** The run's figures, printed as the --json line. */
+export interface TrainSummary {
+  dataset: string;
+  model: string;
+  optimizer: string;
+  lr: number;
+  schedule: string;
+  seed: number;
+  epochs: number;
+  steps: number;
+  batch: number;
+  shards: number;
+  train_samples: number;
+  train_loss: number;
+  train_accuracy: number;
+  test_loss: number;
+  test_accuracy: number;
+  train_samples_per_s: number;
+  /** Optimizer updates applied over the run (across resumes): equals steps unless something went wrong. */
+  applied_steps: number;
+  params_sha256: string;
+  wall_s: number;
+  out?: string;
+}
+
+export interface TrainIo {
+  /** Epoch summary lines (stdout, or stderr under --json). */
+  log: (line: string) => void;
+  /** Where the progress bar is drawn (stderr). */
+  progress: OutputStream;
+}
+
+/** A model and optimizer set up for a config and dataset: what a trainer and a gradient source share. */
+export interface TrainingSetup {
+  config: TrainConfig;
+  train: Split;
+  test: Split;
+  model: Model;
+  optimizer: Optimizer;
+  stepsPerEpoch: number;
+  totalSteps: number;
+}
+
+/** Builds model, optimizer and schedule, after checking the config against the dataset. */
+export function setUpTraining(config: TrainConfig, dataset: Dataset): TrainingSetup {
+  const train =
+    config.trainSamples === undefined
+      ? dataset.train
+      : limitSamples(dataset.train, config.trainSamples, { flag: '--train-samples', samples: `training samples of ${dataset.name}` });
+  const model = new Model(config.model, { seed: config.seed, init: config.init });
+  if (model.inputSize !== train.features) {
+    throw new UsageError(
+      `--model ${config.model}: takes ${model.inputSize} inputs but ${config.dataset} images have ${train.features} pixels`,
+    );
+  }
+  if (model.classes !== dataset.classNames.length) {
+    throw new UsageError(
+      `--model ${config.model}: has ${model.classes} outputs but ${config.dataset} has ${dataset.classNames.length} classes`,
+    );
+  }
+  const perEpoch = stepsPerEpoch(train.count, config.batch);
+  const totalSteps = perEpoch * config.epochs;
+  const schedule = makeSchedule(config.lr, parseScheduleSpec(config.schedule, config.warmup, perEpoch, totalSteps));
+  const hyper = {
+    ...(config.weightDecay !== undefined && { weightDecay: config.weightDecay }),
+    ...(config.momentum !== undefined && { momentum: config.momentum }),
+  };
+  const optimizer = makeOptimizer(config.optimizer, model.params.length, schedule, hyper);
+  return { config, train, test: dataset.test, model, optimizer, stepsPerEpoch: perEpoch, totalSteps };
+}
+
+export interface TrainOptions {
+  checkpointer?: Checkpointer;
+  /** Where to start (from a checkpoint); a fresh run starts at step 0. */
+  cursor?: TrainCursor;
+  /** Called after each applied step (the cluster uses it for its progress counters). */
+  progressText?: () => string;
+}
+
+/**
+ * The training loop: for each step, plan the batch and its shards, gather the shard gradients from the
+ * source in shard order, and apply the optimizer; checkpoint every M steps; evaluate on the test split after
+ * each epoch; save at the end.
+ */
+export async function runTraining(
+  setup: TrainingSetup,
+  source: GradientSource,
+  io: TrainIo,
+  options: TrainOptions = {},
+): Promise<TrainSummary> {
+  const { config, train, test, model, optimizer } = setup;
+  const { checkpointer } = options;
+  const sum = new Float32Array(model.params.length);
+  const n = train.count;
+  const start = options.cursor ?? { nextStep: 0, epochLoss: 0, epochCorrect: 0, trainSeconds: 0 };
+  let trainSeconds = start.trainSeconds;
+  let epochLoss = start.epochLoss;
+  let epochCorrect = start.epochCorrect;
+  let testEval = { loss: Number.NaN, accuracy: Number.NaN };
+  const firstEpoch = Math.floor(start.nextStep / setup.stepsPerEpoch);
+
+  for (let epoch = firstEpoch; epoch < config.epochs; epoch++) {
+    // Fetch this epoch's order; every sample appears once, in batches of config.batch (the last may be short).
+    const order = epochOrder(config.seed, epoch, n);
+    const bar = new ProgressBar(io.progress, `epoch ${epoch + 1}/${config.epochs}`, n);
+    const firstStep = epoch === firstEpoch ? start.nextStep - epoch * setup.stepsPerEpoch : 0;
+    if (epoch !== firstEpoch) {
+      epochLoss = 0;
+      epochCorrect = 0;
+    }
+    let epochSeconds = 0;
+    for (let s = firstStep; s < setup.stepsPerEpoch; s++) {
+      const globalStep = epoch * setup.stepsPerEpoch + s;
+      const plan: StepPlan = { ...planStep(n, config.batch, config.shards, globalStep), globalStep, order };
+      const { batchStart, batchSize } = plan;
+      const t0 = performance.now();
+      // Scatter the shards and gather their gradient sums in shard order.
+      sum.fill(0);
+      const stats = await source.step(plan, model.params, sum);
+      // Average over the batch and step.
+      const bad = firstNonFinite(sum);
+      if (bad >= 0) {
+        throw new Error(`step ${plan.globalStep}: gradient ${sum[bad]} at index ${bad}; training diverged (lower --lr)`);
+      }
+      optimizer.step(model.params, sum, batchSize);
+      const dt = (performance.now() - t0) / 1000;
+      epochSeconds += dt;
+      trainSeconds += dt;
+      epochLoss += stats.lossSum;
+      epochCorrect += stats.correct;
+      // Checkpoint.
+      if (checkpointer && (globalStep + 1) % checkpointer.every === 0) {
+        checkpointer.save(config, model, optimizer, { nextStep: globalStep + 1, epochLoss, epochCorrect, trainSeconds });
+      }
+      const done = batchStart + batchSize;
+      const rate = (done - firstStep * config.batch) / epochSeconds;
+      const extra = options.progressText ? `  ${options.progressText()}` : '';
+      bar.update(done, `loss ${(epochLoss / done).toFixed(4)} acc ${pct(epochCorrect / done)} ${formatCount(rate)} samples/s${extra}`);
+    }
+    bar.clear();
+    // Evaluate.
+    testEval = evaluateSplit(model, test);
+    io.log(
+      `epoch ${epoch + 1}/${config.epochs}  loss ${(epochLoss / n).toFixed(4)}  train acc ${pct(epochCorrect / n)}  ` +
+        `test acc ${pct(testEval.accuracy)}  ${formatCount((n - firstStep * config.batch) / epochSeconds)} samples/s  lr ${optimizer.lr.toPrecision(3)}`,
+    );
+  }
+
+  // Resumed from a checkpoint taken after the last step: nothing ran, but the summary still needs figures.
+  if (Number.isNaN(testEval.accuracy)) testEval = evaluateSplit(model, test);
+  if (config.out !== undefined) {
+    const meta = { dataset: config.dataset, epochs: config.epochs, seed: config.seed, test_accuracy: testEval.accuracy };
+    writeFileAtomic(config.out, encodeModel(model, optimizer.getState(), meta));
+    io.log(`saved ${config.out}`);
+  }
+  return {
+    dataset: config.dataset,
+    model: model.name,
+    optimizer: config.optimizer,
+    lr: config.lr,
+    schedule: config.schedule,
+    seed: config.seed,
+    epochs: config.epochs,
+    steps: setup.totalSteps,
+    batch: config.batch,
+    shards: config.shards,
+    train_samples: n,
+    train_loss: epochLoss / n,
+    train_accuracy: epochCorrect / n,
+    test_loss: testEval.loss,
+    test_accuracy: testEval.accuracy,
+    train_samples_per_s: Math.round((n * config.epochs) / trainSeconds),
+    applied_steps: optimizer.t,
+    params_sha256: paramsSha256(model.params),
+    wall_s: performance.now() / 1000, // since the process started: start-up, data, training, evaluation
+    ...(config.out !== undefined && { out: config.out }),
+  };
+}
+
+function pct(x: number): string {
+  return `${(100 * x).toFixed(2)}%`;
+}

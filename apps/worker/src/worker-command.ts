@@ -1,0 +1,60 @@
+import type { Command, CommandIo, ParsedFlags } from '@gradq/cli';
+import {
+  checkName, checkRedisUrl, connectRedis, DEFAULT_REDIS_URL, QUEUE_PREFIX, REDIS_URL_ENV, redactRedisUrl, validateShardJob, waitForRedis, WORKER_FLAGS,
+  type ShardJob, type ShardResult,
+} from '@gradq/cluster'; // prettier-ignore
+import { Worker } from 'bullmq';
+import { ShardProcessor } from './shard-processor.js';
+
+/**
+ * Lock settings: a job's lock lasts LOCK_MS and is renewed every LOCK_MS/2 on the event loop, so one shard's
+ * compute (milliseconds to ~0.2 s) stays far below the renewal period; a worker that dies loses its job to
+ * another worker within about LOCK_MS + STALLED_CHECK_MS, not BullMQ's default 30 s.
+ */
+export const LOCK_MS = 4000;
+export const STALLED_CHECK_MS = 2000;
+
+export const workerCommand: Command = {
+  summary: 'take shard jobs from the queue and compute their gradients (runs until SIGTERM/SIGINT)',
+  usage: 'gradq worker [--redis URL] [--queue NAME] [--data-dir ROOT]',
+  flags: WORKER_FLAGS,
+  async run(flags, io) {
+    await runWorker(flags, io);
+  },
+};
+
+async function runWorker(flags: ParsedFlags, io: CommandIo): Promise<void> {
+  const url = (flags.redis as string | undefined) ?? process.env[REDIS_URL_ENV] ?? DEFAULT_REDIS_URL;
+  checkRedisUrl(url);
+  const queue = flags.queue as string;
+  checkName('queue', queue);
+  const quiet = flags.quiet === true;
+  const log = (line: string): void => void io.stderr.write(`worker ${line}\n`);
+  await waitForRedis(url, log);
+  const redis = connectRedis(url, log);
+  const processor = new ShardProcessor(redis, flags['data-dir'] as string | undefined, flags.name as string | undefined);
+  const worker = new Worker<ShardJob, ShardResult>(queue, async (job) => processor.process(validateShardJob(job.data)), {
+    connection: redis,
+    prefix: QUEUE_PREFIX,
+    concurrency: 1,
+    lockDuration: LOCK_MS,
+    stalledInterval: STALLED_CHECK_MS,
+    maxStalledCount: 2,
+  });
+  worker.on('error', (e) => log(`${processor.name}: ${e.message}`));
+  worker.on('failed', (job, e) => log(`${processor.name}: job ${job?.id ?? '?'} failed: ${e.message}`));
+  if (!quiet) log(`${processor.name} taking jobs from queue "${queue}" at ${redactRedisUrl(url)}`);
+
+  // Finish (or hand back) the current job and close on SIGTERM/SIGINT, or when the launching coordinator goes.
+  await new Promise<void>((resolve) => {
+    const stop = (why: string): void => {
+      if (!quiet) log(`${processor.name}: ${why}, closing`);
+      resolve();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+    if (process.send) process.once('disconnect', () => stop('coordinator gone'));
+  });
+  await worker.close();
+  await redis.quit().catch(() => redis.disconnect());
+}

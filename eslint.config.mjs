@@ -1,0 +1,45 @@
+import nx from '@nx/eslint-plugin';
+import tseslint from 'typescript-eslint';
+
+export default [
+  { ignores: ['**/dist', '**/node_modules', '**/*.wasm', '.nx'] },
+  ...nx.configs['flat/base'],
+  ...nx.configs['flat/typescript'],
+  ...tseslint.configs.recommended,
+  {
+    files: ['**/*.ts', '**/*.js', '**/*.mjs'],
+    rules: {
+      // Who may import whom (README, Layout): nn and cli import nothing of ours; data only nn; cluster nn, data, cli;
+      // apps never import each other; libs never import apps.
+      '@nx/enforce-module-boundaries': [
+        'error',
+        {
+          enforceBuildableLibDependency: false,
+          allow: [],
+          depConstraints: [
+            { sourceTag: 'type:lib', onlyDependOnLibsWithTags: ['type:lib'] },
+            { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:lib'] },
+            { sourceTag: 'scope:cli', onlyDependOnLibsWithTags: ['scope:cli'], bannedExternalImports: ['bullmq', 'ioredis'] },
+            { sourceTag: 'scope:nn', onlyDependOnLibsWithTags: ['scope:nn'], bannedExternalImports: ['bullmq', 'ioredis'] },
+            { sourceTag: 'scope:data', onlyDependOnLibsWithTags: ['scope:data', 'scope:nn'], bannedExternalImports: ['bullmq', 'ioredis'] },
+            { sourceTag: 'scope:cluster', onlyDependOnLibsWithTags: ['scope:cluster', 'scope:nn', 'scope:data', 'scope:cli'] },
+            { sourceTag: 'scope:coordinator', onlyDependOnLibsWithTags: ['scope:cluster', 'scope:nn', 'scope:data', 'scope:cli'] },
+            { sourceTag: 'scope:worker', onlyDependOnLibsWithTags: ['scope:cluster', 'scope:nn', 'scope:data', 'scope:cli'] },
+          ],
+        },
+      ],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    // The gradq bin is the composition root: it adds the worker app's command to the coordinator's CLI so that
+    // neither app's source imports the other.
+    files: ['apps/coordinator/bin/gradq.js'],
+    rules: { '@nx/enforce-module-boundaries': 'off' },
+  },
+  {
+    // Build-tool configs share the root's vitest settings by relative import; they are not project code.
+    files: ['**/vitest.config.ts'],
+    rules: { '@nx/enforce-module-boundaries': 'off' },
+  },
+];

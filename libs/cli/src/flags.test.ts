@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { formatFlags, parseFlags, type FlagSpecs } from './flags.js';
+import { UsageError } from './usage-error.js';
+
+const specs = {
+  lr: { type: 'number', min: 0, exclusiveMin: true, default: 0.1, help: 'rate' },
+  batch: { type: 'int', min: 1, default: 64, help: 'batch' },
+  optimizer: { type: 'string', choices: ['sgd', 'adam'], default: 'adam', help: 'opt' },
+  json: { type: 'boolean', help: 'json' },
+} satisfies FlagSpecs;
+
+const parse = (...args: string[]) => parseFlags('train', args, specs);
+const error = (...args: string[]) => {
+  try {
+    parse(...args);
+  } catch (e) {
+    expect(e).toBeInstanceOf(UsageError);
+    return (e as Error).message;
+  }
+  throw new Error(`no error for ${args.join(' ')}`);
+};
+
+describe('parseFlags', () => {
+  it('fills defaults', () => expect(parse()).toEqual({ lr: 0.1, batch: 64, optimizer: 'adam', json: undefined }));
+  it('reads --name value and --name=value', () => expect(parse('--lr', '0.5', '--batch=32')).toMatchObject({ lr: 0.5, batch: 32 }));
+  it('reads booleans', () => expect(parse('--json').json).toBe(true));
+  it('takes a negative number as a value, then rejects it', () => expect(error('--lr', '-1')).toBe('--lr -1: must be > 0'));
+  it('rejects zero where the minimum is exclusive', () => expect(error('--lr=0')).toBe('--lr 0: must be > 0'));
+  it('rejects batch 0', () => expect(error('--batch', '0')).toBe('--batch 0: must be >= 1'));
+  it('rejects fractions for whole numbers', () => expect(error('--batch', '2.5')).toBe('--batch 2.5: not a whole number'));
+  it('rejects words for numbers', () => expect(error('--lr', 'fast')).toBe('--lr fast: not a number'));
+  it('rejects unknown choices', () =>
+    expect(error('--optimizer', 'rmsprop')).toBe('--optimizer rmsprop: unknown value (use one of sgd, adam)'));
+  it('rejects unknown flags', () => expect(error('--lrr', '1')).toContain('unknown flag --lrr'));
+  it('rejects a missing value', () => expect(error('--lr')).toContain('--lr needs a value'));
+  it('rejects a repeated flag', () => expect(error('--lr', '1', '--lr', '2')).toContain('--lr given twice'));
+  it('rejects positional arguments', () => expect(error('mnist')).toContain('unexpected argument "mnist"'));
+  it('lists every flag with its default', () => {
+    const text = formatFlags(specs);
+    expect(text).toContain('--optimizer sgd|adam');
+    expect(text).toContain('(default: 64)');
+  });
+});

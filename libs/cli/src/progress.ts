@@ -1,0 +1,48 @@
+/** Something progress can be written to: process.stderr, or a buffer in tests. */
+export interface OutputStream {
+  write(text: string): unknown;
+  isTTY?: boolean;
+  columns?: number;
+}
+
+/**
+ * A one-line progress bar redrawn in place (at most every 100 ms) when the stream is a terminal; silent
+ * otherwise, so logs and pipes get only the summary lines the caller prints.
+ */
+export class ProgressBar {
+  private lastDraw = 0;
+  private drawn = false;
+
+  constructor(
+    private readonly stream: OutputStream,
+    private readonly label: string,
+    private readonly total: number,
+  ) {}
+
+  update(done: number, text: string): void {
+    if (!this.stream.isTTY) return;
+    const now = performance.now();
+    if (now - this.lastDraw < 100 && done < this.total) return;
+    this.lastDraw = now;
+    const width = 24;
+    const filled = Math.round((width * done) / Math.max(1, this.total));
+    const bar = '█'.repeat(filled) + '░'.repeat(width - filled);
+    const pct = ((100 * done) / Math.max(1, this.total)).toFixed(0).padStart(3);
+    let line = `${this.label} ${bar} ${pct}% ${text}`;
+    const cols = this.stream.columns ?? 120;
+    if (line.length > cols - 1) line = line.slice(0, cols - 1);
+    this.stream.write(`\r${line}\x1b[K`);
+    this.drawn = true;
+  }
+
+  /** Clears the bar so the caller's summary line takes its place. */
+  clear(): void {
+    if (this.drawn) this.stream.write('\r\x1b[K');
+    this.drawn = false;
+  }
+}
+
+/** 12345.6 → "12,346". */
+export function formatCount(n: number): string {
+  return Math.round(n).toLocaleString('en-US');
+}

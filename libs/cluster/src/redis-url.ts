@@ -1,0 +1,34 @@
+import { UsageError } from '@gradq/cli';
+
+export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+/** Environment variable read when --redis is not given (keeps passwords out of process lists). */
+export const REDIS_URL_ENV = 'GRADQ_REDIS_URL';
+
+/** Checks a --redis URL: redis:// or rediss:// (TLS), with a host and, if any, a port number. */
+export function checkRedisUrl(url: string): URL {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new UsageError(`--redis ${redactRedisUrl(url)}: not a URL (use redis://[:password@]host:port or rediss://…)`);
+  }
+  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
+    throw new UsageError(`--redis ${redactRedisUrl(url)}: scheme ${parsed.protocol} is not redis: or rediss:`);
+  }
+  if (parsed.hostname === '') throw new UsageError(`--redis ${redactRedisUrl(url)}: no host`);
+  return parsed;
+}
+
+/** The URL with its password (and user) replaced by ***, for logs, progress and --json. */
+export function redactRedisUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^@/]*)@/i, (_m, scheme: string, auth: string) => {
+    const colon = auth.indexOf(':');
+    const user = colon >= 0 ? auth.slice(0, colon) : '';
+    return `${scheme}${user ? `${user}:` : ':'}***@`;
+  });
+}
+
+/** True when the URL points at this machine (where a private redis-server may be started instead). */
+export function isLocalRedis(url: URL): boolean {
+  return ['127.0.0.1', 'localhost', '[::1]', '::1'].includes(url.hostname);
+}

@@ -1,0 +1,46 @@
+/**
+ * Redis layout of one run. BullMQ keeps its own keys under `gradq:<queue>:…` (the queue's prefix); ours sit
+ * beside them under `gradq:<queue>:run:<runId>:…` so that a run's tensors can be found and removed together:
+ *
+ *   …:params:<version>        θ of parameter version v (= the global step it is for), raw little-endian float32
+ *   …:grad:<step>:<shard>     a shard's gradient sum: msgpackr envelope with the raw float32 bytes inside
+ *
+ * Every tensor key expires (KEY_TTL_MS) so that a crashed run leaves nothing behind for long.
+ */
+export const QUEUE_PREFIX = 'gradq';
+export const DEFAULT_QUEUE = 'gradq';
+export const KEY_TTL_MS = 15 * 60 * 1000;
+
+export interface RunKeys {
+  queue: string;
+  runId: string;
+  /** Prefix of every key of this run (for SCAN … MATCH prefix*). */
+  prefix: string;
+  params(version: number): string;
+  grad(step: number, shard: number): string;
+}
+
+const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** The keys of run `runId` on queue `queue`; both must be short names (letters, digits, _ . -). */
+export function runKeys(queue: string, runId: string): RunKeys {
+  checkName('queue', queue);
+  checkName('run id', runId);
+  const prefix = `${QUEUE_PREFIX}:${queue}:run:${runId}:`;
+  return {
+    queue,
+    runId,
+    prefix,
+    params: (version) => `${prefix}params:${version}`,
+    grad: (step, shard) => `${prefix}grad:${step}:${shard}`,
+  };
+}
+
+/** BullMQ job id of a shard attempt; unique per (run, step, shard, attempt), without ':' as BullMQ requires. */
+export function shardJobId(runId: string, step: number, shard: number, attempt: number): string {
+  return `${runId}.${step}.${shard}.${attempt}`;
+}
+
+export function checkName(what: string, name: string): void {
+  if (!NAME.test(name)) throw new RangeError(`invalid ${what} "${name}" (use 1-64 letters, digits, _ . -)`);
+}

@@ -1,0 +1,87 @@
+import { InvalidMessageError } from './invalid-message-error.js';
+
+/**
+ * The job descriptor of one shard (BullMQ job data, JSON): everything a worker needs to compute the shard's
+ * gradient sum, and no tensor. The samples are positions [start, end) of epochOrder(seed, epoch, trainSamples)
+ * over the first `trainSamples` training samples of `dataset` (libs/data's contract).
+ */
+export interface ShardJob {
+  v: 1;
+  run: string;
+  step: number; // global step; also the parameter version the gradient must be computed at
+  shard: number;
+  attempt: number; // 0, then 1, 2… when the coordinator asks for a recomputation
+  dataset: string;
+  trainSamples: number;
+  seed: number;
+  epoch: number;
+  start: number;
+  end: number;
+  model: string; // model spec, e.g. mlp:784-128-10
+  paramsKey: string;
+  gradKey: string;
+}
+
+/** What a worker returns for a shard (BullMQ return value, JSON); the gradient itself is at job.gradKey. */
+export interface ShardResult {
+  v: 1;
+  run: string;
+  step: number;
+  shard: number;
+  attempt: number;
+  count: number;
+  lossSum: number;
+  correct: number;
+  worker: string;
+  /** Milliseconds: fetching θ (0 when cached), forward+backward, writing the gradient. */
+  fetchMs: number;
+  computeMs: number;
+  uploadMs: number;
+}
+
+type Check = (v: unknown) => boolean;
+const int: Check = (v) => Number.isSafeInteger(v) && (v as number) >= 0;
+const num: Check = (v) => typeof v === 'number' && Number.isFinite(v);
+const str: Check = (v) => typeof v === 'string' && v.length > 0 && v.length <= 256;
+
+const JOB_FIELDS: Record<keyof ShardJob, Check> = {
+  v: (v) => v === 1, run: str, step: int, shard: int, attempt: int, dataset: str, trainSamples: int, seed: int,
+  epoch: int, start: int, end: int, model: str, paramsKey: str, gradKey: str,
+}; // prettier-ignore
+
+const RESULT_FIELDS: Record<keyof ShardResult, Check> = {
+  v: (v) => v === 1, run: str, step: int, shard: int, attempt: int, count: int, lossSum: num, correct: int,
+  worker: str, fetchMs: num, computeMs: num, uploadMs: num,
+}; // prettier-ignore
+
+/** A job's data as a ShardJob, or InvalidMessageError naming the first bad field. */
+export function validateShardJob(data: unknown): ShardJob {
+  const job = checkFields<ShardJob>('shard job', data, JOB_FIELDS);
+  if (job.end < job.start || job.end > job.trainSamples) {
+    throw new InvalidMessageError(`shard job: range [${job.start}, ${job.end}) is not within ${job.trainSamples} samples`);
+  }
+  return job;
+}
+
+/** A worker's return value as a ShardResult for the expected (run, step, shard, attempt) and sample count. */
+export function validateShardResult(data: unknown, expected: Pick<ShardResult, 'run' | 'step' | 'shard' | 'count'>): ShardResult {
+  const r = checkFields<ShardResult>('shard result', data, RESULT_FIELDS);
+  for (const key of ['run', 'step', 'shard', 'count'] as const) {
+    if (r[key] !== expected[key]) {
+      throw new InvalidMessageError(`shard result: ${key} is ${JSON.stringify(r[key])}, expected ${JSON.stringify(expected[key])}`);
+    }
+  }
+  if (r.correct > r.count) throw new InvalidMessageError(`shard result: ${r.correct} correct of ${r.count} samples`);
+  return r;
+}
+
+function checkFields<T>(what: string, data: unknown, fields: Record<string, Check>): T {
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+    throw new InvalidMessageError(`${what}: expected an object, got ${JSON.stringify(data)?.slice(0, 80)}`);
+  }
+  const record = data as Record<string, unknown>;
+  for (const [key, check] of Object.entries(fields)) {
+    if (!check(record[key])) throw new InvalidMessageError(`${what}: field ${key} is ${JSON.stringify(record[key])?.slice(0, 80)}`);
+  }
+  return record as T;
+}

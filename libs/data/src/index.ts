@@ -1,0 +1,23 @@
+export { DataError } from './data-error.js';
+export { DownloadError } from './download-error.js';
+export type { Dataset, Split } from './split.js';
+export {
+  decompressIdx,
+  isGzip,
+  pairImagesLabels,
+  parseIdx,
+  readIdxImages,
+  readIdxLabels,
+  type IdxArray,
+  type IdxImages,
+  type IdxLabels,
+} from './idx.js';
+export { DATASET_NAMES, datasetFiles, getDatasetInfo, type DatasetFile, type DatasetInfo, type DatasetName } from './registry.js';
+export { datasetFilePath, defaultCacheDir } from './cache.js';
+export { sha256Hex, verifySha256 } from './sha256.js';
+export { stderrProgress, type ProgressReporter, type ProgressStream } from './progress.js';
+export { ensureDataset, type EnsureDatasetOptions } from './download.js';
+export { loadDataset, loadDatasetFiles, type LoadDatasetOptions } from './load.js';
+export { gatherBatch, limitSamples, type SampleLimitNames } from './batch.js';
+export { epochOrder } from './epoch-order.js';
+export { checkBatchSize, checkSampleCount, checkShardCount, planStep, shardRange, stepsPerEpoch, type StepPlan } from './shards.js';

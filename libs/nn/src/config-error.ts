@@ -1,0 +1,4 @@
+/** A bad model spec, hyperparameter or saved file: the message quotes the value and says what is accepted. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}

@@ -1,0 +1,18 @@
+export { ConfigError } from './config-error.js';
+export { Rng } from './rng.js';
+export type { Gemm } from './gemm.js';
+export { gemmReference } from './gemm-reference.js';
+export { gemmFast } from './gemm-fast.js';
+export { denseForward, denseBackward } from './dense.js';
+export { reluForward, reluBackward } from './relu.js';
+export { softmaxCrossEntropy, argmaxRows, type BatchStats } from './softmax-cross-entropy.js';
+export { parseModelSpec, formatModelSpec, DEFAULT_MODEL, type ModelSpec } from './model-spec.js';
+export { Model, INIT_SCHEMES, type InitScheme, type DenseParams, type ModelOptions } from './model.js';
+export { Optimizer, OPTIMIZER_NAMES, type OptimizerName, type OptimizerHyper, type OptimizerState } from './optim/optimizer.js';
+export { Sgd, Momentum } from './optim/sgd.js';
+export { Adam } from './optim/adam.js';
+export { makeOptimizer } from './optim/make-optimizer.js';
+export { makeSchedule, SCHEDULE_KINDS, type ScheduleKind, type ScheduleConfig, type LrSchedule } from './optim/schedule.js';
+export { encodeModel, decodeModel, MODEL_FORMAT, MODEL_FORMAT_VERSION, type SavedModel } from './serialize.js';
+export { floatsToBytes, bytesToFloats, firstNonFinite } from './float-bytes.js';
+export { paramsSha256 } from './params-hash.js';

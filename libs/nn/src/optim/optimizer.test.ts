@@ -1,0 +1,215 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../config-error.js';
+import { configErrorOf } from '../testing/numeric.js';
+import { Adam } from './adam.js';
+import { makeOptimizer } from './make-optimizer.js';
+import type { OptimizerHyper } from './optimizer.js';
+import { makeSchedule, type LrSchedule } from './schedule.js';
+import { Momentum, Sgd } from './sgd.js';
+
+const constant = (lr: number): LrSchedule => makeSchedule(lr, { kind: 'constant' });
+
+/** Runs `name` on one parameter starting at 1 and returns the parameter after each [gradSum, batch] step. */
+function trajectory(name: string, hyper: OptimizerHyper, lr: number, steps: [number, number][]): number[] {
+  const opt = makeOptimizer(name, 1, constant(lr), hyper);
+  const p = new Float32Array([1]);
+  return steps.map(([gradSum, batch]) => {
+    opt.step(p, new Float32Array([gradSum]), batch);
+    return p[0];
+  });
+}
+
+// Hand-computed, one parameter p = 1, g = gradSum / batch (PyTorch's formulas, see sgd.ts and adam.ts).
+describe('optimizer updates', () => {
+  it.each([
+    // name, hyper, lr, [gradSum, batch] per step, p after each step
+    ['sgd', {}, 0.1, [[4, 2]], [0.8]], // g = 2: 1 - 0.1·2
+    ['sgd', { weightDecay: 0.1 }, 0.1, [[4, 2]], [0.79]], // g = 2 + 0.1·1: 1 - 0.21
+    [
+      'sgd',
+      {},
+      0.1,
+      [
+        [1, 1],
+        [-3, 1],
+      ],
+      [0.9, 1.2],
+    ], // 0.9 - 0.1·(-3)
+    [
+      'momentum',
+      { momentum: 0.9 },
+      0.1,
+      [
+        [1, 1],
+        [1, 1],
+      ],
+      [0.9, 0.71],
+    ], // v = 1, 1.9: 0.9 - 0.19
+    [
+      'momentum',
+      { momentum: 0.9, weightDecay: 0.5 },
+      0.1,
+      [
+        [2, 2],
+        [2, 2],
+      ],
+      [0.85, 0.5725],
+    ], // g = 1.5, v = 1.5; g = 1 + 0.5·0.85 = 1.425, v = 2.775
+    [
+      'nesterov',
+      { momentum: 0.9 },
+      0.1,
+      [
+        [1, 1],
+        [1, 1],
+      ],
+      [0.81, 0.539],
+    ], // 1 - 0.1·(1 + 0.9·1); 0.81 - 0.1·(1 + 0.9·1.9)
+    [
+      'momentum',
+      { momentum: 0 },
+      0.1,
+      [
+        [1, 1],
+        [1, 1],
+      ],
+      [0.9, 0.8],
+    ], // μ = 0 is plain SGD
+    // Adam step 1: m = 0.2, v = 0.004, m̂ = 2, v̂ = 4: 1 - 0.1·2/(2 + 1e-8) (without bias correction it would move by 0.316)
+    // step 2 (g = 1): m = 0.28, v = 0.004996, m̂ = 0.28/0.19, v̂ = 0.004996/0.001999: 0.9 - 0.1·1.473684/1.580902
+    [
+      'adam',
+      {},
+      0.1,
+      [
+        [2, 1],
+        [1, 1],
+      ],
+      [0.9000000005, 0.8067820372],
+    ],
+    ['adam', { weightDecay: 0.1 }, 0.1, [[2, 1]], [0.9000000005]], // L2 goes into g, and Adam's first step is ±lr whatever g
+    [
+      'adamw',
+      { weightDecay: 0.1 },
+      0.1,
+      [
+        [2, 1],
+        [1, 1],
+      ],
+      [0.89, 0.7878820372],
+    ], // p·(1 - 0.01) then Adam's step
+    ['adamw', {}, 0.1, [[2, 1]], [0.899]], // default decay 0.01: 1·(1 - 0.001) - 0.1
+  ] as [string, OptimizerHyper, number, [number, number][], number[]][])(
+    '%s %o lr=%s steps %j gives %j',
+    (name, hyper, lr, steps, expected) => {
+      const got = trajectory(name, hyper, lr, steps);
+      expect(got.length).toBe(expected.length);
+      got.forEach((p, i) => expect(p).toBeCloseTo(expected[i], 6));
+    },
+  );
+
+  it('takes each step at the rate the schedule gives for its step number', () => {
+    const opt = new Sgd(1, makeSchedule(0.1, { kind: 'step', stepSize: 1, gamma: 0.5 }));
+    const p = new Float32Array([1]);
+    expect(opt.lr).toBe(0.1);
+    opt.step(p, new Float32Array([1]), 1);
+    opt.step(p, new Float32Array([1]), 1);
+    expect([p[0], opt.t, opt.lr]).toEqual([Math.fround(Math.fround(0.9) - 0.05), 2, 0.025]);
+  });
+
+  it('updates every parameter independently', () => {
+    const opt = new Sgd(3, constant(0.5));
+    const p = new Float32Array([1, 2, 3]);
+    opt.step(p, new Float32Array([2, 0, -2]), 2);
+    expect(Array.from(p)).toEqual([0.5, 2, 3.5]);
+  });
+
+  it('names the optimizers it builds', () => {
+    const names = ['sgd', 'momentum', 'nesterov', 'adam', 'adamw'].map((n) => makeOptimizer(n, 1, constant(0.1)).name);
+    expect(names).toEqual(['sgd', 'momentum', 'nesterov', 'adam', 'adamw']);
+  });
+});
+
+describe('optimizer checks', () => {
+  it.each([
+    ['momentum -0.1', 'Invalid momentum: -0.1', () => makeOptimizer('momentum', 1, constant(0.1), { momentum: -0.1 })],
+    ['momentum 1', 'Invalid momentum: 1 ', () => makeOptimizer('nesterov', 1, constant(0.1), { momentum: 1 })],
+    ['beta1 = 1', 'Invalid beta1: 1 ', () => makeOptimizer('adam', 1, constant(0.1), { beta1: 1 })],
+    ['beta2 NaN', 'Invalid beta2: NaN', () => makeOptimizer('adam', 1, constant(0.1), { beta2: Number.NaN })],
+    ['eps 0', 'Invalid epsilon: 0 ', () => makeOptimizer('adam', 1, constant(0.1), { eps: 0 })],
+    ['eps Infinity', 'Invalid epsilon: Infinity', () => makeOptimizer('adamw', 1, constant(0.1), { eps: Infinity })],
+    ['weight decay -1', 'Invalid weight decay: -1', () => makeOptimizer('sgd', 1, constant(0.1), { weightDecay: -1 })],
+    ['weight decay -1 on adamw', 'Invalid weight decay: -1', () => makeOptimizer('adamw', 1, constant(0.1), { weightDecay: -1 })],
+    ['unknown optimizer', 'unknown optimizer "adagrad"', () => makeOptimizer('adagrad', 1, constant(0.1))],
+    ['schedule gives 0', 'schedule gave 0 at step 0', () => new Sgd(1, () => 0).step(new Float32Array(1), new Float32Array(1), 1)],
+    ['schedule gives NaN', 'gave NaN', () => new Sgd(1, () => Number.NaN).step(new Float32Array(1), new Float32Array(1), 1)],
+  ] as [string, string, () => unknown][])('%s throws a ConfigError containing "%s"', (_what, text, fn) => {
+    expect(configErrorOf(fn).message).toContain(text);
+  });
+
+  it.each([
+    [2, 1, 1, 'optimizer for 1 parameters got 2 parameters and 1 gradients'],
+    [1, 2, 1, 'optimizer for 1 parameters got 1 parameters and 2 gradients'],
+    [1, 1, 0, 'batch must be a whole number >= 1, got 0'],
+    [1, 1, 2.5, 'batch must be a whole number >= 1, got 2.5'],
+  ])('step with %i params, %i grads, batch %s throws "%s"', (np, ng, batch, text) => {
+    const opt = new Sgd(1, constant(0.1));
+    expect(() => opt.step(new Float32Array(np), new Float32Array(ng), batch)).toThrow(text);
+    expect(opt.t).toBe(0);
+  });
+});
+
+describe('optimizer state', () => {
+  it.each(['sgd', 'momentum', 'nesterov', 'adam', 'adamw'])('%s continues identically after getState/setState', (name) => {
+    const grads = [
+      [0.5, -1, 2],
+      [1, 1, -0.25],
+      [-2, 0.5, 0],
+      [0.1, 0.2, 0.3],
+    ].map((g) => new Float32Array(g));
+    const a = makeOptimizer(name, 3, constant(0.05), { weightDecay: 0.01 });
+    const pa = new Float32Array([1, -1, 0.5]);
+    a.step(pa, grads[0], 2);
+    a.step(pa, grads[1], 2);
+    const b = makeOptimizer(name, 3, constant(0.05), { weightDecay: 0.01 });
+    b.setState(a.getState());
+    const pb = pa.slice();
+    for (const g of grads.slice(2)) {
+      a.step(pa, g, 2);
+      b.step(pb, g, 2);
+    }
+    expect(Array.from(pb)).toEqual(Array.from(pa));
+    expect(b.t).toBe(4);
+  });
+
+  it('getState copies the buffers', () => {
+    const opt = new Momentum(1, constant(0.1));
+    const state = opt.getState();
+    state.buffers[0][0] = 5;
+    expect(opt.getState().buffers[0][0]).toBe(0);
+    expect(state).toMatchObject({ name: 'momentum', t: 0, hyper: { momentum: 0.9, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 } });
+  });
+
+  it.each([
+    ['another optimizer', 'saved optimizer is "adam", not "adamw"', () => new Adam(2, constant(0.1)).getState()],
+    ['nesterov into adamw', 'saved optimizer is "nesterov"', () => new Momentum(2, constant(0.1), {}, true).getState()],
+    ['a negative step', 'saved optimizer step -1', () => ({ ...new Adam(2, constant(0.1), {}, true).getState(), t: -1 })],
+    ['a fractional step', 'saved optimizer step 1.5', () => ({ ...new Adam(2, constant(0.1), {}, true).getState(), t: 1.5 })],
+    ['buffers of another size', 'buffers of [3, 3] values, expected 2 of 2', () => new Adam(3, constant(0.1), {}, true).getState()],
+    [
+      'one buffer too few',
+      'buffers of [2] values, expected 2 of 2',
+      () => ({ ...new Adam(2, constant(0.1), {}, true).getState(), buffers: [new Float32Array(2)] }),
+    ],
+  ] as [string, string, () => ReturnType<Adam['getState']>][])('setState rejects %s: "%s"', (_what, text, state) => {
+    const opt = new Adam(2, constant(0.1), {}, true);
+    expect(configErrorOf(() => opt.setState(state())).message).toContain(text);
+    expect(opt.t).toBe(0);
+  });
+});
+
+it('ConfigError is an Error named ConfigError', () => {
+  const e = configErrorOf(() => makeOptimizer('x', 1, constant(1)));
+  expect([e instanceof Error, e.name]).toEqual([true, 'ConfigError']);
+  expect(e).toBeInstanceOf(ConfigError);
+});
