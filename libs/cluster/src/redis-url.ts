@@ -21,6 +21,8 @@ export function checkRedisUrl(url: string): URL {
 
 /** The URL with its password (and user) replaced by ***, for logs, progress and --json. */
 export function redactRedisUrl(url: string): string {
+  // Not even scheme://…@: hide everything up to the last @, which may be a password.
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(url) && url.includes('@')) return `***@${url.slice(url.lastIndexOf('@') + 1)}`;
   return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^@/]*)@/i, (_m, scheme: string, auth: string) => {
     const colon = auth.indexOf(':');
     const user = colon >= 0 ? auth.slice(0, colon) : '';

@@ -22,6 +22,18 @@ export interface ClusterCounters {
   failed: number; // jobs a worker reported as failed
 }
 
+/** Milliseconds summed over the steps: where a cluster step's time goes. */
+export interface ClusterTimings {
+  steps: number;
+  publish: number; // writing θ_t and adding the jobs
+  gather: number; // from the jobs added to the last result in (wall)
+  queueWait: number; // gather minus the slowest shard's own fetch + compute + upload
+  workerFetch: number; // per step, summed over shards
+  workerCompute: number;
+  workerUpload: number;
+  aggregate: number; // reading, validating and adding the gradients
+}
+
 /** A result or failure as it arrives from QueueEvents. */
 type Arrival = { kind: 'completed'; jobId: string; value: unknown } | { kind: 'failed'; jobId: string; reason: string };
 
@@ -36,9 +48,13 @@ const WATCHDOG_MS = 3000;
  */
 export class ClusterGradientSource implements GradientSource {
   readonly counters: ClusterCounters = { duplicates: 0, rejected: 0, recomputed: 0, failed: 0 };
+  readonly timings: ClusterTimings = {
+    steps: 0, publish: 0, gather: 0, queueWait: 0, workerFetch: 0, workerCompute: 0, workerUpload: 0, aggregate: 0,
+  }; // prettier-ignore
   private arrivals: Arrival[] = [];
   private wake: (() => void) | undefined;
   private readonly grads: Float32Array[] = [];
+  private decodeMs = 0;
 
   constructor(
     private readonly redis: Redis,
@@ -56,6 +72,7 @@ export class ClusterGradientSource implements GradientSource {
   async step(plan: StepPlan, params: Float32Array, sum: Float32Array): Promise<StepStats> {
     const t = plan.globalStep;
     const K = plan.shards.length;
+    const t0 = performance.now();
     while (this.grads.length < K) this.grads.push(new Float32Array(this.paramCount));
     // Publish θ_t once; θ_{t-1} is no longer needed.
     await this.redis.set(this.keys.params(t), Buffer.from(encodeParams(params)), 'PX', KEY_TTL_MS);
@@ -66,6 +83,7 @@ export class ClusterGradientSource implements GradientSource {
     const jobs = plan.shards.flatMap(([start, end], k) => (end > start ? [this.job(plan, k, 0)] : []));
     for (const j of jobs) pending.set(j.data.shard, { attempt: 0, jobId: j.opts.jobId });
     await this.queue.addBulk(jobs);
+    const t1 = performance.now();
     // Gather.
     let lastProgress = performance.now();
     while (pending.size > 0) {
@@ -78,16 +96,29 @@ export class ClusterGradientSource implements GradientSource {
       await this.handle(arrival, plan, pending, results);
       if (pending.size < before) lastProgress = performance.now();
     }
+    const t2 = performance.now();
     // Average: add the shard sums in shard order.
     let lossSum = 0;
     let correct = 0;
+    let slowest = 0;
     for (let k = 0; k < K; k++) {
       const r = results[k];
       if (r === undefined) continue; // an empty shard of a last, partial batch
       addInto(sum, this.grads[k]);
       lossSum += r.lossSum;
       correct += r.correct;
+      slowest = Math.max(slowest, r.fetchMs + r.computeMs + r.uploadMs);
+      this.timings.workerFetch += r.fetchMs;
+      this.timings.workerCompute += r.computeMs;
+      this.timings.workerUpload += r.uploadMs;
     }
+    const tm = this.timings;
+    tm.steps++;
+    tm.publish += t1 - t0;
+    tm.gather += t2 - t1;
+    tm.queueWait += Math.max(0, t2 - t1 - slowest);
+    tm.aggregate += this.decodeMs + (performance.now() - t2);
+    this.decodeMs = 0;
     await this.redis.unlink(...plan.shards.map((_, k) => this.keys.grad(t, k)));
     return { lossSum, correct };
   }
@@ -140,7 +171,10 @@ export class ClusterGradientSource implements GradientSource {
     try {
       const result = validateShardResult(claim, expected);
       const key = this.keys.grad(plan.globalStep, k);
-      this.grads[k].set(decodeGradient(await this.redis.getBuffer(key), expected, this.paramCount, key));
+      const bytes = await this.redis.getBuffer(key);
+      const d0 = performance.now();
+      this.grads[k].set(decodeGradient(bytes, expected, this.paramCount, key));
+      this.decodeMs += performance.now() - d0;
       results[k] = result;
       pending.delete(k);
     } catch (e) {

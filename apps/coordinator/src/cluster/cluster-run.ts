@@ -27,6 +27,7 @@ export interface ClusterRunOptions {
  */
 export class ClusterRun {
   private liveWorkers = 0;
+  private workerPeakRss: number[] = [];
   private readonly timer: NodeJS.Timeout;
 
   private constructor(
@@ -79,7 +80,14 @@ export class ClusterRun {
 
   /** Extra fields of the --json summary. */
   report(): Record<string, unknown> {
+    const t = this.source.timings;
+    const per = (v: number): number => v / Math.max(1, t.steps);
     return {
+      cluster_step_ms: {
+        publish: per(t.publish), gather: per(t.gather), queue_wait: per(t.queueWait), worker_fetch: per(t.workerFetch),
+        worker_compute: per(t.workerCompute), worker_upload: per(t.workerUpload), aggregate: per(t.aggregate),
+      }, // prettier-ignore
+      worker_rss_peak_mb: this.workerPeakRss,
       workers: this.workerCount,
       redis: redactRedisUrl(this.url),
       pids: this.localWorkers.pids,
@@ -92,6 +100,7 @@ export class ClusterRun {
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    this.workerPeakRss = this.localWorkers.peakRssMb();
     await this.source.close().catch(() => undefined);
     await this.localWorkers.stop();
     await this.events.close();

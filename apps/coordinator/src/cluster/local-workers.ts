@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 /** The `gradq` entry point, which local workers are started with (`gradq worker …`). */
@@ -33,6 +34,18 @@ export class LocalWorkers {
 
   get pids(): number[] {
     return this.children.flatMap((c) => (c.pid === undefined ? [] : [c.pid]));
+  }
+
+  /** Peak resident memory (VmHWM, Linux) of each live worker, in MB; empty where /proc is not available. */
+  peakRssMb(): number[] {
+    return this.pids.flatMap((pid) => {
+      try {
+        const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+        return m ? [Number(m[1]) / 1024] : [];
+      } catch {
+        return [];
+      }
+    });
   }
 
   /** SIGTERM to every worker, then wait for them (SIGKILL after 5 s). */

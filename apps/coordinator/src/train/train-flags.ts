@@ -26,7 +26,10 @@ export const TRAIN_FLAGS = {
   init: { type: 'string', choices: INIT_SCHEMES, default: 'he', help: 'weight initialisation' },
   epochs: { type: 'int', min: 1, default: 12, help: 'passes over the training samples' },
   batch: { type: 'int', min: 1, default: 64, help: 'global mini-batch size (samples per optimizer step)' },
-  shards: { type: 'int', min: 1, default: 1, help: 'shards per batch; the step gradient is the sum of shard sums in shard order' },
+  shards: {
+    type: 'int', min: 1, default: 4,
+    help: 'shards per batch (jobs per step); the step gradient is the sum of shard sums in shard order',
+  }, // prettier-ignore
   optimizer: { type: 'string', choices: OPTIMIZER_NAMES, default: 'adam', help: 'optimizer' },
   lr: { type: 'number', min: 0, exclusiveMin: true, default: 0.001, help: 'peak learning rate' },
   schedule: {

@@ -29,6 +29,10 @@ export interface TrainSummary {
   train_samples_per_s: number;
   /** Optimizer updates applied over the run (across resumes): equals steps unless something went wrong. */
   applied_steps: number;
+  /** Mean milliseconds per step run by this process: computing/gathering gradients, and the optimizer update. */
+  step_ms: Record<string, number>;
+  /** Peak resident memory of this process. */
+  rss_peak_mb: number;
   params_sha256: string;
   wall_s: number;
   out?: string;
@@ -105,6 +109,9 @@ export async function runTraining(
   const n = train.count;
   const start = options.cursor ?? { nextStep: 0, epochLoss: 0, epochCorrect: 0, trainSeconds: 0 };
   let trainSeconds = start.trainSeconds;
+  let sourceSeconds = 0; // of this process's steps: gradient source vs optimizer
+  let optimizerSeconds = 0;
+  let stepsRun = 0;
   let epochLoss = start.epochLoss;
   let epochCorrect = start.epochCorrect;
   let testEval = { loss: Number.NaN, accuracy: Number.NaN };
@@ -128,13 +135,18 @@ export async function runTraining(
       // Scatter the shards and gather their gradient sums in shard order.
       sum.fill(0);
       const stats = await source.step(plan, model.params, sum);
+      const t1 = performance.now();
       // Average over the batch and step.
       const bad = firstNonFinite(sum);
       if (bad >= 0) {
         throw new Error(`step ${plan.globalStep}: gradient ${sum[bad]} at index ${bad}; training diverged (lower --lr)`);
       }
       optimizer.step(model.params, sum, batchSize);
-      const dt = (performance.now() - t0) / 1000;
+      const t2 = performance.now();
+      const dt = (t2 - t0) / 1000;
+      sourceSeconds += (t1 - t0) / 1000;
+      optimizerSeconds += (t2 - t1) / 1000;
+      stepsRun++;
       epochSeconds += dt;
       trainSeconds += dt;
       epochLoss += stats.lossSum;
@@ -182,6 +194,11 @@ export async function runTraining(
     test_accuracy: testEval.accuracy,
     train_samples_per_s: Math.round((n * config.epochs) / trainSeconds),
     applied_steps: optimizer.t,
+    step_ms: {
+      gradients: (1000 * sourceSeconds) / Math.max(1, stepsRun),
+      optimizer: (1000 * optimizerSeconds) / Math.max(1, stepsRun),
+    },
+    rss_peak_mb: process.resourceUsage().maxRSS / 1024,
     params_sha256: paramsSha256(model.params),
     wall_s: performance.now() / 1000, // since the process started: start-up, data, training, evaluation
     ...(config.out !== undefined && { out: config.out }),

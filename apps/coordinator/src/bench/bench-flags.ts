@@ -1,0 +1,90 @@
+import { UsageError, type FlagSpecs, type ParsedFlags } from '@gradq/cli';
+import { OPTIMIZER_NAMES, parseModelSpec } from '@gradq/nn';
+
+/** Flags of `gradq bench`. */
+export const BENCH_FLAGS = {
+  workers: {
+    type: 'string', placeholder: 'N,N…', default: '1,2,4',
+    help: 'worker counts to run the cluster with, one run each (0 = only external workers: start gradq worker on the printed queue)',
+  }, // prettier-ignore
+  batch: { type: 'string', placeholder: 'B,B…', default: '64,512', help: 'global batch sizes; every trainer runs once per batch' },
+  shards: {
+    type: 'int', min: 1, default: 4,
+    help: 'shards per batch for every run: the same for every worker count, so that runs do the same work ' +
+      'and must end with the same parameters (a worker count only decides who computes the shards)',
+  }, // prettier-ignore
+  model: { type: 'string', placeholder: 'SPEC', default: 'mlp:784-128-10', help: 'network, mlp:IN-HIDDEN…-CLASSES' },
+  optimizer: { type: 'string', choices: OPTIMIZER_NAMES, default: 'adam', help: 'optimizer (the NumPy reference always uses Adam)' },
+  'train-samples': { type: 'int', min: 1, default: 30000, placeholder: 'N', help: 'train on the first N MNIST samples' },
+  epochs: { type: 'int', min: 1, default: 1, help: 'passes over the training samples' },
+  'data-dir': { type: 'string', placeholder: 'ROOT', help: 'read ROOT/mnist/*.gz instead of the download cache' },
+  out: {
+    type: 'string',
+    placeholder: 'DIR',
+    default: 'bench-results',
+    help: 'write DIR/bench.json and DIR/bench.svg (created if missing)',
+  },
+  'no-numpy': { type: 'boolean', help: 'skip the NumPy reference (tools/numpy_mlp.py, run when python3 can import numpy)' },
+  queue: {
+    type: 'string', placeholder: 'PREFIX', default: 'gradq-bench',
+    help: 'prefix of the queue names; each cluster run gets its own queue PREFIX-<run id>-b<batch>-w<workers>',
+  }, // prettier-ignore
+  json: { type: 'boolean', help: 'print the results as one JSON object on stdout (the table goes to stderr)' },
+} satisfies FlagSpecs;
+
+/** What one `gradq bench` invocation runs. */
+export interface BenchPlan {
+  workers: number[];
+  batches: number[];
+  shards: number;
+  model: string;
+  /** Layer sizes of `model`, input first. */
+  sizes: number[];
+  optimizer: string;
+  trainSamples: number;
+  epochs: number;
+  dataDir?: string;
+  out: string;
+  numpy: boolean;
+  queuePrefix: string;
+  json: boolean;
+}
+
+const QUEUE_PREFIX_NAME = /^[A-Za-z0-9_.-]{1,32}$/;
+
+/** Checks the flags of `gradq bench`; every problem is a one-line UsageError quoting the value. */
+export function benchPlanFromFlags(f: ParsedFlags): BenchPlan {
+  const workers = parseCountList('workers', f.workers as string, 0);
+  const batches = parseCountList('batch', f.batch as string, 1);
+  const shards = f.shards as number;
+  const small = batches.find((b) => b < shards);
+  if (small !== undefined) {
+    throw new UsageError(
+      `--shards ${shards} exceeds --batch ${small}: each shard needs at least one sample (use --shards ${small} or less)`,
+    );
+  }
+  const model = f.model as string;
+  const queuePrefix = f.queue as string;
+  if (!QUEUE_PREFIX_NAME.test(queuePrefix)) throw new UsageError(`--queue ${queuePrefix}: use 1-32 letters, digits, _ . -`);
+  return {
+    workers, batches, shards, model, sizes: parseModelSpec(model).sizes, optimizer: f.optimizer as string,
+    trainSamples: f['train-samples'] as number, epochs: f.epochs as number, dataDir: f['data-dir'] as string | undefined,
+    out: f.out as string, numpy: f['no-numpy'] !== true, queuePrefix, json: f.json === true,
+  }; // prettier-ignore
+}
+
+/** "1,2,4" → [1, 2, 4]: whole numbers ≥ `min`, each at most once, in the order given. */
+export function parseCountList(flag: string, raw: string, min: number): number[] {
+  const items = raw.split(',').map((s) => s.trim());
+  const out: number[] = [];
+  for (const item of items) {
+    if (!/^\d+$/.test(item) || !Number.isSafeInteger(Number(item))) {
+      throw new UsageError(`--${flag} ${raw}: "${item}" is not a whole number (use a list such as 1,2,4)`);
+    }
+    const n = Number(item);
+    if (n < min) throw new UsageError(`--${flag} ${raw}: ${n} must be >= ${min}`);
+    if (out.includes(n)) throw new UsageError(`--${flag} ${raw}: ${n} is given twice`);
+    out.push(n);
+  }
+  return out;
+}
