@@ -1,52 +1,109 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { QUEUE_PREFIX } from '@gradq/cluster';
+import {
+  deleteKeysWithPrefix,
+  encodeParams,
+  QUEUE_PREFIX,
+  runKeys,
+  shardJobId,
+  validateShardResult,
+  type ShardJob,
+  type ShardResult,
+} from '@gradq/cluster';
+import { Model } from '@gradq/nn';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 
 const BIN = fileURLToPath(new URL('../../coordinator/bin/gradq.js', import.meta.url));
 const DATA = fileURLToPath(new URL('../../../../shared/data', import.meta.url));
 const connection = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const clean of cleanups.splice(0).reverse()) await clean();
+});
 afterAll(async () => {
   await connection.quit();
 });
 
-function run(args: string[]) {
-  const child = spawn(process.execPath, [BIN, 'worker', ...args]);
+/** Starts `gradq worker …`; the process is killed after the test if it is still running. */
+function run(args: string[], env: NodeJS.ProcessEnv = {}) {
+  const child = spawn(process.execPath, [BIN, 'worker', ...args], { env: { ...process.env, ...env } });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const done = new Promise<{ code: number | null; stderr: string }>((resolve) => child.on('close', (code) => resolve({ code, stderr })));
-  return { child, done };
+  cleanups.push(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await done;
+  });
+  return { child, done, stderr: () => stderr };
 }
 
-async function until(check: () => Promise<boolean>, ms = 20_000): Promise<void> {
+/** A fresh queue under the gradq prefix; obliterated after the test. */
+function testQueue(): Queue<ShardJob, ShardResult> {
+  const name = `test-${randomUUID()}`;
+  const queue = new Queue<ShardJob, ShardResult>(name, { connection, prefix: QUEUE_PREFIX });
+  cleanups.push(async () => {
+    await queue.obliterate({ force: true });
+    await queue.close();
+  });
+  return queue;
+}
+
+async function until(check: () => Promise<boolean>, what: string, ms = 20_000): Promise<void> {
   const start = Date.now();
   while (!(await check())) {
-    if (Date.now() - start > ms) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 100));
+    if (Date.now() - start > ms) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
   }
 }
 
 describe('gradq worker', () => {
-  it('connects to its queue and closes cleanly on SIGTERM', async () => {
-    const name = `test-${randomUUID().slice(0, 8)}`;
-    const queue = new Queue(name, { connection, prefix: QUEUE_PREFIX });
-    const w = run(['--queue', name, '--data-dir', DATA]);
-    await until(async () => (await queue.getWorkersCount()) === 1);
+  it('registers with its queue and closes cleanly with exit code 0 on SIGTERM', async () => {
+    const queue = testQueue();
+    const w = run(['--queue', queue.name, '--data-dir', DATA]);
+    await until(async () => (await queue.getWorkersCount()) === 1, `a worker on ${queue.name}; stderr: ${w.stderr()}`);
+    const start = Date.now();
     w.child.kill('SIGTERM');
     const { code, stderr } = await w.done;
     expect(code, stderr).toBe(0);
+    expect(Date.now() - start).toBeLessThan(5000);
     expect(stderr).toContain('SIGTERM, closing');
-    await until(async () => (await queue.getWorkersCount()) === 0);
-    await queue.obliterate({ force: true });
-    await queue.close();
+    await until(async () => (await queue.getWorkersCount()) === 0, 'the worker to unregister', 5000);
   });
 
-  it('refuses a URL that is not redis:// with one line and exit code 2', async () => {
-    const { code, stderr } = await run(['--redis', 'http://:pw@example:80']).done;
-    expect(code).toBe(2);
-    expect(stderr.trim().split('\n')).toEqual(['gradq: error: --redis http://:***@example:80: scheme http: is not redis: or rediss:']);
+  it('computes a shard job from the queue and returns a valid result; a job with a bad range fails naming it', async () => {
+    const queue = testQueue();
+    const keys = runKeys(queue.name, 'r1');
+    cleanups.push(() => deleteKeysWithPrefix(connection, keys.prefix));
+    await connection.set(keys.params(0), Buffer.from(encodeParams(new Model('mlp:784-16-10', { seed: 3 }).params)));
+    const data: ShardJob = {
+      v: 1, run: 'r1', step: 0, shard: 0, attempt: 0, dataset: 'mnist', trainSamples: 512, seed: 7, epoch: 0, start: 0, end: 32,
+      model: 'mlp:784-16-10', paramsKey: keys.params(0), gradKey: keys.grad(0, 0),
+    }; // prettier-ignore
+    const good = await queue.add('shard', data, { jobId: shardJobId('r1', 0, 0, 0) });
+    const bad = await queue.add('shard', { ...data, shard: 1, end: 600, gradKey: keys.grad(0, 1) }, { jobId: shardJobId('r1', 0, 1, 0) });
+    const w = run(['--queue', queue.name, '--data-dir', DATA, '--name', 'w1', '--quiet']);
+    await until(
+      async () => (await bad.getState()) === 'failed' && (await good.getState()) === 'completed',
+      `both jobs; stderr: ${w.stderr()}`,
+    );
+    const finished = await queue.getJob(shardJobId('r1', 0, 0, 0));
+    expect(validateShardResult(finished?.returnvalue, { run: 'r1', step: 0, shard: 0, count: 32 })).toMatchObject({ worker: 'w1' });
+    expect(await connection.exists(keys.grad(0, 0))).toBe(1);
+    expect((await queue.getJob(shardJobId('r1', 0, 1, 0)))?.failedReason).toContain('range [0, 600) is not within 512 samples');
+    expect(await connection.exists(keys.grad(0, 1))).toBe(0);
+  });
+
+  it.each([
+    [['--redis', 'http://:pw@example:80'], {}, '--redis http://:***@example:80: scheme http: is not redis: or rediss:'],
+    [[], { GRADQ_REDIS_URL: 'http://:pw@example:80' }, '--redis http://:***@example:80: scheme http: is not redis: or rediss:'],
+    [['--queue', 'a:b'], {}, 'invalid queue "a:b" (use 1-64 letters, digits, _ . -)'],
+  ])('refuses %j %j with exit code 2 and one line', async (args, env, line) => {
+    const { code, stderr } = await run(args, env).done;
+    expect(code, stderr).toBe(2);
+    expect(stderr.trim().split('\n')).toEqual([`gradq: error: ${line}`]);
+    expect(stderr).not.toContain('pw@');
   });
 });

@@ -4,30 +4,61 @@ import { checkRedisUrl, isLocalRedis, redactRedisUrl } from './redis-url.js';
 
 describe('redactRedisUrl', () => {
   it.each([
-    ['redis://:secret@host:6379', 'redis://:***@host:6379'],
-    ['redis://user:secret@host:6379/0', 'redis://user:***@host:6379/0'],
-    ['rediss://:p%40ss@host', 'rediss://:***@host'],
-    ['redis://127.0.0.1:6379', 'redis://127.0.0.1:6379'],
-  ])('%s → %s', (url, safe) => expect(redactRedisUrl(url)).toBe(safe));
+    ['redis://:secret@host:6379', 'secret', 'redis://:***@host:6379'],
+    ['redis://user:secret@host:6379/0', 'secret', 'redis://user:***@host:6379/0'],
+    ['rediss://:p%40ss@host', 'p%40ss', 'rediss://:***@host'],
+    ['REDIS://:secret@host', 'secret', 'REDIS://:***@host'],
+    ['not a url :secret@host', 'secret', '***@host'],
+  ])('hides the password of %s', (url, secret, safe) => {
+    expect(redactRedisUrl(url)).not.toContain(secret);
+    expect(redactRedisUrl(url)).toBe(safe);
+  });
+  // The URL parser and ioredis take the LAST '@' of the authority as its end: these are valid URLs, and ioredis
+  // connects to host with password 'p@ss' / 'top@secret'.
+  it.each([
+    ['redis://:p@ss@host:6379', 'ss@host'],
+    ['redis://user:top@secret@host/0', 'secret'],
+  ])('hides a password containing an unescaped @: %s', (url, part) => {
+    expect(checkRedisUrl(url).hostname).toBe('host');
+    expect(redactRedisUrl(url)).not.toContain(part);
+  });
+  it.each(['redis://127.0.0.1:6379', 'rediss://cache.example:6380/2', 'redis://[::1]:6379'])('leaves %s unchanged', (url) =>
+    expect(redactRedisUrl(url)).toBe(url),
+  );
 });
 
 describe('checkRedisUrl', () => {
-  it('accepts redis:// and rediss://', () => {
-    expect(checkRedisUrl('redis://127.0.0.1:6379').port).toBe('6379');
-    expect(checkRedisUrl('rediss://:pw@cache.example:6380').protocol).toBe('rediss:');
-  });
-  it.each(['http://:secret@host:80', 'not a url :secret@', 'redis://:secret@'])('rejects %s without showing the password', (url) => {
+  it.each([
+    ['redis://127.0.0.1:6379', 'redis:', '127.0.0.1', '6379'],
+    ['rediss://:pw@cache.example:6380', 'rediss:', 'cache.example', '6380'],
+    ['redis://localhost', 'redis:', 'localhost', ''],
+  ])('accepts %s', (url, protocol, hostname, port) => expect(checkRedisUrl(url)).toMatchObject({ protocol, hostname, port }));
+  it.each([
+    ['http://:secret@host:80', /scheme http: is not redis: or rediss:/],
+    ['not a url :secret@', /not a URL/],
+    ['redis://:secret@', /--redis redis:\/\/:\*\*\*@/],
+    ['redis://', /no host/],
+    ['redis://host:notaport', /not a URL/],
+    ['redis://:se/cret@host:6379', /not a URL/],
+  ])('rejects %s with a UsageError that never shows the password', (url, pattern) => {
+    let error: unknown;
     try {
       checkRedisUrl(url);
     } catch (e) {
-      expect(e).toBeInstanceOf(UsageError);
-      expect((e as Error).message).not.toContain('secret');
-      return;
+      error = e;
     }
-    throw new Error(`accepted ${url}`);
+    expect(error).toBeInstanceOf(UsageError);
+    expect((error as Error).message).toMatch(pattern);
+    for (const secret of ['secret', 'se/cret', 'cret']) expect((error as Error).message).not.toContain(secret);
   });
-  it('tells local addresses', () => {
-    expect(isLocalRedis(new URL('redis://localhost:6379'))).toBe(true);
-    expect(isLocalRedis(new URL('redis://10.0.0.5:6379'))).toBe(false);
-  });
+});
+
+describe('isLocalRedis', () => {
+  it.each([
+    ['redis://localhost:6379', true],
+    ['redis://127.0.0.1:6379', true],
+    ['redis://[::1]:6379', true],
+    ['redis://10.0.0.5:6379', false],
+    ['rediss://cache.example:6380', false],
+  ])('%s → %s', (url, local) => expect(isLocalRedis(new URL(url))).toBe(local));
 });

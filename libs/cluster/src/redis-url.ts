@@ -21,13 +21,15 @@ export function checkRedisUrl(url: string): URL {
 
 /** The URL with its password (and user) replaced by ***, for logs, progress and --json. */
 export function redactRedisUrl(url: string): string {
+  // The credentials end at the LAST @ (as URL parsers read them), whatever a password contains.
+  const m = /^([a-z][a-z0-9+.-]*:\/\/)(.*)@([^@]*)$/is.exec(url);
+  if (m) {
+    const colon = m[2].indexOf(':');
+    const user = colon >= 0 ? m[2].slice(0, colon) : '';
+    return `${m[1]}${user && !/[@/]/.test(user) ? `${user}:` : ':'}***@${m[3]}`;
+  }
   // Not even scheme://…@: hide everything up to the last @, which may be a password.
-  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(url) && url.includes('@')) return `***@${url.slice(url.lastIndexOf('@') + 1)}`;
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^@/]*)@/i, (_m, scheme: string, auth: string) => {
-    const colon = auth.indexOf(':');
-    const user = colon >= 0 ? auth.slice(0, colon) : '';
-    return `${scheme}${user ? `${user}:` : ':'}***@`;
-  });
+  return url.includes('@') ? `***@${url.slice(url.lastIndexOf('@') + 1)}` : url;
 }
 
 /** True when the URL points at this machine (where a private redis-server may be started instead). */

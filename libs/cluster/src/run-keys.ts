@@ -1,3 +1,5 @@
+import { UsageError } from '@gradq/cli';
+
 /**
  * Redis layout of one run. BullMQ keeps its own keys under `gradq:<queue>:…` (the queue's prefix); ours sit
  * beside them under `gradq:<queue>:run:<runId>:…` so that a run's tensors can be found and removed together:
@@ -42,5 +44,5 @@ export function shardJobId(runId: string, step: number, shard: number, attempt: 
 }
 
 export function checkName(what: string, name: string): void {
-  if (!NAME.test(name)) throw new RangeError(`invalid ${what} "${name}" (use 1-64 letters, digits, _ . -)`);
+  if (!NAME.test(name)) throw new UsageError(`invalid ${what} "${name}" (use 1-64 letters, digits, _ . -)`);
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidMessageError } from './invalid-message-error.js';
+import { invalidMessage as message } from './testing/invalid-message.js';
 import { validateShardJob, validateShardResult, type ShardJob, type ShardResult } from './shard-job.js';
 
 const job: ShardJob = {
@@ -11,38 +11,55 @@ const result: ShardResult = {
 }; // prettier-ignore
 const expected = { run: 'r1', step: 3, shard: 1, count: 16 };
 
-function message(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(InvalidMessageError);
-    return (e as Error).message;
-  }
-  throw new Error('no error');
+/** The message of the InvalidMessageError that `fn` throws; fails the test if it throws nothing or another error. */
+
+function without<T extends object>(o: T, key: keyof T): Partial<T> {
+  const copy: Partial<T> = { ...o };
+  delete copy[key];
+  return copy;
 }
 
 describe('validateShardJob', () => {
-  it('accepts a valid job', () => expect(validateShardJob({ ...job })).toEqual(job));
+  it('accepts a valid job', () => expect(validateShardJob(JSON.parse(JSON.stringify(job)))).toEqual(job));
+  it('rejects a job without run', () => expect(message(() => validateShardJob(without(job, 'run')))).toMatch(/field run is undefined/));
+  it('rejects a job without gradKey', () => expect(message(() => validateShardJob(without(job, 'gradKey')))).toMatch(/field gradKey/));
   it.each([
-    ['run missing', { run: undefined }, /field run is undefined/],
-    ['negative step', { step: -1 }, /field step is -1/],
-    ['fractional shard', { shard: 1.5 }, /field shard is 1.5/],
+    ['an empty run', { run: '' }, /field run is ""/],
+    ['a negative step', { step: -1 }, /field step is -1/],
+    ['a fractional shard', { shard: 1.5 }, /field shard is 1.5/],
     ['version 2', { v: 2 }, /field v is 2/],
-    ['step as text', { step: '3' }, /field step is "3"/],
-    ['end before start', { start: 40, end: 32 }, /range \[40, 32\) is not within 512 samples/],
+    ['a step given as text', { step: '3' }, /field step is "3"/],
+    ['a NaN seed', { seed: Number.NaN }, /field seed is null/],
+    ['an unsafe integer epoch', { epoch: 2 ** 53 }, /field epoch is 9007199254740992/],
+    ['a model given as a number', { model: 784 }, /field model is 784/],
+    ['end before start', { start: 40, end: 32 }, /range \[40, 32\) is empty/],
+    ['an empty range', { start: 40, end: 40 }, /range \[40, 40\) is empty/],
     ['end past the samples', { end: 513 }, /range \[16, 513\) is not within 512 samples/],
-  ])('rejects %s', (_n, patch, pattern) => expect(message(() => validateShardJob({ ...job, ...patch }))).toMatch(pattern));
-  it('rejects a non-object', () => expect(message(() => validateShardJob('job'))).toMatch(/expected an object/));
+  ])('rejects %s, naming the field', (_n, patch, pattern) =>
+    expect(message(() => validateShardJob({ ...job, ...patch }))).toMatch(pattern),
+  );
+  it.each([
+    ['text', 'job'],
+    ['null', null],
+    ['an array', [job]],
+  ])('rejects %s', (_n, data) => expect(message(() => validateShardJob(data))).toMatch(/shard job: expected an object/));
 });
 
 describe('validateShardResult', () => {
-  it('accepts the result it expects', () => expect(validateShardResult({ ...result }, expected)).toEqual(result));
+  it('accepts the result it expects', () => expect(validateShardResult(JSON.parse(JSON.stringify(result)), expected)).toEqual(result));
+  it('accepts another attempt at the same shard', () => expect(validateShardResult({ ...result, attempt: 2 }, expected).attempt).toBe(2));
+  it('rejects a result without lossSum', () =>
+    expect(message(() => validateShardResult(without(result, 'lossSum'), expected))).toMatch(/field lossSum is undefined/));
   it.each([
     ['another run', { run: 'r2' }, /run is "r2", expected "r1"/],
     ['another step', { step: 4 }, /step is 4, expected 3/],
     ['another shard', { shard: 0 }, /shard is 0, expected 1/],
     ['another sample count', { count: 15 }, /count is 15, expected 16/],
     ['a NaN loss', { lossSum: Number.NaN }, /field lossSum is null/],
+    ['an infinite loss', { lossSum: Number.POSITIVE_INFINITY }, /field lossSum is null/],
+    ['a loss given as text', { lossSum: '30.5' }, /field lossSum is "30.5"/],
+    ['a negative correct count', { correct: -1 }, /field correct is -1/],
     ['more correct than samples', { correct: 17 }, /17 correct of 16 samples/],
+    ['version 2', { v: 2 }, /field v is 2/],
   ])('rejects %s', (_n, patch, pattern) => expect(message(() => validateShardResult({ ...result, ...patch }, expected))).toMatch(pattern));
 });

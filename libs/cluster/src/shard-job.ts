@@ -57,7 +57,8 @@ const RESULT_FIELDS: Record<keyof ShardResult, Check> = {
 /** A job's data as a ShardJob, or InvalidMessageError naming the first bad field. */
 export function validateShardJob(data: unknown): ShardJob {
   const job = checkFields<ShardJob>('shard job', data, JOB_FIELDS);
-  if (job.end < job.start || job.end > job.trainSamples) {
+  if (job.end <= job.start) throw new InvalidMessageError(`shard job: range [${job.start}, ${job.end}) is empty`);
+  if (job.end > job.trainSamples) {
     throw new InvalidMessageError(`shard job: range [${job.start}, ${job.end}) is not within ${job.trainSamples} samples`);
   }
   return job;
