@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { gemmFast } from './gemm-fast.js';
 import { gemmReference } from './gemm-reference.js';
+import { gemmWasm } from './gemm-wasm.js';
 import { Model } from './model.js';
 import { makeOptimizer } from './optim/make-optimizer.js';
 import type { OptimizerHyper } from './optim/optimizer.js';
@@ -42,6 +43,7 @@ const optim = load<OptimizerFixture>('optimizers.json');
 describe.each([
   ['gemmFast', gemmFast],
   ['gemmReference', gemmReference],
+  ['gemmWasm', gemmWasm],
 ] as const)('Model (%s) matches NumPy', (_name, gemm) => {
   const setup = () => {
     const model = new Model(mlp.spec, { gemm });

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Gemm } from './gemm.js';
 import { gemmFast } from './gemm-fast.js';
 import { gemmReference } from './gemm-reference.js';
+import { createGemmWasm, gemmWasm, WASM_KERNEL } from './gemm-wasm.js';
 import { Rng } from './rng.js';
 import { randomFloats } from './testing/numeric.js';
 
@@ -19,6 +20,7 @@ const TRANSPOSES = [
  * accumulating), for one (shape, transposes, accumulate, inputs) case.
  */
 function worstRelativeError(
+  gemm: Gemm,
   transA: boolean,
   transB: boolean,
   m: number,
@@ -35,7 +37,7 @@ function worstRelativeError(
   const c0 = randomFloats(rng, m * n);
   const fast = c0.slice();
   const ref = c0.slice();
-  gemmFast(transA, transB, m, n, k, a, b, fast, accumulate);
+  gemm(transA, transB, m, n, k, a, b, fast, accumulate);
   gemmReference(transA, transB, m, n, k, a, b, ref, accumulate);
   let worst = 0;
   for (let i = 0; i < m; i++) {
@@ -73,65 +75,74 @@ describe('gemmReference', () => {
   });
 });
 
-describe.each([gemmReference, gemmFast].map((g) => [g === gemmFast ? 'gemmFast' : 'gemmReference', g] as [string, Gemm]))(
-  '%s',
-  (_name, gemm) => {
-    it('adds to C when accumulating', () => {
-      const c = new Float32Array([10, 20]);
-      gemm(false, false, 1, 2, 2, new Float32Array([1, 2]), new Float32Array([1, 2, 3, 4]), c, true);
-      expect(Array.from(c)).toEqual([10 + 7, 20 + 10]);
-    });
+const KERNELS: [string, Gemm][] = [
+  ['gemmReference', gemmReference],
+  ['gemmFast', gemmFast],
+  ['gemmWasm', gemmWasm],
+  // Both builds, whichever this engine picks for gemmWasm.
+  ['gemmWasm relaxed-simd build', createGemmWasm('relaxed-simd')],
+  ['gemmWasm simd build', createGemmWasm('simd')],
+];
 
-    it('overwrites NaN garbage in C when not accumulating', () => {
-      const c = new Float32Array([Number.NaN, Number.NaN]);
-      gemm(false, false, 1, 2, 2, new Float32Array([1, 2]), new Float32Array([1, 2, 3, 4]), c, false);
-      expect(Array.from(c)).toEqual([7, 10]);
-    });
+describe.each(KERNELS)('%s', (_name, gemm) => {
+  it('adds to C when accumulating', () => {
+    const c = new Float32Array([10, 20]);
+    gemm(false, false, 1, 2, 2, new Float32Array([1, 2]), new Float32Array([1, 2, 3, 4]), c, true);
+    expect(Array.from(c)).toEqual([10 + 7, 20 + 10]);
+  });
 
-    it('leaves C beyond m×n untouched', () => {
-      const c = new Float32Array([9, 9, 9]);
-      gemm(false, false, 1, 2, 1, new Float32Array([2]), new Float32Array([1, 2]), c, false);
-      expect(Array.from(c)).toEqual([2, 4, 9]);
-    });
+  it('overwrites NaN garbage in C when not accumulating', () => {
+    const c = new Float32Array([Number.NaN, Number.NaN]);
+    gemm(false, false, 1, 2, 2, new Float32Array([1, 2]), new Float32Array([1, 2, 3, 4]), c, false);
+    expect(Array.from(c)).toEqual([7, 10]);
+  });
 
-    it('writes zeros for k = 0', () => {
-      const c = new Float32Array([5, 5]);
-      gemm(false, false, 1, 2, 0, new Float32Array(0), new Float32Array(0), c, false);
-      expect(Array.from(c)).toEqual([0, 0]);
-    });
+  it('leaves C beyond m×n untouched', () => {
+    const c = new Float32Array([9, 9, 9]);
+    gemm(false, false, 1, 2, 1, new Float32Array([2]), new Float32Array([1, 2]), c, false);
+    expect(Array.from(c)).toEqual([2, 4, 9]);
+  });
 
-    it('propagates NaN from A', () => {
-      const c = new Float32Array(2);
-      gemm(false, false, 1, 2, 2, new Float32Array([Number.NaN, 1]), new Float32Array([1, 2, 3, 4]), c, false);
-      expect(Array.from(c)).toEqual([Number.NaN, Number.NaN]);
-    });
+  it('writes zeros for k = 0', () => {
+    const c = new Float32Array([5, 5]);
+    gemm(false, false, 1, 2, 0, new Float32Array(0), new Float32Array(0), c, false);
+    expect(Array.from(c)).toEqual([0, 0]);
+  });
 
-    it.each([
-      [2, 3, 4, 7, 12, 6, 'A holds 7 values, needs 2×4 = 8'],
-      [2, 3, 4, 8, 11, 6, 'B holds 11 values, needs 4×3 = 12'],
-      [2, 3, 4, 8, 12, 5, 'C holds 5 values, needs 2×3 = 6'],
-      [-1, 3, 4, 8, 12, 6, 'm must be a whole number >= 0, got -1'],
-      [2, 1.5, 4, 8, 12, 6, 'n must be a whole number >= 0, got 1.5'],
-      [2, 3, Number.NaN, 8, 12, 6, 'k must be a whole number >= 0, got NaN'],
-    ])('rejects m=%s n=%s k=%s with |A|=%s |B|=%s |C|=%s: "%s"', (m, n, k, na, nb, nc, message) => {
-      const call = () => gemm(false, false, m, n, k, new Float32Array(na), new Float32Array(nb), new Float32Array(nc), false);
-      expect(call).toThrow(RangeError);
-      expect(call).toThrow(message);
+  it('propagates NaN from A', () => {
+    const c = new Float32Array(2);
+    gemm(false, false, 1, 2, 2, new Float32Array([Number.NaN, 1]), new Float32Array([1, 2, 3, 4]), c, false);
+    expect(Array.from(c)).toEqual([Number.NaN, Number.NaN]);
+  });
+
+  it.each([
+    [2, 3, 4, 7, 12, 6, 'A holds 7 values, needs 2×4 = 8'],
+    [2, 3, 4, 8, 11, 6, 'B holds 11 values, needs 4×3 = 12'],
+    [2, 3, 4, 8, 12, 5, 'C holds 5 values, needs 2×3 = 6'],
+    [-1, 3, 4, 8, 12, 6, 'm must be a whole number >= 0, got -1'],
+    [2, 1.5, 4, 8, 12, 6, 'n must be a whole number >= 0, got 1.5'],
+    [2, 3, Number.NaN, 8, 12, 6, 'k must be a whole number >= 0, got NaN'],
+  ])('rejects m=%s n=%s k=%s with |A|=%s |B|=%s |C|=%s: "%s"', (m, n, k, na, nb, nc, message) => {
+    const call = () => gemm(false, false, m, n, k, new Float32Array(na), new Float32Array(nb), new Float32Array(nc), false);
+    expect(call).toThrow(RangeError);
+    expect(call).toThrow(message);
+  });
+});
+
+describe.each(KERNELS.slice(1).flatMap(([name, gemm]) => TRANSPOSES.map(([ta, tb]) => [name, ta, tb, gemm] as const)))(
+  '%s matches gemmReference (transA=%s, transB=%s)',
+  (_name, transA, transB, gemm) => {
+    it.each(SHAPES)('m=%i n=%i k=%i, dense and sparse inputs, with and without accumulate', (m, n, k) => {
+      const errors = {
+        dense: worstRelativeError(gemm, transA, transB, m, n, k, false, false),
+        denseAccumulate: worstRelativeError(gemm, transA, transB, m, n, k, false, true),
+        sparse: worstRelativeError(gemm, transA, transB, m, n, k, true, false),
+        sparseAccumulate: worstRelativeError(gemm, transA, transB, m, n, k, true, true),
+      };
+      expect(Math.max(...Object.values(errors)), JSON.stringify(errors)).toBeLessThanOrEqual(1e-5);
     });
   },
 );
-
-describe.each(TRANSPOSES)('gemmFast matches gemmReference (transA=%s, transB=%s)', (transA, transB) => {
-  it.each(SHAPES)('m=%i n=%i k=%i, dense and sparse inputs, with and without accumulate', (m, n, k) => {
-    const errors = {
-      dense: worstRelativeError(transA, transB, m, n, k, false, false),
-      denseAccumulate: worstRelativeError(transA, transB, m, n, k, false, true),
-      sparse: worstRelativeError(transA, transB, m, n, k, true, false),
-      sparseAccumulate: worstRelativeError(transA, transB, m, n, k, true, true),
-    };
-    expect(Math.max(...Object.values(errors)), JSON.stringify(errors)).toBeLessThanOrEqual(1e-5);
-  });
-});
 
 it('gemmFast gives the same result when called again after a larger k (scratch reuse)', () => {
   const rng = new Rng(5);
@@ -144,4 +155,27 @@ it('gemmFast gives the same result when called again after a larger k (scratch r
   const again = new Float32Array(12);
   gemmFast(false, false, 3, 4, 17, a, b, again, false);
   expect(Array.from(again)).toEqual(Array.from(first));
+});
+
+it('gemmWasm runs the relaxed-SIMD build on Node 20 and later', () => {
+  expect(WASM_KERNEL).toBe('relaxed-simd');
+});
+
+it('gemmWasm grows its memory for larger operands and keeps the results right afterwards', () => {
+  const gemm = createGemmWasm('simd');
+  const rng = new Rng(9);
+  const run = (m: number, n: number, k: number) => {
+    const a = randomFloats(rng, m * k);
+    const b = randomFloats(rng, k * n);
+    const got = new Float32Array(m * n);
+    const want = new Float32Array(m * n);
+    gemm(false, false, m, n, k, a, b, got, false);
+    gemmReference(false, false, m, n, k, a, b, want, false);
+    let worst = 0;
+    for (let i = 0; i < m * n; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]));
+    return worst;
+  };
+  expect(run(3, 5, 7)).toBeLessThan(1e-5);
+  expect(run(300, 257, 300)).toBeLessThan(1e-3); // ~1.3 MB: several pages beyond the first
+  expect(run(3, 5, 7)).toBeLessThan(1e-5);
 });

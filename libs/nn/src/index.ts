@@ -3,6 +3,7 @@ export { Rng } from './rng.js';
 export type { Gemm } from './gemm.js';
 export { gemmReference } from './gemm-reference.js';
 export { gemmFast } from './gemm-fast.js';
+export { gemmWasm, WASM_KERNEL, type WasmKernel } from './gemm-wasm.js';
 export { denseForward, denseBackward } from './dense.js';
 export { reluForward, reluBackward } from './relu.js';
 export { softmaxCrossEntropy, argmaxRows, type BatchStats } from './softmax-cross-entropy.js';

@@ -3,6 +3,7 @@ import { ConfigError } from './config-error.js';
 import { denseForward } from './dense.js';
 import { gemmFast } from './gemm-fast.js';
 import { gemmReference } from './gemm-reference.js';
+import { gemmWasm } from './gemm-wasm.js';
 import { Model } from './model.js';
 import { parseModelSpec } from './model-spec.js';
 import { reluForward } from './relu.js';
@@ -112,6 +113,7 @@ describe('Model initialisation', () => {
 describe.each([
   ['gemmFast', gemmFast],
   ['gemmReference', gemmReference],
+  ['gemmWasm', gemmWasm],
 ] as const)('Model.forwardBackward with %s', (_name, gemm) => {
   it('matches central differences of the summed loss for every parameter of mlp:7-5-4-3', () => {
     const eps = 1e-2;

@@ -1,7 +1,7 @@
 import { ConfigError } from './config-error.js';
 import { denseBackward, denseForward } from './dense.js';
 import type { Gemm } from './gemm.js';
-import { gemmFast } from './gemm-fast.js';
+import { gemmWasm } from './gemm-wasm.js';
 import { parseModelSpec, formatModelSpec, type ModelSpec } from './model-spec.js';
 import { reluBackward, reluForward } from './relu.js';
 import { Rng } from './rng.js';
@@ -44,7 +44,7 @@ export class Model {
 
   constructor(spec: ModelSpec | string, options: ModelOptions = {}) {
     this.spec = typeof spec === 'string' ? parseModelSpec(spec) : spec;
-    this.gemm = options.gemm ?? gemmFast;
+    this.gemm = options.gemm ?? gemmWasm; // WebAssembly SIMD; gemmFast and gemmReference are the TypeScript kernels
     const sizes = this.spec.sizes;
     const count = Model.parameterCount(sizes);
     this.params = new Float32Array(count);
