@@ -9,7 +9,7 @@ export const BENCH_FLAGS = {
   }, // prettier-ignore
   batch: { type: 'string', placeholder: 'B,B…', default: '64,512', help: 'global batch sizes; every trainer runs once per batch' },
   shards: {
-    type: 'int', min: 1, default: 4,
+    type: 'int', min: 1, default: 4, placeholder: 'K',
     help: 'shards per batch for every run: the same for every worker count, so that runs do the same work ' +
       'and must end with the same parameters (a worker count only decides who computes the shards)',
   }, // prettier-ignore
@@ -24,7 +24,10 @@ export const BENCH_FLAGS = {
     default: 'bench-results',
     help: 'write DIR/bench.json and DIR/bench.svg (created if missing)',
   },
-  'no-numpy': { type: 'boolean', help: 'skip the NumPy reference (tools/numpy_mlp.py, run when python3 can import numpy)' },
+  'skip-numpy': {
+    type: 'boolean',
+    help: 'skip the NumPy reference (tools/numpy_mlp.py; by default it runs whenever python3 can import numpy)',
+  },
   queue: {
     type: 'string', placeholder: 'PREFIX', default: 'gradq-bench',
     help: 'prefix of the queue names; each cluster run gets its own queue PREFIX-<run id>-b<batch>-w<workers>',
@@ -69,7 +72,7 @@ export function benchPlanFromFlags(f: ParsedFlags): BenchPlan {
   return {
     workers, batches, shards, model, sizes: parseModelSpec(model).sizes, optimizer: f.optimizer as string,
     trainSamples: f['train-samples'] as number, epochs: f.epochs as number, dataDir: f['data-dir'] as string | undefined,
-    out: f.out as string, numpy: f['no-numpy'] !== true, queuePrefix, json: f.json === true,
+    out: f.out as string, numpy: f['skip-numpy'] !== true, queuePrefix, json: f.json === true,
   }; // prettier-ignore
 }
 

@@ -1,0 +1,72 @@
+import { parse, View } from 'vega';
+import { compile, type TopLevelSpec } from 'vega-lite';
+import type { BenchReport } from './bench-result.js';
+
+/**
+ * The Vega-Lite spec of the chart: training samples/s against the worker count, one line per batch size, with
+ * the in-process run and the NumPy reference of each batch as horizontal rules (log scale: they differ by
+ * orders of magnitude).
+ */
+export function benchChartSpec(report: BenchReport): TopLevelSpec {
+  const batchName = (b: number): string => `batch ${b}`;
+  const cluster = report.rows
+    .filter((r) => r.trainer === 'cluster')
+    .map((r) => ({ batch: batchName(r.batch), workers: r.workers, samples_per_s: r.samples_per_s }));
+  const inProcess = 'gradq in-process';
+  const numpy = 'NumPy, 1 thread (60000 samples)';
+  const references = report.rows
+    .filter((r) => r.trainer !== 'cluster')
+    .map((r) => ({ batch: batchName(r.batch), reference: r.trainer === 'numpy' ? numpy : inProcess, samples_per_s: r.samples_per_s }));
+  const dashes = [
+    { name: inProcess, dash: [6, 4] },
+    { name: numpy, dash: [2, 2] },
+  ].filter((d) => references.some((r) => r.reference === d.name));
+  const color = { field: 'batch', type: 'nominal', title: 'batch', sort: report.config.batches.map(batchName) } as const;
+  const y = { field: 'samples_per_s', type: 'quantitative', title: 'training samples/s (log scale)', scale: { type: 'log' } } as const;
+  const c = report.config;
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: {
+      text: `gradq bench: ${c.model}, ${c.optimizer}, ${c.shards} shards, ${c.train_samples} samples`,
+      subtitle: `${report.machine.cpus} × ${report.machine.cpu_model}, Node ${report.machine.node}, ${report.machine.date.slice(0, 10)}`,
+    },
+    width: 480,
+    height: 300,
+    config: { legend: { labelLimit: 300 } },
+    layer: [
+      {
+        data: { values: references },
+        mark: { type: 'rule', strokeWidth: 1.5 },
+        encoding: {
+          y,
+          color,
+          strokeDash: {
+            field: 'reference',
+            type: 'nominal',
+            title: 'reference',
+            scale: { domain: dashes.map((d) => d.name), range: dashes.map((d) => d.dash) },
+          },
+        },
+      },
+      {
+        data: { values: cluster },
+        mark: { type: 'line', point: true },
+        encoding: {
+          x: { field: 'workers', type: 'quantitative', title: 'workers', axis: { values: c.workers, format: 'd' } },
+          y,
+          color,
+        },
+      },
+    ],
+  } as TopLevelSpec;
+}
+
+/** The chart as SVG text, compiled to Vega and rendered headless (no canvas, no browser). */
+export async function renderBenchChart(report: BenchReport): Promise<string> {
+  const view = new View(parse(compile(benchChartSpec(report)).spec), { renderer: 'none' });
+  try {
+    return await view.toSVG();
+  } finally {
+    view.finalize();
+  }
+}

@@ -1,0 +1,173 @@
+import { cpus, totalmem } from 'node:os';
+import type { BenchPlan } from './bench-flags.js';
+import type { NumpyResult } from './numpy-reference.js';
+
+export type Trainer = 'in-process' | 'cluster' | 'numpy';
+
+/** Mean milliseconds per step, split by where the time goes. Absent parts are null (not measured for that trainer). */
+export interface StepBreakdown {
+  /** Whole step as the coordinator sees it: gradients (scatter + gather, or local compute) + optimizer. */
+  step: number;
+  /** Forward and backward passes; on the cluster summed over the step's shards (they run in parallel). */
+  compute: number;
+  /** Workers reading θ from Redis, summed over shards. */
+  param_fetch: number | null;
+  /** Workers writing gradient sums to Redis, summed over shards. */
+  grad_upload: number | null;
+  /** Shard jobs waiting in the queue for a worker, summed over shards. */
+  queue_wait: number | null;
+  /** Coordinator: reading and summing the shard gradients (cluster), and the optimizer update. */
+  aggregate_optimizer: number;
+}
+
+/** One line of the table and one element of bench.json's rows. */
+export interface BenchRow {
+  batch: number;
+  trainer: Trainer;
+  /** Worker processes for a cluster run; null otherwise. */
+  workers: number | null;
+  samples_per_s: number;
+  /** samples_per_s over the in-process run of the same batch. */
+  speedup: number;
+  /** speedup / workers, for cluster runs with local workers. */
+  efficiency: number | null;
+  step_ms: StepBreakdown | null;
+  rss_peak_mb: { coordinator: number | null; workers_max: number | null };
+  params_sha256: string | null;
+  /** Cluster runs: params_sha256 equals the in-process run's for the same batch. */
+  same_params: boolean | null;
+  test_accuracy: number;
+  /** Samples trained per epoch (NumPy: always all 60000). */
+  train_samples: number;
+  wall_s: number;
+  queue?: string;
+  /** What the trainer reported: gradq train's JSON summary, or numpy_mlp.py's line. */
+  raw: Record<string, unknown> | string;
+}
+
+export interface Machine {
+  cpu_model: string;
+  cpus: number;
+  memory_mb: number;
+  node: string;
+  platform: string;
+  arch: string;
+  date: string;
+}
+
+export interface BenchReport {
+  machine: Machine;
+  config: {
+    dataset: 'mnist';
+    model: string;
+    optimizer: string;
+    shards: number;
+    epochs: number;
+    train_samples: number;
+    workers: number[];
+    batches: number[];
+  };
+  rows: BenchRow[];
+  /** Why the NumPy reference did not run, when it did not. */
+  numpy_skipped?: string;
+  notes: string[];
+}
+
+export function describeMachine(): Machine {
+  const list = cpus();
+  return {
+    cpu_model: list[0]?.model.trim() ?? 'unknown',
+    cpus: list.length,
+    memory_mb: Math.round(totalmem() / 2 ** 20),
+    node: process.version,
+    platform: process.platform,
+    arch: process.arch,
+    date: new Date().toISOString(),
+  };
+}
+
+/** The in-process run's row (the baseline of its batch). */
+export function inProcessRow(batch: number, s: Record<string, unknown>): BenchRow {
+  const step = s.step_ms as { gradients: number; optimizer: number };
+  return {
+    ...common(batch, s),
+    trainer: 'in-process',
+    workers: null,
+    speedup: 1,
+    efficiency: null,
+    step_ms: {
+      step: step.gradients + step.optimizer, compute: step.gradients, param_fetch: null, grad_upload: null, queue_wait: null,
+      aggregate_optimizer: step.optimizer,
+    }, // prettier-ignore
+    rss_peak_mb: { coordinator: s.rss_peak_mb as number, workers_max: null },
+    same_params: null,
+  };
+}
+
+/** A cluster run's row, compared with the in-process row of the same batch. */
+export function clusterRow(base: BenchRow, workers: number, queue: string, s: Record<string, unknown>): BenchRow {
+  const step = s.step_ms as { gradients: number; optimizer: number };
+  const c = s.cluster_step_ms as Record<'worker_compute' | 'worker_fetch' | 'worker_upload' | 'queue_wait' | 'aggregate', number>;
+  const workerRss = (s.worker_rss_peak_mb as number[] | undefined) ?? [];
+  const row = common(base.batch, s);
+  const speedup = row.samples_per_s / base.samples_per_s;
+  return {
+    ...row,
+    trainer: 'cluster',
+    workers,
+    speedup,
+    efficiency: workers > 0 ? speedup / workers : null,
+    step_ms: {
+      step: step.gradients + step.optimizer, compute: c.worker_compute, param_fetch: c.worker_fetch, grad_upload: c.worker_upload,
+      queue_wait: c.queue_wait, aggregate_optimizer: c.aggregate + step.optimizer,
+    }, // prettier-ignore
+    rss_peak_mb: { coordinator: s.rss_peak_mb as number, workers_max: workerRss.length > 0 ? Math.max(...workerRss) : null },
+    same_params: row.params_sha256 === base.params_sha256,
+    queue,
+  };
+}
+
+/** The NumPy reference's row: its own initialisation and data order, so no parameter check. */
+export function numpyRow(base: BenchRow, n: NumpyResult, wallSeconds: number): BenchRow {
+  return {
+    batch: base.batch, trainer: 'numpy', workers: null, samples_per_s: n.samples_per_s, speedup: n.samples_per_s / base.samples_per_s,
+    efficiency: null, step_ms: null, rss_peak_mb: { coordinator: null, workers_max: null }, params_sha256: null, same_params: null,
+    test_accuracy: n.test_accuracy, train_samples: 60000, wall_s: wallSeconds, raw: n.line,
+  }; // prettier-ignore
+}
+
+/** The fields every gradq run reports the same way. */
+type CommonFields = Pick<BenchRow, 'batch' | 'samples_per_s' | 'params_sha256' | 'test_accuracy' | 'train_samples' | 'wall_s' | 'raw'>;
+
+function common(batch: number, s: Record<string, unknown>): CommonFields {
+  return {
+    batch,
+    samples_per_s: s.train_samples_per_s as number,
+    params_sha256: s.params_sha256 as string,
+    test_accuracy: s.test_accuracy as number,
+    train_samples: s.train_samples as number,
+    wall_s: s.wall_s as number,
+    raw: s,
+  };
+}
+
+/** The notes under the table (also kept in bench.json). */
+export function benchNotes(plan: BenchPlan, numpySkipped: string | undefined): string[] {
+  const notes = [
+    `${plan.model}, ${plan.optimizer}, ${plan.shards} shards per batch for every run, ${plan.epochs} epoch(s) of ${plan.trainSamples} MNIST samples; ` +
+      'samples/s counts training-step time only (startup and evaluation excluded).',
+    'speedup: samples/s over the in-process run of the same batch; efficiency: speedup / workers.',
+    "step ms: mean per step. compute, fetch (θ from Redis), upload (gradient to Redis) and queue wait are summed over a step's " +
+      'shards, which run in parallel on the workers, so they can add up to more than the step; agg+opt is the coordinator ' +
+      'summing the shard gradients plus the optimizer update.',
+    'same params: the cluster run ends with the params_sha256 of the in-process run (the same training, bit for bit).',
+    'peak RSS: of the coordinator (or the in-process trainer) and of the largest worker.',
+  ];
+  if (plan.numpy && numpySkipped === undefined) {
+    notes.push(
+      'numpy: tools/numpy_mlp.py with 1 OpenBLAS thread; it always trains full epochs on all 60000 samples with its own ' +
+        'initialisation, so its parameters are not compared.',
+    );
+  } else if (plan.numpy) notes.push(`numpy: skipped (${numpySkipped}).`);
+  return notes;
+}

@@ -1,0 +1,95 @@
+import { spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli, SHARED_DATA } from '../testing/run-cli.js';
+
+const TINY = ['bench', '--data-dir', SHARED_DATA, '--batch', '64', '--train-samples', '1024'];
+const HAS_NUMPY = spawnSync('python3', ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0;
+
+let tmp: string;
+let redis: Redis;
+beforeAll(() => {
+  tmp = mkdtempSync(join(tmpdir(), 'gradq-bench-'));
+  redis = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: 1 });
+});
+afterAll(async () => {
+  await redis.quit();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+interface BenchJson {
+  machine: { cpus: number; cpu_model: string; node: string; date: string };
+  rows: Array<{ trainer: string; workers: number | null; batch: number; samples_per_s: number; same_params: boolean | null }>;
+}
+
+/** A queue prefix no other test uses (the bench makes one queue per cluster run under it). */
+const queuePrefix = (): string => `t-${randomUUID().slice(0, 8)}`;
+
+describe('gradq bench', () => {
+  it('runs in-process and 1 worker side by side, checks the params and writes bench.json and bench.svg', async () => {
+    const out = join(tmp, 'tiny');
+    const prefix = queuePrefix();
+    const r = await runCli([...TINY, '--workers', '1', '--skip-numpy', '--queue', prefix, '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    // One progress line per run on stderr; the table on stdout.
+    expect(r.stderr).toMatch(/\[1\/2\] batch 64, in-process … [\d,]+ samples\/s in \d+\.\d s/);
+    expect(r.stderr).toMatch(/\[2\/2\] batch 64, 1 worker … [\d,]+ samples\/s in \d+\.\d s/);
+    expect(r.stdout).toMatch(/same params/);
+    expect(r.stdout).toMatch(/^ +64 {2}in-process .* reference$/m);
+    expect(r.stdout).toMatch(/^ +64 {2}cluster, 1 worker .* ✓$/m);
+    expect(r.stdout).not.toContain('numpy');
+
+    const report = JSON.parse(readFileSync(join(out, 'bench.json'), 'utf8')) as BenchJson;
+    expect(report.machine.cpus).toBeGreaterThan(0);
+    expect(report.machine.node).toBe(process.version);
+    expect(report.rows.map((row) => [row.batch, row.trainer, row.workers, row.same_params])).toEqual([
+      [64, 'in-process', null, null],
+      [64, 'cluster', 1, true],
+    ]);
+    for (const row of report.rows) expect(row.samples_per_s).toBeGreaterThan(0);
+
+    const svg = readFileSync(join(out, 'bench.svg'), 'utf8');
+    expect(svg.startsWith('<svg')).toBe(true);
+    expect(svg).toContain('>workers<');
+    expect(svg).toContain('>training samples/s (log scale)<');
+    // The bench removes its queues from the shared Redis.
+    expect(await redis.keys(`gradq:${prefix}-*`)).toEqual([]);
+  });
+
+  it.skipIf(!HAS_NUMPY)('adds the NumPy reference when python3 has numpy', async () => {
+    const out = join(tmp, 'numpy');
+    const r = await runCli([...TINY, '--workers', '1', '--queue', queuePrefix(), '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^ +64 {2}numpy \(60000 samples\) +[\d,]+ /m);
+    expect(r.stdout).toContain('all 60000 samples');
+    const report = JSON.parse(readFileSync(join(out, 'bench.json'), 'utf8')) as BenchJson;
+    expect(report.rows.map((row) => row.trainer)).toEqual(['in-process', 'cluster', 'numpy']);
+  });
+});
+
+describe('gradq bench: bad input is one error line and exit code 2, before any run', () => {
+  const cases: Array<[string, string[], RegExp]> = [
+    ['a worker count that is not a number', ['--workers', '1,x'], /--workers 1,x: "x" is not a whole number/],
+    ['a negative worker count', ['--workers', '-1'], /--workers -1: "-1" is not a whole number/],
+    ['batch 0', ['--batch', '0'], /--batch 0: 0 must be >= 1/],
+    ['an empty list item', ['--batch', '64,,512'], /--batch 64,,512: "" is not a whole number/],
+    ['a repeated value', ['--workers', '2,2'], /--workers 2,2: 2 is given twice/],
+    ['more shards than a batch', ['--batch', '64,2'], /--shards 4 exceeds --batch 2/],
+    ['an unknown model spec', ['--model', 'cnn:3x3'], /unknown model spec "cnn:3x3"/],
+    ['a queue prefix with a colon', ['--queue', 'a:b'], /--queue a:b: use 1-32 letters/],
+  ];
+  it.each(cases)('%s', async (_name, extra, pattern) => {
+    const out = join(tmp, `never-${randomUUID()}`);
+    const r = await runCli(['bench', '--data-dir', SHARED_DATA, ...extra, '--out', out]);
+    expect(r.code, r.stderr).toBe(2);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines, r.stderr).toHaveLength(1);
+    expect(lines[0]).toMatch(/^gradq: error: /);
+    expect(lines[0]).toMatch(pattern);
+    expect(existsSync(out)).toBe(false);
+  });
+});
