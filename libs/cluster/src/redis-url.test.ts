@@ -1,6 +1,6 @@
 import { UsageError } from '@gradq/cli';
 import { describe, expect, it } from 'vitest';
-import { checkRedisUrl, isLocalRedis, redactRedisUrl } from './redis-url.js';
+import { checkRedisUrl, redactRedisUrl } from './redis-url.js';
 
 describe('redactRedisUrl', () => {
   it.each([
@@ -51,14 +51,4 @@ describe('checkRedisUrl', () => {
     expect((error as Error).message).toMatch(pattern);
     for (const secret of ['secret', 'se/cret', 'cret']) expect((error as Error).message).not.toContain(secret);
   });
-});
-
-describe('isLocalRedis', () => {
-  it.each([
-    ['redis://localhost:6379', true],
-    ['redis://127.0.0.1:6379', true],
-    ['redis://[::1]:6379', true],
-    ['redis://10.0.0.5:6379', false],
-    ['rediss://cache.example:6380', false],
-  ])('%s → %s', (url, local) => expect(isLocalRedis(new URL(url))).toBe(local));
 });

@@ -31,8 +31,3 @@ export function redactRedisUrl(url: string): string {
   // Not even scheme://…@: hide everything up to the last @, which may be a password.
   return url.includes('@') ? `***@${url.slice(url.lastIndexOf('@') + 1)}` : url;
 }
-
-/** True when the URL points at this machine (where a private redis-server may be started instead). */
-export function isLocalRedis(url: URL): boolean {
-  return ['127.0.0.1', 'localhost', '[::1]', '::1'].includes(url.hostname);
-}

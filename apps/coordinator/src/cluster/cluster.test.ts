@@ -87,19 +87,21 @@ describe('gradq train on the cluster', () => {
     const local = await runCli(['train', '--local', ...longRun]);
     const longReference = lastJson(local.stdout).params_sha256;
     const coordinator = spawnCli(['train', '--workers', '0', '--queue', queue, ...longRun]);
-    const [a, b] = [worker(), worker()];
+    // Worker a runs alone at first, so an active job is a's: freeze it until it holds one, then start worker b.
+    const a = worker();
     await waitFor('step 30', async () => (await publishedStep(queue)) >= 30);
-    // Kill worker a while it holds a shard: freeze it, and if the run stalls, the shard is its.
     let finished = false;
     void coordinator.done.then(() => (finished = true));
+    const jobs = new Queue(queue, { connection: redis, prefix: QUEUE_PREFIX });
     for (let holding = false; !holding;) {
-      a.child.kill('SIGSTOP');
-      const before = await publishedStep(queue);
-      await new Promise((r) => setTimeout(r, 300));
-      holding = before >= 0 && (await publishedStep(queue)) === before;
-      if (!holding) a.child.kill('SIGCONT');
       expect(finished, 'the run ended before worker a was caught holding a shard').toBe(false);
+      a.child.kill('SIGSTOP');
+      await new Promise((r) => setTimeout(r, 200));
+      holding = (await jobs.getActiveCount()) > 0;
+      if (!holding) a.child.kill('SIGCONT');
     }
+    await jobs.close();
+    const b = worker();
     const stalledAt = await publishedStep(queue);
     const killedAt = Date.now();
     a.child.kill('SIGKILL');
