@@ -1,11 +1,11 @@
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, SHARED_DATA } from '../testing/run-cli.js';
+import { expectInputError, runCli, SHARED_DATA } from '../testing/run-cli.js';
 
 const TINY = ['bench', '--data-dir', SHARED_DATA, '--batch', '64', '--train-samples', '1024'];
 const HAS_NUMPY = spawnSync('python3', ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0;
@@ -83,13 +83,6 @@ describe('gradq bench: bad input is one error line and exit code 2, before any r
     ['a queue prefix with a colon', ['--queue', 'a:b'], /--queue a:b: use 1-32 letters/],
   ];
   it.each(cases)('%s', async (_name, extra, pattern) => {
-    const out = join(tmp, `never-${randomUUID()}`);
-    const r = await runCli(['bench', '--data-dir', SHARED_DATA, ...extra, '--out', out]);
-    expect(r.code, r.stderr).toBe(2);
-    const lines = r.stderr.trim().split('\n');
-    expect(lines, r.stderr).toHaveLength(1);
-    expect(lines[0]).toMatch(/^gradq: error: /);
-    expect(lines[0]).toMatch(pattern);
-    expect(existsSync(out)).toBe(false);
+    await expectInputError(['bench', '--data-dir', SHARED_DATA, ...extra], pattern, join(tmp, `never-${randomUUID()}`));
   });
 });

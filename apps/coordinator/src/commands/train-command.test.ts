@@ -1,9 +1,9 @@
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { lastJson, runCli, SHARED_DATA } from '../testing/run-cli.js';
+import { expectInputError as expectInputErrorAt, lastJson, runCli, SHARED_DATA } from '../testing/run-cli.js';
 
 const BASE = ['train', '--local', '--data-dir', SHARED_DATA, '--epochs', '1'];
 const SMALL = [...BASE, '--model', 'mlp:784-32-10', '--train-samples', '2048'];
@@ -26,15 +26,8 @@ function brokenRoot(name: string, file: string, edit: (raw: Buffer) => Buffer, g
 }
 
 /** Runs a command that must fail on input: exit 2, one line on stderr, no output file. */
-async function expectInputError(args: string[], pattern: RegExp): Promise<void> {
-  const out = join(tmp, `never-${Math.random()}.gradq`);
-  const r = await runCli([...args, '--out', out]);
-  expect(r.code, r.stderr).toBe(2);
-  const lines = r.stderr.trim().split('\n');
-  expect(lines, r.stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(/^gradq: error: /);
-  expect(lines[0]).toMatch(pattern);
-  expect(existsSync(out)).toBe(false);
+function expectInputError(args: string[], pattern: RegExp): Promise<void> {
+  return expectInputErrorAt(args, pattern, join(tmp, `never-${Math.random()}.gradq`));
 }
 
 describe('gradq train --local', () => {

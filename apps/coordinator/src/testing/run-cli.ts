@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
 
 /** The compiled `gradq` entry point (tests depend on the build, as `nx test` does). */
 export const GRADQ_BIN = fileURLToPath(new URL('../../bin/gradq.js', import.meta.url));
@@ -52,4 +54,15 @@ export async function waitFor(what: string, check: () => boolean | Promise<boole
     if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** Runs `gradq ARGS… --out OUT` that must fail on input: exit 2, one `gradq: error:` line matching `pattern`, no OUT. */
+export async function expectInputError(args: readonly string[], pattern: RegExp, out: string): Promise<void> {
+  const r = await runCli([...args, '--out', out]);
+  expect(r.code, r.stderr).toBe(2);
+  const lines = r.stderr.trim().split('\n');
+  expect(lines, r.stderr).toHaveLength(1);
+  expect(lines[0]).toMatch(/^gradq: error: /);
+  expect(lines[0]).toMatch(pattern);
+  expect(existsSync(out)).toBe(false);
 }
