@@ -1,4 +1,4 @@
-import { bytesToFloats, firstNonFinite, floatsToBytes } from '@gradq/nn';
+import { bytesIntoFloats, bytesToFloats, firstNonFinite, floatsToBytes } from '@gradq/nn';
 import { Packr } from 'msgpackr';
 import { InvalidMessageError } from './invalid-message-error.js';
 
@@ -47,6 +47,20 @@ export function decodeGradient(
   length: number,
   key: string,
 ): Float32Array {
+  return decodeGradientInto(bytes, expected, new Float32Array(length), key);
+}
+
+/**
+ * decodeGradient into a buffer the caller reuses (no allocation per step). When it throws, `into` may hold part
+ * of the rejected gradient: it is scratch, never the model.
+ */
+export function decodeGradientInto(
+  bytes: Uint8Array | null,
+  expected: Omit<GradientHeader, 'attempt'>,
+  into: Float32Array,
+  key: string,
+): Float32Array {
+  const length = into.length;
   if (bytes === null) throw new InvalidMessageError(`${key}: gradient missing`);
   let doc: Record<string, unknown>;
   try {
@@ -65,8 +79,8 @@ export function decodeGradient(
   if (data.byteLength !== length * 4) {
     throw new InvalidMessageError(`${key}: gradient of ${data.byteLength / 4} values, expected ${length}`);
   }
-  const values = bytesToFloats(data);
-  const bad = firstNonFinite(values);
-  if (bad >= 0) throw new InvalidMessageError(`${key}: gradient value ${bad} is ${values[bad]}`);
-  return values;
+  bytesIntoFloats(data, into);
+  const bad = firstNonFinite(into);
+  if (bad >= 0) throw new InvalidMessageError(`${key}: gradient value ${bad} is ${into[bad]}`);
+  return into;
 }

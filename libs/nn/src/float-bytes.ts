@@ -18,6 +18,14 @@ export function bytesToFloats(bytes: Uint8Array): Float32Array {
   return new Float32Array(copy.buffer, 0, copy.byteLength / 4);
 }
 
+/** Copies little-endian float32 bytes into `into` (same length), from any byte offset, without allocating. */
+export function bytesIntoFloats(bytes: Uint8Array, into: Float32Array): void {
+  if (bytes.byteLength !== into.byteLength) throw new RangeError(`${bytes.byteLength} bytes do not fill ${into.length} float32 values`);
+  const target = new Uint8Array(into.buffer, into.byteOffset, into.byteLength);
+  target.set(bytes);
+  if (!LITTLE_ENDIAN) swap32(target);
+}
+
 /** Index of the first NaN or ±Infinity, or -1. */
 export function firstNonFinite(values: Float32Array): number {
   for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) return i;

@@ -15,5 +15,5 @@ export { Adam } from './optim/adam.js';
 export { makeOptimizer } from './optim/make-optimizer.js';
 export { makeSchedule, SCHEDULE_KINDS, type ScheduleKind, type ScheduleConfig, type LrSchedule } from './optim/schedule.js';
 export { encodeModel, decodeModel, MODEL_FORMAT, MODEL_FORMAT_VERSION, type SavedModel } from './serialize.js';
-export { floatsToBytes, bytesToFloats, firstNonFinite } from './float-bytes.js';
+export { floatsToBytes, bytesToFloats, bytesIntoFloats, firstNonFinite } from './float-bytes.js';
 export { paramsSha256 } from './params-hash.js';

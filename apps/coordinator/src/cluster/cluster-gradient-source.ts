@@ -1,5 +1,5 @@
 import {
-  decodeGradient, deleteKeysWithPrefix, encodeParams, InvalidMessageError, KEY_TTL_MS, shardJobId, validateShardResult,
+  decodeGradientInto, deleteKeysWithPrefix, encodeParams, InvalidMessageError, KEY_TTL_MS, shardJobId, validateShardResult,
   type RunKeys, type ShardJob, type ShardResult,
 } from '@gradq/cluster'; // prettier-ignore
 import type { Queue, QueueEvents } from 'bullmq';
@@ -173,7 +173,7 @@ export class ClusterGradientSource implements GradientSource {
       const key = this.keys.grad(plan.globalStep, k);
       const bytes = await this.redis.getBuffer(key);
       const d0 = performance.now();
-      this.grads[k].set(decodeGradient(bytes, expected, this.paramCount, key));
+      decodeGradientInto(bytes, expected, this.grads[k], key);
       this.decodeMs += performance.now() - d0;
       results[k] = result;
       pending.delete(k);
