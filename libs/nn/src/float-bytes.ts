@@ -26,12 +26,6 @@ export function bytesIntoFloats(bytes: Uint8Array, into: Float32Array): void {
   if (!LITTLE_ENDIAN) swap32(target);
 }
 
-/** Index of the first NaN or ±Infinity, or -1. */
-export function firstNonFinite(values: Float32Array): number {
-  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) return i;
-  return -1;
-}
-
 function swap32(bytes: Uint8Array): void {
   for (let i = 0; i < bytes.length; i += 4) {
     const a = bytes[i], b = bytes[i + 1]; // prettier-ignore

@@ -11,8 +11,13 @@ import { checkGemmShapes, type Gemm } from './gemm.js';
  * engine validates it, else the plain SIMD build. Node 20 needs a V8 flag for relaxed SIMD, set here with
  * v8.setFlagsFromString; that flag is process-wide and only enables a WebAssembly feature.
  *
+ * gemmWasmSkipZeros is the same build's gemmSkipZeros where op(B) = B: terms with A(i,p) = 0 are left out, which
+ * pays on images and ReLU outputs (mostly zeros). For finite B it gives gemmWasm's values (up to the sign of a zero
+ * sum); like gemmFast, 0·Inf and 0·NaN in B are left out instead of giving NaN. Transposed B runs gemmWasm's kernel.
+ *
  * Each call copies A, B (and C when accumulating) into WebAssembly memory and C back out. Memory layout per call:
- * [scratch(), + packedBytes(n, k)) packing space for B, then A, B, C, each 16-byte aligned.
+ * [scratch(), + packedBytes(n, k)) packing space for B (skipZerosBytes(m, n, k) for gemmSkipZeros), then A, B, C,
+ * each 16-byte aligned.
  */
 export type WasmKernel = 'relaxed-simd' | 'simd';
 
@@ -20,6 +25,8 @@ interface GemmExports {
   scratch(): number;
   packedBytes(n: number, k: number): number;
   gemm(transA: number, transB: number, m: number, n: number, k: number, a: number, b: number, c: number, accumulate: number): void;
+  skipZerosBytes(m: number, n: number, k: number): number;
+  gemmSkipZeros(transA: number, m: number, n: number, k: number, a: number, b: number, c: number, accumulate: number): void;
 }
 
 // The WebAssembly global is not in lib es2023 nor in @types/node 20: the part used here, typed.
@@ -55,8 +62,11 @@ function pickKernel(): WasmKernel {
 
 const align16 = (bytes: number) => (bytes + 15) & ~15;
 
-/** A Gemm over its own instance (and memory) of the given build; gemmWasm is the one for WASM_KERNEL. */
-export function createGemmWasm(kernel: WasmKernel): Gemm {
+/**
+ * A Gemm over its own instance (and memory) of the given build; gemmWasm is the one for WASM_KERNEL. With
+ * skipZeros, products with op(B) = B run gemmSkipZeros (see above).
+ */
+export function createGemmWasm(kernel: WasmKernel, skipZeros = false): Gemm {
   const memory = new WebAssembly.Memory({ initial: 1 });
   const instance = new WebAssembly.Instance(new WebAssembly.Module(readBuild(kernel)), { env: { memory } });
   const wasm = instance.exports as GemmExports;
@@ -65,7 +75,8 @@ export function createGemmWasm(kernel: WasmKernel): Gemm {
   return (transA, transB, m, n, k, a, b, c, accumulate) => {
     checkGemmShapes(m, n, k, a, b, c);
     if (m === 0 || n === 0) return;
-    const aAt = align16(wasm.scratch() + wasm.packedBytes(n, k));
+    const sparse = skipZeros && !transB;
+    const aAt = align16(wasm.scratch() + (sparse ? wasm.skipZerosBytes(m, n, k) : wasm.packedBytes(n, k)));
     const bAt = align16(aAt + 4 * m * k);
     const cAt = align16(bAt + 4 * k * n);
     const end = cAt + 4 * m * n;
@@ -82,7 +93,8 @@ export function createGemmWasm(kernel: WasmKernel): Gemm {
     heap.set(a.length === m * k ? a : a.subarray(0, m * k), aAt >>> 2);
     heap.set(b.length === k * n ? b : b.subarray(0, k * n), bAt >>> 2);
     if (accumulate) heap.set(c.subarray(0, m * n), cAt >>> 2);
-    wasm.gemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, aAt, bAt, cAt, accumulate ? 1 : 0);
+    if (sparse) wasm.gemmSkipZeros(transA ? 1 : 0, m, n, k, aAt, bAt, cAt, accumulate ? 1 : 0);
+    else wasm.gemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, aAt, bAt, cAt, accumulate ? 1 : 0);
     c.set(heap.subarray(cAt >>> 2, (cAt >>> 2) + m * n));
   };
 }
@@ -91,3 +103,6 @@ export function createGemmWasm(kernel: WasmKernel): Gemm {
 export const WASM_KERNEL: WasmKernel = pickKernel();
 
 export const gemmWasm: Gemm = createGemmWasm(WASM_KERNEL);
+
+/** gemmWasm leaving out the terms where A is zero (when B is not transposed): the Model's default. */
+export const gemmWasmSkipZeros: Gemm = createGemmWasm(WASM_KERNEL, true);

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Gemm } from './gemm.js';
 import { gemmFast } from './gemm-fast.js';
 import { gemmReference } from './gemm-reference.js';
-import { createGemmWasm, gemmWasm, WASM_KERNEL } from './gemm-wasm.js';
+import { createGemmWasm, gemmWasm, gemmWasmSkipZeros, WASM_KERNEL } from './gemm-wasm.js';
 import { Rng } from './rng.js';
 import { randomFloats } from './testing/numeric.js';
 
@@ -82,6 +82,8 @@ const KERNELS: [string, Gemm][] = [
   // Both builds, whichever this engine picks for gemmWasm.
   ['gemmWasm relaxed-simd build', createGemmWasm('relaxed-simd')],
   ['gemmWasm simd build', createGemmWasm('simd')],
+  ['gemmWasmSkipZeros', gemmWasmSkipZeros],
+  ['gemmWasmSkipZeros simd build', createGemmWasm('simd', true)],
 ];
 
 describe.each(KERNELS)('%s', (_name, gemm) => {
@@ -178,4 +180,36 @@ it('gemmWasm grows its memory for larger operands and keeps the results right af
   expect(run(3, 5, 7)).toBeLessThan(1e-5);
   expect(run(300, 257, 300)).toBeLessThan(1e-3); // ~1.3 MB: several pages beyond the first
   expect(run(3, 5, 7)).toBeLessThan(1e-5);
+});
+
+describe.each([
+  ['relaxed-simd', createGemmWasm('relaxed-simd'), createGemmWasm('relaxed-simd', true)],
+  ['simd', createGemmWasm('simd'), createGemmWasm('simd', true)],
+] as const)('gemmWasmSkipZeros (%s build)', (_build, dense, skip) => {
+  // Shapes around the 32-column panels and 4-wide groups; zero fractions on both sides of the dense switch (0.6).
+  const CASES = [1, 3, 17, 33, 64, 129].flatMap((m) => [1, 10, 31, 32, 33, 128].flatMap((n) => [1, 5, 64, 130].map((k) => [m, n, k])));
+  it.each([false, true])('gives gemmWasm’s exact values on finite inputs with zeros (transA=%s)', (transA) => {
+    const rng = new Rng(transA ? 2 : 1);
+    let mismatches = 0;
+    for (const [m, n, k] of CASES) {
+      for (const zeros of [0, 0.5, 0.8, 0.97, 1]) {
+        const a = randomFloats(rng, m * k, -1, 1, zeros);
+        const b = randomFloats(rng, k * n);
+        for (const accumulate of [false, true]) {
+          const want = randomFloats(rng, m * n);
+          const got = want.slice();
+          dense(transA, false, m, n, k, a, b, want, accumulate);
+          skip(transA, false, m, n, k, a, b, got, accumulate);
+          for (let i = 0; i < m * n; i++) if (got[i] !== want[i]) mismatches++;
+        }
+      }
+    }
+    expect(mismatches).toBe(0);
+  });
+
+  it('leaves out 0·Inf instead of giving NaN (as gemmFast)', () => {
+    const c = new Float32Array(2);
+    skip(false, false, 1, 2, 2, new Float32Array([0, 2]), new Float32Array([Number.POSITIVE_INFINITY, 1, 3, 4]), c, false);
+    expect(Array.from(c)).toEqual([6, 8]);
+  });
 });

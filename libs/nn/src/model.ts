@@ -1,7 +1,7 @@
 import { ConfigError } from './config-error.js';
 import { denseBackward, denseForward } from './dense.js';
 import type { Gemm } from './gemm.js';
-import { gemmWasm } from './gemm-wasm.js';
+import { gemmWasmSkipZeros } from './gemm-wasm.js';
 import { parseModelSpec, formatModelSpec, type ModelSpec } from './model-spec.js';
 import { reluBackward, reluForward } from './relu.js';
 import { Rng } from './rng.js';
@@ -44,7 +44,9 @@ export class Model {
 
   constructor(spec: ModelSpec | string, options: ModelOptions = {}) {
     this.spec = typeof spec === 'string' ? parseModelSpec(spec) : spec;
-    this.gemm = options.gemm ?? gemmWasm; // WebAssembly SIMD; gemmFast and gemmReference are the TypeScript kernels
+    // WebAssembly SIMD leaving out zeros of A (inputs, ReLU outputs); gemmWasm is the plain one, gemmFast and
+    // gemmReference the TypeScript kernels.
+    this.gemm = options.gemm ?? gemmWasmSkipZeros;
     const sizes = this.spec.sizes;
     const count = Model.parameterCount(sizes);
     this.params = new Float32Array(count);

@@ -1,6 +1,7 @@
 import { Packr } from 'msgpackr';
 import { ConfigError } from './config-error.js';
-import { bytesToFloats, firstNonFinite, floatsToBytes } from './float-bytes.js';
+import { bytesToFloats, floatsToBytes } from './float-bytes.js';
+import { firstNonFinite } from './vector-ops.js';
 import { Model } from './model.js';
 import { parseModelSpec } from './model-spec.js';
 import { OPTIMIZER_NAMES, type OptimizerState } from './optim/optimizer.js';

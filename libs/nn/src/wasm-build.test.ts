@@ -1,4 +1,4 @@
-// The committed wasm/*.wasm are exactly what wasm/build.mjs makes from wasm/gemm.ts: rebuild and compare bytes.
+// The committed wasm/*.wasm are exactly what wasm/build.mjs makes from the wasm/*.ts sources: rebuild and compare bytes.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,10 +9,15 @@ const outDir = mkdtempSync(join(tmpdir(), 'gradq-wasm-'));
 afterAll(() => rmSync(outDir, { recursive: true, force: true }));
 
 describe('wasm/build.mjs', () => {
-  it('rebuilds gemm-relaxed.wasm and gemm-simd.wasm byte for byte (run `npm run build:wasm` after editing wasm/gemm.ts)', async () => {
-    const { buildWasm } = (await import(new URL('build.mjs', wasmDir).href)) as { buildWasm(outDir: string): Promise<void> };
+  it('rebuilds every committed .wasm byte for byte (run `npm run build:wasm` after editing wasm/*.ts)', async () => {
+    const { buildWasm, VARIANTS } = (await import(new URL('build.mjs', wasmDir).href)) as {
+      buildWasm(outDir: string): Promise<void>;
+      VARIANTS: Record<string, string[]>;
+    };
     await buildWasm(outDir);
-    for (const file of ['gemm-relaxed.wasm', 'gemm-simd.wasm']) {
+    const files = Object.keys(VARIANTS);
+    expect(files).toEqual(['gemm-relaxed.wasm', 'gemm-simd.wasm', 'adam.wasm', 'vec.wasm']);
+    for (const file of files) {
       const rebuilt = readFileSync(join(outDir, file));
       const committed = readFileSync(new URL(file, wasmDir));
       expect(rebuilt.equals(committed), `${file}: rebuilt ${rebuilt.length} bytes differ from committed ${committed.length}`).toBe(true);

@@ -1,6 +1,8 @@
-// Builds the WebAssembly GEMM from its AssemblyScript source (gemm.ts beside this file) in two variants:
-//   gemm-relaxed.wasm  SIMD with relaxed SIMD (f32x4.relaxed_madd, a fused multiply-add on x86 with FMA3)
-//   gemm-simd.wasm     plain SIMD (f32x4.mul + f32x4.add), for engines without relaxed SIMD
+// Builds the WebAssembly kernels from their AssemblyScript sources beside this file:
+//   gemm-relaxed.wasm  gemm.ts, SIMD with relaxed SIMD (f32x4.relaxed_madd, a fused multiply-add on x86 with FMA3)
+//   gemm-simd.wasm     gemm.ts, plain SIMD (f32x4.mul + f32x4.add), for engines without relaxed SIMD
+//   adam.wasm          adam.ts, plain SIMD only (the optimizer must not depend on the CPU)
+//   vec.wasm           vec.ts, plain SIMD: gradient sum and finiteness check
 // Usage: node wasm/build.mjs [outDir]   (default: this directory). The output is deterministic; the test
 // wasm-build.test.ts rebuilds into a temporary directory and compares the bytes with the committed files.
 import asc from 'assemblyscript/asc';
@@ -11,12 +13,12 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 
 const COMMON = [
-  join(here, 'gemm.ts'),
   '-O3',
   '--runtime',
   'stub',
   '--noAssert',
-  // The module allocates nothing: the loader (src/gemm-wasm.ts) creates the memory and owns its layout.
+  // The modules allocate nothing: the loaders (src/gemm-wasm.ts, src/optim/adam-wasm.ts, src/vec-wasm.ts)
+  // create the memory and own its layout.
   '--importMemory',
   '--initialMemory',
   '1',
@@ -25,18 +27,21 @@ const COMMON = [
   'abort=',
 ];
 
+/** Output file: its source and compiler flags. */
 export const VARIANTS = {
-  'gemm-relaxed.wasm': ['--enable', 'simd', '--enable', 'relaxed-simd'],
-  'gemm-simd.wasm': ['--enable', 'simd'],
+  'gemm-relaxed.wasm': [join(here, 'gemm.ts'), '--enable', 'simd', '--enable', 'relaxed-simd'],
+  'gemm-simd.wasm': [join(here, 'gemm.ts'), '--enable', 'simd'],
+  'adam.wasm': [join(here, 'adam.ts'), '--enable', 'simd'],
+  'vec.wasm': [join(here, 'vec.ts'), '--enable', 'simd'],
 };
 
-/** Compiles both variants into outDir; throws with the compiler's diagnostics on failure. */
+/** Compiles every variant into outDir; throws with the compiler's diagnostics on failure. */
 export async function buildWasm(outDir = here) {
   mkdirSync(outDir, { recursive: true });
   for (const [file, flags] of Object.entries(VARIANTS)) {
     let diagnostics = '';
     const stderr = { write: (text) => void (diagnostics += text) };
-    const { error } = await asc.main([...COMMON, ...flags, '--outFile', join(outDir, file)], { stdout: stderr, stderr });
+    const { error } = await asc.main([...flags, ...COMMON, '--outFile', join(outDir, file)], { stdout: stderr, stderr });
     if (error) throw new Error(`asc failed for ${file}: ${error.message}\n${diagnostics}`);
   }
 }

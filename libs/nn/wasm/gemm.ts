@@ -184,3 +184,186 @@ export function gemm(transA: i32, transB: i32, m: i32, n: i32, k: i32, a: usize,
   const sp: usize = transA ? (<usize>m) << 2 : 4;
   kernel(m, n, k, a, si, sp, pack, c, accumulate);
 }
+
+// ---- Skipping zeros of A -------------------------------------------------------------------------------------
+//
+// Images and ReLU outputs are mostly exact zeros (MNIST pixels ~80%, hidden activations ~50%). gemmSkipZeros
+// computes the same C as gemm, op(B) = B only (not transposed), but leaves the terms with A(i,p) = 0 out of each
+// sum. Each output is the same multiply-adds in the same order minus those whose A value is ±0, so for finite B
+// the value equals gemm's (leaving out acc + 0·b changes at most the sign of a zero sum). Unlike gemm, 0·Inf and
+// 0·NaN in B are left out instead of giving NaN (as gemmFast does). NaN in A is kept (NaN ≠ 0).
+//
+// Method: B is packed into panels of 32 columns (k rows × 32 floats, zero-padded past n; contiguous, so the rows
+// a list visits do not collide in the same cache sets as B's power-of-two row strides would). For every row i of
+// op(A) a list holds its nonzeros, p ascending, each with the byte offset of row p in a panel. Then per panel and
+// row the list is run with the 32 outputs in eight f32x4 accumulators.
+//
+// Scratch at scratch(): the panels, then the lists (k entries of 8 bytes per row), then each list's end.
+
+/** Fraction of nonzeros of A above which gemmSkipZeros runs the dense kernel instead (both give the same C). */
+const DENSE_ABOVE: f64 = 0.6;
+
+function panels32Bytes(n: i32, k: i32): usize {
+  return <usize>k * <usize>((n + 31) & ~31) * 4;
+}
+
+/** Bytes of scratch that gemmSkipZeros uses for these m, n, k (at least packedBytes(n, k), for its dense path). */
+export function skipZerosBytes(m: i32, n: i32, k: i32): usize {
+  const sparse = panels32Bytes(n, k) + <usize>m * <usize>k * 8 + <usize>m * 4;
+  return max(sparse, packedBytes(n, k));
+}
+
+/** Number of values among the count floats at a that are not ±0 (NaN counts as nonzero). */
+function countNonzeros(a: usize, count: i32): i32 {
+  let zeros = i32x4.splat(0);
+  let i = 0;
+  // f32x4.eq gives -1 (all ones) per lane equal to 0: subtracting counts them.
+  for (; i + 4 <= count; i += 4) zeros = i32x4.sub(zeros, f32x4.eq(v128.load(a + ((<usize>i) << 2)), f32x4.splat(0)));
+  let n = count - i32x4.extract_lane(zeros, 0) - i32x4.extract_lane(zeros, 1) - i32x4.extract_lane(zeros, 2) - i32x4.extract_lane(zeros, 3);
+  for (; i < count; i++) if (load<f32>(a + ((<usize>i) << 2)) == 0) n--;
+  return n;
+}
+
+/** Packs B (k×n) into ceil(n/32) panels of k×32 floats at `pack`; columns past n are zero. */
+function packB32(n: i32, k: i32, b: usize, pack: usize): void {
+  const rowBytes = (<usize>n) << 2;
+  for (let j0 = 0; j0 < n; j0 += 32) {
+    const w = min(32, n - j0);
+    let dst = pack + <usize>j0 * <usize>k * 4;
+    let src = b + ((<usize>j0) << 2);
+    for (let p = 0; p < k; p++) {
+      if (w == 32) {
+        memory.copy(dst, src, 128);
+      } else {
+        memory.fill(dst, 0, 128);
+        memory.copy(dst, src, (<usize>w) << 2);
+      }
+      src += rowBytes;
+      dst += 128;
+    }
+  }
+}
+
+/** Appends (p·128, x) to the list ending at `end` and returns the new end: past the entry only when x ≠ 0. */
+function entry(end: usize, p: i32, x: f32): usize {
+  store<u32>(end, p << 7);
+  store<f32>(end, x, 4);
+  return end + select<usize>(8, 0, x != 0);
+}
+
+/**
+ * The lists of nonzeros of the m rows of A (m×k): row i's at lists + i·k·8, its end at ends + 4i. Four values at a
+ * time, skipping groups of four zeros (images and ReLU outputs have long runs of them), branch-free within a group.
+ */
+function listNonzeros(m: i32, k: i32, a: usize, lists: usize, ends: usize): void {
+  for (let i = 0; i < m; i++) {
+    let ap = a + <usize>i * ((<usize>k) << 2);
+    let end = lists + <usize>i * ((<usize>k) << 3);
+    let p = 0;
+    for (; p + 4 <= k; p += 4) {
+      if (v128.any_true(f32x4.ne(v128.load(ap), f32x4.splat(0)))) {
+        end = entry(end, p, load<f32>(ap));
+        end = entry(end, p + 1, load<f32>(ap, 4));
+        end = entry(end, p + 2, load<f32>(ap, 8));
+        end = entry(end, p + 3, load<f32>(ap, 12));
+      }
+      ap += 16;
+    }
+    for (; p < k; p++) {
+      end = entry(end, p, load<f32>(ap));
+      ap += 4;
+    }
+    store<u32>(ends + ((<usize>i) << 2), <u32>end);
+  }
+}
+
+/** listNonzeros for the rows of Aᵀ, A stored k×m: four rows at a time, skipping p where all four are zero. */
+function listNonzerosT(m: i32, k: i32, a: usize, lists: usize, ends: usize): void {
+  const listBytes = (<usize>k) << 3;
+  const aRow = (<usize>m) << 2;
+  let i = 0;
+  for (; i + 4 <= m; i += 4) {
+    let e0 = lists + <usize>i * listBytes;
+    let e1 = e0 + listBytes;
+    let e2 = e1 + listBytes;
+    let e3 = e2 + listBytes;
+    let ap = a + ((<usize>i) << 2);
+    for (let p = 0; p < k; p++) {
+      if (v128.any_true(f32x4.ne(v128.load(ap), f32x4.splat(0)))) {
+        e0 = entry(e0, p, load<f32>(ap));
+        e1 = entry(e1, p, load<f32>(ap, 4));
+        e2 = entry(e2, p, load<f32>(ap, 8));
+        e3 = entry(e3, p, load<f32>(ap, 12));
+      }
+      ap += aRow;
+    }
+    const at = ends + ((<usize>i) << 2);
+    store<u32>(at, <u32>e0);
+    store<u32>(at, <u32>e1, 4);
+    store<u32>(at, <u32>e2, 8);
+    store<u32>(at, <u32>e3, 12);
+  }
+  for (; i < m; i++) {
+    let end = lists + <usize>i * listBytes;
+    let ap = a + ((<usize>i) << 2);
+    for (let p = 0; p < k; p++) {
+      end = entry(end, p, load<f32>(ap));
+      ap += aRow;
+    }
+    store<u32>(ends + ((<usize>i) << 2), <u32>end);
+  }
+}
+
+/**
+ * C (m×n) = op(A)·B (+ C when accumulate != 0), leaving out the terms where A(i,p) is zero. op(A) is A (m×k) or,
+ * when transA, Aᵀ with A stored k×m; B is k×n. Runs gemm when more than DENSE_ABOVE of A is nonzero.
+ * Needs skipZerosBytes(m, n, k) of scratch.
+ */
+export function gemmSkipZeros(transA: i32, m: i32, n: i32, k: i32, a: usize, b: usize, c: usize, accumulate: i32): void {
+  if (m <= 0 || n <= 0) return;
+  if (k < 0) k = 0;
+  if (<f64>countNonzeros(a, m * k) > DENSE_ABOVE * <f64>m * <f64>k) {
+    gemm(transA, 0, m, n, k, a, b, c, accumulate);
+    return;
+  }
+  const pack = scratch();
+  packB32(n, k, b, pack);
+  const lists = pack + panels32Bytes(n, k);
+  const listBytes = (<usize>k) << 3;
+  const ends = lists + <usize>m * listBytes;
+  if (transA) listNonzerosT(m, k, a, lists, ends);
+  else listNonzeros(m, k, a, lists, ends);
+  const cRow = (<usize>n) << 2;
+  for (let j0 = 0; j0 < n; j0 += 32) {
+    const panel = pack + <usize>j0 * <usize>k * 4;
+    const w = n - j0;
+    for (let i = 0; i < m; i++) {
+      let c0 = f32x4.splat(0),
+        c1 = f32x4.splat(0),
+        c2 = f32x4.splat(0),
+        c3 = f32x4.splat(0);
+      let c4 = f32x4.splat(0),
+        c5 = f32x4.splat(0),
+        c6 = f32x4.splat(0),
+        c7 = f32x4.splat(0);
+      const end = <usize>load<u32>(ends + ((<usize>i) << 2));
+      for (let e = lists + <usize>i * listBytes; e < end; e += 8) {
+        const x = v128.load32_splat(e, 4);
+        const bp = panel + <usize>load<u32>(e);
+        c0 = madd(x, v128.load(bp), c0);
+        c1 = madd(x, v128.load(bp, 16), c1);
+        c2 = madd(x, v128.load(bp, 32), c2);
+        c3 = madd(x, v128.load(bp, 48), c3);
+        c4 = madd(x, v128.load(bp, 64), c4);
+        c5 = madd(x, v128.load(bp, 80), c5);
+        c6 = madd(x, v128.load(bp, 96), c6);
+        c7 = madd(x, v128.load(bp, 112), c7);
+      }
+      const d = c + <usize>i * cRow + ((<usize>j0) << 2);
+      storeRow(d, c0, c1, min(8, w), accumulate);
+      if (w > 8) storeRow(d + 32, c2, c3, min(8, w - 8), accumulate);
+      if (w > 16) storeRow(d + 64, c4, c5, min(8, w - 16), accumulate);
+      if (w > 24) storeRow(d + 96, c6, c7, min(8, w - 24), accumulate);
+    }
+  }
+}

@@ -23,7 +23,8 @@ export interface GradientSource {
   close(): Promise<void>;
 }
 
-/** sum += g, one element at a time: the one addition both sources use. */
-export function addInto(sum: Float32Array, g: Float32Array): void {
-  for (let i = 0; i < sum.length; i++) sum[i] += g[i];
-}
+/**
+ * sum += g, element by element in float32 (libs/nn's addInto, WebAssembly SIMD for long arrays): the one
+ * addition both sources use.
+ */
+export { addInto } from '@gradq/nn';

@@ -1,41 +1,58 @@
+import { ConfigError } from '../config-error.js';
+import { adamReference, type AdamConstants } from './adam-reference.js';
+import { AdamWasm } from './adam-wasm.js';
 import { Optimizer, type OptimizerHyper, type OptimizerName } from './optimizer.js';
 import type { LrSchedule } from './schedule.js';
+
+/** Which kernel applies the update: the WebAssembly one (default) or the TypeScript reference; bit-identical. */
+export type AdamKernel = 'wasm' | 'reference';
+export const ADAM_KERNELS: readonly AdamKernel[] = ['wasm', 'reference'];
 
 /**
  * Adam, and AdamW with decoupled weight decay (PyTorch's forms):
  *   m = β1·m + (1-β1)·g;  v = β2·v + (1-β2)·g²;  p -= lr · (m / (1-β1^t)) / (√(v / (1-β2^t)) + ε)
  * Adam adds wd·p to g (L2); AdamW first shrinks p *= 1 - lr·wd.
+ * Computed in double precision, rounded to float32 on store (adam-reference.ts; adam.wasm gives the same bits).
  */
 export class Adam extends Optimizer {
   readonly name: OptimizerName;
+  private readonly wasm: AdamWasm | null;
+  private readonly constants: AdamConstants = {
+    invBatch: 0, l2: 0, b1: 0, a1: 0, b2: 0, a2: 0, step: 0, invC2: 0, shrink: 0, eps: 0,
+  }; // prettier-ignore
+
   constructor(
     size: number,
     schedule: LrSchedule,
     hyper: OptimizerHyper = {},
     readonly decoupled = false,
+    readonly kernel: AdamKernel = 'wasm',
   ) {
-    super(size, schedule, hyper, 2);
+    const wasm = Adam.wasmFor(kernel, size);
+    super(size, schedule, hyper, wasm ? [wasm.m, wasm.v] : 2);
+    this.wasm = wasm;
     this.name = decoupled ? 'adamw' : 'adam';
   }
+
+  private static wasmFor(kernel: AdamKernel, size: number): AdamWasm | null {
+    if (!ADAM_KERNELS.includes(kernel)) throw new ConfigError(`unknown Adam kernel "${String(kernel)}" (use ${ADAM_KERNELS.join(' or ')})`);
+    return kernel === 'wasm' ? new AdamWasm(size) : null;
+  }
+
   protected update(p: Float32Array, gradSum: Float32Array, batch: number, lr: number): void {
     const { beta1, beta2, eps, weightDecay } = this.hyper;
-    const [m, v] = this.buffers;
-    // Constants of this step, hoisted out of the loop over ~10⁵ parameters.
-    const invBatch = 1 / batch;
-    const step = lr / (1 - beta1 ** this.t); // lr · bias correction of m
-    const invC2 = 1 / (1 - beta2 ** this.t); // bias correction of v
-    const l2 = this.decoupled ? 0 : weightDecay;
-    const shrink = this.decoupled ? 1 - lr * weightDecay : 1;
-    const b1 = beta1, a1 = 1 - beta1, b2 = beta2, a2 = 1 - beta2; // prettier-ignore
-    const n = p.length;
-    for (let i = 0; i < n; i++) {
-      const pi = p[i];
-      const g = gradSum[i] * invBatch + l2 * pi;
-      const mi = b1 * m[i] + a1 * g;
-      const vi = b2 * v[i] + a2 * g * g;
-      m[i] = mi;
-      v[i] = vi;
-      p[i] = pi * shrink - (step * mi) / (Math.sqrt(vi * invC2) + eps);
-    }
+    const c = this.constants; // reused: no allocation per step
+    c.invBatch = 1 / batch;
+    c.step = lr / (1 - beta1 ** this.t);
+    c.invC2 = 1 / (1 - beta2 ** this.t);
+    c.l2 = this.decoupled ? 0 : weightDecay;
+    c.shrink = this.decoupled ? 1 - lr * weightDecay : 1;
+    c.b1 = beta1;
+    c.a1 = 1 - beta1;
+    c.b2 = beta2;
+    c.a2 = 1 - beta2;
+    c.eps = eps;
+    if (this.wasm) this.wasm.step(p, gradSum, c);
+    else adamReference(p, gradSum, this.buffers[0], this.buffers[1], c);
   }
 }

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../config-error.js';
 import { configErrorOf } from '../testing/numeric.js';
+import { Rng } from '../rng.js';
+import { randomFloats } from '../testing/numeric.js';
 import { Adam } from './adam.js';
 import { makeOptimizer } from './make-optimizer.js';
 import type { OptimizerHyper } from './optimizer.js';
@@ -205,6 +207,57 @@ describe('optimizer state', () => {
     const opt = new Adam(2, constant(0.1), {}, true);
     expect(configErrorOf(() => opt.setState(state())).message).toContain(text);
     expect(opt.t).toBe(0);
+  });
+});
+
+describe('Adam kernels', () => {
+  // name, size, hyper: lengths not multiples of 2 or 4 exercise the WebAssembly tail.
+  it.each([
+    [false, 1, {}],
+    [false, 7, {}],
+    [false, 4099, {}],
+    [false, 101_770, {}],
+    [false, 1001, { weightDecay: 0.01 }],
+    [true, 1001, {}],
+    [true, 3, { weightDecay: 0.1, beta1: 0.8, beta2: 0.99, eps: 1e-6 }],
+    [true, 101_770, { weightDecay: 0.01 }],
+  ] as [boolean, number, OptimizerHyper][])(
+    'WebAssembly gives the reference bits (adamw=%s, %i values, %j) over 5 steps',
+    (decoupled, size, hyper) => {
+      const rng = new Rng(size);
+      const schedule = (t: number) => 0.01 / (1 + t); // a different rate every step
+      const fast = new Adam(size, schedule, hyper, decoupled, 'wasm');
+      const ref = new Adam(size, schedule, hyper, decoupled, 'reference');
+      const pFast = randomFloats(rng, size, -2, 2, 0.1);
+      const pRef = pFast.slice();
+      for (let step = 0; step < 5; step++) {
+        const g = randomFloats(rng, size, -50, 50, 0.2);
+        const batch = [64, 1, 37, 64, 5][step];
+        fast.step(pFast, g, batch);
+        ref.step(pRef, g, batch);
+      }
+      const bits = (x: Float32Array) => new Uint32Array(x.buffer, x.byteOffset, x.length);
+      expect(bits(pFast)).toEqual(bits(pRef));
+      const [sf, sr] = [fast.getState(), ref.getState()];
+      sf.buffers.forEach((b, i) => expect(bits(b)).toEqual(bits(sr.buffers[i])));
+    },
+  );
+
+  it('restores its moments from a saved state into the WebAssembly kernel', () => {
+    const ref = new Adam(5, constant(0.1), {}, false, 'reference');
+    const p = new Float32Array([1, 2, 3, 4, 5]);
+    ref.step(p, new Float32Array([1, -1, 2, -2, 0]), 1);
+    const fast = new Adam(5, constant(0.1), {}, false, 'wasm');
+    fast.setState(ref.getState());
+    const q = p.slice();
+    ref.step(p, new Float32Array([0.5, 0.5, -1, 3, 1]), 1);
+    fast.step(q, new Float32Array([0.5, 0.5, -1, 3, 1]), 1);
+    expect(Array.from(q)).toEqual(Array.from(p));
+    expect(fast.getState().buffers[0].buffer).not.toBe(fast.getState().buffers[0].buffer);
+  });
+
+  it('rejects an unknown kernel with its name', () => {
+    expect(configErrorOf(() => new Adam(1, constant(0.1), {}, false, 'gpu' as 'wasm')).message).toContain('unknown Adam kernel "gpu"');
   });
 });
 

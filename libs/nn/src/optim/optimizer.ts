@@ -37,7 +37,8 @@ export abstract class Optimizer {
     readonly size: number,
     readonly schedule: LrSchedule,
     hyper: OptimizerHyper,
-    bufferCount: number,
+    /** How many (size) state buffers to allocate, or the buffers themselves (e.g. views into a kernel's memory). */
+    buffers: number | Float32Array[],
   ) {
     this.hyper = {
       momentum: hyper.momentum ?? 0.9,
@@ -54,7 +55,9 @@ export abstract class Optimizer {
     if (!(Number.isFinite(h.weightDecay) && h.weightDecay >= 0)) {
       throw new ConfigError(`Invalid weight decay: ${h.weightDecay} (use a finite number >= 0)`);
     }
-    this.buffers = Array.from({ length: bufferCount }, () => new Float32Array(size));
+    this.buffers = typeof buffers === 'number' ? Array.from({ length: buffers }, () => new Float32Array(size)) : buffers;
+    const bad = this.buffers.find((b) => b.length !== size);
+    if (bad) throw new RangeError(`optimizer for ${size} parameters got a state buffer of ${bad.length} values`);
   }
 
   /** The learning rate of the next update. */

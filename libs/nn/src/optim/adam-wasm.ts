@@ -1,0 +1,82 @@
+import { readFileSync } from 'node:fs';
+import type { AdamConstants } from './adam-reference.js';
+
+/**
+ * The WebAssembly Adam kernel (source: wasm/adam.ts, AssemblyScript, plain SIMD; built by `npm run build:wasm`),
+ * bit-identical to adamReference. Each AdamWasm owns one WebAssembly memory holding four (n) float arrays:
+ *
+ *   [base(), …)  p (staging for the parameters) | g (staging for the gradient sum) | m | v     each 16-byte aligned
+ *
+ * The memory is sized once, with its maximum equal to its initial size, so it never grows and the m and v views
+ * handed out stay valid for the kernel's life. A step copies the parameters and gradient sum in and the
+ * parameters out; m and v live there.
+ */
+interface AdamExports {
+  base(): number;
+  adam(
+    n: number, p: number, g: number, m: number, v: number,
+    invBatch: number, l2: number, b1: number, a1: number, b2: number, a2: number,
+    step: number, invC2: number, shrink: number, eps: number,
+  ): void; // prettier-ignore
+}
+
+// The WebAssembly global is not in lib es2023 nor in @types/node 20: the part used here, typed.
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+}
+interface WasmApi {
+  Memory: new (descriptor: { initial: number; maximum: number }) => WasmMemory;
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: { env: { memory: WasmMemory } }) => { exports: unknown };
+}
+const WebAssembly = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
+const PAGE = 65536;
+const MODULE = new WebAssembly.Module(readFileSync(new URL('../../wasm/adam.wasm', import.meta.url)));
+const align16 = (bytes: number) => (bytes + 15) & ~15;
+
+function instantiate(memory: WasmMemory): AdamExports {
+  return new WebAssembly.Instance(MODULE, { env: { memory } }).exports as AdamExports;
+}
+
+/** Where the arrays start: the module's heap base, the same for every instance (read once from a probe). */
+const BASE = instantiate(new WebAssembly.Memory({ initial: 1, maximum: 1 })).base();
+
+export class AdamWasm {
+  /** First moment (n), a view into this kernel's memory. */
+  readonly m: Float32Array;
+  /** Second moment (n), a view into this kernel's memory. */
+  readonly v: Float32Array;
+  private readonly p: Float32Array;
+  private readonly g: Float32Array;
+  private readonly wasm: AdamExports;
+
+  constructor(readonly size: number) {
+    if (!Number.isInteger(size) || size < 0) throw new RangeError(`AdamWasm: size must be a whole number >= 0, got ${size}`);
+    const bytes = align16(4 * size);
+    const pages = Math.max(1, Math.ceil((BASE + 4 * bytes) / PAGE));
+    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+    this.wasm = instantiate(memory);
+    const [p, g, m, v] = [0, 1, 2, 3].map((k) => new Float32Array(memory.buffer, BASE + k * bytes, size));
+    this.p = p;
+    this.g = g;
+    this.m = m;
+    this.v = v;
+  }
+
+  /** One step on p (n) with the gradient sum (n); m and v are this kernel's own. */
+  step(params: Float32Array, gradSum: Float32Array, c: AdamConstants): void {
+    const n = this.size;
+    if (params.length !== n || gradSum.length !== n) {
+      throw new RangeError(`AdamWasm for ${n} parameters got ${params.length} parameters and ${gradSum.length} gradients`);
+    }
+    this.p.set(params);
+    this.g.set(gradSum);
+    const { p, g, m, v } = this;
+    this.wasm.adam(
+      n, p.byteOffset, g.byteOffset, m.byteOffset, v.byteOffset,
+      c.invBatch, c.l2, c.b1, c.a1, c.b2, c.a2, c.step, c.invC2, c.shrink, c.eps,
+    ); // prettier-ignore
+    params.set(p);
+  }
+}

@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { Rng } from './rng.js';
+import { randomFloats } from './testing/numeric.js';
+import { addIntoReference, firstNonFiniteReference } from './vec-reference.js';
+import { addIntoWasm, firstNonFiniteWasm } from './vec-wasm.js';
+import { addInto, firstNonFinite } from './vector-ops.js';
+
+const LENGTHS = [0, 1, 3, 4, 5, 15, 16, 17, 255, 256, 1001, 101_770];
+
+describe('addInto', () => {
+  it.each(LENGTHS)('WebAssembly gives the reference bits for %i values', (n) => {
+    const rng = new Rng(n);
+    const g = randomFloats(rng, n, -1e3, 1e3, 0.3);
+    const sum = randomFloats(rng, n, -1, 1, 0.3);
+    for (let i = 0; i < n; i += 7) sum[i] = -0;
+    const want = sum.slice();
+    addIntoReference(want, g);
+    const got = sum.slice();
+    addIntoWasm(got, g);
+    expect(new Uint32Array(got.buffer)).toEqual(new Uint32Array(want.buffer));
+  });
+
+  it('keeps working after a larger call grew the memory', () => {
+    const small = () => {
+      const s = new Float32Array([1, 2, 3]);
+      addIntoWasm(s, new Float32Array([0.5, 0.25, -3]));
+      return Array.from(s);
+    };
+    expect(small()).toEqual([1.5, 2.25, 0]);
+    addIntoWasm(new Float32Array(1_000_000), new Float32Array(1_000_000));
+    expect(small()).toEqual([1.5, 2.25, 0]);
+  });
+
+  it('adds the first sum.length values of a longer g and rejects a shorter one', () => {
+    const sum = new Float32Array(300).fill(1);
+    addInto(sum, new Float32Array(400).fill(2));
+    expect(sum.every((v) => v === 3)).toBe(true);
+    expect(() => addInto(sum, new Float32Array(299))).toThrow('addInto: sum holds 300 values but g only 299');
+  });
+});
+
+describe('firstNonFinite', () => {
+  it.each(LENGTHS.filter((n) => n > 0))('WebAssembly finds NaN, +Inf and -Inf where the reference does in %i values', (n) => {
+    const rng = new Rng(n);
+    const values = randomFloats(rng, n, -3e38, 3e38);
+    expect(firstNonFiniteWasm(values)).toBe(-1);
+    for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
+      for (const at of [0, 15, 16, 17, n - 1].filter((i) => i < n)) {
+        const v = values.slice();
+        v[at] = bad;
+        if (at + 1 < n) v[n - 1] = bad; // a later one must not win
+        expect([firstNonFiniteWasm(v), firstNonFinite(v)]).toEqual([firstNonFiniteReference(v), at]);
+      }
+    }
+  });
+
+  it('counts -0, the largest float and subnormals as finite', () => {
+    const v = new Float32Array(300).fill(-0);
+    v[1] = 3.4028234663852886e38;
+    v[2] = 1e-45;
+    expect([firstNonFiniteWasm(v), firstNonFinite(v), firstNonFiniteWasm(new Float32Array(0))]).toEqual([-1, -1, -1]);
+  });
+});

@@ -1,0 +1,21 @@
+import { addIntoReference, firstNonFiniteReference } from './vec-reference.js';
+import { addIntoWasm, firstNonFiniteWasm } from './vec-wasm.js';
+
+/** Below this many values the TypeScript loops beat copying into WebAssembly memory. */
+const WASM_FROM = 256;
+
+/**
+ * sum[i] += g[i] for i < sum.length (float32 additions, in place); g must hold at least sum.length values.
+ * The same bits whichever kernel runs: float32 addition is correctly rounded.
+ */
+export function addInto(sum: Float32Array, g: Float32Array): void {
+  if (g.length < sum.length) throw new RangeError(`addInto: sum holds ${sum.length} values but g only ${g.length}`);
+  const gn = g.length === sum.length ? g : g.subarray(0, sum.length);
+  if (sum.length < WASM_FROM) addIntoReference(sum, gn);
+  else addIntoWasm(sum, gn);
+}
+
+/** Index of the first NaN or ±Infinity, or -1. */
+export function firstNonFinite(values: Float32Array): number {
+  return values.length < WASM_FROM ? firstNonFiniteReference(values) : firstNonFiniteWasm(values);
+}
