@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { decodeGradient, encodeParams, InvalidMessageError, KEY_TTL_MS, validateShardJob, type ShardJob } from '@gradq/cluster';
+import {
+  encodeParams, InvalidMessageError, KEY_TTL_MS, readGradientInto, readResultMessage, validateShardJob, type ShardJob,
+} from '@gradq/cluster'; // prettier-ignore
 import { epochOrder, gatherBatch, limitSamples, loadDataset, type Split } from '@gradq/data';
 import { Model, paramsSha256 } from '@gradq/nn';
 import { Redis } from 'ioredis';
@@ -17,8 +19,8 @@ const theta5 = new Model(SPEC, { seed: 4 }).params;
 
 function job(patch: Partial<ShardJob> = {}): ShardJob {
   return {
-    v: 1, run: 'r1', step: 4, shard: 1, attempt: 0, dataset: 'mnist', trainSamples: 512, seed: 7, epoch: 1, start: 40, end: 72,
-    model: SPEC, paramsKey: `${prefix}params:4`, gradKey: `${prefix}grad:4:1`, ...patch,
+    v: 2, run: 'r1', step: 4, shard: 1, attempt: 0, dataset: 'mnist', trainSamples: 512, seed: 7, epoch: 1, start: 40, end: 72,
+    model: SPEC, paramsKey: `${prefix}params:4`, resultsKey: `${prefix}results`, ...patch,
   }; // prettier-ignore
 }
 
@@ -35,13 +37,18 @@ function reference(params: Float32Array, j: ShardJob) {
   return { grads: model.grads, ...stats, count };
 }
 
+/** Pops the oldest message off the job's results list: its header and its gradient. */
+async function popResult(j: ShardJob): Promise<{ header: Record<string, unknown>; grads: Float32Array }> {
+  const bytes = await redis.lpopBuffer(j.resultsKey);
+  if (bytes === null) throw new Error(`nothing on ${j.resultsKey}`);
+  const { header, gradient } = readResultMessage(bytes);
+  const grads = new Float32Array(gradient.byteLength / 4);
+  readGradientInto(gradient, grads, 'test');
+  return { header, grads };
+}
+
 async function gradientAt(j: ShardJob): Promise<Float32Array> {
-  return decodeGradient(
-    await redis.getBuffer(j.gradKey),
-    { run: j.run, step: j.step, shard: j.shard, count: j.end - j.start },
-    theta4.length,
-    j.gradKey,
-  );
+  return (await popResult(j)).grads;
 }
 
 const prefixes: string[] = [];
@@ -62,12 +69,14 @@ afterAll(async () => {
 });
 
 describe('ShardProcessor', () => {
-  it('writes the same gradient sum, loss and correct count as computing the shard directly, bit for bit', async () => {
+  it('pushes the same gradient sum, loss and correct count as computing the shard directly, bit for bit', async () => {
     const result = await new ShardProcessor(redis, DATA, 'test-worker').process(job());
     const ref = reference(theta4, job());
-    expect(paramsSha256(await gradientAt(job()))).toBe(paramsSha256(ref.grads));
+    const pushed = await popResult(job());
+    expect(paramsSha256(pushed.grads)).toBe(paramsSha256(ref.grads));
+    expect(pushed.header).toEqual(result);
     expect(result).toMatchObject({
-      v: 1,
+      v: 2,
       run: 'r1',
       step: 4,
       shard: 1,
@@ -80,30 +89,48 @@ describe('ShardProcessor', () => {
     for (const ms of [result.fetchMs, result.computeMs, result.uploadMs]) expect(ms).toBeGreaterThanOrEqual(0);
   });
 
-  it('writes the gradient with a TTL of at most KEY_TTL_MS', async () => {
+  it('logs a push that fails (here: the results key is not a list) instead of failing the job; flush() waits for it', async () => {
+    const lines: string[] = [];
+    const processor = new ShardProcessor(redis, DATA, 'w1', (line) => lines.push(line));
+    const wrong = job({ resultsKey: `${prefix}not-a-list` });
+    await redis.set(wrong.resultsKey, 'text');
+    await expect(processor.process(wrong)).resolves.toMatchObject({ shard: 1 });
+    await processor.flush();
+    expect(lines).toEqual([expect.stringMatching(/^w1: step 4 shard 1: pushing the result failed \(.*WRONGTYPE/)]);
+    // The next job's push is not affected.
+    await processor.process(job());
+    await processor.flush();
+    expect(await redis.llen(job().resultsKey)).toBe(1);
+  });
+
+  it('pushes onto a results list with a TTL of at most KEY_TTL_MS', async () => {
     await new ShardProcessor(redis, DATA).process(job());
-    const ttl = await redis.pttl(job().gradKey);
+    const ttl = await redis.pttl(job().resultsKey);
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(KEY_TTL_MS);
   });
 
-  it('writes identical bytes when a job is delivered twice, also with another job in between and on another worker', async () => {
+  it('pushes the same result when a job is delivered twice, also with another job in between and on another worker', async () => {
     const processor = new ShardProcessor(redis, DATA);
+    const same = (r: { header: Record<string, unknown>; grads: Float32Array }) =>
+      [r.header.lossSum, r.header.correct, r.header.shard, paramsSha256(r.grads)] as const;
     await processor.process(job());
-    const first = await redis.getBuffer(job().gradKey);
+    const first = same(await popResult(job()));
     // A larger shard in between: the buffers grow and the gradient must be zeroed before the repeat.
-    await processor.process(job({ shard: 0, start: 0, end: 40, gradKey: `${prefix}grad:4:0` }));
+    await processor.process(job({ shard: 0, start: 0, end: 40 }));
+    expect((await popResult(job())).header.shard).toBe(0);
     await processor.process(job());
-    expect((await redis.getBuffer(job().gradKey))?.equals(first as Buffer)).toBe(true);
+    expect(same(await popResult(job()))).toEqual(first);
     await new ShardProcessor(redis, DATA).process(job());
-    expect((await redis.getBuffer(job().gradKey))?.equals(first as Buffer)).toBe(true);
+    expect(same(await popResult(job()))).toEqual(first);
   });
 
   it('keeps θ of the version it holds: a job for the same parameter key needs no fetch', async () => {
     const processor = new ShardProcessor(redis, DATA);
     await processor.process(job());
     await redis.del(`${prefix}params:4`);
-    const next = job({ shard: 2, start: 72, end: 100, gradKey: `${prefix}grad:4:2` });
+    await popResult(job());
+    const next = job({ shard: 2, start: 72, end: 100 });
     await expect(processor.process(next)).resolves.toMatchObject({ count: 28 });
     expect(paramsSha256(await gradientAt(next))).toBe(paramsSha256(reference(theta4, next).grads));
   });
@@ -112,18 +139,22 @@ describe('ShardProcessor', () => {
     const processor = new ShardProcessor(redis, DATA);
     await processor.process(job());
     await redis.set(`${prefix}params:5`, Buffer.from(encodeParams(theta5)));
-    const next = job({ step: 5, paramsKey: `${prefix}params:5`, gradKey: `${prefix}grad:5:1` });
+    await popResult(job());
+    const next = job({ step: 5, paramsKey: `${prefix}params:5` });
     await processor.process(next);
     expect(paramsSha256(await gradientAt(next))).toBe(paramsSha256(reference(theta5, next).grads));
   });
 
-  it('fails with an InvalidMessageError naming the key when θ is missing', async () => {
-    const processor = new ShardProcessor(redis, DATA);
-    const missing = job({ step: 5, paramsKey: `${prefix}params:5`, gradKey: `${prefix}grad:5:1` });
+  it('fails with an InvalidMessageError naming the key when θ is missing, and pushes a failure report', async () => {
+    const processor = new ShardProcessor(redis, DATA, 'w9');
+    const missing = job({ step: 5, paramsKey: `${prefix}params:5` });
     const error = await processor.process(missing).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(InvalidMessageError);
     expect((error as Error).message).toContain(`${prefix}params:5: missing`);
-    expect(await redis.exists(missing.gradKey)).toBe(0);
+    const report = await popResult(missing);
+    expect(report.header).toEqual({ v: 2, run: 'r1', step: 5, shard: 1, attempt: 0, worker: 'w9', error: (error as Error).message });
+    expect(report.grads).toHaveLength(0);
+    expect(await redis.llen(missing.resultsKey)).toBe(0);
   });
 
   it('fails with an InvalidMessageError when θ has the wrong length', async () => {

@@ -1,15 +1,21 @@
 import { hostname } from 'node:os';
 import { Model } from '@gradq/nn';
-import { epochOrder, gatherBatch, limitSamples, loadDataset, type Split } from '@gradq/data';
-import {
-  decodeParamsInto, encodeGradient, KEY_TTL_MS, type ShardJob, type ShardResult,
-} from '@gradq/cluster'; // prettier-ignore
+import { epochOrder, gatherBatch, limitSamples, loadSplit, type Split } from '@gradq/data';
+import { decodeParamsInto, KEY_TTL_MS, ResultWriter, type ShardJob, type ShardResult } from '@gradq/cluster';
 import type { Redis } from 'ioredis';
 
 /**
  * Computes shard gradients: loads each dataset once, keeps one model per spec, fetches θ only when the
- * parameter key changes, keeps the current epoch order, and writes the gradient sum under the job's key.
- * Results are idempotent per (step, shard): computing a job twice writes the same bytes to the same key.
+ * parameter key changes, keeps the current epoch order, and pushes a result message (the ShardResult and the
+ * gradient sum) onto the job's results list; when a shard fails, it pushes a failure message instead, so the
+ * coordinator can recompute it at once. Computing a job twice pushes the same result twice (the coordinator
+ * keeps the first).
+ *
+ * A push overlaps what follows it: process() resolves once the message is handed to the connection, so BullMQ
+ * completes the job and fetches the next one (on the same connection, after the RPUSH) while Redis is still
+ * reading the gradient. The next message waits for the previous push to be acknowledged before reusing its
+ * buffer; flush() waits for the last one. A push that fails is logged; that shard is then recomputed by the
+ * coordinator's watchdog.
  */
 export class ShardProcessor {
   readonly name: string;
@@ -18,16 +24,36 @@ export class ShardProcessor {
   private order: { key: string; order: Uint32Array } = { key: '', order: new Uint32Array(0) };
   private x = new Float32Array(0);
   private y = new Uint8Array(0);
+  private lastUploadMs = 0;
+  private pushing: Promise<void> = Promise.resolve();
+  private readonly writer = new ResultWriter();
 
   constructor(
     private readonly redis: Redis,
     private readonly dataDir: string | undefined,
     name?: string,
+    private readonly log: (line: string) => void = () => undefined,
   ) {
     this.name = name ?? `${hostname()}:${process.pid}`;
   }
 
   async process(job: ShardJob): Promise<ShardResult> {
+    try {
+      return await this.compute(job);
+    } catch (e) {
+      const header = { v: 2 as const, run: job.run, step: job.step, shard: job.shard, attempt: job.attempt, worker: this.name };
+      await this.pushing;
+      this.pushing = this.push(job, this.writer.write({ ...header, error: (e as Error).message }), performance.now());
+      throw e;
+    }
+  }
+
+  /** Resolves when the last result message is in Redis (or its push has failed and been logged). */
+  flush(): Promise<void> {
+    return this.pushing;
+  }
+
+  private async compute(job: ShardJob): Promise<ShardResult> {
     const train = await this.trainSplit(job.dataset, job.trainSamples);
     const entry = this.model(job.model);
     const { model } = entry;
@@ -54,20 +80,33 @@ export class ShardProcessor {
     model.zeroGrads();
     const stats = model.forwardBackward(this.x, this.y, count);
     const t2 = performance.now();
-    // Write the gradient sum.
-    const header = { run: job.run, step: job.step, shard: job.shard, attempt: job.attempt, count };
-    await this.redis.set(job.gradKey, Buffer.from(encodeGradient(header, model.grads)), 'PX', KEY_TTL_MS);
-    const t3 = performance.now();
-    return {
-      v: 1, ...header, lossSum: stats.lossSum, correct: stats.correct, worker: this.name,
-      fetchMs: t1 - t0, computeMs: t2 - t1, uploadMs: t3 - t2,
+    // Push the result and the gradient sum, once the previous push has freed the writer's buffer. uploadMs is
+    // the previous push's (this one has not happened yet).
+    await this.pushing;
+    const result: ShardResult = {
+      v: 2, run: job.run, step: job.step, shard: job.shard, attempt: job.attempt, count, lossSum: stats.lossSum,
+      correct: stats.correct, worker: this.name, fetchMs: t1 - t0, computeMs: t2 - t1, uploadMs: this.lastUploadMs,
     }; // prettier-ignore
+    this.pushing = this.push(job, this.writer.write(result, model.grads), performance.now());
+    return result;
+  }
+
+  /** RPUSH onto the job's results list (which expires with the run's other keys); never rejects. */
+  private async push(job: ShardJob, message: Buffer, since: number): Promise<void> {
+    try {
+      const replies = await this.redis.multi().rpush(job.resultsKey, message).pexpire(job.resultsKey, KEY_TTL_MS).exec();
+      const failed = replies === null ? new Error('transaction aborted') : replies.find(([e]) => e !== null)?.[0];
+      if (failed) throw failed;
+      this.lastUploadMs = performance.now() - since;
+    } catch (e) {
+      this.log(`${this.name}: step ${job.step} shard ${job.shard}: pushing the result failed (${(e as Error).message})`);
+    }
   }
 
   private trainSplit(dataset: string, samples: number): Promise<Split> {
     let loaded = this.datasets.get(dataset);
     if (!loaded) {
-      loaded = loadDataset(dataset, { dataDir: this.dataDir }).then((d) => d.train);
+      loaded = loadSplit(dataset, 'train', { dataDir: this.dataDir }); // a worker never evaluates
       loaded.catch(() => this.datasets.delete(dataset));
       this.datasets.set(dataset, loaded);
     }

@@ -5,6 +5,7 @@ import {
   deleteKeysWithPrefix,
   encodeParams,
   QUEUE_PREFIX,
+  readResultMessage,
   runKeys,
   shardJobId,
   validateShardResult,
@@ -79,11 +80,11 @@ describe('gradq worker', () => {
     cleanups.push(() => deleteKeysWithPrefix(connection, keys.prefix));
     await connection.set(keys.params(0), Buffer.from(encodeParams(new Model('mlp:784-16-10', { seed: 3 }).params)));
     const data: ShardJob = {
-      v: 1, run: 'r1', step: 0, shard: 0, attempt: 0, dataset: 'mnist', trainSamples: 512, seed: 7, epoch: 0, start: 0, end: 32,
-      model: 'mlp:784-16-10', paramsKey: keys.params(0), gradKey: keys.grad(0, 0),
+      v: 2, run: 'r1', step: 0, shard: 0, attempt: 0, dataset: 'mnist', trainSamples: 512, seed: 7, epoch: 0, start: 0, end: 32,
+      model: 'mlp:784-16-10', paramsKey: keys.params(0), resultsKey: keys.results,
     }; // prettier-ignore
     const good = await queue.add('shard', data, { jobId: shardJobId('r1', 0, 0, 0) });
-    const bad = await queue.add('shard', { ...data, shard: 1, end: 600, gradKey: keys.grad(0, 1) }, { jobId: shardJobId('r1', 0, 1, 0) });
+    const bad = await queue.add('shard', { ...data, shard: 1, end: 600 }, { jobId: shardJobId('r1', 0, 1, 0) });
     const w = run(['--queue', queue.name, '--data-dir', DATA, '--name', 'w1', '--quiet']);
     await until(
       async () => (await bad.getState()) === 'failed' && (await good.getState()) === 'completed',
@@ -91,9 +92,10 @@ describe('gradq worker', () => {
     );
     const finished = await queue.getJob(shardJobId('r1', 0, 0, 0));
     expect(validateShardResult(finished?.returnvalue, { run: 'r1', step: 0, shard: 0, count: 32 })).toMatchObject({ worker: 'w1' });
-    expect(await connection.exists(keys.grad(0, 0))).toBe(1);
     expect((await queue.getJob(shardJobId('r1', 0, 1, 0)))?.failedReason).toContain('range [0, 600) is not within 512 samples');
-    expect(await connection.exists(keys.grad(0, 1))).toBe(0);
+    // One message on the results list: the good shard's (a job that fails validation is not trusted to say where to report).
+    const pushed = await connection.lrangeBuffer(keys.results, 0, -1);
+    expect(pushed.map((m) => readResultMessage(m).header)).toEqual([finished?.returnvalue]);
   });
 
   it.each([

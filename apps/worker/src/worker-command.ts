@@ -32,7 +32,10 @@ async function runWorker(flags: ParsedFlags, io: CommandIo): Promise<void> {
   const log = (line: string): void => void io.stderr.write(`worker ${line}\n`);
   await waitForRedis(url, log);
   const redis = connectRedis(url, log);
-  const processor = new ShardProcessor(redis, flags['data-dir'] as string | undefined, flags.name as string | undefined);
+  // θ fetches and result pushes get a connection of their own: a 400 KB push then travels while BullMQ completes
+  // the job and hands out the next one on `redis`, instead of holding those commands up behind it.
+  const tensors = connectRedis(url, log);
+  const processor = new ShardProcessor(tensors, flags['data-dir'] as string | undefined, flags.name as string | undefined, log);
   const worker = new Worker<ShardJob, ShardResult>(queue, async (job) => processor.process(validateShardJob(job.data)), {
     connection: redis,
     prefix: QUEUE_PREFIX,
@@ -56,5 +59,6 @@ async function runWorker(flags: ParsedFlags, io: CommandIo): Promise<void> {
     if (process.send) process.once('disconnect', () => stop('coordinator gone'));
   });
   await worker.close();
-  await redis.quit().catch(() => redis.disconnect());
+  await processor.flush();
+  for (const c of [tensors, redis]) await c.quit().catch(() => c.disconnect());
 }

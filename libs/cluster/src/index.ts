@@ -1,7 +1,15 @@
 export { InvalidMessageError } from './invalid-message-error.js';
 export { runKeys, shardJobId, checkName, QUEUE_PREFIX, DEFAULT_QUEUE, KEY_TTL_MS, type RunKeys } from './run-keys.js';
-export { validateShardJob, validateShardResult, type ShardJob, type ShardResult } from './shard-job.js';
-export { encodeParams, decodeParamsInto, encodeGradient, decodeGradient, decodeGradientInto, type GradientHeader } from './tensor-codec.js';
+export {
+  validateShardJob,
+  validateShardResult,
+  validateShardFailure,
+  type ShardJob,
+  type ShardResult,
+  type ShardFailure,
+} from './shard-job.js';
+export { encodeParams, decodeParamsInto } from './tensor-codec.js';
+export { ResultWriter, encodeResultMessage, readResultMessage, readGradientInto, type ResultMessage } from './result-message.js';
 export { checkRedisUrl, redactRedisUrl, DEFAULT_REDIS_URL, REDIS_URL_ENV } from './redis-url.js';
 export { connectRedis, waitForRedis, RedisUnavailableError } from './connect.js';
 export { WORKER_FLAGS } from './worker-flags.js';

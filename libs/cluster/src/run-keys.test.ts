@@ -7,7 +7,7 @@ describe('runKeys', () => {
   it('puts every key of a run under one prefix beside the queue’s own keys', () => {
     expect(keys).toMatchObject({ queue: 'q1', runId: 'r1', prefix: 'gradq:q1:run:r1:' });
     expect(keys.params(7)).toBe('gradq:q1:run:r1:params:7');
-    expect(keys.grad(7, 3)).toBe('gradq:q1:run:r1:grad:7:3');
+    expect(keys.results).toBe('gradq:q1:run:r1:results');
   });
   it('gives runs on the same queue prefixes that do not contain each other', () => {
     expect(runKeys('q1', 'r10').prefix.startsWith(keys.prefix)).toBe(false);

@@ -4,10 +4,11 @@ import { UsageError } from '@gradq/cli';
  * Redis layout of one run. BullMQ keeps its own keys under `gradq:<queue>:…` (the queue's prefix); ours sit
  * beside them under `gradq:<queue>:run:<runId>:…` so that a run's tensors can be found and removed together:
  *
- *   …:params:<version>        θ of parameter version v (= the global step it is for), raw little-endian float32
- *   …:grad:<step>:<shard>     a shard's gradient sum: msgpackr envelope with the raw float32 bytes inside
+ *   …:params:<version>   θ of parameter version v (= the global step it is for), raw little-endian float32
+ *   …:results            a list: workers RPUSH one result message per shard job (result-message.ts: the
+ *                        shard's result and its gradient sum as raw float32), the coordinator BLPOPs them
  *
- * Every tensor key expires (KEY_TTL_MS) so that a crashed run leaves nothing behind for long.
+ * Every key expires (KEY_TTL_MS) so that a crashed run leaves nothing behind for long.
  */
 export const QUEUE_PREFIX = 'gradq';
 export const DEFAULT_QUEUE = 'gradq';
@@ -19,7 +20,7 @@ export interface RunKeys {
   /** Prefix of every key of this run (for SCAN … MATCH prefix*). */
   prefix: string;
   params(version: number): string;
-  grad(step: number, shard: number): string;
+  results: string;
 }
 
 const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -34,7 +35,7 @@ export function runKeys(queue: string, runId: string): RunKeys {
     runId,
     prefix,
     params: (version) => `${prefix}params:${version}`,
-    grad: (step, shard) => `${prefix}grad:${step}:${shard}`,
+    results: `${prefix}results`,
   };
 }
 

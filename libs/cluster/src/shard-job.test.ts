@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { invalidMessage as message } from './testing/invalid-message.js';
-import { validateShardJob, validateShardResult, type ShardJob, type ShardResult } from './shard-job.js';
+import { validateShardFailure, validateShardJob, validateShardResult, type ShardJob, type ShardResult } from './shard-job.js';
 
 const job: ShardJob = {
-  v: 1, run: 'r1', step: 3, shard: 1, attempt: 0, dataset: 'mnist', trainSamples: 512, seed: 7, epoch: 0,
-  start: 16, end: 32, model: 'mlp:784-16-10', paramsKey: 'p', gradKey: 'g',
+  v: 2, run: 'r1', step: 3, shard: 1, attempt: 0, dataset: 'mnist', trainSamples: 512, seed: 7, epoch: 0,
+  start: 16, end: 32, model: 'mlp:784-16-10', paramsKey: 'p', resultsKey: 'r',
 }; // prettier-ignore
 const result: ShardResult = {
-  v: 1, run: 'r1', step: 3, shard: 1, attempt: 0, count: 16, lossSum: 30.5, correct: 9, worker: 'w', fetchMs: 1, computeMs: 2, uploadMs: 0.5,
+  v: 2, run: 'r1', step: 3, shard: 1, attempt: 0, count: 16, lossSum: 30.5, correct: 9, worker: 'w', fetchMs: 1, computeMs: 2, uploadMs: 0.5,
 }; // prettier-ignore
 const expected = { run: 'r1', step: 3, shard: 1, count: 16 };
 
@@ -22,12 +22,13 @@ function without<T extends object>(o: T, key: keyof T): Partial<T> {
 describe('validateShardJob', () => {
   it('accepts a valid job', () => expect(validateShardJob(JSON.parse(JSON.stringify(job)))).toEqual(job));
   it('rejects a job without run', () => expect(message(() => validateShardJob(without(job, 'run')))).toMatch(/field run is undefined/));
-  it('rejects a job without gradKey', () => expect(message(() => validateShardJob(without(job, 'gradKey')))).toMatch(/field gradKey/));
+  it('rejects a job without resultsKey', () =>
+    expect(message(() => validateShardJob(without(job, 'resultsKey')))).toMatch(/field resultsKey/));
   it.each([
     ['an empty run', { run: '' }, /field run is ""/],
     ['a negative step', { step: -1 }, /field step is -1/],
     ['a fractional shard', { shard: 1.5 }, /field shard is 1.5/],
-    ['version 2', { v: 2 }, /field v is 2/],
+    ['version 1 (a worker of an older gradq)', { v: 1 }, /field v is 1/],
     ['a step given as text', { step: '3' }, /field step is "3"/],
     ['a NaN seed', { seed: Number.NaN }, /field seed is null/],
     ['an unsafe integer epoch', { epoch: 2 ** 53 }, /field epoch is 9007199254740992/],
@@ -60,6 +61,16 @@ describe('validateShardResult', () => {
     ['a loss given as text', { lossSum: '30.5' }, /field lossSum is "30.5"/],
     ['a negative correct count', { correct: -1 }, /field correct is -1/],
     ['more correct than samples', { correct: 17 }, /17 correct of 16 samples/],
-    ['version 2', { v: 2 }, /field v is 2/],
+    ['version 1', { v: 1 }, /field v is 1/],
   ])('rejects %s', (_n, patch, pattern) => expect(message(() => validateShardResult({ ...result, ...patch }, expected))).toMatch(pattern));
+});
+
+describe('validateShardFailure', () => {
+  const failure = { v: 2, run: 'r1', step: 3, shard: 1, attempt: 0, worker: 'w', error: 'θ missing' };
+  it('accepts a failure report', () => expect(validateShardFailure(failure)).toEqual(failure));
+  it.each([
+    ['without error', { error: undefined }, /field error is undefined/],
+    ['with a negative shard', { shard: -1 }, /field shard is -1/],
+    ['without worker', { worker: '' }, /field worker is ""/],
+  ])('rejects a report %s', (_n, patch, pattern) => expect(message(() => validateShardFailure({ ...failure, ...patch }))).toMatch(pattern));
 });

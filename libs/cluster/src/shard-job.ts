@@ -6,7 +6,7 @@ import { InvalidMessageError } from './invalid-message-error.js';
  * over the first `trainSamples` training samples of `dataset` (libs/data's contract).
  */
 export interface ShardJob {
-  v: 1;
+  v: 2; // wire version: 2 = results pushed onto resultsKey (1 wrote a key per shard)
   run: string;
   step: number; // global step; also the parameter version the gradient must be computed at
   shard: number;
@@ -19,12 +19,15 @@ export interface ShardJob {
   end: number;
   model: string; // model spec, e.g. mlp:784-128-10
   paramsKey: string;
-  gradKey: string;
+  resultsKey: string; // the run's results list: the worker RPUSHes its result message there
 }
 
-/** What a worker returns for a shard (BullMQ return value, JSON); the gradient itself is at job.gradKey. */
+/**
+ * What a worker reports for a shard: the header of its result message (with the gradient sum after it), and
+ * the job's BullMQ return value.
+ */
 export interface ShardResult {
-  v: 1;
+  v: 2;
   run: string;
   step: number;
   shard: number;
@@ -33,10 +36,24 @@ export interface ShardResult {
   lossSum: number;
   correct: number;
   worker: string;
-  /** Milliseconds: fetching θ (0 when cached), forward+backward, writing the gradient. */
+  /**
+   * Milliseconds: fetching θ (0 when cached), forward+backward, and pushing this worker's previous result (a
+   * message cannot carry its own upload time; averaged over a run it is the upload time).
+   */
   fetchMs: number;
   computeMs: number;
   uploadMs: number;
+}
+
+/** What a worker reports when it could not compute a shard (the header of a result message without gradient). */
+export interface ShardFailure {
+  v: 2;
+  run: string;
+  step: number;
+  shard: number;
+  attempt: number;
+  worker: string;
+  error: string;
 }
 
 type Check = (v: unknown) => boolean;
@@ -44,14 +61,20 @@ const int: Check = (v) => Number.isSafeInteger(v) && (v as number) >= 0;
 const num: Check = (v) => typeof v === 'number' && Number.isFinite(v);
 const str: Check = (v) => typeof v === 'string' && v.length > 0 && v.length <= 256;
 
+const v2: Check = (v) => v === 2;
+
 const JOB_FIELDS: Record<keyof ShardJob, Check> = {
-  v: (v) => v === 1, run: str, step: int, shard: int, attempt: int, dataset: str, trainSamples: int, seed: int,
-  epoch: int, start: int, end: int, model: str, paramsKey: str, gradKey: str,
+  v: v2, run: str, step: int, shard: int, attempt: int, dataset: str, trainSamples: int, seed: int,
+  epoch: int, start: int, end: int, model: str, paramsKey: str, resultsKey: str,
 }; // prettier-ignore
 
 const RESULT_FIELDS: Record<keyof ShardResult, Check> = {
-  v: (v) => v === 1, run: str, step: int, shard: int, attempt: int, count: int, lossSum: num, correct: int,
+  v: v2, run: str, step: int, shard: int, attempt: int, count: int, lossSum: num, correct: int,
   worker: str, fetchMs: num, computeMs: num, uploadMs: num,
+}; // prettier-ignore
+
+const FAILURE_FIELDS: Record<keyof ShardFailure, Check> = {
+  v: v2, run: str, step: int, shard: int, attempt: int, worker: str, error: (v) => typeof v === 'string',
 }; // prettier-ignore
 
 /** A job's data as a ShardJob, or InvalidMessageError naming the first bad field. */
@@ -74,6 +97,11 @@ export function validateShardResult(data: unknown, expected: Pick<ShardResult, '
   }
   if (r.correct > r.count) throw new InvalidMessageError(`shard result: ${r.correct} correct of ${r.count} samples`);
   return r;
+}
+
+/** A failure report as a ShardFailure, or InvalidMessageError naming the first bad field. */
+export function validateShardFailure(data: unknown): ShardFailure {
+  return checkFields<ShardFailure>('shard failure', data, FAILURE_FIELDS);
 }
 
 function checkFields<T>(what: string, data: unknown, fields: Record<string, Check>): T {

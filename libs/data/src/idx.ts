@@ -33,11 +33,17 @@ export function isGzip(bytes: Uint8Array): boolean {
   return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
 }
 
+const MAX_CHUNK = 256 * 1024 * 1024;
+
 /** Returns the decompressed bytes of gzip data, or `bytes` itself when they are not gzipped. */
 export function decompressIdx(bytes: Uint8Array, file: string): Uint8Array {
   if (!isGzip(bytes)) return bytes;
   try {
-    const out = gunzipSync(bytes);
+    // One output chunk of the size the gzip trailer states (ISIZE, capped) instead of 16 KiB chunks joined at the
+    // end: that join briefly doubles the memory (94 MB instead of 47 for MNIST's training images). A wrong ISIZE
+    // only costs more chunks; the content is checked by its hash anyway.
+    const isize = bytes.length >= 18 ? new DataView(bytes.buffer, bytes.byteOffset + bytes.length - 4, 4).getUint32(0, true) : 0;
+    const out = gunzipSync(bytes, { chunkSize: Math.min(Math.max(isize + 1, 64 * 1024), MAX_CHUNK) });
     return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);

@@ -17,7 +17,7 @@ export { datasetFilePath, defaultCacheDir } from './cache.js';
 export { sha256Hex, verifySha256 } from './sha256.js';
 export { stderrProgress, type ProgressReporter, type ProgressStream } from './progress.js';
 export { ensureDataset, type EnsureDatasetOptions } from './download.js';
-export { loadDataset, loadDatasetFiles, type LoadDatasetOptions } from './load.js';
+export { loadDataset, loadDatasetFiles, loadSplit, type LoadDatasetOptions, type SplitName } from './load.js';
 export { gatherBatch, limitSamples, type SampleLimitNames } from './batch.js';
 export { epochOrder } from './epoch-order.js';
 export { checkBatchSize, checkSampleCount, checkShardCount, planStep, shardRange, stepsPerEpoch, type StepPlan } from './shards.js';

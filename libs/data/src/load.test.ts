@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DataError } from './data-error.js';
-import { loadDataset, loadDatasetFiles } from './load.js';
+import { loadDataset, loadDatasetFiles, loadSplit } from './load.js';
 import { getDatasetInfo } from './registry.js';
 import { sha256Hex } from './sha256.js';
 import { gzip, makeIdxImages, makeIdxLabels, syntheticPixel } from './testing/idx-fixtures.js';
@@ -20,6 +20,14 @@ describe('loadDataset from the shared MNIST copy', () => {
     expect(ds.train.pixels.length).toBe(60000 * 784);
     expect(ds.test.count).toBe(10000);
     expect(ds.train.labels[0]).toBe(5);
+  });
+  it('loads one split alone, equal to the same split of the whole dataset', async () => {
+    const ds = await loadDataset('mnist', { dataDir: SHARED_DATA });
+    const train = await loadSplit('mnist', 'train', { dataDir: SHARED_DATA });
+    const test = await loadSplit('mnist', 'test', { dataDir: SHARED_DATA });
+    expect(sha256Hex(train.pixels)).toBe(sha256Hex(ds.train.pixels));
+    expect(sha256Hex(test.labels)).toBe(sha256Hex(ds.test.labels));
+    expect([train.count, test.count]).toEqual([60000, 10000]);
   });
 });
 

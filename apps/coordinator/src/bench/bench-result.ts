@@ -142,7 +142,7 @@ type CommonFields = Pick<BenchRow, 'batch' | 'samples_per_s' | 'params_sha256' |
 function common(batch: number, s: Record<string, unknown>): CommonFields {
   return {
     batch,
-    samples_per_s: s.train_samples_per_s as number,
+    samples_per_s: (s.steady_samples_per_s as number | null) ?? (s.train_samples_per_s as number),
     params_sha256: s.params_sha256 as string,
     test_accuracy: s.test_accuracy as number,
     train_samples: s.train_samples as number,
@@ -155,7 +155,8 @@ function common(batch: number, s: Record<string, unknown>): CommonFields {
 export function benchNotes(plan: BenchPlan, numpySkipped: string | undefined): string[] {
   const notes = [
     `${plan.model}, ${plan.optimizer}, ${plan.shards} shards per batch for every run, ${plan.epochs} epoch(s) of ${plan.trainSamples} MNIST samples; ` +
-      'samples/s counts training-step time only (startup and evaluation excluded).',
+      'samples/s: training steps after the first (start-up, data loading, evaluation and the first step excluded; ' +
+      "the first step, which in a cluster run also waits for the workers to start, is each row's first_step_ms in bench.json).",
     'speedup: samples/s over the in-process run of the same batch; efficiency: speedup / workers.',
     "step ms: mean per step. compute, fetch (θ from Redis), upload (gradient to Redis) and queue wait are summed over a step's " +
       'shards, which run in parallel on the workers, so they can add up to more than the step; agg+opt is the coordinator ' +

@@ -4,7 +4,7 @@ import {
   checkName, checkRedisUrl, connectRedis, DEFAULT_REDIS_URL, QUEUE_PREFIX, redactRedisUrl, REDIS_URL_ENV, RedisUnavailableError,
   runKeys, waitForRedis, type ShardJob, type ShardResult,
 } from '@gradq/cluster'; // prettier-ignore
-import { Queue, QueueEvents } from 'bullmq';
+import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { TrainConfig } from '../train/train-config.js';
 import { ClusterGradientSource } from './cluster-gradient-source.js';
@@ -22,8 +22,8 @@ export interface ClusterRunOptions {
 }
 
 /**
- * Everything a distributed run holds besides the model: the Redis connection (a private redis-server when
- * none answers at the default address), the queue and its events, the local workers, the gradient source.
+ * Everything a distributed run holds besides the model: the Redis connections (a private redis-server when
+ * none answers at the default address), the queue, the local workers, the gradient source.
  */
 export class ClusterRun {
   private liveWorkers = 0;
@@ -35,7 +35,6 @@ export class ClusterRun {
     readonly source: ClusterGradientSource,
     private readonly connections: Redis[],
     private readonly queue: Queue<ShardJob, ShardResult>,
-    private readonly events: QueueEvents,
     private readonly localWorkers: LocalWorkers,
     private readonly privateRedis: PrivateRedis | undefined,
     private readonly workerCount: number,
@@ -57,13 +56,11 @@ export class ClusterRun {
     const { url, privateRedis } = await resolveRedis(o.flags.redis as string | undefined, o.log);
     const redis = connectRedis(url, o.log);
     const queue = new Queue<ShardJob, ShardResult>(queueName, { connection: redis, prefix: QUEUE_PREFIX });
-    // QueueEvents blocks on its connection, so it gets its own; BullMQ does not close connections it was given.
-    const eventsConnection = redis.duplicate();
-    const events = new QueueEvents(queueName, { connection: eventsConnection, prefix: QUEUE_PREFIX });
-    await events.waitUntilReady();
+    // The results are popped with BLPOP, which blocks its connection: it gets its own.
+    const blocking = connectRedis(url, o.log);
     const keys = runKeys(queueName, `r${Date.now().toString(36)}${randomBytes(3).toString('hex')}`);
     const run = { dataset: o.config.dataset, trainSamples: o.trainSamples, seed: o.config.seed, model: o.config.model };
-    const source = new ClusterGradientSource(redis, queue, events, keys, run, o.paramCount, o.log);
+    const source = new ClusterGradientSource(redis, blocking, queue, keys, run, o.paramCount, o.log);
     // Workers get the URL through the environment, so that a password never shows in a process list.
     const args = ['--queue', queueName, ...(o.config.dataDir === undefined ? [] : ['--data-dir', o.config.dataDir])];
     const workers = new LocalWorkers(args, { ...process.env, [REDIS_URL_ENV]: url }, o.log);
@@ -72,7 +69,7 @@ export class ClusterRun {
       `run ${keys.runId} on queue "${queueName}" at ${redactRedisUrl(url)}: ` +
         (o.workers > 0 ? `${o.workers} local workers` : 'waiting for external workers (gradq worker)'),
     );
-    return new ClusterRun(url, source, [redis, eventsConnection], queue, events, workers, privateRedis, o.workers);
+    return new ClusterRun(url, source, [redis, blocking], queue, workers, privateRedis, o.workers);
   }
 
   /** For the progress bar. */
@@ -103,7 +100,6 @@ export class ClusterRun {
     this.workerPeakRss = this.localWorkers.peakRssMb();
     await this.source.close().catch(() => undefined);
     await this.localWorkers.stop();
-    await this.events.close();
     await this.queue.close();
     for (const c of this.connections) await c.quit().catch(() => c.disconnect());
     await this.privateRedis?.stop();

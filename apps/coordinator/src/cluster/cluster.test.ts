@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import {
   decodeParamsInto,
   deleteKeysWithPrefix,
-  encodeGradient,
+  encodeResultMessage,
   QUEUE_PREFIX,
   validateShardJob,
   type ShardJob,
@@ -132,7 +132,7 @@ describe('gradq train on the cluster', () => {
     expect(lastJson(second.stdout)).toMatchObject({ params_sha256: reference, applied_steps: STEPS });
   });
 
-  it('rejects NaN, wrong-length, wrong-step and duplicate results, recomputes them, and ends with the same hash', async () => {
+  it('rejects NaN and wrong-length results, ignores duplicates and results for other steps, recomputes failed and lost shards, and ends with the same hash', async () => {
     const queue = queueName();
     const train = await honestTrainSplit();
     const jobs = new Queue<ShardJob, ShardResult>(queue, { connection: redis, prefix: QUEUE_PREFIX });
@@ -149,10 +149,15 @@ describe('gradq train on the cluster', () => {
         if (first && data.step === 7 && data.shard === 1) {
           // Shard 0 of step 7 is already in: deliver it again, ahead of the rest.
           const size = data.end - data.start; // shards of a full batch of 64 are 16 samples each
-          const dup = { ...data, shard: 0, start: data.start - size, end: data.start, gradKey: data.gradKey.replace(/:1$/, ':0') };
+          const dup = { ...data, shard: 0, start: data.start - size, end: data.start };
           await jobs.add('shard', dup, { jobId: `${job.id}-dup`, lifo: true });
         }
-        await redis.set(data.gradKey, Buffer.from(encodeGradient(header, sent)), 'PX', 60_000);
+        if (first && data.step === 11 && data.shard === 2) {
+          const failure = { v: 2 as const, run: data.run, step: data.step, shard: data.shard, attempt: data.attempt, worker: 'evil' };
+          await redis.rpush(data.resultsKey, encodeResultMessage({ ...failure, error: 'out of luck' }));
+          throw new Error('out of luck');
+        }
+        await redis.rpush(data.resultsKey, encodeResultMessage(header, sent));
         return result;
       },
       { connection: new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null }), prefix: QUEUE_PREFIX },
@@ -161,12 +166,14 @@ describe('gradq train on the cluster', () => {
       const r = await runCli(['train', '--workers', '0', '--queue', queue, ...RUN]);
       expect(r.code, r.stderr).toBe(0);
       expect(lastJson(r.stdout)).toMatchObject({
-        params_sha256: reference, applied_steps: STEPS, results_rejected: 3, duplicates_ignored: 1, shards_recomputed: 3,
+        params_sha256: reference, applied_steps: STEPS, results_rejected: 2, duplicates_ignored: 1, jobs_failed: 1, shards_recomputed: 4,
       }); // prettier-ignore
       expect(r.stderr).toMatch(/step 3 shard 1: result rejected \(.*gradient value 5 is NaN\)/);
       expect(r.stderr).toMatch(/step 5 shard 2: result rejected \(.*gradient of 25449 values, expected 25450\)/);
-      expect(r.stderr).toMatch(/step 9 shard 3: result rejected \(.*step is 8, expected 9\)/);
+      // A message for another step may be a late duplicate: it is ignored, and the shard recomputed once its job is gone.
+      expect(r.stderr).toMatch(/step 9 shard 3: job \S+ is gone without a usable result; recomputing/);
       expect(r.stderr).toMatch(/step 7 shard 0: duplicate result/);
+      expect(r.stderr).toMatch(/step 11 shard 2: worker evil failed \(out of luck\); recomputing/);
     } finally {
       await evil.close();
       await jobs.close();
@@ -197,7 +204,7 @@ async function honestShard(job: ShardJob, fullTrain: Split): Promise<{ grads: Fl
   gatherBatch(train, epochOrder(job.seed, job.epoch, job.trainSamples), job.start, job.end, x, y);
   const stats = model.forwardBackward(x, y, count);
   const result: ShardResult = {
-    v: 1, run: job.run, step: job.step, shard: job.shard, attempt: job.attempt, count, ...stats,
+    v: 2, run: job.run, step: job.step, shard: job.shard, attempt: job.attempt, count, ...stats,
     worker: 'evil', fetchMs: 0, computeMs: 0, uploadMs: 0,
   }; // prettier-ignore
   return { grads: model.grads, result };

@@ -6,6 +6,13 @@ import { fileURLToPath } from 'node:url';
 export const GRADQ_BIN = fileURLToPath(new URL('../../bin/gradq.js', import.meta.url));
 
 /**
+ * Node flags of a worker process: a 1 MB young generation (V8's default grows to 16 MB per semi-space). A worker's
+ * short-lived objects are small (job descriptors, replies); its tensors live outside the JS heap. Measured on
+ * MNIST: peak RSS 144 MB per worker instead of 180 MB, at the same speed. The Docker image sets the same flag.
+ */
+export const WORKER_NODE_FLAGS = ['--max-semi-space-size=1'];
+
+/**
  * N local worker processes (`gradq worker`), each connected to this process by an IPC channel so that it exits
  * when the coordinator goes, even on SIGKILL. Their stderr goes to ours.
  */
@@ -21,7 +28,7 @@ export class LocalWorkers {
 
   start(count: number): void {
     for (let i = 0; i < count; i++) {
-      const child = spawn(process.execPath, [...process.execArgv, GRADQ_BIN, 'worker', ...this.args, '--quiet'], {
+      const child = spawn(process.execPath, [...process.execArgv, ...WORKER_NODE_FLAGS, GRADQ_BIN, 'worker', ...this.args, '--quiet'], {
         stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
         env: this.env,
       });

@@ -53,6 +53,10 @@ describe('gradq train --local', () => {
     expect(ja.test_accuracy).toBeGreaterThan(0.5); // 32 steps of a tiny model; chance is 0.1
     expect(ja.params_sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(lastJson(b.stdout).params_sha256).toBe(ja.params_sha256);
+    // Steady rate: the 31 steps after the first; all rates and times positive.
+    expect(ja.steady_samples_per_s).toBeGreaterThan(0);
+    expect(ja.first_step_ms).toBeGreaterThan(0);
+    expect(ja.train_samples_per_s).toBeGreaterThan(0);
   });
 
   it('gives a different params_sha256 for a different seed', async () => {

@@ -27,6 +27,12 @@ export interface TrainSummary {
   test_loss: number;
   test_accuracy: number;
   train_samples_per_s: number;
+  /**
+   * The rate of this process's steps after its first one, and how long that first step took: in a cluster run the
+   * first step also waits for the workers to start and load the data. null when fewer than two steps ran.
+   */
+  steady_samples_per_s: number | null;
+  first_step_ms: number | null;
   /** Optimizer updates applied over the run (across resumes): equals steps unless something went wrong. */
   applied_steps: number;
   /** Mean milliseconds per step run by this process: computing/gathering gradients, and the optimizer update. */
@@ -112,6 +118,9 @@ export async function runTraining(
   let sourceSeconds = 0; // of this process's steps: gradient source vs optimizer
   let optimizerSeconds = 0;
   let stepsRun = 0;
+  let firstStepSeconds = 0; // of this process's first step
+  let steadySamples = 0; // samples and seconds of this process's later steps
+  let steadySeconds = 0;
   let epochLoss = start.epochLoss;
   let epochCorrect = start.epochCorrect;
   let testEval = { loss: Number.NaN, accuracy: Number.NaN };
@@ -146,6 +155,11 @@ export async function runTraining(
       const dt = (t2 - t0) / 1000;
       sourceSeconds += (t1 - t0) / 1000;
       optimizerSeconds += (t2 - t1) / 1000;
+      if (stepsRun === 0) firstStepSeconds = dt;
+      else {
+        steadySamples += batchSize;
+        steadySeconds += dt;
+      }
       stepsRun++;
       epochSeconds += dt;
       trainSeconds += dt;
@@ -193,6 +207,8 @@ export async function runTraining(
     test_loss: testEval.loss,
     test_accuracy: testEval.accuracy,
     train_samples_per_s: Math.round((n * config.epochs) / trainSeconds),
+    steady_samples_per_s: stepsRun > 1 ? Math.round(steadySamples / steadySeconds) : null,
+    first_step_ms: stepsRun > 0 ? 1000 * firstStepSeconds : null,
     applied_steps: optimizer.t,
     step_ms: {
       gradients: (1000 * sourceSeconds) / Math.max(1, stepsRun),

@@ -1,0 +1,107 @@
+import { bytesIntoFloats, firstNonFinite } from '@gradq/nn';
+import { Packr } from 'msgpackr';
+import { InvalidMessageError } from './invalid-message-error.js';
+import type { ShardFailure, ShardResult } from './shard-job.js';
+
+/**
+ * A worker's answer to one shard job, as it travels through the run's results list (one RPUSH, one BLPOP):
+ *
+ *   bytes 0..3     "GQR2": magic and wire version
+ *   bytes 4..7     H, the header's length (uint32, little-endian)
+ *   bytes 8..8+H   the header: msgpack of a ShardResult, or of a ShardFailure (it has `error`)
+ *   then 0-3 zero bytes up to a multiple of 4, then the shard's gradient sum as little-endian float32
+ *   (nothing after the header of a failure)
+ *
+ * The gradient is raw bytes, never JSON, and the header says which (run, step, shard, attempt) it answers, so
+ * that the coordinator can check every message against the job it is waiting for before using it.
+ */
+const MAGIC = 0x32525147; // "GQR2" read as a little-endian uint32
+const FIXED = 8;
+const packr = new Packr({ useRecords: false });
+
+// Plain arithmetic, not `& ~3`: a length near 2^32 read from a bad message must not wrap to a small number.
+const headerEnd = (headerLength: number): number => Math.ceil((FIXED + headerLength) / 4) * 4;
+
+/**
+ * Writes result messages into one buffer that it reuses: each message is valid until the next call, so the
+ * caller must have sent it (awaited the Redis reply) before writing another. No allocation per step once the
+ * buffer has grown to the model's size.
+ */
+export class ResultWriter {
+  private buffer = new Uint8Array(0);
+
+  write(header: ShardResult | ShardFailure, gradient?: Float32Array): Buffer {
+    const packed = packr.pack(header);
+    const start = headerEnd(packed.byteLength);
+    const size = start + (gradient?.byteLength ?? 0);
+    if (this.buffer.byteLength < size) this.buffer = new Uint8Array(size + (size >>> 3)); // offset 0: 4-byte aligned
+    const out = this.buffer;
+    new DataView(out.buffer).setUint32(0, MAGIC, true);
+    new DataView(out.buffer).setUint32(4, packed.byteLength, true);
+    out.set(packed, FIXED);
+    out.fill(0, FIXED + packed.byteLength, start);
+    if (gradient) bytesFromFloats(gradient, out, start);
+    return Buffer.from(out.buffer, 0, size);
+  }
+}
+
+/** One result message in a buffer of its own (for tests and tools; workers use a ResultWriter). */
+export function encodeResultMessage(header: ShardResult | ShardFailure, gradient?: Float32Array): Buffer {
+  return Buffer.from(new ResultWriter().write(header, gradient));
+}
+
+/** A result message split into its header (not yet validated) and the gradient's bytes (a view, maybe unaligned). */
+export interface ResultMessage {
+  header: Record<string, unknown>;
+  gradient: Uint8Array;
+}
+
+/** Splits a message read from the results list; anything that is not one is an InvalidMessageError. */
+export function readResultMessage(bytes: Uint8Array): ResultMessage {
+  if (bytes.byteLength < FIXED) throw new InvalidMessageError(`result message of ${bytes.byteLength} bytes is too short`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const magic = view.getUint32(0, true);
+  if (magic !== MAGIC) {
+    throw new InvalidMessageError(
+      `result message starts with 0x${magic.toString(16).padStart(8, '0')}, not "GQR2" (a worker of another gradq version?)`,
+    );
+  }
+  const length = view.getUint32(4, true);
+  const start = headerEnd(length);
+  if (start > bytes.byteLength) {
+    throw new InvalidMessageError(`result message: header of ${length} bytes does not fit in ${bytes.byteLength} bytes`);
+  }
+  let header: unknown;
+  try {
+    header = packr.unpack(bytes.subarray(FIXED, FIXED + length));
+  } catch (e) {
+    throw new InvalidMessageError(`result message: header is not msgpack (${(e as Error).message})`);
+  }
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) {
+    throw new InvalidMessageError(`result message: header is ${JSON.stringify(header)?.slice(0, 80)}, not a map`);
+  }
+  return { header: header as Record<string, unknown>, gradient: bytes.subarray(start) };
+}
+
+/**
+ * Copies a message's gradient bytes into `into` after checking that they are exactly into.length values, then
+ * checks every value is finite. When it throws, `into` may hold part of the rejected gradient: it is the
+ * caller's scratch, never the model.
+ */
+export function readGradientInto(gradient: Uint8Array, into: Float32Array, what: string): void {
+  if (gradient.byteLength !== into.byteLength) {
+    throw new InvalidMessageError(`${what}: gradient of ${gradient.byteLength / 4} values, expected ${into.length}`);
+  }
+  bytesIntoFloats(gradient, into);
+  const bad = firstNonFinite(into);
+  if (bad >= 0) throw new InvalidMessageError(`${what}: gradient value ${bad} is ${into[bad]}`);
+}
+
+/** Little-endian float32 bytes of `values` into `out` from byte offset `at`. */
+function bytesFromFloats(values: Float32Array, out: Uint8Array, at: number): void {
+  const target = out.subarray(at, at + values.byteLength);
+  target.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+  if (!LITTLE_ENDIAN) for (let i = 0; i < target.length; i += 4) target.subarray(i, i + 4).reverse();
+}
+
+const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
