@@ -103,6 +103,38 @@ describe('ShardProcessor', () => {
     expect(await redis.llen(job().resultsKey)).toBe(1);
   });
 
+  it('waits for a push to be acknowledged before reusing its buffer for the next message; flush() waits for the last', async () => {
+    // A Redis stand-in whose RPUSH answers only when the test says so and keeps the Buffer it was given (as a
+    // command in ioredis' offline queue does).
+    const sent: Buffer[] = [];
+    const acknowledge: Array<() => void> = [];
+    const fake = {
+      getBuffer: (key: string) => redis.getBuffer(key),
+      rpush: (_key: string, message: Buffer) => {
+        sent.push(message);
+        return new Promise<number>((resolve) => acknowledge.push(() => resolve(1)));
+      },
+      pexpire: async () => 1,
+    } as unknown as Redis;
+    const processor = new ShardProcessor(fake, DATA, 'w1');
+    await processor.process(job());
+    const second = processor.process(job({ shard: 2, start: 72, end: 100 }));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(sent).toHaveLength(1);
+    expect(readResultMessage(sent[0]).header.shard).toBe(1); // not overwritten by the second message
+    acknowledge[0]();
+    await second;
+    expect(sent).toHaveLength(2);
+    expect(readResultMessage(sent[1]).header.shard).toBe(2);
+    let flushed = false;
+    void processor.flush().then(() => (flushed = true));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(flushed).toBe(false);
+    acknowledge[1]();
+    await processor.flush();
+    expect(flushed).toBe(true);
+  });
+
   it('pushes onto a results list with a TTL of at most KEY_TTL_MS', async () => {
     await new ShardProcessor(redis, DATA).process(job());
     const ttl = await redis.pttl(job().resultsKey);

@@ -11,11 +11,12 @@ import type { Redis } from 'ioredis';
  * coordinator can recompute it at once. Computing a job twice pushes the same result twice (the coordinator
  * keeps the first).
  *
- * A push overlaps what follows it: process() resolves once the message is handed to the connection, so BullMQ
- * completes the job and fetches the next one (on the same connection, after the RPUSH) while Redis is still
- * reading the gradient. The next message waits for the previous push to be acknowledged before reusing its
- * buffer; flush() waits for the last one. A push that fails is logged; that shard is then recomputed by the
- * coordinator's watchdog.
+ * A push overlaps what follows it: `redis` here is a connection of the processor's own, and process() resolves
+ * once the message is handed to it, so BullMQ completes the job and hands out the next one on its connection
+ * while the gradient is still travelling. The job may therefore be gone from the queue before its result is in
+ * the list (the coordinator allows for that). The next message waits for the previous push to be acknowledged
+ * before reusing its buffer; flush() waits for the last one. A push that fails is logged; the coordinator's
+ * watchdog then recomputes that shard.
  */
 export class ShardProcessor {
   readonly name: string;
@@ -91,12 +92,13 @@ export class ShardProcessor {
     return result;
   }
 
-  /** RPUSH onto the job's results list (which expires with the run's other keys); never rejects. */
+  /**
+   * RPUSH onto the job's results list, then renew its expiry (it expires with the run's other keys); never
+   * rejects. Two plain commands rather than MULTI: a pipeline would copy the message once more.
+   */
   private async push(job: ShardJob, message: Buffer, since: number): Promise<void> {
     try {
-      const replies = await this.redis.multi().rpush(job.resultsKey, message).pexpire(job.resultsKey, KEY_TTL_MS).exec();
-      const failed = replies === null ? new Error('transaction aborted') : replies.find(([e]) => e !== null)?.[0];
-      if (failed) throw failed;
+      await Promise.all([this.redis.rpush(job.resultsKey, message), this.redis.pexpire(job.resultsKey, KEY_TTL_MS)]);
       this.lastUploadMs = performance.now() - since;
     } catch (e) {
       this.log(`${this.name}: step ${job.step} shard ${job.shard}: pushing the result failed (${(e as Error).message})`);

@@ -70,8 +70,12 @@ describe('result messages', () => {
 describe('reading a gradient', () => {
   const bytes = encodeResultMessage(result, values);
   it.each([999, 1001])('rejects 1000 values where %i are expected, with both lengths in the message', (length) =>
-    expect(message(() => roundTrip(bytes, length))).toBe(`step 5 shard 2: gradient of 1000 values, expected ${length}`),
+    expect(message(() => roundTrip(bytes, length))).toBe(`step 5 shard 2: gradient of 1000 values, expected ${length} values`),
   );
+  it('rejects a gradient that is not whole float32 values, in bytes', () => {
+    const cut = encodeResultMessage(result, values).subarray(0, -1);
+    expect(message(() => roundTrip(cut))).toBe('step 5 shard 2: gradient of 3999 bytes, expected 1000 values');
+  });
   it.each([
     [Number.NaN, 0],
     [Number.NaN, 42],
@@ -86,6 +90,15 @@ describe('reading a gradient', () => {
 
 describe('reading garbage', () => {
   const good = encodeResultMessage(result, values);
+  /** A message whose header needs padding, with `byte` in the padding. */
+  const padded = (byte: number): Buffer => {
+    for (const worker of ['a', 'ab', 'abc', 'abcd']) {
+      const b = encodeResultMessage({ ...result, worker });
+      const length = b.readUInt32LE(4);
+      if ((8 + length) % 4 !== 0) return b.fill(byte, 8 + length, 8 + length + 1);
+    }
+    throw new Error('no header length needed padding');
+  };
   const withLength = (length: number): Buffer => {
     const b = Buffer.from(good);
     b.writeUInt32LE(length, 4);
@@ -95,7 +108,10 @@ describe('reading garbage', () => {
     ['no bytes', new Uint8Array(0), /of 0 bytes is too short/],
     ['raw parameter bytes', new Uint8Array(values.buffer), /starts with 0x[0-9a-f]{8}, not "GQR2"/],
     ['a msgpack map', pack({ ...result }), /not "GQR2"/],
-    ['a header longer than the message', withLength(2 ** 31), /header of 2147483648 bytes does not fit in \d+ bytes/],
+    ['a header longer than the message', withLength(60000), /header of 60000 bytes does not fit in \d+ bytes/],
+    ['a header length of 2^32 - 1', withLength(0xffffffff), /header of 4294967295 bytes \(at most 65536\)/],
+    ['a header length of 2^32 - 4', withLength(0xfffffffc), /header of 4294967292 bytes \(at most 65536\)/],
+    ['non-zero padding', padded(1), /padding is not zero/],
     [
       'a header that is not msgpack',
       Buffer.concat([good.subarray(0, 8), Buffer.from([0xc1, 0xc1, 0xc1, 0xc1])])

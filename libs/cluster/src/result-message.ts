@@ -24,8 +24,8 @@ const headerEnd = (headerLength: number): number => Math.ceil((FIXED + headerLen
 
 /**
  * Writes result messages into one buffer that it reuses: each message is valid until the next call, so the
- * caller must have sent it (awaited the Redis reply) before writing another. No allocation per step once the
- * buffer has grown to the model's size.
+ * caller must have sent it (awaited the Redis reply: a command waiting in ioredis' offline queue still holds the
+ * buffer) before writing another. The buffer stops growing once it fits the model.
  */
 export class ResultWriter {
   private buffer = new Uint8Array(0);
@@ -56,8 +56,11 @@ export interface ResultMessage {
   gradient: Uint8Array;
 }
 
-/** Splits a message read from the results list; anything that is not one is an InvalidMessageError. */
-export function readResultMessage(bytes: Uint8Array): ResultMessage {
+/**
+ * Splits a message read from the results list; anything that is not one is an InvalidMessageError. A header
+ * longer than `maxHeader` bytes is refused before it is parsed.
+ */
+export function readResultMessage(bytes: Uint8Array, maxHeader = 64 * 1024): ResultMessage {
   if (bytes.byteLength < FIXED) throw new InvalidMessageError(`result message of ${bytes.byteLength} bytes is too short`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const magic = view.getUint32(0, true);
@@ -67,6 +70,7 @@ export function readResultMessage(bytes: Uint8Array): ResultMessage {
     );
   }
   const length = view.getUint32(4, true);
+  if (length > maxHeader) throw new InvalidMessageError(`result message: header of ${length} bytes (at most ${maxHeader})`);
   const start = headerEnd(length);
   if (start > bytes.byteLength) {
     throw new InvalidMessageError(`result message: header of ${length} bytes does not fit in ${bytes.byteLength} bytes`);
@@ -80,6 +84,7 @@ export function readResultMessage(bytes: Uint8Array): ResultMessage {
   if (typeof header !== 'object' || header === null || Array.isArray(header)) {
     throw new InvalidMessageError(`result message: header is ${JSON.stringify(header)?.slice(0, 80)}, not a map`);
   }
+  if (bytes.subarray(FIXED + length, start).some((b) => b !== 0)) throw new InvalidMessageError('result message: padding is not zero');
   return { header: header as Record<string, unknown>, gradient: bytes.subarray(start) };
 }
 
@@ -90,7 +95,8 @@ export function readResultMessage(bytes: Uint8Array): ResultMessage {
  */
 export function readGradientInto(gradient: Uint8Array, into: Float32Array, what: string): void {
   if (gradient.byteLength !== into.byteLength) {
-    throw new InvalidMessageError(`${what}: gradient of ${gradient.byteLength / 4} values, expected ${into.length}`);
+    const got = gradient.byteLength % 4 === 0 ? `${gradient.byteLength / 4} values` : `${gradient.byteLength} bytes`;
+    throw new InvalidMessageError(`${what}: gradient of ${got}, expected ${into.length} values`);
   }
   bytesIntoFloats(gradient, into);
   const bad = firstNonFinite(into);

@@ -61,6 +61,7 @@ describe('validateShardResult', () => {
     ['a loss given as text', { lossSum: '30.5' }, /field lossSum is "30.5"/],
     ['a negative correct count', { correct: -1 }, /field correct is -1/],
     ['more correct than samples', { correct: 17 }, /17 correct of 16 samples/],
+    ['a negative time', { computeMs: -1 }, /field computeMs is -1/],
     ['version 1', { v: 1 }, /field v is 1/],
   ])('rejects %s', (_n, patch, pattern) => expect(message(() => validateShardResult({ ...result, ...patch }, expected))).toMatch(pattern));
 });

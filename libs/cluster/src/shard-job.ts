@@ -59,6 +59,7 @@ export interface ShardFailure {
 type Check = (v: unknown) => boolean;
 const int: Check = (v) => Number.isSafeInteger(v) && (v as number) >= 0;
 const num: Check = (v) => typeof v === 'number' && Number.isFinite(v);
+const ms: Check = (v) => num(v) && (v as number) >= 0;
 const str: Check = (v) => typeof v === 'string' && v.length > 0 && v.length <= 256;
 
 const v2: Check = (v) => v === 2;
@@ -70,7 +71,7 @@ const JOB_FIELDS: Record<keyof ShardJob, Check> = {
 
 const RESULT_FIELDS: Record<keyof ShardResult, Check> = {
   v: v2, run: str, step: int, shard: int, attempt: int, count: int, lossSum: num, correct: int,
-  worker: str, fetchMs: num, computeMs: num, uploadMs: num,
+  worker: str, fetchMs: ms, computeMs: ms, uploadMs: ms,
 }; // prettier-ignore
 
 const FAILURE_FIELDS: Record<keyof ShardFailure, Check> = {

@@ -8,8 +8,9 @@ import { InvalidMessageError } from './invalid-message-error.js';
 const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
 
 /**
- * θ as the bytes to SET. On little-endian machines this is a view of `params`, not a copy: the caller must
- * await the write before changing the parameters (the coordinator does: the optimizer runs after the step).
+ * θ as the bytes to SET. On little-endian machines this is a view of `params` (ioredis then copies it once into
+ * the command it writes): the caller must await the write before changing the parameters, since a command that
+ * waits in ioredis' offline queue still refers to it (the coordinator does: the optimizer runs after the step).
  */
 export function encodeParams(params: Float32Array): Buffer {
   const view = Buffer.from(params.buffer, params.byteOffset, params.byteLength);

@@ -40,10 +40,12 @@ export function decompressIdx(bytes: Uint8Array, file: string): Uint8Array {
   if (!isGzip(bytes)) return bytes;
   try {
     // One output chunk of the size the gzip trailer states (ISIZE, capped) instead of 16 KiB chunks joined at the
-    // end: that join briefly doubles the memory (94 MB instead of 47 for MNIST's training images). A wrong ISIZE
-    // only costs more chunks; the content is checked by its hash anyway.
+    // end: that join briefly doubles the memory (94 MB instead of 47 for MNIST's training images). ISIZE is only
+    // believed up to deflate's largest ratio (1032:1); a wrong one costs more chunks or a larger first chunk, and
+    // the content is checked by its hash anyway.
     const isize = bytes.length >= 18 ? new DataView(bytes.buffer, bytes.byteOffset + bytes.length - 4, 4).getUint32(0, true) : 0;
-    const out = gunzipSync(bytes, { chunkSize: Math.min(Math.max(isize + 1, 64 * 1024), MAX_CHUNK) });
+    const chunk = Math.min(isize + 1, bytes.length * 1032, MAX_CHUNK);
+    const out = gunzipSync(bytes, { chunkSize: Math.max(chunk, 64 * 1024) });
     return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);

@@ -26,7 +26,10 @@ export interface BenchRow {
   trainer: Trainer;
   /** Worker processes for a cluster run; null otherwise. */
   workers: number | null;
+  /** gradq runs: over the steps after the first (steady_samples_per_s); NumPy: as it reports. */
   samples_per_s: number;
+  /** gradq runs: the first step's time (a cluster's includes its workers' start-up); null for NumPy. */
+  first_step_ms: number | null;
   /** samples_per_s over the in-process run of the same batch. */
   speedup: number;
   /** speedup / workers, for cluster runs with local workers. */
@@ -130,19 +133,23 @@ export function clusterRow(base: BenchRow, workers: number, queue: string, s: Re
 /** The NumPy reference's row: its own initialisation and data order, so no parameter check. */
 export function numpyRow(base: BenchRow, n: NumpyResult, wallSeconds: number): BenchRow {
   return {
-    batch: base.batch, trainer: 'numpy', workers: null, samples_per_s: n.samples_per_s, speedup: n.samples_per_s / base.samples_per_s,
+    batch: base.batch, trainer: 'numpy', workers: null, samples_per_s: n.samples_per_s, first_step_ms: null, speedup: n.samples_per_s / base.samples_per_s,
     efficiency: null, step_ms: null, rss_peak_mb: { coordinator: null, workers_max: null }, params_sha256: null, same_params: null,
     test_accuracy: n.test_accuracy, train_samples: 60000, wall_s: wallSeconds, raw: n.line,
   }; // prettier-ignore
 }
 
 /** The fields every gradq run reports the same way. */
-type CommonFields = Pick<BenchRow, 'batch' | 'samples_per_s' | 'params_sha256' | 'test_accuracy' | 'train_samples' | 'wall_s' | 'raw'>;
+type CommonFields = Pick<
+  BenchRow,
+  'batch' | 'samples_per_s' | 'first_step_ms' | 'params_sha256' | 'test_accuracy' | 'train_samples' | 'wall_s' | 'raw'
+>;
 
 function common(batch: number, s: Record<string, unknown>): CommonFields {
   return {
     batch,
     samples_per_s: (s.steady_samples_per_s as number | null) ?? (s.train_samples_per_s as number),
+    first_step_ms: (s.first_step_ms as number | null) ?? null,
     params_sha256: s.params_sha256 as string,
     test_accuracy: s.test_accuracy as number,
     train_samples: s.train_samples as number,

@@ -38,7 +38,12 @@ export interface ClusterTimings {
 type Pending = Map<number, { attempt: number; jobId: string }>;
 
 const MAX_ATTEMPTS = 8;
-const WATCHDOG_S = 3;
+/** BLPOP's timeout: the gather loop wakes at least this often, result or not. */
+export const POLL_S = 1;
+/** How often the gather loop checks on the jobs it waits for (see watchdog). */
+const WATCHDOG_MS = 3000;
+/** A result message is at most this much larger than the gradient: the header and its padding. */
+const MAX_HEADER_BYTES = 64 * 1024;
 
 /**
  * The gradient source of the cluster. Per step: write θ_t and add the step's shard jobs in one round trip,
@@ -46,6 +51,9 @@ const WATCHDOG_S = 3;
  * shard, dropping duplicates, rejecting and recomputing bad ones), adding shard k's gradient into the sum as
  * soon as shards 0..k are all in. A shard whose job vanished or failed is added again; nothing a worker sends
  * reaches the model without passing validation.
+ *
+ * `blocking` must give up on a BLPOP that the server does not answer (connectRedis with blockingTimeout), so
+ * that a dead connection cannot stall the loop: the watchdog runs every WATCHDOG_MS whatever arrives.
  */
 export class ClusterGradientSource implements GradientSource {
   readonly counters: ClusterCounters = { duplicates: 0, rejected: 0, recomputed: 0, failed: 0 };
@@ -53,6 +61,8 @@ export class ClusterGradientSource implements GradientSource {
     steps: 0, publish: 0, gather: 0, queueWait: 0, workerFetch: 0, workerCompute: 0, workerUpload: 0, aggregate: 0,
   }; // prettier-ignore
   private readonly grads: Float32Array[] = [];
+  /** Watchdog ticks in a row at which a job was missing from the queue, by job id (cleared every step). */
+  private readonly missing = new Map<string, number>();
 
   /** `blocking` is a connection of its own: it waits in BLPOP for the results. */
   constructor(
@@ -86,28 +96,35 @@ export class ClusterGradientSource implements GradientSource {
     let added = 0;
     let aggregateMs = 0;
     let lastProgress = performance.now();
+    let lastWatchdog = lastProgress;
     const addReady = (): void => {
       for (; added < K && (results[added] !== undefined || !pending.has(added)); added++) {
         if (results[added] !== undefined) addInto(sum, this.grads[added]); // else an empty shard of a last, partial batch
       }
     };
+    const superseded = new Set<string>(); // job ids of attempts that were added again
     while (pending.size > 0) {
-      const popped = await this.blocking.blpopBuffer(this.keys.results, WATCHDOG_S);
-      if (popped === null) {
-        await this.watchdog(plan, pending, performance.now() - lastProgress);
-        continue;
+      const popped = await this.blocking.blpopBuffer(this.keys.results, POLL_S);
+      if (popped !== null) {
+        const a0 = performance.now();
+        const before = pending.size;
+        await this.handle(popped[1], plan, pending, results, superseded);
+        if (pending.size < before) {
+          lastProgress = performance.now();
+          addReady();
+        }
+        aggregateMs += performance.now() - a0;
       }
-      const a0 = performance.now();
-      const before = pending.size;
-      await this.handle(popped[1], plan, pending, results);
-      if (pending.size < before) {
-        lastProgress = performance.now();
-        addReady();
+      if (pending.size > 0 && performance.now() - lastWatchdog >= WATCHDOG_MS) {
+        lastWatchdog = performance.now();
+        await this.watchdog(plan, pending, superseded, lastWatchdog - lastProgress);
       }
-      aggregateMs += performance.now() - a0;
     }
     const t2 = performance.now();
     addReady();
+    this.missing.clear();
+    // Jobs of attempts that were not needed: remove those still waiting (an active one finishes and is ignored).
+    for (const jobId of superseded) await this.queue.remove(jobId).catch(() => 0);
     let lossSum = 0;
     let correct = 0;
     let slowest = 0;
@@ -145,73 +162,105 @@ export class ClusterGradientSource implements GradientSource {
   }
 
   /** One message off the results list: a result, a failure report, or something to reject or ignore. */
-  private async handle(bytes: Buffer, plan: StepPlan, pending: Pending, results: Array<ShardResult | undefined>): Promise<void> {
+  private async handle(
+    bytes: Buffer,
+    plan: StepPlan,
+    pending: Pending,
+    results: Array<ShardResult | undefined>,
+    superseded: Set<string>,
+  ): Promise<void> {
     const t = plan.globalStep;
+    const what = `step ${t}`;
     let message;
     try {
-      message = readResultMessage(bytes);
+      const limit = 8 + MAX_HEADER_BYTES + 4 * this.paramCount;
+      if (bytes.byteLength > limit)
+        throw new InvalidMessageError(`result message of ${bytes.byteLength} bytes (at most ${limit} for this model)`);
+      message = readResultMessage(bytes, MAX_HEADER_BYTES);
     } catch (e) {
       if (!(e instanceof InvalidMessageError)) throw e;
-      return this.reject(plan, undefined, e.message); // cannot tell which shard it was for: the watchdog covers it
+      return this.reject(what, e.message); // cannot tell which shard it was for: the watchdog covers it
     }
     // Which shard does it claim to answer? Anything not for this run and step is ignored (e.g. a late duplicate).
     const claim = message.header;
     if (claim.run !== this.keys.runId || claim.step !== t) return;
     const k = claim.shard;
     if (typeof k !== 'number' || !Number.isInteger(k) || k < 0 || k >= plan.shards.length) {
-      return this.reject(plan, undefined, `shard ${String(k)} does not exist`);
+      return this.reject(what, `shard ${String(k)} does not exist`);
+    }
+    const waiting = pending.get(k);
+    // A failure report: recompute, if it is about the attempt being waited for.
+    if ('error' in claim) {
+      try {
+        const failure = validateShardFailure(claim);
+        if (message.gradient.byteLength > 0)
+          throw new InvalidMessageError(`failure report with ${message.gradient.byteLength} bytes after it`);
+        if (waiting === undefined || failure.attempt !== waiting.attempt) return; // late, or about an earlier attempt
+        this.counters.failed++;
+        this.log(`${what} shard ${k}: worker ${failure.worker} failed (${JSON.stringify(failure.error.slice(0, 300))}); recomputing`);
+        await this.again(plan, k, pending, superseded);
+      } catch (e) {
+        if (!(e instanceof InvalidMessageError)) throw e;
+        await this.reject(`${what} shard ${k}`, e.message);
+      }
+      return;
     }
     if (results[k] !== undefined) {
       this.counters.duplicates++;
-      this.log(`step ${t} shard ${k}: duplicate result from ${String(claim.worker)} ignored`);
+      this.log(`${what} shard ${k}: duplicate result from ${JSON.stringify(String(claim.worker).slice(0, 100))} ignored`);
       return;
     }
-    const waiting = pending.get(k);
     if (waiting === undefined) return;
     try {
-      if ('error' in claim) {
-        const failure = validateShardFailure(claim);
-        if (failure.attempt !== waiting.attempt) return; // an earlier attempt's; the current one is on its way
-        this.counters.failed++;
-        this.log(`step ${t} shard ${k}: worker ${failure.worker} failed (${failure.error}); recomputing`);
-        return await this.again(plan, k, pending);
-      }
       const [start, end] = plan.shards[k];
       const result = validateShardResult(claim, { run: this.keys.runId, step: t, shard: k, count: end - start });
-      readGradientInto(message.gradient, this.grads[k], `step ${t} shard ${k}`);
+      readGradientInto(message.gradient, this.grads[k], `from ${JSON.stringify(result.worker.slice(0, 100))}`);
       results[k] = result;
       pending.delete(k);
     } catch (e) {
       if (!(e instanceof InvalidMessageError)) throw e;
-      await this.reject(plan, k, e.message, pending);
+      // A bad answer from an earlier attempt needs no new one: the attempt waited for is on its way.
+      const earlier = typeof claim.attempt === 'number' && claim.attempt < waiting.attempt;
+      await this.reject(`${what} shard ${k}`, e.message, earlier ? undefined : () => this.again(plan, k, pending, superseded));
     }
   }
 
-  private async reject(plan: StepPlan, shard: number | undefined, why: string, pending?: Pending): Promise<void> {
+  private async reject(what: string, why: string, recompute?: () => Promise<void>): Promise<void> {
     this.counters.rejected++;
-    this.log(`step ${plan.globalStep}${shard === undefined ? '' : ` shard ${shard}`}: result rejected (${why}); recomputing`);
-    if (shard !== undefined && pending) await this.again(plan, shard, pending);
+    this.log(`${what}: result rejected (${why})${recompute ? '; recomputing' : ''}`);
+    await recompute?.();
   }
 
   /** Adds the shard's job again as a new attempt. */
-  private async again(plan: StepPlan, shard: number, pending: Pending): Promise<void> {
-    const attempt = (pending.get(shard)?.attempt ?? 0) + 1;
+  private async again(plan: StepPlan, shard: number, pending: Pending, superseded: Set<string>): Promise<void> {
+    const previous = pending.get(shard);
+    const attempt = (previous?.attempt ?? 0) + 1;
     if (attempt >= MAX_ATTEMPTS) {
       throw new Error(`step ${plan.globalStep} shard ${shard}: no valid result after ${MAX_ATTEMPTS} attempts; see the worker logs`);
     }
+    if (previous) superseded.add(previous.jobId);
     const job = this.job(plan, shard, attempt);
     pending.set(shard, { attempt, jobId: job.opts.jobId });
     this.counters.recomputed++;
     await this.queue.add(job.name, job.data, job.opts);
   }
 
-  /** No result for a while: re-add jobs that vanished from the queue and say what is being waited for. */
-  private async watchdog(plan: StepPlan, pending: Pending, waitedMs: number): Promise<void> {
+  /**
+   * Every WATCHDOG_MS while shards are missing: re-add the jobs that are gone from the queue and say what is being
+   * waited for. A job is gone once it completed or failed (they are removed); a worker pushes its result just
+   * after completing it, so a job counts as lost only when it is still gone, with no result, one tick later.
+   */
+  private async watchdog(plan: StepPlan, pending: Pending, superseded: Set<string>, waitedMs: number): Promise<void> {
     for (const [shard, p] of [...pending.entries()]) {
-      const job = await this.queue.getJob(p.jobId);
-      if (job) continue;
+      if (await this.queue.getJob(p.jobId)) {
+        this.missing.delete(p.jobId);
+        continue;
+      }
+      const ticks = (this.missing.get(p.jobId) ?? 0) + 1;
+      this.missing.set(p.jobId, ticks);
+      if (ticks < 2) continue;
       this.log(`step ${plan.globalStep} shard ${shard}: job ${p.jobId} is gone without a usable result; recomputing`);
-      await this.again(plan, shard, pending);
+      await this.again(plan, shard, pending, superseded);
     }
     if (waitedMs > 10_000) {
       const workers = await this.queue.getWorkersCount();

@@ -55,21 +55,34 @@ export class ClusterRun {
     checkName('queue', queueName);
     const { url, privateRedis } = await resolveRedis(o.flags.redis as string | undefined, o.log);
     const redis = connectRedis(url, o.log);
+    // The results are popped with BLPOP, which blocks its connection: it gets its own. blockingTimeout makes
+    // ioredis give up on a BLPOP the server leaves unanswered (a dead connection) POLL_S + 2 s after sending it.
+    const blocking = connectRedis(url, o.log, { blockingTimeout: 1, blockingTimeoutGrace: 2000 });
     const queue = new Queue<ShardJob, ShardResult>(queueName, { connection: redis, prefix: QUEUE_PREFIX });
-    // The results are popped with BLPOP, which blocks its connection: it gets its own.
-    const blocking = connectRedis(url, o.log);
-    const keys = runKeys(queueName, `r${Date.now().toString(36)}${randomBytes(3).toString('hex')}`);
-    const run = { dataset: o.config.dataset, trainSamples: o.trainSamples, seed: o.config.seed, model: o.config.model };
-    const source = new ClusterGradientSource(redis, blocking, queue, keys, run, o.paramCount, o.log);
-    // Workers get the URL through the environment, so that a password never shows in a process list.
-    const args = ['--queue', queueName, ...(o.config.dataDir === undefined ? [] : ['--data-dir', o.config.dataDir])];
-    const workers = new LocalWorkers(args, { ...process.env, [REDIS_URL_ENV]: url }, o.log);
-    workers.start(o.workers);
-    o.log(
-      `run ${keys.runId} on queue "${queueName}" at ${redactRedisUrl(url)}: ` +
-        (o.workers > 0 ? `${o.workers} local workers` : 'waiting for external workers (gradq worker)'),
+    const workers = new LocalWorkers(
+      ['--queue', queueName, ...(o.config.dataDir === undefined ? [] : ['--data-dir', o.config.dataDir])],
+      { ...process.env, [REDIS_URL_ENV]: url }, // the URL through the environment: no password in a process list
+      o.log,
     );
-    return new ClusterRun(url, source, [redis, blocking], queue, workers, privateRedis, o.workers);
+    try {
+      const keys = runKeys(queueName, `r${Date.now().toString(36)}${randomBytes(3).toString('hex')}`);
+      const run = { dataset: o.config.dataset, trainSamples: o.trainSamples, seed: o.config.seed, model: o.config.model };
+      const source = new ClusterGradientSource(redis, blocking, queue, keys, run, o.paramCount, o.log);
+      workers.start(o.workers);
+      o.log(
+        `run ${keys.runId} on queue "${queueName}" at ${redactRedisUrl(url)}: ` +
+          (o.workers > 0 ? `${o.workers} local workers` : 'waiting for external workers (gradq worker)'),
+      );
+      return new ClusterRun(url, source, [redis, blocking], queue, workers, privateRedis, o.workers);
+    } catch (e) {
+      await releaseAll([
+        () => workers.stop(),
+        () => queue.close(),
+        ...[redis, blocking].map((c) => () => quit(c)),
+        () => privateRedis?.stop(),
+      ]);
+      throw e;
+    }
   }
 
   /** For the progress bar. */
@@ -95,15 +108,39 @@ export class ClusterRun {
     };
   }
 
+  /**
+   * Stops the local workers first (each finishes or hands back its job and flushes its last push), then removes
+   * the run's keys and closes the queue, the connections and a private redis-server. Every step runs even when
+   * one fails; the first failure is thrown at the end.
+   */
   async stop(): Promise<void> {
     clearInterval(this.timer);
     this.workerPeakRss = this.localWorkers.peakRssMb();
-    await this.source.close().catch(() => undefined);
-    await this.localWorkers.stop();
-    await this.queue.close();
-    for (const c of this.connections) await c.quit().catch(() => c.disconnect());
-    await this.privateRedis?.stop();
+    await releaseAll([
+      () => this.localWorkers.stop(),
+      () => this.source.close(),
+      () => this.queue.close(),
+      ...this.connections.map((c) => () => quit(c)),
+      () => this.privateRedis?.stop(),
+    ]);
   }
+}
+
+/** Runs every release in order, whatever fails; then throws the first failure, if any. */
+async function releaseAll(steps: Array<() => Promise<unknown> | undefined>): Promise<void> {
+  const failures: unknown[] = [];
+  for (const step of steps) {
+    try {
+      await step();
+    } catch (e) {
+      failures.push(e);
+    }
+  }
+  if (failures.length > 0) throw failures[0];
+}
+
+async function quit(connection: Redis): Promise<void> {
+  await connection.quit().catch(() => connection.disconnect());
 }
 
 /**

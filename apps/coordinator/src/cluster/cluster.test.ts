@@ -169,11 +169,11 @@ describe('gradq train on the cluster', () => {
         params_sha256: reference, applied_steps: STEPS, results_rejected: 2, duplicates_ignored: 1, jobs_failed: 1, shards_recomputed: 4,
       }); // prettier-ignore
       expect(r.stderr).toMatch(/step 3 shard 1: result rejected \(.*gradient value 5 is NaN\)/);
-      expect(r.stderr).toMatch(/step 5 shard 2: result rejected \(.*gradient of 25449 values, expected 25450\)/);
+      expect(r.stderr).toMatch(/step 5 shard 2: result rejected \(.*gradient of 25449 values, expected 25450 values\)/);
       // A message for another step may be a late duplicate: it is ignored, and the shard recomputed once its job is gone.
       expect(r.stderr).toMatch(/step 9 shard 3: job \S+ is gone without a usable result; recomputing/);
       expect(r.stderr).toMatch(/step 7 shard 0: duplicate result/);
-      expect(r.stderr).toMatch(/step 11 shard 2: worker evil failed \(out of luck\); recomputing/);
+      expect(r.stderr).toMatch(/step 11 shard 2: worker evil failed \("out of luck"\); recomputing/);
     } finally {
       await evil.close();
       await jobs.close();
