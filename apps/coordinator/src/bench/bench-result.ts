@@ -165,8 +165,10 @@ export function benchNotes(plan: BenchPlan, numpySkipped: string | undefined): s
       'samples/s: training steps after the first (start-up, data loading, evaluation and the first step excluded; ' +
       "the first step, which in a cluster run also waits for the workers to start, is each row's first_step_ms in bench.json).",
     'speedup: samples/s over the in-process run of the same batch; efficiency: speedup / workers.',
-    "step ms: mean per step. compute, fetch (θ from Redis), upload (gradient to Redis) and queue wait are summed over a step's " +
-      'shards, which run in parallel on the workers, so they can add up to more than the step; agg+opt is the coordinator ' +
+    'step ms: mean per step after the first. compute, fetch (θ from Redis) and upload (until Redis acknowledges the gradient; ' +
+      "a worker with several shards computes the next one meanwhile) are summed over a step's shards, which run in parallel " +
+      'on the workers, so they can add up to more than the step; queue wait is the rest ' +
+      "of the wait for results beyond the busiest worker's own work (job hand-out, transfer, scheduling); agg+opt is the coordinator " +
       'summing the shard gradients plus the optimizer update.',
     'same params: the cluster run ends with the params_sha256 of the in-process run (the same training, bit for bit).',
     'peak RSS: of the coordinator (or the in-process trainer) and of the largest worker.',

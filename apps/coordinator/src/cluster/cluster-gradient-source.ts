@@ -22,12 +22,15 @@ export interface ClusterCounters {
   failed: number; // shards a worker reported it could not compute
 }
 
-/** Milliseconds summed over the steps: where a cluster step's time goes. */
+/**
+ * Milliseconds summed over the steps: where a cluster step's time goes. The first step is left out: it also
+ * waits for the workers to start and load the data.
+ */
 export interface ClusterTimings {
   steps: number;
   publish: number; // writing θ_t and adding the jobs
   gather: number; // from the jobs added to the last result in (wall)
-  queueWait: number; // gather minus the slowest shard's own fetch + compute + upload
+  queueWait: number; // gather minus the busiest worker's fetch + compute + upload for the step, minus aggregate
   workerFetch: number; // per step, summed over shards
   workerCompute: number;
   workerUpload: number;
@@ -63,6 +66,8 @@ export class ClusterGradientSource implements GradientSource {
   private readonly grads: Float32Array[] = [];
   /** Watchdog ticks in a row at which a job was missing from the queue, by job id (cleared every step). */
   private readonly missing = new Map<string, number>();
+  private stepsSeen = 0;
+  private readonly busy = new Map<string, number>(); // per worker: its fetch + compute + upload in this step
 
   /** `blocking` is a connection of its own: it waits in BLPOP for the results. */
   constructor(
@@ -127,23 +132,30 @@ export class ClusterGradientSource implements GradientSource {
     for (const jobId of superseded) await this.queue.remove(jobId).catch(() => 0);
     let lossSum = 0;
     let correct = 0;
-    let slowest = 0;
     for (const r of results) {
       if (r === undefined) continue;
       lossSum += r.lossSum;
       correct += r.correct;
-      slowest = Math.max(slowest, r.fetchMs + r.computeMs + r.uploadMs);
-      this.timings.workerFetch += r.fetchMs;
-      this.timings.workerCompute += r.computeMs;
-      this.timings.workerUpload += r.uploadMs;
     }
-    const tm = this.timings;
-    tm.steps++;
-    tm.publish += t1 - t0;
-    tm.gather += t2 - t1;
-    tm.queueWait += Math.max(0, t2 - t1 - slowest - aggregateMs);
-    tm.aggregate += aggregateMs + (performance.now() - t2);
+    if (this.stepsSeen++ > 0) this.time(results, t1 - t0, t2 - t1, aggregateMs + (performance.now() - t2));
     return { lossSum, correct };
+  }
+
+  private time(results: Array<ShardResult | undefined>, publish: number, gather: number, aggregate: number): void {
+    const tm = this.timings;
+    this.busy.clear();
+    for (const r of results) {
+      if (r === undefined) continue;
+      tm.workerFetch += r.fetchMs;
+      tm.workerCompute += r.computeMs;
+      tm.workerUpload += r.uploadMs;
+      this.busy.set(r.worker, (this.busy.get(r.worker) ?? 0) + r.fetchMs + r.computeMs + r.uploadMs);
+    }
+    tm.steps++;
+    tm.publish += publish;
+    tm.gather += gather;
+    tm.queueWait += Math.max(0, gather - Math.max(0, ...this.busy.values()) - aggregate);
+    tm.aggregate += aggregate;
   }
 
   /** Removes every key of the run (θ, the results list); the queue's jobs were removed as they completed. */

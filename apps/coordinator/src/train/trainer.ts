@@ -35,7 +35,10 @@ export interface TrainSummary {
   first_step_ms: number | null;
   /** Optimizer updates applied over the run (across resumes): equals steps unless something went wrong. */
   applied_steps: number;
-  /** Mean milliseconds per step run by this process: computing/gathering gradients, and the optimizer update. */
+  /**
+   * Mean milliseconds per step run by this process, after its first (as steady_samples_per_s): computing or
+   * gathering gradients, and the optimizer update (with the check of the summed gradient).
+   */
   step_ms: Record<string, number>;
   /** Peak resident memory of this process. */
   rss_peak_mb: number;
@@ -121,6 +124,8 @@ export async function runTraining(
   let firstStepSeconds = 0; // of this process's first step
   let steadySamples = 0; // samples and seconds of this process's later steps
   let steadySeconds = 0;
+  let steadySourceSeconds = 0;
+  let steadyOptimizerSeconds = 0;
   let epochLoss = start.epochLoss;
   let epochCorrect = start.epochCorrect;
   let testEval = { loss: Number.NaN, accuracy: Number.NaN };
@@ -159,6 +164,8 @@ export async function runTraining(
       else {
         steadySamples += batchSize;
         steadySeconds += dt;
+        steadySourceSeconds += (t1 - t0) / 1000;
+        steadyOptimizerSeconds += (t2 - t1) / 1000;
       }
       stepsRun++;
       epochSeconds += dt;
@@ -210,10 +217,10 @@ export async function runTraining(
     steady_samples_per_s: stepsRun > 1 ? Math.round(steadySamples / steadySeconds) : null,
     first_step_ms: stepsRun > 0 ? 1000 * firstStepSeconds : null,
     applied_steps: optimizer.t,
-    step_ms: {
-      gradients: (1000 * sourceSeconds) / Math.max(1, stepsRun),
-      optimizer: (1000 * optimizerSeconds) / Math.max(1, stepsRun),
-    },
+    step_ms:
+      stepsRun > 1
+        ? { gradients: (1000 * steadySourceSeconds) / (stepsRun - 1), optimizer: (1000 * steadyOptimizerSeconds) / (stepsRun - 1) }
+        : { gradients: 1000 * sourceSeconds, optimizer: 1000 * optimizerSeconds },
     rss_peak_mb: process.resourceUsage().maxRSS / 1024,
     params_sha256: paramsSha256(model.params),
     wall_s: performance.now() / 1000, // since the process started: start-up, data, training, evaluation
