@@ -44,7 +44,11 @@ export class ShardProcessor {
     } catch (e) {
       const header = { v: 2 as const, run: job.run, step: job.step, shard: job.shard, attempt: job.attempt, worker: this.name };
       await this.pushing;
-      this.pushing = this.push(job, this.writer.write({ ...header, error: (e as Error).message }), performance.now());
+      this.pushing = this.push(
+        job,
+        this.writer.write({ ...header, error: String((e as Error).message).slice(0, 1000) }),
+        performance.now(),
+      );
       throw e;
     }
   }
