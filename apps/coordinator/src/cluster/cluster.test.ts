@@ -132,7 +132,7 @@ describe('gradq train on the cluster', () => {
     expect(lastJson(second.stdout)).toMatchObject({ params_sha256: reference, applied_steps: STEPS });
   });
 
-  it('rejects NaN and wrong-length results, ignores duplicates and results for other steps, recomputes failed and lost shards, and ends with the same hash', async () => {
+  it('rejects NaN and wrong-length results, ignores duplicates, other steps and stale failure reports, recomputes failed and lost shards, and ends with the same hash', async () => {
     const queue = queueName();
     const train = await honestTrainSplit();
     const jobs = new Queue<ShardJob, ShardResult>(queue, { connection: redis, prefix: QUEUE_PREFIX });
@@ -157,7 +157,13 @@ describe('gradq train on the cluster', () => {
           await redis.rpush(data.resultsKey, encodeResultMessage({ ...failure, error: 'out of luck' }));
           throw new Error('out of luck');
         }
+        const report = (attempt: number) =>
+          encodeResultMessage({ v: 2, run: data.run, step: data.step, shard: data.shard, attempt, worker: 'evil', error: 'stale' });
+        // A report about an attempt nobody waits for, before the result: ignored.
+        if (first && data.step === 15 && data.shard === 1) await redis.rpush(data.resultsKey, report(7));
         await redis.rpush(data.resultsKey, encodeResultMessage(header, sent));
+        // A report for a shard that is already in: ignored.
+        if (first && data.step === 13 && data.shard === 0) await redis.rpush(data.resultsKey, report(0));
         return result;
       },
       { connection: new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null }), prefix: QUEUE_PREFIX },
@@ -174,6 +180,7 @@ describe('gradq train on the cluster', () => {
       expect(r.stderr).toMatch(/step 9 shard 3: job \S+ is gone without a usable result; recomputing/);
       expect(r.stderr).toMatch(/step 7 shard 0: duplicate result/);
       expect(r.stderr).toMatch(/step 11 shard 2: worker evil failed \("out of luck"\); recomputing/);
+      expect(r.stderr).not.toMatch(/stale/); // the reports of steps 13 and 15 changed nothing (and the counts above are exact)
     } finally {
       await evil.close();
       await jobs.close();
