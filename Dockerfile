@@ -52,7 +52,8 @@ FROM base AS runtime
 LABEL org.opencontainers.image.title="gradq" \
       org.opencontainers.image.description="data-parallel training of a from-scratch MLP over BullMQ and Redis"
 # --max-semi-space-size=1 (for both roles): a 1 MB young generation; the processes' tensors live outside the JS
-# heap, and it keeps a worker's peak RSS at 142-150 MB instead of 170-185 MB on the benchmark model.
+# heap. Measured with local workers (which get the same flag) on the benchmark model: peak RSS 142-150 MB per
+# worker instead of 170-185 MB.
 ENV NODE_ENV=production \
     NODE_OPTIONS="--enable-source-maps --max-semi-space-size=1" \
     GRADQ_DATA_DIR=/data

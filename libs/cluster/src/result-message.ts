@@ -1,4 +1,4 @@
-import { bytesIntoFloats, firstNonFinite } from '@gradq/nn';
+import { bytesIntoFloats, firstNonFinite, floatsIntoBytes } from '@gradq/nn';
 import { Packr } from 'msgpackr';
 import { InvalidMessageError } from './invalid-message-error.js';
 import type { ShardFailure, ShardResult } from './shard-job.js';
@@ -40,7 +40,7 @@ export class ResultWriter {
     new DataView(out.buffer).setUint32(4, packed.byteLength, true);
     out.set(packed, FIXED);
     out.fill(0, FIXED + packed.byteLength, start);
-    if (gradient) bytesFromFloats(gradient, out, start);
+    if (gradient) floatsIntoBytes(gradient, out.subarray(start, size));
     return Buffer.from(out.buffer, 0, size);
   }
 }
@@ -102,12 +102,3 @@ export function readGradientInto(gradient: Uint8Array, into: Float32Array, what:
   const bad = firstNonFinite(into);
   if (bad >= 0) throw new InvalidMessageError(`${what}: gradient value ${bad} is ${into[bad]}`);
 }
-
-/** Little-endian float32 bytes of `values` into `out` from byte offset `at`. */
-function bytesFromFloats(values: Float32Array, out: Uint8Array, at: number): void {
-  const target = out.subarray(at, at + values.byteLength);
-  target.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
-  if (!LITTLE_ENDIAN) for (let i = 0; i < target.length; i += 4) target.subarray(i, i + 4).reverse();
-}
-
-const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;

@@ -1,23 +1,18 @@
-import { bytesIntoFloats, firstNonFinite } from '@gradq/nn';
+import { bytesIntoFloats, firstNonFinite, floatBytesView } from '@gradq/nn';
 import { InvalidMessageError } from './invalid-message-error.js';
 
 /**
  * How parameters travel through Redis: the raw little-endian float32 bytes, nothing else (the key names the
  * version). Gradients travel in result messages (result-message.ts).
  */
-const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
-
 /**
  * θ as the bytes to SET. On little-endian machines this is a view of `params` (ioredis then copies it once into
  * the command it writes): the caller must await the write before changing the parameters, since a command that
  * waits in ioredis' offline queue still refers to it (the coordinator does: the optimizer runs after the step).
  */
 export function encodeParams(params: Float32Array): Buffer {
-  const view = Buffer.from(params.buffer, params.byteOffset, params.byteLength);
-  if (LITTLE_ENDIAN) return view;
-  const copy = Buffer.from(view);
-  for (let i = 0; i < copy.length; i += 4) copy.subarray(i, i + 4).reverse();
-  return copy;
+  const bytes = floatBytesView(params);
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength); // a Buffer: ioredis sends other views as text
 }
 
 // Where θ is checked before it is copied into the model; grows to the largest model seen, then is reused.

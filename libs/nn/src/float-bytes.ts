@@ -5,9 +5,24 @@ const LITTLE_ENDIAN = endianness() === 'LE';
 /** The little-endian bytes of a Float32Array (a copy, so the result owns its memory). */
 export function floatsToBytes(values: Float32Array): Uint8Array {
   const bytes = new Uint8Array(values.byteLength);
-  new Float32Array(bytes.buffer).set(values);
-  if (!LITTLE_ENDIAN) swap32(bytes);
+  floatsIntoBytes(values, bytes);
   return bytes;
+}
+
+/** Writes the little-endian bytes of `values` into `target` (the same byte length) without allocating. */
+export function floatsIntoBytes(values: Float32Array, target: Uint8Array): void {
+  if (target.byteLength !== values.byteLength)
+    throw new RangeError(`${target.byteLength} bytes do not hold ${values.length} float32 values`);
+  target.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+  if (!LITTLE_ENDIAN) swap32(target);
+}
+
+/**
+ * The little-endian bytes of `values`: a view of their memory on a little-endian machine (no copy: it changes
+ * with them), else a copy in that byte order.
+ */
+export function floatBytesView(values: Float32Array): Uint8Array {
+  return LITTLE_ENDIAN ? new Uint8Array(values.buffer, values.byteOffset, values.byteLength) : floatsToBytes(values);
 }
 
 /** Float32Array from little-endian bytes (copied, so the bytes may come from any offset). */

@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import { checkGemmShapes, type Gemm } from './gemm.js';
+import { align16, growTo, instantiate, readWasm, WebAssembly } from './wasm-runtime.js';
 
 /**
  * The WebAssembly SIMD GEMM (source: wasm/gemm.ts, AssemblyScript; built by `npm run build:wasm`). A 4×8 register
@@ -29,38 +29,18 @@ interface GemmExports {
   gemmSkipZeros(transA: number, m: number, n: number, k: number, a: number, b: number, c: number, accumulate: number): void;
 }
 
-// The WebAssembly global is not in lib es2023 nor in @types/node 20: the part used here, typed.
-interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-  grow(pages: number): number;
-}
-interface WasmApi {
-  validate(bytes: Uint8Array): boolean;
-  Memory: new (descriptor: { initial: number }) => WasmMemory;
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: { env: { memory: WasmMemory } }) => { exports: unknown };
-}
-const WebAssembly = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
-
-const PAGE = 65536;
 const FILES: Record<WasmKernel, string> = { 'relaxed-simd': 'gemm-relaxed.wasm', simd: 'gemm-simd.wasm' };
-
-function readBuild(kernel: WasmKernel): Buffer {
-  return readFileSync(new URL(`../wasm/${FILES[kernel]}`, import.meta.url));
-}
 
 /** The build to use here: relaxed SIMD when the engine validates it, else plain SIMD, else an error. */
 function pickKernel(): WasmKernel {
   // Must precede compiling the relaxed build; a no-op on engines where relaxed SIMD is standard.
   setFlagsFromString('--experimental-wasm-relaxed-simd');
-  for (const kernel of ['relaxed-simd', 'simd'] as const) if (WebAssembly.validate(readBuild(kernel))) return kernel;
+  for (const kernel of ['relaxed-simd', 'simd'] as const) if (WebAssembly.validate(readWasm(FILES[kernel]))) return kernel;
   throw new Error(
     `gemmWasm: this JavaScript engine (Node ${process.versions.node}, V8 ${process.versions.v8}) validates neither ` +
       'wasm/gemm-relaxed.wasm nor wasm/gemm-simd.wasm; WebAssembly SIMD is required',
   );
 }
-
-const align16 = (bytes: number) => (bytes + 15) & ~15;
 
 /**
  * A Gemm over its own instance (and memory) of the given build; gemmWasm is the one for WASM_KERNEL. With
@@ -68,8 +48,7 @@ const align16 = (bytes: number) => (bytes + 15) & ~15;
  */
 export function createGemmWasm(kernel: WasmKernel, skipZeros = false): Gemm {
   const memory = new WebAssembly.Memory({ initial: 1 });
-  const instance = new WebAssembly.Instance(new WebAssembly.Module(readBuild(kernel)), { env: { memory } });
-  const wasm = instance.exports as GemmExports;
+  const wasm = instantiate<GemmExports>(new WebAssembly.Module(readWasm(FILES[kernel])), memory);
   let heap = new Float32Array(memory.buffer);
 
   return (transA, transB, m, n, k, a, b, c, accumulate) => {
@@ -81,14 +60,7 @@ export function createGemmWasm(kernel: WasmKernel, skipZeros = false): Gemm {
     const cAt = align16(bAt + 4 * k * n);
     const end = cAt + 4 * m * n;
     // Grow first, then (re)create the view: growing detaches the old buffer.
-    const have = memory.buffer.byteLength;
-    if (end > have) {
-      try {
-        memory.grow(Math.ceil((end - have) / PAGE));
-      } catch (cause) {
-        throw new RangeError(`gemmWasm: cannot grow WebAssembly memory to ${end} bytes for m=${m} n=${n} k=${k}`, { cause });
-      }
-    }
+    growTo(memory, end, 'gemmWasm');
     if (heap.buffer !== memory.buffer) heap = new Float32Array(memory.buffer);
     heap.set(a.length === m * k ? a : a.subarray(0, m * k), aAt >>> 2);
     heap.set(b.length === k * n ? b : b.subarray(0, k * n), bAt >>> 2);

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { align16, growTo, instantiate, readWasm, WebAssembly } from './wasm-runtime.js';
 
 /**
  * The WebAssembly vector passes (source: wasm/vec.ts, plain SIMD; built by `npm run build:wasm`), exact equivalents
@@ -12,32 +12,15 @@ interface VecExports {
   firstNonFinite(n: number, x: number): number;
 }
 
-// The WebAssembly global is not in lib es2023 nor in @types/node 20: the part used here, typed.
-interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-  grow(pages: number): number;
-}
-interface WasmApi {
-  Memory: new (descriptor: { initial: number }) => WasmMemory;
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: { env: { memory: WasmMemory } }) => { exports: unknown };
-}
-const WebAssembly = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
-
-const PAGE = 65536;
 const memory = new WebAssembly.Memory({ initial: 1 });
-const wasm = new WebAssembly.Instance(new WebAssembly.Module(readFileSync(new URL('../wasm/vec.wasm', import.meta.url))), {
-  env: { memory },
-}).exports as VecExports;
+const wasm = instantiate<VecExports>(new WebAssembly.Module(readWasm('vec.wasm')), memory);
 const BASE = wasm.base();
 let heap = new Float32Array(memory.buffer);
 
 /** Makes room for two arrays of n floats at BASE and BASE + align16(4n); returns the second's float index. */
 function reserve(n: number): number {
-  const second = BASE + ((4 * n + 15) & ~15);
-  const end = second + 4 * n;
-  const have = memory.buffer.byteLength;
-  if (end > have) memory.grow(Math.ceil((end - have) / PAGE));
+  const second = BASE + align16(4 * n);
+  growTo(memory, second + 4 * n, 'vector ops');
   if (heap.buffer !== memory.buffer) heap = new Float32Array(memory.buffer); // growing detached the old view
   return second >>> 2;
 }

@@ -1,9 +1,6 @@
 import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { UsageError } from '@gradq/cli';
-
-/** The `gradq` bin this code belongs to (src/bench/ and dist/bench/ both sit two folders below the app). */
-export const GRADQ_BIN = fileURLToPath(new URL('../../bin/gradq.js', import.meta.url));
+import { GRADQ_BIN } from '../gradq-bin.js';
 
 export interface ChildOutput {
   code: number | null;

@@ -1,9 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-
-/** The `gradq` entry point, which local workers are started with (`gradq worker …`). */
-export const GRADQ_BIN = fileURLToPath(new URL('../../bin/gradq.js', import.meta.url));
+import { GRADQ_BIN } from '../gradq-bin.js';
 
 /**
  * Node flags of a worker process: a 1 MB young generation (V8's default grows to 16 MB per semi-space). A worker's

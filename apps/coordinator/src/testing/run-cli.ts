@@ -2,9 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
+import { GRADQ_BIN } from '../gradq-bin.js';
 
-/** The compiled `gradq` entry point (tests depend on the build, as `nx test` does). */
-export const GRADQ_BIN = fileURLToPath(new URL('../../bin/gradq.js', import.meta.url));
 /** The shared datasets beside the repository. */
 export const SHARED_DATA = fileURLToPath(new URL('../../../../../shared/data', import.meta.url));
 
@@ -14,17 +13,9 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `gradq ARGS…` in a child process and collects its output. */
-export function runCli(args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [GRADQ_BIN, ...args], { cwd: options.cwd, env: { ...process.env, ...options.env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+/** Runs the compiled `gradq ARGS…` (tests depend on the build, as `nx test` does) and collects its output. */
+export function runCli(args: readonly string[]): Promise<CliResult> {
+  return spawnCli(args).done;
 }
 
 /** The JSON object on the last line of stdout. */

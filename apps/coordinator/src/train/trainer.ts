@@ -118,14 +118,9 @@ export async function runTraining(
   const n = train.count;
   const start = options.cursor ?? { nextStep: 0, epochLoss: 0, epochCorrect: 0, trainSeconds: 0 };
   let trainSeconds = start.trainSeconds;
-  let sourceSeconds = 0; // of this process's steps: gradient source vs optimizer
-  let optimizerSeconds = 0;
-  let stepsRun = 0;
-  let firstStepSeconds = 0; // of this process's first step
-  let steadySamples = 0; // samples and seconds of this process's later steps
-  let steadySeconds = 0;
-  let steadySourceSeconds = 0;
-  let steadyOptimizerSeconds = 0;
+  // This process's first step (in a cluster run it also waits for the workers to start) and its later steps.
+  const first = new StepTimes();
+  const later = new StepTimes();
   let epochLoss = start.epochLoss;
   let epochCorrect = start.epochCorrect;
   let testEval = { loss: Number.NaN, accuracy: Number.NaN };
@@ -158,16 +153,7 @@ export async function runTraining(
       optimizer.step(model.params, sum, batchSize);
       const t2 = performance.now();
       const dt = (t2 - t0) / 1000;
-      sourceSeconds += (t1 - t0) / 1000;
-      optimizerSeconds += (t2 - t1) / 1000;
-      if (stepsRun === 0) firstStepSeconds = dt;
-      else {
-        steadySamples += batchSize;
-        steadySeconds += dt;
-        steadySourceSeconds += (t1 - t0) / 1000;
-        steadyOptimizerSeconds += (t2 - t1) / 1000;
-      }
-      stepsRun++;
+      (first.steps === 0 ? first : later).add(batchSize, t1 - t0, t2 - t1);
       epochSeconds += dt;
       trainSeconds += dt;
       epochLoss += stats.lossSum;
@@ -214,18 +200,36 @@ export async function runTraining(
     test_loss: testEval.loss,
     test_accuracy: testEval.accuracy,
     train_samples_per_s: Math.round((n * config.epochs) / trainSeconds),
-    steady_samples_per_s: stepsRun > 1 ? Math.round(steadySamples / steadySeconds) : null,
-    first_step_ms: stepsRun > 0 ? 1000 * firstStepSeconds : null,
+    steady_samples_per_s: later.steps > 0 ? Math.round(later.samples / (later.ms / 1000)) : null,
+    first_step_ms: first.steps > 0 ? first.ms : null,
     applied_steps: optimizer.t,
-    step_ms:
-      stepsRun > 1
-        ? { gradients: (1000 * steadySourceSeconds) / (stepsRun - 1), optimizer: (1000 * steadyOptimizerSeconds) / (stepsRun - 1) }
-        : { gradients: 1000 * sourceSeconds, optimizer: 1000 * optimizerSeconds },
+    step_ms: (later.steps > 0 ? later : first).meanMs(),
     rss_peak_mb: process.resourceUsage().maxRSS / 1024,
     params_sha256: paramsSha256(model.params),
     wall_s: performance.now() / 1000, // since the process started: start-up, data, training, evaluation
     ...(config.out !== undefined && { out: config.out }),
   };
+}
+
+/** Steps, samples and milliseconds (gradient source, optimizer) summed over some of a run's steps. */
+class StepTimes {
+  steps = 0;
+  samples = 0;
+  sourceMs = 0;
+  optimizerMs = 0;
+  get ms(): number {
+    return this.sourceMs + this.optimizerMs;
+  }
+  add(samples: number, sourceMs: number, optimizerMs: number): void {
+    this.steps++;
+    this.samples += samples;
+    this.sourceMs += sourceMs;
+    this.optimizerMs += optimizerMs;
+  }
+  meanMs(): { gradients: number; optimizer: number } {
+    const n = Math.max(1, this.steps);
+    return { gradients: this.sourceMs / n, optimizer: this.optimizerMs / n };
+  }
 }
 
 function pct(x: number): string {

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { align16, instantiate, PAGE, readWasm, WebAssembly, type WasmMemory } from '../wasm-runtime.js';
 import type { AdamConstants } from './adam-reference.js';
 
 /**
@@ -20,27 +20,11 @@ interface AdamExports {
   ): void; // prettier-ignore
 }
 
-// The WebAssembly global is not in lib es2023 nor in @types/node 20: the part used here, typed.
-interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-}
-interface WasmApi {
-  Memory: new (descriptor: { initial: number; maximum: number }) => WasmMemory;
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: { env: { memory: WasmMemory } }) => { exports: unknown };
-}
-const WebAssembly = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
-
-const PAGE = 65536;
-const MODULE = new WebAssembly.Module(readFileSync(new URL('../../wasm/adam.wasm', import.meta.url)));
-const align16 = (bytes: number) => (bytes + 15) & ~15;
-
-function instantiate(memory: WasmMemory): AdamExports {
-  return new WebAssembly.Instance(MODULE, { env: { memory } }).exports as AdamExports;
-}
+const MODULE = new WebAssembly.Module(readWasm('adam.wasm'));
+const adamOver = (memory: WasmMemory): AdamExports => instantiate<AdamExports>(MODULE, memory);
 
 /** Where the arrays start: the module's heap base, the same for every instance (read once from a probe). */
-const BASE = instantiate(new WebAssembly.Memory({ initial: 1, maximum: 1 })).base();
+const BASE = adamOver(new WebAssembly.Memory({ initial: 1, maximum: 1 })).base();
 
 export class AdamWasm {
   /** First moment (n), a view into this kernel's memory. */
@@ -56,7 +40,7 @@ export class AdamWasm {
     const bytes = align16(4 * size);
     const pages = Math.max(1, Math.ceil((BASE + 4 * bytes) / PAGE));
     const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
-    this.wasm = instantiate(memory);
+    this.wasm = adamOver(memory);
     const [p, g, m, v] = [0, 1, 2, 3].map((k) => new Float32Array(memory.buffer, BASE + k * bytes, size));
     this.p = p;
     this.g = g;
