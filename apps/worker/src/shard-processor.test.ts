@@ -1,17 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import {
-  encodeParams, InvalidMessageError, KEY_TTL_MS, readGradientInto, readResultMessage, validateShardJob, type ShardJob,
+  encodeParams, InvalidMessageError, KEY_TTL_MS, readGradientInto, readResultMessage, TensorConnection, validateShardJob,
+  type ShardJob,
 } from '@gradq/cluster'; // prettier-ignore
 import { epochOrder, gatherBatch, limitSamples, loadDataset, type Split } from '@gradq/data';
 import { Model, paramsSha256 } from '@gradq/nn';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ShardProcessor } from './shard-processor.js';
+import { ShardProcessor, type TensorLink } from './shard-processor.js';
 
 const DATA = fileURLToPath(new URL('../../../../shared/data', import.meta.url));
 const SPEC = 'mlp:784-16-10';
-const redis = new Redis('redis://127.0.0.1:6379');
+const redis = new Redis('redis://127.0.0.1:6379'); // the test's own view of Redis
+const tensors = new TensorConnection('redis://127.0.0.1:6379'); // the processors'
 let prefix: string;
 let train: Split;
 const theta4 = new Model(SPEC, { seed: 3 }).params;
@@ -37,11 +39,14 @@ function reference(params: Float32Array, j: ShardJob) {
   return { grads: model.grads, ...stats, count };
 }
 
-/** Pops the oldest message off the job's results list: its header and its gradient. */
+/**
+ * Pops the oldest message off the job's results list (waiting up to 2 s: process() resolves before its push is
+ * acknowledged, on a connection of its own): its header and its gradient.
+ */
 async function popResult(j: ShardJob): Promise<{ header: Record<string, unknown>; grads: Float32Array }> {
-  const bytes = await redis.lpopBuffer(j.resultsKey);
-  if (bytes === null) throw new Error(`nothing on ${j.resultsKey}`);
-  const { header, gradient } = readResultMessage(bytes);
+  const popped = await redis.blpopBuffer(j.resultsKey, 2);
+  if (popped === null) throw new Error(`nothing on ${j.resultsKey}`);
+  const { header, gradient } = readResultMessage(popped[1]);
   const grads = new Float32Array(gradient.byteLength / 4);
   readGradientInto(gradient, grads, 'test');
   return { header, grads };
@@ -66,11 +71,12 @@ afterAll(async () => {
     if (keys.length > 0) await redis.del(...keys);
   }
   await redis.quit();
+  await tensors.quit();
 });
 
 describe('ShardProcessor', () => {
   it('pushes the same gradient sum, loss and correct count as computing the shard directly, bit for bit', async () => {
-    const result = await new ShardProcessor(redis, DATA, 'test-worker').process(job());
+    const result = await new ShardProcessor(tensors, DATA, 'test-worker').process(job());
     const ref = reference(theta4, job());
     const pushed = await popResult(job());
     expect(paramsSha256(pushed.grads)).toBe(paramsSha256(ref.grads));
@@ -91,7 +97,7 @@ describe('ShardProcessor', () => {
 
   it('logs a push that fails (here: the results key is not a list) instead of failing the job; flush() waits for it', async () => {
     const lines: string[] = [];
-    const processor = new ShardProcessor(redis, DATA, 'w1', (line) => lines.push(line));
+    const processor = new ShardProcessor(tensors, DATA, 'w1', (line) => lines.push(line));
     const wrong = job({ resultsKey: `${prefix}not-a-list` });
     await redis.set(wrong.resultsKey, 'text');
     await expect(processor.process(wrong)).resolves.toMatchObject({ shard: 1 });
@@ -104,18 +110,17 @@ describe('ShardProcessor', () => {
   });
 
   it('waits for a push to be acknowledged before reusing its buffer for the next message; flush() waits for the last', async () => {
-    // A Redis stand-in whose RPUSH answers only when the test says so and keeps the Buffer it was given (as a
-    // command in ioredis' offline queue does).
+    // A connection stand-in whose RPUSH answers only when the test says so and keeps the Buffer it was given (as
+    // a command still being written does).
     const sent: Buffer[] = [];
     const acknowledge: Array<() => void> = [];
-    const fake = {
-      getBuffer: (key: string) => redis.getBuffer(key),
-      rpush: (_key: string, message: Buffer) => {
-        sent.push(message);
-        return new Promise<number>((resolve) => acknowledge.push(() => resolve(1)));
+    const fake: TensorLink = {
+      get: (key, into) => tensors.get(key, into),
+      rpushExpire: (_key, message) => {
+        sent.push(message as Buffer);
+        return new Promise<void>((resolve) => acknowledge.push(resolve));
       },
-      pexpire: async () => 1,
-    } as unknown as Redis;
+    };
     const processor = new ShardProcessor(fake, DATA, 'w1');
     await processor.process(job());
     const second = processor.process(job({ shard: 2, start: 72, end: 100 }));
@@ -136,14 +141,16 @@ describe('ShardProcessor', () => {
   });
 
   it('pushes onto a results list with a TTL of at most KEY_TTL_MS', async () => {
-    await new ShardProcessor(redis, DATA).process(job());
+    const processor = new ShardProcessor(tensors, DATA);
+    await processor.process(job());
+    await processor.flush();
     const ttl = await redis.pttl(job().resultsKey);
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(KEY_TTL_MS);
   });
 
   it('pushes the same result when a job is delivered twice, also with another job in between and on another worker', async () => {
-    const processor = new ShardProcessor(redis, DATA);
+    const processor = new ShardProcessor(tensors, DATA);
     const same = (r: { header: Record<string, unknown>; grads: Float32Array }) =>
       [r.header.lossSum, r.header.correct, r.header.shard, paramsSha256(r.grads)] as const;
     await processor.process(job());
@@ -153,12 +160,12 @@ describe('ShardProcessor', () => {
     expect((await popResult(job())).header.shard).toBe(0);
     await processor.process(job());
     expect(same(await popResult(job()))).toEqual(first);
-    await new ShardProcessor(redis, DATA).process(job());
+    await new ShardProcessor(tensors, DATA).process(job());
     expect(same(await popResult(job()))).toEqual(first);
   });
 
   it('keeps θ of the version it holds: a job for the same parameter key needs no fetch', async () => {
-    const processor = new ShardProcessor(redis, DATA);
+    const processor = new ShardProcessor(tensors, DATA);
     await processor.process(job());
     await redis.del(`${prefix}params:4`);
     await popResult(job());
@@ -168,7 +175,7 @@ describe('ShardProcessor', () => {
   });
 
   it('fetches θ again when the parameter key changes', async () => {
-    const processor = new ShardProcessor(redis, DATA);
+    const processor = new ShardProcessor(tensors, DATA);
     await processor.process(job());
     await redis.set(`${prefix}params:5`, Buffer.from(encodeParams(theta5)));
     await popResult(job());
@@ -178,7 +185,7 @@ describe('ShardProcessor', () => {
   });
 
   it('fails with an InvalidMessageError naming the key when θ is missing, and pushes a failure report', async () => {
-    const processor = new ShardProcessor(redis, DATA, 'w9');
+    const processor = new ShardProcessor(tensors, DATA, 'w9');
     const missing = job({ step: 5, paramsKey: `${prefix}params:5` });
     const error = await processor.process(missing).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(InvalidMessageError);
@@ -191,11 +198,11 @@ describe('ShardProcessor', () => {
 
   it('fails with an InvalidMessageError when θ has the wrong length', async () => {
     await redis.set(`${prefix}params:4`, Buffer.from(encodeParams(theta4.subarray(1))));
-    await expect(new ShardProcessor(redis, DATA).process(job())).rejects.toThrow(`${prefix}params:4: ${(theta4.length - 1) * 4} bytes`);
+    await expect(new ShardProcessor(tensors, DATA).process(job())).rejects.toThrow(`${prefix}params:4: ${(theta4.length - 1) * 4} bytes`);
   });
 
   it('refuses a model whose input size does not match the dataset', async () => {
-    await expect(new ShardProcessor(redis, DATA).process(job({ model: 'mlp:10-4-2' }))).rejects.toThrow(
+    await expect(new ShardProcessor(tensors, DATA).process(job({ model: 'mlp:10-4-2' }))).rejects.toThrow(
       'model mlp:10-4-2 takes 10 inputs; mnist has 784',
     );
   });

@@ -1,8 +1,10 @@
 import { hostname } from 'node:os';
 import { Model } from '@gradq/nn';
 import { epochOrder, gatherBatch, limitSamples, loadSplit, type Split } from '@gradq/data';
-import { decodeParamsInto, KEY_TTL_MS, ResultWriter, type ShardJob, type ShardResult } from '@gradq/cluster';
-import type { Redis } from 'ioredis';
+import { fetchParamsInto, KEY_TTL_MS, ResultWriter, type ShardJob, type ShardResult, type TensorConnection } from '@gradq/cluster';
+
+/** What a processor needs of its Redis connection: fetching θ and pushing result messages. */
+export type TensorLink = Pick<TensorConnection, 'get' | 'rpushExpire'>;
 
 /**
  * Computes shard gradients: loads each dataset once, keeps one model per spec, fetches θ only when the
@@ -11,7 +13,7 @@ import type { Redis } from 'ioredis';
  * coordinator can recompute it at once. Computing a job twice pushes the same result twice (the coordinator
  * keeps the first).
  *
- * A push overlaps what follows it: `redis` here is a connection of the processor's own, and process() resolves
+ * A push overlaps what follows it: `tensors` is a connection of the processor's own, and process() resolves
  * once the message is handed to it, so BullMQ completes the job and hands out the next one on its connection
  * while the gradient is still travelling. The job may therefore be gone from the queue before its result is in
  * the list (the coordinator allows for that). The next message waits for the previous push to be acknowledged
@@ -30,7 +32,7 @@ export class ShardProcessor {
   private readonly writer = new ResultWriter();
 
   constructor(
-    private readonly redis: Redis,
+    private readonly tensors: TensorLink,
     private readonly dataDir: string | undefined,
     name?: string,
     private readonly log: (line: string) => void = () => undefined,
@@ -69,7 +71,7 @@ export class ShardProcessor {
     const t0 = performance.now();
     if (entry.paramsKey !== job.paramsKey) {
       entry.paramsKey = '';
-      decodeParamsInto(await this.redis.getBuffer(job.paramsKey), model.params, job.paramsKey);
+      await fetchParamsInto(this.tensors, job.paramsKey, model.params);
       entry.paramsKey = job.paramsKey;
     }
     const t1 = performance.now();
@@ -98,11 +100,11 @@ export class ShardProcessor {
 
   /**
    * RPUSH onto the job's results list, then renew its expiry (it expires with the run's other keys); never
-   * rejects. Two plain commands rather than MULTI: a pipeline would copy the message once more.
+   * rejects.
    */
   private async push(job: ShardJob, message: Buffer, since: number): Promise<void> {
     try {
-      await Promise.all([this.redis.rpush(job.resultsKey, message), this.redis.pexpire(job.resultsKey, KEY_TTL_MS)]);
+      await this.tensors.rpushExpire(job.resultsKey, message, KEY_TTL_MS);
       this.lastUploadMs = performance.now() - since;
     } catch (e) {
       this.log(`${this.name}: step ${job.step} shard ${job.shard}: pushing the result failed (${(e as Error).message})`);

@@ -1,7 +1,7 @@
 import type { Command, CommandIo, ParsedFlags } from '@gradq/cli';
 import {
-  checkName, checkRedisUrl, connectRedis, DEFAULT_REDIS_URL, QUEUE_PREFIX, REDIS_URL_ENV, redactRedisUrl, validateShardJob, waitForRedis, WORKER_FLAGS,
-  type ShardJob, type ShardResult,
+  checkName, checkRedisUrl, connectRedis, DEFAULT_REDIS_URL, QUEUE_PREFIX, REDIS_URL_ENV, redactRedisUrl, TensorConnection, validateShardJob,
+  waitForRedis, WORKER_FLAGS, type ShardJob, type ShardResult,
 } from '@gradq/cluster'; // prettier-ignore
 import { Worker } from 'bullmq';
 import { ShardProcessor } from './shard-processor.js';
@@ -32,9 +32,9 @@ async function runWorker(flags: ParsedFlags, io: CommandIo): Promise<void> {
   const log = (line: string): void => void io.stderr.write(`worker ${line}\n`);
   await waitForRedis(url, log);
   const redis = connectRedis(url, log);
-  // θ fetches and result pushes get a connection of their own: a 400 KB push then travels while BullMQ completes
-  // the job and hands out the next one on `redis`, instead of holding those commands up behind it.
-  const tensors = connectRedis(url, log);
+  // θ fetches and result pushes get a lean connection of their own: a 400 KB push then travels while BullMQ
+  // completes the job and hands out the next one on `redis`, instead of holding those commands up behind it.
+  const tensors = new TensorConnection(url);
   const processor = new ShardProcessor(tensors, flags['data-dir'] as string | undefined, flags.name as string | undefined, log);
   const worker = new Worker<ShardJob, ShardResult>(queue, async (job) => processor.process(validateShardJob(job.data)), {
     connection: redis,
@@ -60,5 +60,6 @@ async function runWorker(flags: ParsedFlags, io: CommandIo): Promise<void> {
   });
   await worker.close();
   await processor.flush();
-  for (const c of [tensors, redis]) await c.quit().catch(() => c.disconnect());
+  await tensors.quit();
+  await redis.quit().catch(() => redis.disconnect());
 }

@@ -1,7 +1,25 @@
 import { paramsSha256 } from '@gradq/nn';
 import { describe, expect, it } from 'vitest';
 import { invalidMessage as message } from './testing/invalid-message.js';
-import { decodeParamsInto, encodeParams } from './tensor-codec.js';
+import { SkippedBulk } from './resp-reply-parser.js';
+import { decodeParamsInto, encodeParams, fetchParamsInto } from './tensor-codec.js';
+import type { TensorConnection } from './tensor-connection.js';
+
+/** A connection stand-in whose GET offers `stored` (or nothing) to the reader's buffer choice, as the parser does. */
+function holding(stored: Uint8Array | null): Pick<TensorConnection, 'get'> & { offered: number[] } {
+  const offered: number[] = [];
+  return {
+    offered,
+    get: async (_key, into) => {
+      if (stored === null) return null;
+      offered.push(stored.length);
+      const target = into(stored.length);
+      if (target === 'skip') return new SkippedBulk(stored.length);
+      target.set(stored);
+      return target.subarray(0, stored.length);
+    },
+  };
+}
 
 // Values whose bits matter: subnormals, -0, tiny and huge magnitudes.
 const values = Float32Array.from({ length: 1000 }, (_, i) => Math.sin(i) * 1e-3 * (i + 1));
@@ -45,5 +63,25 @@ describe('parameters', () => {
     const into = new Float32Array(1000).fill(2);
     expect(message(() => decodeParamsInto(encodeParams(bad), into, 'k'))).toMatch(new RegExp(`parameter 7 is ${v}`));
     expect(into.every((x) => x === 2)).toBe(true);
+  });
+});
+
+describe('fetchParamsInto', () => {
+  it('GETs θ into the model bit for bit', async () => {
+    const into = new Float32Array(values.length);
+    await fetchParamsInto(holding(encodeParams(values)), 'k', into);
+    expect(paramsSha256(into)).toBe(paramsSha256(values));
+  });
+  it('skips a value of the wrong length without reading it, and says how long it was', async () => {
+    const into = new Float32Array(999).fill(2);
+    const error = await fetchParamsInto(holding(encodeParams(values)), 'k:params:1', into).catch((e: unknown) => e);
+    expect((error as Error).message).toBe('k:params:1: 4000 bytes, expected 3996 (999 float32)');
+    expect(into.every((x) => x === 2)).toBe(true);
+  });
+  it('rejects a missing key and a non-finite value as decodeParamsInto does', async () => {
+    await expect(fetchParamsInto(holding(null), 'k:params:2', new Float32Array(3))).rejects.toThrow(/^k:params:2: missing/);
+    const bad = values.slice();
+    bad[3] = Number.NaN;
+    await expect(fetchParamsInto(holding(encodeParams(bad)), 'k', new Float32Array(1000))).rejects.toThrow('parameter 3 is NaN');
   });
 });

@@ -1,6 +1,6 @@
 import {
-  deleteKeysWithPrefix, encodeParams, InvalidMessageError, KEY_TTL_MS, readGradientInto, readResultMessage, shardJobId,
-  validateShardFailure, validateShardResult, type RunKeys, type ShardJob, type ShardResult,
+  deleteKeysWithPrefix, encodeParams, InvalidMessageError, KEY_TTL_MS, readGradientInto, readResultMessage, shardJobId, SkippedBulk,
+  validateShardFailure, validateShardResult, type RunKeys, type ShardJob, type ShardResult, type TensorConnection,
 } from '@gradq/cluster'; // prettier-ignore
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -55,8 +55,9 @@ const MAX_HEADER_BYTES = 64 * 1024;
  * soon as shards 0..k are all in. A shard whose job vanished or failed is added again; nothing a worker sends
  * reaches the model without passing validation.
  *
- * `blocking` must give up on a BLPOP that the server does not answer (connectRedis with blockingTimeout), so
- * that a dead connection cannot stall the loop: the watchdog runs every WATCHDOG_MS whatever arrives.
+ * θ and the results travel on `tensors` (a lean connection: see TensorConnection), the jobs on BullMQ's. A BLPOP
+ * that the server leaves unanswered fails after POLL_S + 2 s, and a lost connection is retried, so that neither
+ * can stall the loop: the watchdog runs every WATCHDOG_MS whatever arrives.
  */
 export class ClusterGradientSource implements GradientSource {
   readonly counters: ClusterCounters = { duplicates: 0, rejected: 0, recomputed: 0, failed: 0 };
@@ -68,11 +69,13 @@ export class ClusterGradientSource implements GradientSource {
   private readonly missing = new Map<string, number>();
   private stepsSeen = 0;
   private readonly busy = new Map<string, number>(); // per worker: its fetch + compute + upload in this step
+  private inbox = new Uint8Array(0); // where a popped result message lands; reused
+  private resultsDown = false; // the last BLPOP failed (logged once per outage)
 
-  /** `blocking` is a connection of its own: it waits in BLPOP for the results. */
+  /** `tensors` is a connection of its own: it writes θ, then waits in BLPOP for the results. */
   constructor(
     private readonly redis: Redis,
-    private readonly blocking: Redis,
+    private readonly tensors: TensorConnection,
     private readonly queue: Queue<ShardJob, ShardResult>,
     private readonly keys: RunKeys,
     private readonly run: RunDescriptor,
@@ -85,17 +88,17 @@ export class ClusterGradientSource implements GradientSource {
     const K = plan.shards.length;
     const t0 = performance.now();
     while (this.grads.length < K) this.grads.push(new Float32Array(this.paramCount));
-    // Publish θ_t (a view of params: they do not change before the write is awaited), drop θ_{t-1}, add one
-    // job per non-empty shard. One connection, so Redis has θ_t before any worker can see a job.
+    // Publish θ_t (a view of params: they do not change before the write is awaited) and drop θ_{t-1}, then add
+    // one job per non-empty shard: Redis has θ_t before any worker can see a job.
     const pending: Pending = new Map();
     const results: Array<ShardResult | undefined> = new Array(K);
     const jobs = plan.shards.flatMap(([start, end], k) => (end > start ? [this.job(plan, k, 0)] : []));
     for (const j of jobs) pending.set(j.data.shard, { attempt: 0, jobId: j.opts.jobId });
     await Promise.all([
-      this.redis.set(this.keys.params(t), encodeParams(params), 'PX', KEY_TTL_MS),
-      t > 0 ? this.redis.unlink(this.keys.params(t - 1)) : undefined,
-      this.queue.addBulk(jobs),
+      this.tensors.set(this.keys.params(t), encodeParams(params), KEY_TTL_MS),
+      t > 0 ? this.tensors.unlink(this.keys.params(t - 1)) : undefined,
     ]);
+    await this.queue.addBulk(jobs);
     const t1 = performance.now();
     // Gather, adding each shard's gradient as soon as it and every shard before it are in (shard order).
     let added = 0;
@@ -109,11 +112,11 @@ export class ClusterGradientSource implements GradientSource {
     };
     const superseded = new Set<string>(); // job ids of attempts that were added again
     while (pending.size > 0) {
-      const popped = await this.blocking.blpopBuffer(this.keys.results, POLL_S);
+      const popped = await this.pop(t);
       if (popped !== null) {
         const a0 = performance.now();
         const before = pending.size;
-        await this.handle(popped[1], plan, pending, results, superseded);
+        await this.handle(popped, plan, pending, results, superseded);
         if (pending.size < before) {
           lastProgress = performance.now();
           addReady();
@@ -158,6 +161,30 @@ export class ClusterGradientSource implements GradientSource {
     tm.aggregate += aggregate;
   }
 
+  /**
+   * The next message off the results list (a view of `inbox`, valid until the next pop), or null after POLL_S
+   * seconds, or after a failed BLPOP: that is logged once per outage and retried after a pause. A message larger
+   * than any result for this model is not read into memory.
+   */
+  private async pop(t: number): Promise<Uint8Array | SkippedBulk | null> {
+    const limit = 8 + MAX_HEADER_BYTES + 4 * this.paramCount;
+    try {
+      const popped = await this.tensors.blpop(this.keys.results, POLL_S, (length) => {
+        if (length > limit) return 'skip';
+        if (this.inbox.byteLength < length) this.inbox = new Uint8Array(Math.min(limit, length + (length >>> 3)));
+        return this.inbox;
+      });
+      if (this.resultsDown) this.log(`step ${t}: results list reachable again`);
+      this.resultsDown = false;
+      return popped;
+    } catch (e) {
+      if (!this.resultsDown) this.log(`step ${t}: waiting for results failed (${(e as Error).message}); retrying`);
+      this.resultsDown = true;
+      await new Promise((r) => setTimeout(r, 500));
+      return null;
+    }
+  }
+
   /** Removes every key of the run (θ, the results list); the queue's jobs were removed as they completed. */
   async close(): Promise<void> {
     await deleteKeysWithPrefix(this.redis, this.keys.prefix);
@@ -175,7 +202,7 @@ export class ClusterGradientSource implements GradientSource {
 
   /** One message off the results list: a result, a failure report, or something to reject or ignore. */
   private async handle(
-    bytes: Buffer,
+    bytes: Uint8Array | SkippedBulk,
     plan: StepPlan,
     pending: Pending,
     results: Array<ShardResult | undefined>,
@@ -185,9 +212,10 @@ export class ClusterGradientSource implements GradientSource {
     const what = `step ${t}`;
     let message;
     try {
-      const limit = 8 + MAX_HEADER_BYTES + 4 * this.paramCount;
-      if (bytes.byteLength > limit)
-        throw new InvalidMessageError(`result message of ${bytes.byteLength} bytes (at most ${limit} for this model)`);
+      if (bytes instanceof SkippedBulk) {
+        const limit = 8 + MAX_HEADER_BYTES + 4 * this.paramCount;
+        throw new InvalidMessageError(`result message of ${bytes.length} bytes (at most ${limit} for this model)`);
+      }
       message = readResultMessage(bytes, MAX_HEADER_BYTES);
     } catch (e) {
       if (!(e instanceof InvalidMessageError)) throw e;

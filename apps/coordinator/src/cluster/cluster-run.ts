@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { UsageError, type ParsedFlags } from '@gradq/cli';
 import {
   checkName, checkRedisUrl, connectRedis, DEFAULT_REDIS_URL, QUEUE_PREFIX, redactRedisUrl, REDIS_URL_ENV, RedisUnavailableError,
-  runKeys, waitForRedis, type ShardJob, type ShardResult,
+  runKeys, TensorConnection, waitForRedis, type ShardJob, type ShardResult,
 } from '@gradq/cluster'; // prettier-ignore
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -33,7 +33,7 @@ export class ClusterRun {
   private constructor(
     readonly url: string,
     readonly source: ClusterGradientSource,
-    private readonly connections: Redis[],
+    private readonly connections: Array<Redis | TensorConnection>,
     private readonly queue: Queue<ShardJob, ShardResult>,
     private readonly localWorkers: LocalWorkers,
     private readonly privateRedis: PrivateRedis | undefined,
@@ -55,9 +55,9 @@ export class ClusterRun {
     checkName('queue', queueName);
     const { url, privateRedis } = await resolveRedis(o.flags.redis as string | undefined, o.log);
     const redis = connectRedis(url, o.log);
-    // The results are popped with BLPOP, which blocks its connection: it gets its own. blockingTimeout makes
-    // ioredis give up on a BLPOP the server leaves unanswered (a dead connection) POLL_S + 2 s after sending it.
-    const blocking = connectRedis(url, o.log, { blockingTimeout: 1, blockingTimeoutGrace: 2000 });
+    // θ is written and the results are popped (with BLPOP, which blocks its connection) on a lean connection of
+    // their own.
+    const tensors = new TensorConnection(url);
     const queue = new Queue<ShardJob, ShardResult>(queueName, { connection: redis, prefix: QUEUE_PREFIX });
     const workers = new LocalWorkers(
       ['--queue', queueName, ...(o.config.dataDir === undefined ? [] : ['--data-dir', o.config.dataDir])],
@@ -67,18 +67,18 @@ export class ClusterRun {
     try {
       const keys = runKeys(queueName, `r${Date.now().toString(36)}${randomBytes(3).toString('hex')}`);
       const run = { dataset: o.config.dataset, trainSamples: o.trainSamples, seed: o.config.seed, model: o.config.model };
-      const source = new ClusterGradientSource(redis, blocking, queue, keys, run, o.paramCount, o.log);
+      const source = new ClusterGradientSource(redis, tensors, queue, keys, run, o.paramCount, o.log);
       workers.start(o.workers);
       o.log(
         `run ${keys.runId} on queue "${queueName}" at ${redactRedisUrl(url)}: ` +
           (o.workers > 0 ? `${o.workers} local workers` : 'waiting for external workers (gradq worker)'),
       );
-      return new ClusterRun(url, source, [redis, blocking], queue, workers, privateRedis, o.workers);
+      return new ClusterRun(url, source, [redis, tensors], queue, workers, privateRedis, o.workers);
     } catch (e) {
       await releaseAll([
         () => workers.stop(),
         () => queue.close(),
-        ...[redis, blocking].map((c) => () => quit(c)),
+        ...[redis, tensors].map((c) => () => quit(c)),
         () => privateRedis?.stop(),
       ]);
       throw e;
@@ -139,7 +139,7 @@ async function releaseAll(steps: Array<() => Promise<unknown> | undefined>): Pro
   if (failures.length > 0) throw failures[0];
 }
 
-async function quit(connection: Redis): Promise<void> {
+async function quit(connection: Redis | TensorConnection): Promise<void> {
   await connection.quit().catch(() => connection.disconnect());
 }
 

@@ -132,7 +132,7 @@ describe('gradq train on the cluster', () => {
     expect(lastJson(second.stdout)).toMatchObject({ params_sha256: reference, applied_steps: STEPS });
   });
 
-  it('rejects NaN and wrong-length results, ignores duplicates, other steps and stale failure reports, recomputes failed and lost shards, and ends with the same hash', async () => {
+  it('rejects NaN, wrong-length and oversized results, ignores duplicates, other steps and stale failure reports, recomputes failed and lost shards, and ends with the same hash', async () => {
     const queue = queueName();
     const train = await honestTrainSplit();
     const jobs = new Queue<ShardJob, ShardResult>(queue, { connection: redis, prefix: QUEUE_PREFIX });
@@ -164,6 +164,8 @@ describe('gradq train on the cluster', () => {
         await redis.rpush(data.resultsKey, encodeResultMessage(header, sent));
         // A report for a shard that is already in: ignored.
         if (first && data.step === 13 && data.shard === 0) await redis.rpush(data.resultsKey, report(0));
+        // Something far larger than any result for this model, after the result: rejected unread.
+        if (first && data.step === 17 && data.shard === 2) await redis.rpush(data.resultsKey, Buffer.alloc(1 << 20, 0x47));
         return result;
       },
       { connection: new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null }), prefix: QUEUE_PREFIX },
@@ -172,10 +174,11 @@ describe('gradq train on the cluster', () => {
       const r = await runCli(['train', '--workers', '0', '--queue', queue, ...RUN]);
       expect(r.code, r.stderr).toBe(0);
       expect(lastJson(r.stdout)).toMatchObject({
-        params_sha256: reference, applied_steps: STEPS, results_rejected: 2, duplicates_ignored: 1, jobs_failed: 1, shards_recomputed: 4,
+        params_sha256: reference, applied_steps: STEPS, results_rejected: 3, duplicates_ignored: 1, jobs_failed: 1, shards_recomputed: 4,
       }); // prettier-ignore
       expect(r.stderr).toMatch(/step 3 shard 1: result rejected \(.*gradient value 5 is NaN\)/);
       expect(r.stderr).toMatch(/step 5 shard 2: result rejected \(.*gradient of 25449 values, expected 25450 values\)/);
+      expect(r.stderr).toMatch(/step 17: result rejected \(result message of 1048576 bytes \(at most 167344 for this model\)\)/);
       // A message for another step may be a late duplicate: it is ignored, and the shard recomputed once its job is gone.
       expect(r.stderr).toMatch(/step 9 shard 3: job \S+ is gone without a usable result; recomputing/);
       expect(r.stderr).toMatch(/step 7 shard 0: duplicate result/);
