@@ -22,7 +22,13 @@ function everySplit(stream: Uint8Array): Uint8Array[][] {
 }
 
 const plain = (v: RespValue): unknown =>
-  v instanceof Uint8Array ? Buffer.from(v).toString('latin1') : Array.isArray(v) ? v.map(plain) : v instanceof RespError ? `ERR:${v.message}` : v;
+  v instanceof Uint8Array
+    ? Buffer.from(v).toString('latin1')
+    : Array.isArray(v)
+      ? v.map(plain)
+      : v instanceof RespError
+        ? `ERR:${v.message}`
+        : v;
 
 describe('RespReplyParser', () => {
   it('parses every RESP2 type, however the stream is cut into chunks', () => {
@@ -32,6 +38,23 @@ describe('RespReplyParser', () => {
     );
     const expected = ['OK', 'ERR:WRONGTYPE Operation against a key', 42, -7, 'he\r\no', '', null, null, [], ['key', [1, '\n']]];
     for (const chunks of everySplit(stream)) expect(parse(chunks).map(plain)).toEqual(expected);
+  });
+
+  it('keeps no reference to a chunk: the reader may read the next chunk into the same memory', () => {
+    const stream = bytes('+OK\r\n*2\r\n:12345\r\n$4\r\nabcd\r\n-ERR wrong\r\n');
+    for (let cut = 1; cut < stream.length; cut++) {
+      const memory = new Uint8Array(stream.length);
+      const replies: RespValue[] = [];
+      const parser = new RespReplyParser(
+        () => undefined,
+        (v) => replies.push(v),
+      );
+      memory.set(stream.subarray(0, cut));
+      parser.feed(memory.subarray(0, cut));
+      memory.fill(0x21).set(stream.subarray(cut));
+      parser.feed(memory.subarray(0, stream.length - cut));
+      expect(replies.map(plain)).toEqual(['OK', [12345, 'abcd'], 'ERR:ERR wrong']);
+    }
   });
 
   it('lands a bulk string in the buffer its sink gives, told the bulk index within the reply and the length', () => {
@@ -56,7 +79,7 @@ describe('RespReplyParser', () => {
     }
   });
 
-  it("discards a bulk string its sink skips, keeping only its length, and goes on with the next reply", () => {
+  it('discards a bulk string its sink skips, keeping only its length, and goes on with the next reply', () => {
     const stream = bytes('$10\r\n0123456789\r\n:5\r\n');
     for (const chunks of everySplit(stream)) {
       const replies = parse(chunks, [() => 'skip']);

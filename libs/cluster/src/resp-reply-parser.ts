@@ -60,7 +60,10 @@ export class RespReplyParser {
     private readonly onReply: (value: RespValue) => void,
   ) {}
 
-  /** Parses a chunk of the stream; throws RespProtocolError on bytes that are not RESP. */
+  /**
+   * Parses a chunk of the stream; throws RespProtocolError on bytes that are not RESP. Keeps no reference to the
+   * chunk once it returns, so the caller may read the next chunk into the same memory.
+   */
   feed(chunk: Uint8Array): void {
     let pos = 0;
     while (pos < chunk.length) {
@@ -83,7 +86,8 @@ export class RespReplyParser {
         const end = nl < 0 ? chunk.length : nl + 1;
         this.lineLength += end - pos;
         if (this.lineLength > MAX_LINE) throw new RespProtocolError(`reply line longer than ${MAX_LINE} bytes`);
-        this.line.push(chunk.subarray(pos, end));
+        // A line cut by the chunk's end is copied: the reader may reuse the chunk's memory for the next one.
+        this.line.push(nl < 0 ? new Uint8Array(chunk.subarray(pos, end)) : chunk.subarray(pos, end));
         pos = end;
         if (nl >= 0) this.header(this.takeLine());
       }

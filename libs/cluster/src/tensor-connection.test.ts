@@ -94,7 +94,8 @@ describe('TensorConnection', () => {
 
   it('fails the commands in flight when the connection is lost, and connects again for the next one', async () => {
     const { url } = await fakeRedis((text, socket) => {
-      if (text.includes('BLPOP')) socket.destroy(); // the server goes away while a BLPOP waits
+      if (text.includes('BLPOP'))
+        socket.destroy(); // the server goes away while a BLPOP waits
       else socket.write('$3\r\nabc\r\n');
     });
     const c = connection(url);
@@ -119,9 +120,13 @@ describe('TensorConnection', () => {
     const c = connection(url.replace('redis://', 'redis://ann:s%40cret@') + '/3');
     const error = (await c.get('k', () => 'skip').catch((e: unknown) => e)) as Error;
     expect(error.message).toBe(
-      'Redis at redis://ann:***@127.0.0.1:' + new URL(url).port + '/3: connection lost (AUTH failed: WRONGPASS invalid username-password pair)',
+      'Redis at redis://ann:***@127.0.0.1:' +
+        new URL(url).port +
+        '/3: connection lost (AUTH failed: WRONGPASS invalid username-password pair)',
     );
-    expect(received.join('')).toBe('*3\r\n$4\r\nAUTH\r\n$3\r\nann\r\n$6\r\ns@cret\r\n*2\r\n$6\r\nSELECT\r\n$1\r\n3\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n');
+    expect(received.join('')).toBe(
+      '*3\r\n$4\r\nAUTH\r\n$3\r\nann\r\n$6\r\ns@cret\r\n*2\r\n$6\r\nSELECT\r\n$1\r\n3\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n',
+    );
   });
 
   it('refuses a URL whose database is not a number, and commands after quit()', async () => {

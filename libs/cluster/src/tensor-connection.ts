@@ -108,7 +108,20 @@ export class TensorConnection {
     const port = u.port === '' ? 6379 : Number(u.port);
     const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
     const tls = u.protocol === 'rediss:';
-    const socket = tls ? tlsConnect({ host, port, servername: host }) : netConnect({ host, port });
+    // Plain TCP reads into one buffer of the connection's own (onread) rather than a new Buffer per chunk: a 400 KB
+    // tensor is several chunks, and those allocations alone made the coordinator collect garbage every few steps.
+    const readBuffer = tls ? undefined : Buffer.allocUnsafe(READ_BUFFER_BYTES);
+    const feed = (chunk: Uint8Array): void => {
+      try {
+        parser.feed(chunk);
+      } catch (e) {
+        socket.destroy(e as Error);
+      }
+    };
+    const socket = tls
+      ? tlsConnect({ host, port, servername: host })
+      : netConnect({ host, port, onread: { buffer: readBuffer as Buffer, callback: (n, buffer) => (feed(buffer.subarray(0, n)), true) } });
+    if (tls) socket.on('data', feed);
     const link: Link = { socket, inFlight: [] };
     this.link = link;
     socket.setNoDelay(true);
@@ -127,13 +140,6 @@ export class TensorConnection {
         entry.resolve(value);
       },
     );
-    socket.on('data', (chunk: Buffer) => {
-      try {
-        parser.feed(chunk);
-      } catch (e) {
-        socket.destroy(e as Error);
-      }
-    });
     let why: Error | undefined;
     socket.on('error', (e) => (why ??= e)); // reported to the commands in flight, on 'close'
     socket.once('close', () => {
@@ -156,6 +162,8 @@ export class TensorConnection {
     return link;
   }
 }
+
+const READ_BUFFER_BYTES = 256 * 1024;
 
 /** One socket and the commands sent on it that wait for their replies, oldest first. */
 interface Link {
