@@ -30,6 +30,20 @@ describe('gatherBatch', () => {
     expect([x[0], x[255]]).toEqual([0, 1]);
   });
 
+  it('gathers MNIST-sized rows (the WebAssembly path) in order and leaves the rest of x alone', () => {
+    const features = 784;
+    const pixels = Uint8Array.from({ length: 5 * features }, (_, i) => (i * 37 + (i >> 9)) % 256);
+    const split: Split = { count: 5, rows: 28, cols: 28, features, pixels, labels: Uint8Array.of(5, 6, 7, 8, 9) };
+    const x = new Float32Array(4 * features).fill(-1);
+    const y = new Uint8Array(3);
+    gatherBatch(split, [4, 0, 2, 3], 0, 3, x, y);
+    [4, 0, 2].forEach((sample, r) => {
+      for (let f = 0; f < features; f++) expect(x[r * features + f]).toBe(Math.fround(pixels[sample * features + f] / 255));
+    });
+    expect(x.subarray(3 * features).every((v) => v === -1)).toBe(true);
+    expect(Array.from(y)).toEqual([9, 5, 7]);
+  });
+
   it('rejects buffers too small for the batch', () => {
     expect(() => gatherBatch(tinySplit(), [0, 1], 0, 2, new Float32Array(7), new Uint8Array(2))).toThrow(
       'gatherBatch: 2 samples need x of 8 floats and y of 2 labels, got 7 and 2',

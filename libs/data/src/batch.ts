@@ -1,12 +1,13 @@
+import { unitFloats } from '@gradq/nn';
 import { DataError } from './data-error.js';
 import type { Split } from './split.js';
 
-/** PIXEL_SCALE[v] = Math.fround(v / 255): byte pixels to floats in [0, 1] without a division per pixel. */
-const PIXEL_SCALE = new Float32Array(256).map((_, v) => v / 255);
+/** The batch's pixels, gathered row by row before they become floats in one pass; grows, then is reused. */
+let staging = new Uint8Array(0);
 
 /**
- * Writes samples indices[start..end) of `split` into x ((end - start) x features, row-major, pixel / 255)
- * and their labels into y. Allocates nothing.
+ * Writes samples indices[start..end) of `split` into x ((end - start) x features, row-major, pixel / 255 as
+ * float32) and their labels into y. Allocates nothing once its staging buffer fits the largest batch.
  */
 export function gatherBatch(split: Split, indices: ArrayLike<number>, start: number, end: number, x: Float32Array, y: Uint8Array): void {
   const { features, pixels, labels, count } = split;
@@ -19,16 +20,17 @@ export function gatherBatch(split: Split, indices: ArrayLike<number>, start: num
       `gatherBatch: ${rows} samples need x of ${rows * features} floats and y of ${rows} labels, got ${x.length} and ${y.length}`,
     );
   }
+  const size = rows * features;
+  if (staging.length < size) staging = new Uint8Array(size);
   for (let r = 0; r < rows; r++) {
     const sample = indices[start + r];
     if (!(sample >= 0 && sample < count && Number.isInteger(sample))) {
       throw new RangeError(`gatherBatch: index ${sample} at position ${start + r} is outside the ${count} samples`);
     }
-    const src = sample * features;
-    const dst = r * features;
-    for (let f = 0; f < features; f++) x[dst + f] = PIXEL_SCALE[pixels[src + f]];
+    staging.set(pixels.subarray(sample * features, (sample + 1) * features), r * features);
     y[r] = labels[sample];
   }
+  unitFloats(staging.subarray(0, size), x.subarray(0, size));
 }
 
 /** Names used in limitSamples' error, e.g. { flag: '--train-samples', samples: 'training samples of mnist' }. */

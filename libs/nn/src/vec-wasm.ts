@@ -10,18 +10,23 @@ interface VecExports {
   base(): number;
   addInto(n: number, sum: number, g: number): void;
   firstNonFinite(n: number, x: number): number;
+  unitFloats(n: number, src: number, dst: number): void;
 }
 
 const memory = new WebAssembly.Memory({ initial: 1 });
 const wasm = instantiate<VecExports>(new WebAssembly.Module(readWasm('vec.wasm')), memory);
 const BASE = wasm.base();
 let heap = new Float32Array(memory.buffer);
+let heapBytes = new Uint8Array(memory.buffer);
 
-/** Makes room for two arrays of n floats at BASE and BASE + align16(4n); returns the second's float index. */
-function reserve(n: number): number {
-  const second = BASE + align16(4 * n);
+/** Makes room for an array of `first` bytes at BASE and n floats at BASE + align16(first); returns the second's float index. */
+function reserve(n: number, first = 4 * n): number {
+  const second = BASE + align16(first);
   growTo(memory, second + 4 * n, 'vector ops');
-  if (heap.buffer !== memory.buffer) heap = new Float32Array(memory.buffer); // growing detached the old view
+  if (heap.buffer !== memory.buffer) {
+    heap = new Float32Array(memory.buffer); // growing detached the old views
+    heapBytes = new Uint8Array(memory.buffer);
+  }
   return second >>> 2;
 }
 
@@ -42,4 +47,14 @@ export function firstNonFiniteWasm(values: Float32Array): number {
   reserve(values.length);
   heap.set(values, BASE >>> 2);
   return wasm.firstNonFinite(values.length, BASE);
+}
+
+/** into[i] = bytes[i] / 255 as float32, as unitFloatsReference. bytes and into are (n). */
+export function unitFloatsWasm(bytes: Uint8Array, into: Float32Array): void {
+  if (bytes.length !== into.length) throw new RangeError(`unitFloats: ${bytes.length} bytes for ${into.length} floats`);
+  const n = bytes.length;
+  const intoAt = reserve(n, n);
+  heapBytes.set(bytes, BASE);
+  wasm.unitFloats(n, BASE, intoAt << 2);
+  into.set(heap.subarray(intoAt, intoAt + n));
 }

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { Rng } from './rng.js';
 import { randomFloats } from './testing/numeric.js';
-import { addIntoReference, firstNonFiniteReference } from './vec-reference.js';
-import { addIntoWasm, firstNonFiniteWasm } from './vec-wasm.js';
-import { addInto, firstNonFinite } from './vector-ops.js';
+import { addIntoReference, firstNonFiniteReference, unitFloatsReference } from './vec-reference.js';
+import { addIntoWasm, firstNonFiniteWasm, unitFloatsWasm } from './vec-wasm.js';
+import { addInto, firstNonFinite, unitFloats } from './vector-ops.js';
 
 const LENGTHS = [0, 1, 3, 4, 5, 15, 16, 17, 255, 256, 1001, 101_770];
 
@@ -59,5 +59,36 @@ describe('firstNonFinite', () => {
     v[1] = 3.4028234663852886e38;
     v[2] = 1e-45;
     expect([firstNonFiniteWasm(v), firstNonFinite(v), firstNonFiniteWasm(new Float32Array(0))]).toEqual([-1, -1, -1]);
+  });
+});
+
+describe('unitFloats', () => {
+  it('gives every byte value the float32 nearest v / 255, in WebAssembly as in the reference', () => {
+    const bytes = Uint8Array.from({ length: 256 * 3 + 5 }, (_, i) => (i * 7) % 256); // every value, odd length
+    const want = Float32Array.from(bytes, (v) => Math.fround(v / 255));
+    const got = new Float32Array(bytes.length);
+    unitFloatsWasm(bytes, got);
+    expect(new Uint32Array(got.buffer)).toEqual(new Uint32Array(want.buffer));
+    const ref = new Float32Array(bytes.length);
+    unitFloatsReference(bytes, ref);
+    expect(new Uint32Array(ref.buffer)).toEqual(new Uint32Array(want.buffer));
+    expect([got[0], got[bytes.indexOf(255)]]).toEqual([0, 1]);
+  });
+
+  it.each([0, 1, 15, 16, 17, 255, 256, 1000, 401_408])('WebAssembly and the dispatcher give the reference bits for %i bytes', (n) => {
+    const rng = new Rng(n);
+    const bytes = Uint8Array.from({ length: n }, () => Math.floor(rng.nextFloat() * 256));
+    const want = new Float32Array(n);
+    unitFloatsReference(bytes, want);
+    for (const kernel of [unitFloatsWasm, unitFloats]) {
+      const got = new Float32Array(n).fill(-1);
+      kernel(bytes, got);
+      expect(new Uint32Array(got.buffer)).toEqual(new Uint32Array(want.buffer));
+    }
+  });
+
+  it('refuses operands of different lengths', () => {
+    expect(() => unitFloatsWasm(new Uint8Array(300), new Float32Array(299))).toThrow('unitFloats: 300 bytes for 299 floats');
+    expect(() => unitFloatsReference(new Uint8Array(3), new Float32Array(4))).toThrow('unitFloats: 3 bytes for 4 floats');
   });
 });

@@ -1,5 +1,5 @@
-import { addIntoReference, firstNonFiniteReference } from './vec-reference.js';
-import { addIntoWasm, firstNonFiniteWasm } from './vec-wasm.js';
+import { addIntoReference, firstNonFiniteReference, unitFloatsReference } from './vec-reference.js';
+import { addIntoWasm, firstNonFiniteWasm, unitFloatsWasm } from './vec-wasm.js';
 
 /** Below this many values the TypeScript loops beat copying into WebAssembly memory. */
 const WASM_FROM = 256;
@@ -18,4 +18,10 @@ export function addInto(sum: Float32Array, g: Float32Array): void {
 /** Index of the first NaN or ±Infinity, or -1. */
 export function firstNonFinite(values: Float32Array): number {
   return values.length < WASM_FROM ? firstNonFiniteReference(values) : firstNonFiniteWasm(values);
+}
+
+/** into[i] = bytes[i] / 255 as float32 (pixels to [0, 1]); the same bits whichever kernel runs. */
+export function unitFloats(bytes: Uint8Array, into: Float32Array): void {
+  if (bytes.length < WASM_FROM) unitFloatsReference(bytes, into);
+  else unitFloatsWasm(bytes, into);
 }

@@ -1,7 +1,8 @@
 // AssemblyScript source of the WebAssembly vector passes (built by wasm/build.mjs into vec.wasm, loaded by
-// src/vec-wasm.ts): the two full passes over a gradient per step besides the optimizer. Plain SIMD, exact: f32
-// addition is correctly rounded, so f32x4.add gives the bits of the TypeScript loop `sum[i] += g[i]` (which adds
-// in double and rounds to float32: the same result, since double has more than 2·24 + 2 bits).
+// src/vec-wasm.ts): the two full passes over a gradient per step besides the optimizer, and turning a batch's byte
+// pixels into floats. Plain SIMD, exact: f32 addition and division are correctly rounded, so f32x4.add gives the
+// bits of the TypeScript loop `sum[i] += g[i]` and f32x4.div those of `x[i] = p[i] / 255` (which compute in double
+// and round to float32: the same result, since double has more than 2·24 + 2 bits).
 //
 // Layout of linear memory, owned by the caller: the arrays lie past base().
 
@@ -39,4 +40,21 @@ export function firstNonFinite(n: i32, x: usize): i32 {
   }
   for (; i < n; i++) if ((load<u32>(x + ((<usize>i) << 2)) & EXPONENT) == EXPONENT) return i;
   return -1;
+}
+
+/** dst[i] = src[i] / 255 for the n bytes at src, as floats at dst. Sixteen at a time, then one by one. */
+export function unitFloats(n: i32, src: usize, dst: usize): void {
+  const scale = f32x4.splat(255);
+  let i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const bytes = v128.load(src + <usize>i);
+    const lo = i16x8.extend_low_i8x16_u(bytes);
+    const hi = i16x8.extend_high_i8x16_u(bytes);
+    const o = dst + ((<usize>i) << 2);
+    v128.store(o, f32x4.div(f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(lo)), scale));
+    v128.store(o, f32x4.div(f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(lo)), scale), 16);
+    v128.store(o, f32x4.div(f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(hi)), scale), 32);
+    v128.store(o, f32x4.div(f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(hi)), scale), 48);
+  }
+  for (; i < n; i++) store<f32>(dst + ((<usize>i) << 2), <f32>load<u8>(src + <usize>i) / 255);
 }
