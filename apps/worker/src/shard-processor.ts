@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { Model } from '@gradq/nn';
 import { epochOrder, gatherBatch, limitSamples, loadSplit, type Split } from '@gradq/data';
-import { fetchParamsInto, KEY_TTL_MS, ResultWriter, type ShardJob, type ShardResult, type TensorConnection } from '@gradq/cluster';
+import { KEY_TTL_MS, ParamsFetcher, ResultWriter, type ShardJob, type ShardResult, type TensorConnection } from '@gradq/cluster';
 
 /** What a processor needs of its Redis connection: fetching θ and pushing result messages. */
 export type TensorLink = Pick<TensorConnection, 'get' | 'rpushExpire'>;
@@ -30,6 +30,7 @@ export class ShardProcessor {
   private lastUploadMs = 0;
   private pushing: Promise<void> = Promise.resolve();
   private readonly writer = new ResultWriter();
+  private readonly params: ParamsFetcher;
 
   constructor(
     private readonly tensors: TensorLink,
@@ -38,6 +39,7 @@ export class ShardProcessor {
     private readonly log: (line: string) => void = () => undefined,
   ) {
     this.name = name ?? `${hostname()}:${process.pid}`;
+    this.params = new ParamsFetcher(tensors);
   }
 
   async process(job: ShardJob): Promise<ShardResult> {
@@ -71,7 +73,7 @@ export class ShardProcessor {
     const t0 = performance.now();
     if (entry.paramsKey !== job.paramsKey) {
       entry.paramsKey = '';
-      await fetchParamsInto(this.tensors, job.paramsKey, model.params);
+      await this.params.fetchInto(job.paramsKey, model.params);
       entry.paramsKey = job.paramsKey;
     }
     const t1 = performance.now();

@@ -8,8 +8,8 @@ export {
   type ShardResult,
   type ShardFailure,
 } from './shard-job.js';
-export { encodeParams, decodeParamsInto, fetchParamsInto } from './tensor-codec.js';
-export { TensorConnection } from './tensor-connection.js';
+export { encodeParams, decodeParamsInto, ParamsFetcher } from './tensor-codec.js';
+export { TensorConnection, RedisConnectionError, RedisReplyError } from './tensor-connection.js';
 export { SkippedBulk } from './resp-reply-parser.js';
 export { ResultWriter, encodeResultMessage, readResultMessage, readGradientInto, type ResultMessage } from './result-message.js';
 export { checkRedisUrl, redactRedisUrl, DEFAULT_REDIS_URL, REDIS_URL_ENV } from './redis-url.js';

@@ -32,6 +32,7 @@ describe('checkRedisUrl', () => {
     ['redis://127.0.0.1:6379', 'redis:', '127.0.0.1', '6379'],
     ['rediss://:pw@cache.example:6380', 'rediss:', 'cache.example', '6380'],
     ['redis://localhost', 'redis:', 'localhost', ''],
+    ['redis://u:p%25w@localhost/3', 'redis:', 'localhost', ''],
   ])('accepts %s', (url, protocol, hostname, port) => expect(checkRedisUrl(url)).toMatchObject({ protocol, hostname, port }));
   it.each([
     ['http://:secret@host:80', /scheme http: is not redis: or rediss:/],
@@ -40,6 +41,9 @@ describe('checkRedisUrl', () => {
     ['redis://', /no host/],
     ['redis://host:notaport', /not a URL/],
     ['redis://:se/cret@host:6379', /not a URL/],
+    ['redis://:secret@host:6379/zero', /database "zero" is not a number/],
+    ['redis://:secret@host:6379/0/x', /database "0\/x" is not a number/],
+    ['redis://:secret%zz@host:6379', /the user or password has a broken %-escape/],
   ])('rejects %s with a UsageError that never shows the password', (url, pattern) => {
     let error: unknown;
     try {

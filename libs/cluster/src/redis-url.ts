@@ -4,7 +4,10 @@ export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 /** Environment variable read when --redis is not given (keeps passwords out of process lists). */
 export const REDIS_URL_ENV = 'GRADQ_REDIS_URL';
 
-/** Checks a --redis URL: redis:// or rediss:// (TLS), with a host and, if any, a port number. */
+/**
+ * Checks a --redis URL: redis:// or rediss:// (TLS), with a host and, if any, a port number, a database number
+ * (/N) and %-escapes in the user and password that decode.
+ */
 export function checkRedisUrl(url: string): URL {
   let parsed: URL;
   try {
@@ -16,6 +19,16 @@ export function checkRedisUrl(url: string): URL {
     throw new UsageError(`--redis ${redactRedisUrl(url)}: scheme ${parsed.protocol} is not redis: or rediss:`);
   }
   if (parsed.hostname === '') throw new UsageError(`--redis ${redactRedisUrl(url)}: no host`);
+  const db = parsed.pathname.replace(/^\//, '');
+  if (db !== '' && !/^\d{1,9}$/.test(db)) {
+    throw new UsageError(`--redis ${redactRedisUrl(url)}: database ${JSON.stringify(db.slice(0, 40))} is not a number (use …/0, …/1, …)`);
+  }
+  try {
+    decodeURIComponent(parsed.username);
+    decodeURIComponent(parsed.password);
+  } catch {
+    throw new UsageError(`--redis ${redactRedisUrl(url)}: the user or password has a broken %-escape (write % as %25)`);
+  }
   return parsed;
 }
 

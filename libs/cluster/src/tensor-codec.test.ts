@@ -2,7 +2,7 @@ import { paramsSha256 } from '@gradq/nn';
 import { describe, expect, it } from 'vitest';
 import { invalidMessage as message } from './testing/invalid-message.js';
 import { SkippedBulk } from './resp-reply-parser.js';
-import { decodeParamsInto, encodeParams, fetchParamsInto } from './tensor-codec.js';
+import { decodeParamsInto, encodeParams, ParamsFetcher } from './tensor-codec.js';
 import type { TensorConnection } from './tensor-connection.js';
 
 /** A connection stand-in whose GET offers `stored` (or nothing) to the reader's buffer choice, as the parser does. */
@@ -66,22 +66,31 @@ describe('parameters', () => {
   });
 });
 
-describe('fetchParamsInto', () => {
+describe('ParamsFetcher', () => {
   it('GETs θ into the model bit for bit', async () => {
     const into = new Float32Array(values.length);
-    await fetchParamsInto(holding(encodeParams(values)), 'k', into);
+    await new ParamsFetcher(holding(encodeParams(values))).fetchInto('k', into);
     expect(paramsSha256(into)).toBe(paramsSha256(values));
   });
   it('skips a value of the wrong length without reading it, and says how long it was', async () => {
     const into = new Float32Array(999).fill(2);
-    const error = await fetchParamsInto(holding(encodeParams(values)), 'k:params:1', into).catch((e: unknown) => e);
+    const error = await new ParamsFetcher(holding(encodeParams(values))).fetchInto('k:params:1', into).catch((e: unknown) => e);
     expect((error as Error).message).toBe('k:params:1: 4000 bytes, expected 3996 (999 float32)');
     expect(into.every((x) => x === 2)).toBe(true);
   });
   it('rejects a missing key and a non-finite value as decodeParamsInto does', async () => {
-    await expect(fetchParamsInto(holding(null), 'k:params:2', new Float32Array(3))).rejects.toThrow(/^k:params:2: missing/);
+    await expect(new ParamsFetcher(holding(null)).fetchInto('k:params:2', new Float32Array(3))).rejects.toThrow(/^k:params:2: missing/);
     const bad = values.slice();
     bad[3] = Number.NaN;
-    await expect(fetchParamsInto(holding(encodeParams(bad)), 'k', new Float32Array(1000))).rejects.toThrow('parameter 3 is NaN');
+    await expect(new ParamsFetcher(holding(encodeParams(bad))).fetchInto('k', new Float32Array(1000))).rejects.toThrow(
+      'parameter 3 is NaN',
+    );
+  });
+  it('takes one fetch at a time: its buffer is reused', async () => {
+    const fetcher = new ParamsFetcher(holding(encodeParams(values)));
+    const first = fetcher.fetchInto('k:1', new Float32Array(1000));
+    await expect(fetcher.fetchInto('k:2', new Float32Array(1000))).rejects.toThrow('k:2 asked for while another fetch is in flight');
+    await first;
+    await fetcher.fetchInto('k:3', new Float32Array(1000)); // free again
   });
 });

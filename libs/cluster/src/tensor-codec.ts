@@ -18,23 +18,34 @@ export function encodeParams(params: Float32Array): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength); // a Buffer: ioredis sends other views as text
 }
 
-// Where θ is checked before it is copied into the model, and where its bytes arrive from Redis; both grow to the
-// largest model seen, then are reused.
+// Where θ is checked before it is copied into the model; grows to the largest model seen, then is reused.
 let scratch = new Float32Array(0);
-let received = new Uint8Array(0);
 
 /**
- * GETs θ from `key` into `into` (see decodeParamsInto). Its bytes land in a reused buffer, and a value of the
- * wrong length is not even read into memory.
+ * GETs θ into a model's parameters (see decodeParamsInto). The bytes land in a buffer of the fetcher's own,
+ * reused, so it takes one fetch at a time; a value of the wrong length is not even read into memory.
  */
-export async function fetchParamsInto(tensors: Pick<TensorConnection, 'get'>, key: string, into: Float32Array): Promise<void> {
-  const expected = into.length * 4;
-  const bytes = await tensors.get(key, (length) => {
-    if (length !== expected) return 'skip';
-    if (received.byteLength < expected) received = new Uint8Array(expected);
-    return received;
-  });
-  decodeParamsInto(bytes, into, key);
+export class ParamsFetcher {
+  private received = new Uint8Array(0);
+  private busy = false;
+
+  constructor(private readonly tensors: Pick<TensorConnection, 'get'>) {}
+
+  async fetchInto(key: string, into: Float32Array): Promise<void> {
+    if (this.busy) throw new Error(`ParamsFetcher: ${key} asked for while another fetch is in flight (its buffer is reused)`);
+    this.busy = true;
+    try {
+      const expected = into.length * 4;
+      const bytes = await this.tensors.get(key, (length) => {
+        if (length !== expected) return 'skip';
+        if (this.received.byteLength < expected) this.received = new Uint8Array(expected);
+        return this.received;
+      });
+      decodeParamsInto(bytes, into, key);
+    } finally {
+      this.busy = false;
+    }
+  }
 }
 
 /** Copies parameters read from Redis into `into` after checking length and finiteness; on error `into` is untouched. */

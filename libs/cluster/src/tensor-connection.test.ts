@@ -3,7 +3,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { SkippedBulk } from './resp-reply-parser.js';
-import { TensorConnection } from './tensor-connection.js';
+import { RedisConnectionError, TensorConnection } from './tensor-connection.js';
 
 const REDIS = 'redis://127.0.0.1:6379';
 const redis = new Redis(REDIS);
@@ -25,10 +25,14 @@ function connection(url = REDIS): TensorConnection {
 }
 
 /** A TCP server standing in for Redis: `reply` answers each chunk received (the test sends small commands). */
-async function fakeRedis(reply: (text: string, socket: Socket) => void): Promise<{ url: string; received: string[] }> {
+async function fakeRedis(
+  reply: (text: string, socket: Socket) => void,
+): Promise<{ url: string; received: string[]; accepted: () => number }> {
   const received: string[] = [];
   const sockets = new Set<Socket>();
+  let accepted = 0;
   const server: Server = createServer((socket) => {
+    accepted++;
     sockets.add(socket);
     socket.on('data', (chunk) => {
       received.push(chunk.toString('latin1'));
@@ -41,7 +45,7 @@ async function fakeRedis(reply: (text: string, socket: Socket) => void): Promise
     for (const s of sockets) s.destroy();
     return new Promise((r) => server.close(r));
   });
-  return { url: `redis://127.0.0.1:${(server.address() as AddressInfo).port}`, received };
+  return { url: `redis://127.0.0.1:${(server.address() as AddressInfo).port}`, received, accepted: () => accepted };
 }
 
 describe('TensorConnection', () => {
@@ -113,24 +117,62 @@ describe('TensorConnection', () => {
     expect(performance.now() - t0).toBeGreaterThan(1200);
   });
 
-  it('sends AUTH (user and password of the URL) and SELECT first; a failed AUTH fails the command, never quoting the password', async () => {
+  it('sends AUTH (user and password of the URL) and SELECT first, and holds the commands until both succeed', async () => {
     const { url, received } = await fakeRedis((text, socket) => {
-      if (text.includes('AUTH')) socket.write('-WRONGPASS invalid username-password pair\r\n');
+      socket.write(text.includes('GET') ? '$2\r\nok\r\n' : '+OK\r\n');
     });
     const c = connection(url.replace('redis://', 'redis://ann:s%40cret@') + '/3');
-    const error = (await c.get('k', () => 'skip').catch((e: unknown) => e)) as Error;
-    expect(error.message).toBe(
-      'Redis at redis://ann:***@127.0.0.1:' +
-        new URL(url).port +
-        '/3: connection lost (AUTH failed: WRONGPASS invalid username-password pair)',
-    );
-    expect(received.join('')).toBe(
-      '*3\r\n$4\r\nAUTH\r\n$3\r\nann\r\n$6\r\ns@cret\r\n*2\r\n$6\r\nSELECT\r\n$1\r\n3\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n',
-    );
+    const got = await c.get('k', (n) => new Uint8Array(n));
+    expect(Buffer.from(got as Uint8Array).toString()).toBe('ok');
+    // Three separate chunks: SELECT went out only once AUTH was answered, GET once SELECT was.
+    expect(received).toEqual([
+      '*3\r\n$4\r\nAUTH\r\n$3\r\nann\r\n$6\r\ns@cret\r\n',
+      '*2\r\n$6\r\nSELECT\r\n$1\r\n3\r\n',
+      '*2\r\n$3\r\nGET\r\n$1\r\nk\r\n',
+    ]);
   });
 
-  it('refuses a URL whose database is not a number, and commands after quit()', async () => {
+  it('fails the commands held behind a failed AUTH without sending them, never quoting the password', async () => {
+    const { url, received } = await fakeRedis((_text, socket) => void socket.write('-WRONGPASS invalid username-password pair\r\n'));
+    const c = connection(url.replace('redis://', 'redis://ann:s%40cret@') + '/3');
+    const failed = (p: Promise<unknown>): Promise<Error> =>
+      p.then(
+        () => new Error('did not fail'),
+        (e: unknown) => e as Error,
+      );
+    const errors = await Promise.all([failed(c.get('k', () => 'skip')), failed(c.unlink('k'))]);
+    for (const error of errors) {
+      expect(error).toBeInstanceOf(RedisConnectionError);
+      expect(error.message).toBe(
+        `Redis at redis://ann:***@127.0.0.1:${new URL(url).port}/3: connection lost (AUTH failed: WRONGPASS invalid username-password pair)`,
+      );
+    }
+    expect(received.join('')).toBe('*3\r\n$4\r\nAUTH\r\n$3\r\nann\r\n$6\r\ns@cret\r\n');
+  });
+
+  it('goes on when a password is given to a Redis that has none (as ioredis does)', async () => {
+    const c = connection(REDIS.replace('redis://', 'redis://:unneeded@'));
+    await c.set(`${prefix}pw`, Uint8Array.of(1, 2), 60_000);
+    expect(await c.blpop(`${prefix}empty`, 0.1, (n) => new Uint8Array(n))).toBeNull();
+    expect(Buffer.from((await c.get(`${prefix}pw`, (n) => new Uint8Array(n))) as Uint8Array)).toEqual(Buffer.from([1, 2]));
+  });
+
+  it('keeps the connection after a BLPOP is answered: its deadline does not fire later', async () => {
+    const { url, accepted } = await fakeRedis((text, socket) => {
+      if (text.includes('BLPOP')) socket.write('*2\r\n$1\r\nk\r\n$3\r\nabc\r\n');
+      else socket.write(':1\r\n');
+    });
+    const c = connection(url);
+    await c.unlink('k'); // connects
+    expect(Buffer.from((await c.blpop('k', 0.2, (n) => new Uint8Array(n), 100)) as Uint8Array).toString()).toBe('abc');
+    await new Promise((r) => setTimeout(r, 500)); // past the BLPOP's 300 ms deadline
+    await c.unlink('k');
+    expect(accepted()).toBe(1);
+  });
+
+  it('refuses a URL whose database is not a number, a BLPOP that would block for ever, and commands after quit()', async () => {
     expect(() => new TensorConnection('redis://127.0.0.1:6379/zero')).toThrow('database "zero" is not a number');
+    await expect(connection().blpop('k', 0, () => 'skip')).rejects.toThrow('blpop: timeout 0 s (0 would block for ever)');
     const c = connection();
     await c.unlink(`${prefix}nothing`);
     await c.quit();

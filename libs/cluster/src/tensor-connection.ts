@@ -1,7 +1,20 @@
-import { connect as netConnect, type Socket } from 'node:net';
+import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { checkRedisUrl, redactRedisUrl } from './redis-url.js';
 import { RespError, RespProtocolError, RespReplyParser, SkippedBulk, type BulkSink, type RespValue } from './resp-reply-parser.js';
+
+/** The server answered a command with an error: the command is wrong here, sending it again will not help. */
+export class RedisReplyError extends Error {
+  override readonly name = 'RedisReplyError';
+}
+
+/**
+ * The connection was lost, timed out or refused (or its AUTH or SELECT failed) before the command was answered:
+ * the command may be sent again on a new connection.
+ */
+export class RedisConnectionError extends Error {
+  override readonly name = 'RedisConnectionError';
+}
 
 /**
  * A lean Redis connection for the few commands that carry tensors: SET θ, GET θ, RPUSH a result message, BLPOP
@@ -12,25 +25,30 @@ import { RespError, RespProtocolError, RespReplyParser, SkippedBulk, type BulkSi
  * this 2-core machine that halves the time a 400 KB tensor spends in the client (see README).
  *
  * Commands are pipelined on one socket and answered in order. The connection is opened on first use and again
- * after it was lost: a lost connection fails the commands in flight (their callers decide: a worker's job
- * fails and is recomputed, the coordinator polls again), it does not stall them. It speaks RESP2, with AUTH
- * (user and password of the URL) and SELECT (its /db), over TLS for rediss://.
+ * after it was lost: a lost connection fails the commands in flight with a RedisConnectionError (their callers
+ * decide: a worker's job fails and is recomputed, the coordinator tries again), it does not stall them; so does a
+ * server that has sent no byte of a reply REPLY_MS after the command (a BLPOP: its timeout and a grace). It
+ * speaks RESP2, over TLS for rediss://. A new connection first sends AUTH (user and password of the URL) and
+ * SELECT (its /db) and holds every command until they have succeeded; when either fails, the held commands fail
+ * without being sent.
  */
 export class TensorConnection {
   private link: Link | undefined;
   private readonly url: URL;
+  private readonly user: string;
+  private readonly password: string;
   private readonly db: string;
   private closed = false;
 
+  /** `url` as checkRedisUrl accepts it. */
   constructor(
     url: string,
     private readonly connectTimeoutMs = 5000,
   ) {
     this.url = checkRedisUrl(url);
+    this.user = decodeURIComponent(this.url.username);
+    this.password = decodeURIComponent(this.url.password);
     this.db = this.url.pathname.replace(/^\//, '');
-    if (this.db !== '' && !/^\d+$/.test(this.db)) {
-      throw new Error(`--redis ${redactRedisUrl(url)}: database ${JSON.stringify(this.db)} is not a number`);
-    }
   }
 
   /** SET key bytes PX ttl. `bytes` must not change until this resolves (it is written as it is). */
@@ -59,7 +77,7 @@ export class TensorConnection {
 
   /**
    * BLPOP key timeoutS: the value popped, read into `into(length)` like get(), or null after timeoutS seconds.
-   * A server that has not answered graceMs after the timeout is taken for a dead connection (the command fails).
+   * A server that has sent nothing graceMs after the timeout is taken for a dead connection (the command fails).
    */
   async blpop(
     key: string,
@@ -67,6 +85,7 @@ export class TensorConnection {
     into: (length: number) => Uint8Array | 'skip',
     graceMs = 2000,
   ): Promise<Uint8Array | SkippedBulk | null> {
+    if (!(timeoutS > 0)) throw new RangeError(`blpop: timeout ${timeoutS} s (0 would block for ever)`);
     const reply = await this.command(
       ['BLPOP', key, String(timeoutS)],
       (index, length) => (index === 1 ? into(length) : undefined), // bulk 0 is the key
@@ -79,13 +98,16 @@ export class TensorConnection {
     return value;
   }
 
-  /** Sends QUIT and closes once the commands in flight are answered; later commands fail. */
+  /** Sends QUIT and closes once the commands in flight are answered, or after QUIT_MS; later commands fail. */
   async quit(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     const link = this.link;
     if (!link) return;
-    await send(link, ['QUIT']).catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise((resolve) => (timer = setTimeout(resolve, QUIT_MS)));
+    await Promise.race([send(link, ['QUIT']).catch(() => undefined), deadline]);
+    clearTimeout(timer);
     link.socket.destroy();
   }
 
@@ -96,13 +118,15 @@ export class TensorConnection {
   }
 
   private async command(args: Array<string | Uint8Array>, sink?: BulkSink, timeoutMs?: number): Promise<RespValue> {
-    if (this.closed) throw new Error(`connection to Redis at ${redactRedisUrl(this.url.href)} is closed`);
-    const reply = await send(this.link ?? this.open(), args, sink, timeoutMs);
-    if (reply instanceof RespError) throw new Error(`Redis ${String(args[0])}: ${reply.message}`);
+    if (this.closed) throw new RedisConnectionError(`connection to Redis at ${redactRedisUrl(this.url.href)} is closed`);
+    const link = this.link !== undefined && !this.link.socket.destroyed ? this.link : this.open();
+    if (link.handshake) await link.handshake;
+    const reply = await send(link, args, sink, timeoutMs ?? REPLY_MS);
+    if (reply instanceof RespError) throw new RedisReplyError(`Redis ${String(args[0])}: ${reply.message}`);
     return reply;
   }
 
-  /** Opens the socket; AUTH and SELECT go first, so every command after them runs authenticated, in the db. */
+  /** Opens the socket and starts its handshake (AUTH, SELECT), which the commands wait for. */
   private open(): Link {
     const u = this.url;
     const port = u.port === '' ? 6379 : Number(u.port);
@@ -112,6 +136,12 @@ export class TensorConnection {
     // tensor is several chunks, and those allocations alone made the coordinator collect garbage every few steps.
     const readBuffer = tls ? undefined : Buffer.allocUnsafe(READ_BUFFER_BYTES);
     const feed = (chunk: Uint8Array): void => {
+      // Bytes are arriving: the oldest command's reply has begun, so its deadline no longer applies.
+      const head = link.inFlight[0];
+      if (head?.timer) {
+        clearTimeout(head.timer);
+        head.timer = undefined;
+      }
       try {
         parser.feed(chunk);
       } catch (e) {
@@ -119,7 +149,7 @@ export class TensorConnection {
       }
     };
     const socket = tls
-      ? tlsConnect({ host, port, servername: host })
+      ? tlsConnect({ host, port, servername: isIP(host) === 0 ? host : undefined })
       : netConnect({ host, port, onread: { buffer: readBuffer as Buffer, callback: (n, buffer) => (feed(buffer.subarray(0, n)), true) } });
     if (tls) socket.on('data', feed);
     const link: Link = { socket, inFlight: [] };
@@ -140,39 +170,75 @@ export class TensorConnection {
         entry.resolve(value);
       },
     );
+    const lost = (why: Error | undefined): RedisConnectionError =>
+      new RedisConnectionError(`Redis at ${redactRedisUrl(u.href)}: connection lost (${why?.message ?? 'closed by the server'})`);
     let why: Error | undefined;
     socket.on('error', (e) => (why ??= e)); // reported to the commands in flight, on 'close'
     socket.once('close', () => {
       clearTimeout(connectTimer);
       if (this.link === link) this.link = undefined;
-      const lost = new Error(`Redis at ${redactRedisUrl(u.href)}: connection lost (${why?.message ?? 'closed by the server'})`);
+      link.lost = lost(why);
       for (const entry of link.inFlight.splice(0)) {
         clearTimeout(entry.timer);
-        entry.reject(lost);
+        entry.reject(link.lost);
       }
     });
-    const user = decodeURIComponent(u.username);
-    const password = decodeURIComponent(u.password);
-    const mustSucceed = (what: string) => (reply: RespValue) => {
-      if (reply instanceof RespError) socket.destroy(new Error(`${what} failed: ${reply.message}`));
-    };
-    const ignore = (): void => undefined; // the command after it fails with the reason
-    if (password !== '') void send(link, user === '' ? ['AUTH', password] : ['AUTH', user, password]).then(mustSucceed('AUTH'), ignore);
-    if (this.db !== '') void send(link, ['SELECT', this.db]).then(mustSucceed(`SELECT ${this.db}`), ignore);
+    if (this.password !== '' || this.db !== '') {
+      link.handshake = this.handshake(link).then(
+        () => void (link.handshake = undefined),
+        (e: unknown) => {
+          // The commands waiting fail as the connection does (a lost connection has said why already).
+          if (e instanceof RedisConnectionError) throw e;
+          socket.destroy(e as Error);
+          throw lost(e as Error);
+        },
+      );
+      link.handshake.catch(() => undefined); // rejections reach the commands that await it
+    }
     return link;
+  }
+
+  /**
+   * AUTH, then SELECT. Like ioredis, a password given for a server that has none is only a warning (the
+   * server's reply says so) and the connection goes on.
+   */
+  private async handshake(link: Link): Promise<void> {
+    if (this.password !== '') {
+      const auth = this.user === '' ? ['AUTH', this.password] : ['AUTH', this.user, this.password];
+      const reply = await send(link, auth, undefined, REPLY_MS);
+      if (reply instanceof RespError && !/without any password configured|no password is set/i.test(reply.message)) {
+        throw new Error(`AUTH failed: ${reply.message}`);
+      }
+    }
+    if (this.db !== '') {
+      const reply = await send(link, ['SELECT', this.db], undefined, REPLY_MS);
+      if (reply instanceof RespError) throw new Error(`SELECT ${this.db} failed: ${reply.message}`);
+    }
   }
 }
 
+const QUIT_MS = 1000;
+/** A server that has sent no byte of a (non-blocking) command's reply this long after it was sent is taken for dead. */
+const REPLY_MS = 30_000;
 const READ_BUFFER_BYTES = 256 * 1024;
 
-/** One socket and the commands sent on it that wait for their replies, oldest first. */
+/**
+ * One socket, the commands sent on it that wait for their replies (oldest first), its handshake while it runs,
+ * and why it was lost once it was.
+ */
 interface Link {
   socket: Socket;
   inFlight: Array<{ sink?: BulkSink; resolve: (v: RespValue) => void; reject: (e: Error) => void; timer?: NodeJS.Timeout }>;
+  handshake?: Promise<void>;
+  lost?: RedisConnectionError;
 }
 
-/** Sends a command; resolves to its reply (an error reply too). After timeoutMs without one, the link is dropped. */
+/**
+ * Sends a command; resolves to its reply (an error reply too). If no byte of the reply has come timeoutMs after
+ * sending, the link is dropped.
+ */
 function send(link: Link, args: Array<string | Uint8Array>, sink?: BulkSink, timeoutMs?: number): Promise<RespValue> {
+  if (link.lost) return Promise.reject(link.lost);
   return new Promise((resolve, reject) => {
     const entry: Link['inFlight'][number] = { sink, resolve, reject };
     if (timeoutMs !== undefined) {

@@ -30,18 +30,22 @@ describe('gatherBatch', () => {
     expect([x[0], x[255]]).toEqual([0, 1]);
   });
 
-  it('gathers MNIST-sized rows (the WebAssembly path) in order and leaves the rest of x alone', () => {
+  it('gathers MNIST-sized rows (the WebAssembly path, several passes) in order and leaves the rest of x alone', () => {
     const features = 784;
-    const pixels = Uint8Array.from({ length: 5 * features }, (_, i) => (i * 37 + (i >> 9)) % 256);
-    const split: Split = { count: 5, rows: 28, cols: 28, features, pixels, labels: Uint8Array.of(5, 6, 7, 8, 9) };
-    const x = new Float32Array(4 * features).fill(-1);
-    const y = new Uint8Array(3);
-    gatherBatch(split, [4, 0, 2, 3], 0, 3, x, y);
-    [4, 0, 2].forEach((sample, r) => {
+    const n = 600;
+    const pixels = Uint8Array.from({ length: n * features }, (_, i) => (i * 37 + (i >> 9)) % 256);
+    const split: Split = { count: n, rows: 28, cols: 28, features, pixels, labels: Uint8Array.from({ length: n }, (_, s) => s % 10) };
+    const order = Uint32Array.from({ length: n }, (_, i) => (i * 7919) % n); // a permutation: 7919 is prime
+    const rows = 300; // more than one pass of 256 rows
+    const x = new Float32Array((rows + 1) * features).fill(-1);
+    const y = new Uint8Array(rows);
+    gatherBatch(split, order, 5, 5 + rows, x, y);
+    for (let r = 0; r < rows; r++) {
+      const sample = order[5 + r];
       for (let f = 0; f < features; f++) expect(x[r * features + f]).toBe(Math.fround(pixels[sample * features + f] / 255));
-    });
-    expect(x.subarray(3 * features).every((v) => v === -1)).toBe(true);
-    expect(Array.from(y)).toEqual([9, 5, 7]);
+      expect(y[r]).toBe(sample % 10);
+    }
+    expect(x.subarray(rows * features).every((v) => v === -1)).toBe(true);
   });
 
   it('rejects buffers too small for the batch', () => {

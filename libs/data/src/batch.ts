@@ -2,12 +2,16 @@ import { unitFloats } from '@gradq/nn';
 import { DataError } from './data-error.js';
 import type { Split } from './split.js';
 
-/** The batch's pixels, gathered row by row before they become floats in one pass; grows, then is reused. */
+/**
+ * Rows are gathered here, then turned into floats in one pass per ROWS_PER_PASS rows: it grows to that many rows
+ * at most, then is reused, whatever the batch size.
+ */
+const ROWS_PER_PASS = 256;
 let staging = new Uint8Array(0);
 
 /**
  * Writes samples indices[start..end) of `split` into x ((end - start) x features, row-major, pixel / 255 as
- * float32) and their labels into y. Allocates nothing once its staging buffer fits the largest batch.
+ * float32) and their labels into y. Allocates nothing once its staging buffer has grown.
  */
 export function gatherBatch(split: Split, indices: ArrayLike<number>, start: number, end: number, x: Float32Array, y: Uint8Array): void {
   const { features, pixels, labels, count } = split;
@@ -20,17 +24,19 @@ export function gatherBatch(split: Split, indices: ArrayLike<number>, start: num
       `gatherBatch: ${rows} samples need x of ${rows * features} floats and y of ${rows} labels, got ${x.length} and ${y.length}`,
     );
   }
-  const size = rows * features;
-  if (staging.length < size) staging = new Uint8Array(size);
-  for (let r = 0; r < rows; r++) {
-    const sample = indices[start + r];
-    if (!(sample >= 0 && sample < count && Number.isInteger(sample))) {
-      throw new RangeError(`gatherBatch: index ${sample} at position ${start + r} is outside the ${count} samples`);
+  if (staging.length < Math.min(rows, ROWS_PER_PASS) * features) staging = new Uint8Array(Math.min(rows, ROWS_PER_PASS) * features);
+  for (let first = 0; first < rows; first += ROWS_PER_PASS) {
+    const last = Math.min(first + ROWS_PER_PASS, rows);
+    for (let r = first; r < last; r++) {
+      const sample = indices[start + r];
+      if (!(sample >= 0 && sample < count && Number.isInteger(sample))) {
+        throw new RangeError(`gatherBatch: index ${sample} at position ${start + r} is outside the ${count} samples`);
+      }
+      staging.set(pixels.subarray(sample * features, (sample + 1) * features), (r - first) * features);
+      y[r] = labels[sample];
     }
-    staging.set(pixels.subarray(sample * features, (sample + 1) * features), r * features);
-    y[r] = labels[sample];
+    unitFloats(staging.subarray(0, (last - first) * features), x.subarray(first * features, last * features));
   }
-  unitFloats(staging.subarray(0, size), x.subarray(0, size));
 }
 
 /** Names used in limitSamples' error, e.g. { flag: '--train-samples', samples: 'training samples of mnist' }. */

@@ -1,5 +1,5 @@
 import {
-  deleteKeysWithPrefix, encodeParams, InvalidMessageError, KEY_TTL_MS, readGradientInto, readResultMessage, shardJobId, SkippedBulk,
+  deleteKeysWithPrefix, encodeParams, InvalidMessageError, KEY_TTL_MS, readGradientInto, readResultMessage, RedisConnectionError, shardJobId, SkippedBulk,
   validateShardFailure, validateShardResult, type RunKeys, type ShardJob, type ShardResult, type TensorConnection,
 } from '@gradq/cluster'; // prettier-ignore
 import type { Queue } from 'bullmq';
@@ -70,7 +70,7 @@ export class ClusterGradientSource implements GradientSource {
   private stepsSeen = 0;
   private readonly busy = new Map<string, number>(); // per worker: its fetch + compute + upload in this step
   private inbox = new Uint8Array(0); // where a popped result message lands; reused
-  private resultsDown = false; // the last BLPOP failed (logged once per outage)
+  private tensorsDown = false; // the tensor connection's last command failed (logged once per outage)
 
   /** `tensors` is a connection of its own: it writes θ, then waits in BLPOP for the results. */
   constructor(
@@ -94,10 +94,16 @@ export class ClusterGradientSource implements GradientSource {
     const results: Array<ShardResult | undefined> = new Array(K);
     const jobs = plan.shards.flatMap(([start, end], k) => (end > start ? [this.job(plan, k, 0)] : []));
     for (const j of jobs) pending.set(j.data.shard, { attempt: 0, jobId: j.opts.jobId });
-    await Promise.all([
-      this.tensors.set(this.keys.params(t), encodeParams(params), KEY_TTL_MS),
-      t > 0 ? this.tensors.unlink(this.keys.params(t - 1)) : undefined,
-    ]);
+    for (let delay = 250; ; delay = Math.min(2 * delay, 5000)) {
+      const written = await this.tensorsUp(`step ${t}: writing θ`, () =>
+        Promise.all([
+          this.tensors.set(this.keys.params(t), encodeParams(params), KEY_TTL_MS),
+          t > 0 ? this.tensors.unlink(this.keys.params(t - 1)) : undefined,
+        ]),
+      );
+      if (written) break;
+      await new Promise((r) => setTimeout(r, delay)); // both commands may be sent again
+    }
     await this.queue.addBulk(jobs);
     const t1 = performance.now();
     // Gather, adding each shard's gradient as soon as it and every shard before it are in (shard order).
@@ -168,20 +174,33 @@ export class ClusterGradientSource implements GradientSource {
    */
   private async pop(t: number): Promise<Uint8Array | SkippedBulk | null> {
     const limit = 8 + MAX_HEADER_BYTES + 4 * this.paramCount;
-    try {
-      const popped = await this.tensors.blpop(this.keys.results, POLL_S, (length) => {
+    const popped = await this.tensorsUp(`step ${t}: waiting for results`, () =>
+      this.tensors.blpop(this.keys.results, POLL_S, (length) => {
         if (length > limit) return 'skip';
         if (this.inbox.byteLength < length) this.inbox = new Uint8Array(Math.min(limit, length + (length >>> 3)));
         return this.inbox;
-      });
-      if (this.resultsDown) this.log(`step ${t}: results list reachable again`);
-      this.resultsDown = false;
-      return popped;
+      }),
+    );
+    if (popped !== undefined) return popped;
+    await new Promise((r) => setTimeout(r, 500));
+    return null;
+  }
+
+  /**
+   * Runs a command on the tensor connection; undefined when the connection failed (logged once per outage, with
+   * a line when it works again). An error reply from Redis is thrown: sending the command again would not help.
+   */
+  private async tensorsUp<T>(what: string, command: () => Promise<T>): Promise<T | undefined> {
+    try {
+      const result = await command();
+      if (this.tensorsDown) this.log(`${what}: Redis reachable again`);
+      this.tensorsDown = false;
+      return result;
     } catch (e) {
-      if (!this.resultsDown) this.log(`step ${t}: waiting for results failed (${(e as Error).message}); retrying`);
-      this.resultsDown = true;
-      await new Promise((r) => setTimeout(r, 500));
-      return null;
+      if (!(e instanceof RedisConnectionError)) throw e;
+      if (!this.tensorsDown) this.log(`${what} failed (${e.message}); retrying`);
+      this.tensorsDown = true;
+      return undefined;
     }
   }
 
