@@ -122,6 +122,19 @@ describe('ensureDataset', () => {
     expect((await readFile(path)).equals(realFile('train-labels-idx1-ubyte.gz'))).toBe(true);
   });
 
+  it('downloads again a cached file that is not valid gzip, and keeps one stored uncompressed with the right content', async () => {
+    const server = await start(serveReal);
+    await ensureDataset('mnist', opts(server.base));
+    const broken = join(cacheDir, 'mnist', 'train-labels-idx1-ubyte.gz');
+    await writeFile(broken, Uint8Array.of(0x1f, 0x8b, 8, 0, 1, 2, 3)); // gzip magic, then garbage
+    const plain = join(cacheDir, 'mnist', 't10k-labels-idx1-ubyte.gz');
+    await writeFile(plain, gunzipSync(realFile('t10k-labels-idx1-ubyte.gz')));
+    const before = server.requests.length;
+    await ensureDataset('mnist', opts(server.base));
+    expect(server.requests.slice(before)).toEqual(['/mnist/train-labels-idx1-ubyte.gz']);
+    expect((await readFile(broken)).equals(realFile('train-labels-idx1-ubyte.gz'))).toBe(true);
+  });
+
   it('retries after an HTTP 500 and then succeeds', async () => {
     const server = await start((req, res, nth) => (nth === 1 ? res.writeHead(500).end() : serveReal(req, res, nth)));
     await ensureDataset('mnist', opts(server.base));
