@@ -173,7 +173,7 @@ export class ClusterGradientSource implements GradientSource {
    * than any result for this model is not read into memory.
    */
   private async pop(t: number): Promise<Uint8Array | SkippedBulk | null> {
-    const limit = 8 + MAX_HEADER_BYTES + 4 * this.paramCount;
+    const limit = this.maxMessageBytes();
     const popped = await this.tensorsUp(`step ${t}: waiting for results`, () =>
       this.tensors.blpop(this.keys.results, POLL_S, (length) => {
         if (length > limit) return 'skip';
@@ -184,6 +184,11 @@ export class ClusterGradientSource implements GradientSource {
     if (popped !== undefined) return popped;
     await new Promise((r) => setTimeout(r, 500));
     return null;
+  }
+
+  /** The longest result message for this model: the fixed part, the longest header read, the gradient. */
+  private maxMessageBytes(): number {
+    return 8 + MAX_HEADER_BYTES + 4 * this.paramCount;
   }
 
   /**
@@ -232,8 +237,7 @@ export class ClusterGradientSource implements GradientSource {
     let message;
     try {
       if (bytes instanceof SkippedBulk) {
-        const limit = 8 + MAX_HEADER_BYTES + 4 * this.paramCount;
-        throw new InvalidMessageError(`result message of ${bytes.length} bytes (at most ${limit} for this model)`);
+        throw new InvalidMessageError(`result message of ${bytes.length} bytes (at most ${this.maxMessageBytes()} for this model)`);
       }
       message = readResultMessage(bytes, MAX_HEADER_BYTES);
     } catch (e) {
