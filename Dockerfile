@@ -53,7 +53,7 @@ LABEL org.opencontainers.image.title="gradq" \
       org.opencontainers.image.description="data-parallel training of a from-scratch MLP over BullMQ and Redis"
 # --max-semi-space-size=1 (for both roles): a 1 MB young generation; the processes' tensors live outside the JS
 # heap. Measured with local workers (which get the same flag) on the benchmark model: peak RSS 142-150 MB per
-# worker instead of 170-185 MB.
+# worker instead of 170-185 MB. docker-compose.yml adds --max-old-space-size=64 for the workers only.
 ENV NODE_ENV=production \
     NODE_OPTIONS="--enable-source-maps --max-semi-space-size=1" \
     GRADQ_DATA_DIR=/data

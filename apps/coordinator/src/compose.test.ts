@@ -7,6 +7,7 @@ import { Worker } from 'bullmq';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { COMMANDS } from './index.js';
+import { WORKER_NODE_FLAGS } from './cluster/local-workers.js';
 
 // The container setup (Dockerfile, docker-compose.yml) can't be run here (no Docker engine in CI), so this test
 // checks what can break without one: that compose's commands parse with the real `gradq` flag parser, that the
@@ -126,6 +127,11 @@ describe('docker-compose.yml', () => {
     expect(command).toBe('worker');
     expect(flags.redis).toBe(coordinator.redis);
     expect(flags.queue).toBe(coordinator.queue);
+  });
+
+  it('gives the workers the Node flags local workers get', () => {
+    const options = envOf(service('worker'), 'NODE_OPTIONS')?.split(/\s+/) ?? [];
+    for (const flag of WORKER_NODE_FLAGS) expect(options, 'worker NODE_OPTIONS').toContain(flag);
   });
 
   it('shares one dataset cache: GRADQ_DATA_DIR=/data on the `data` volume, no --data-dir', () => {
