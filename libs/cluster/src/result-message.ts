@@ -24,8 +24,8 @@ const headerEnd = (headerLength: number): number => Math.ceil((FIXED + headerLen
 
 /**
  * Writes result messages into one buffer that it reuses: each message is valid until the next call, so the
- * caller must have sent it (awaited the Redis reply: a command waiting in ioredis' offline queue still holds the
- * buffer) before writing another. The buffer stops growing once it fits the model.
+ * caller must have sent it (awaited the Redis reply: a command still being written refers to the buffer) before
+ * writing another. The buffer stops growing once it fits the model.
  */
 export class ResultWriter {
   private buffer = new Uint8Array(0);

@@ -3,19 +3,17 @@ import { InvalidMessageError } from './invalid-message-error.js';
 import { SkippedBulk } from './resp-reply-parser.js';
 import type { TensorConnection } from './tensor-connection.js';
 
+// How parameters travel through Redis: the raw little-endian float32 bytes, nothing else (the key names the
+// version). Gradients travel in result messages (result-message.ts).
+
 /**
- * How parameters travel through Redis: the raw little-endian float32 bytes, nothing else (the key names the
- * version). Gradients travel in result messages (result-message.ts).
- */
-/**
- * θ as the bytes to SET. On little-endian machines this is a view of `params` (ioredis then copies it once into
- * the command it writes; TensorConnection writes it as it is): the caller must await the write before changing the
- * parameters, since a command waiting to be sent still refers to them (the coordinator does: the optimizer runs
- * after the step).
+ * θ as the bytes to SET. On little-endian machines this is a view of `params`, which TensorConnection writes to
+ * its socket as it is: the caller must await the write before changing the parameters (the coordinator does: the
+ * optimizer runs after the step).
  */
 export function encodeParams(params: Float32Array): Buffer {
   const bytes = floatBytesView(params);
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength); // a Buffer: ioredis sends other views as text
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength); // a Buffer: ioredis (tests, tools) sends other views as text
 }
 
 // Where θ is checked before it is copied into the model; grows to the largest model seen, then is reused.
