@@ -5,7 +5,8 @@
 #
 # Stages: manifests (only the package.json files, so that `npm ci` stays cached until a dependency changes),
 # build (all dependencies, `tsc -b`), prod-deps (production dependencies only) and the runtime image, which
-# holds production node_modules, the workspace manifests, bin/ and dist/ of every project; no sources, no
+# holds production node_modules, the workspace manifests, bin/, dist/ and the compiled wasm/*.wasm kernels (which
+# dist/ loads by relative path) of every project; no sources, no
 # TypeScript, no Nx. Needs BuildKit (the default builder of Docker Engine 23+ and of `docker compose`).
 
 ARG NODE_IMAGE=node:20-bookworm-slim
@@ -40,7 +41,8 @@ COPY libs ./libs
 COPY apps ./apps
 RUN npm run build \
  && mkdir /out \
- && find libs apps -mindepth 2 -maxdepth 2 -type d -name dist -exec cp -a --parents {} /out/ \;
+ && find libs apps -mindepth 2 -maxdepth 2 -type d -name dist -exec cp -a --parents {} /out/ \; \
+ && find libs apps -mindepth 3 -maxdepth 3 -path '*/wasm/*.wasm' -exec cp -a --parents {} /out/ \;
 
 # Production dependencies only (bullmq, ioredis, msgpackr and the workspace links).
 FROM base AS prod-deps
