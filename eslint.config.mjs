@@ -10,8 +10,8 @@ export default [
   {
     files: ['**/*.ts', '**/*.js', '**/*.mjs'],
     rules: {
-      // Who may import whom (README, Layout): nn and cli import nothing of ours; data only nn; cluster nn, data, cli;
-      // apps never import each other; libs never import apps.
+      // Who may import whom (README, Layout): cli imports nothing of ours; nn only cli; data nn and cli; train nn, data
+      // and cli, never the queue; cluster nn, data, cli; apps any lib but never each other; libs never import apps.
       '@nx/enforce-module-boundaries': [
         'error',
         {
@@ -21,11 +21,26 @@ export default [
             { sourceTag: 'type:lib', onlyDependOnLibsWithTags: ['type:lib'] },
             { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:lib'] },
             { sourceTag: 'scope:cli', onlyDependOnLibsWithTags: ['scope:cli'], bannedExternalImports: ['bullmq', 'ioredis'] },
-            { sourceTag: 'scope:nn', onlyDependOnLibsWithTags: ['scope:nn'], bannedExternalImports: ['bullmq', 'ioredis'] },
-            { sourceTag: 'scope:data', onlyDependOnLibsWithTags: ['scope:data', 'scope:nn'], bannedExternalImports: ['bullmq', 'ioredis'] },
+            { sourceTag: 'scope:nn', onlyDependOnLibsWithTags: ['scope:nn', 'scope:cli'], bannedExternalImports: ['bullmq', 'ioredis'] },
+            {
+              sourceTag: 'scope:data',
+              onlyDependOnLibsWithTags: ['scope:data', 'scope:nn', 'scope:cli'],
+              bannedExternalImports: ['bullmq', 'ioredis'],
+            },
+            {
+              sourceTag: 'scope:train',
+              onlyDependOnLibsWithTags: ['scope:train', 'scope:nn', 'scope:data', 'scope:cli'],
+              bannedExternalImports: ['bullmq', 'ioredis'],
+            },
             { sourceTag: 'scope:cluster', onlyDependOnLibsWithTags: ['scope:cluster', 'scope:nn', 'scope:data', 'scope:cli'] },
-            { sourceTag: 'scope:coordinator', onlyDependOnLibsWithTags: ['scope:cluster', 'scope:nn', 'scope:data', 'scope:cli'] },
-            { sourceTag: 'scope:worker', onlyDependOnLibsWithTags: ['scope:cluster', 'scope:nn', 'scope:data', 'scope:cli'] },
+            {
+              sourceTag: 'scope:coordinator',
+              onlyDependOnLibsWithTags: ['scope:cluster', 'scope:train', 'scope:nn', 'scope:data', 'scope:cli'],
+            },
+            {
+              sourceTag: 'scope:worker',
+              onlyDependOnLibsWithTags: ['scope:cluster', 'scope:train', 'scope:nn', 'scope:data', 'scope:cli'],
+            },
           ],
         },
       ],

@@ -1,8 +1,10 @@
-import { formatFlags, parseFlags, UsageError, type Command, type CommandIo } from '@gradq/cli';
-import { ConfigError } from '@gradq/nn';
-import { DataError } from '@gradq/data';
+import { flagOf, formatFlags, InputError, parseFlags, UsageError, type Command, type CommandIo } from '@gradq/cli';
+import { DivergedError } from '@gradq/train';
 import { evalCommand } from './commands/eval-command.js';
 import { trainCommand } from './commands/train-command.js';
+
+/** Exit codes: success, anything unexpected, bad input, a run that diverged. */
+export const EXIT = { ok: 0, internal: 1, input: 2, diverged: 3 } as const;
 
 export const COMMANDS: Record<string, Command> = {
   train: trainCommand,
@@ -15,35 +17,50 @@ export function helpText(commands: Record<string, Command> = COMMANDS): string {
   const parts = ['gradq: data-parallel training of a from-scratch neural network over BullMQ and Redis', '', 'Commands:'];
   for (const [name, c] of Object.entries(commands)) parts.push(`  ${name.padEnd(8)} ${c.summary}`);
   for (const c of Object.values(commands)) parts.push('', `${c.usage}`, formatFlags(c.flags));
-  parts.push('', 'Exit codes: 0 success, 2 bad input (flags, files, data), 1 anything else.');
+  parts.push('', 'Exit codes: 0 success, 2 bad input (flags, files, data), 3 training diverged, 1 anything else.');
   return `${parts.join('\n')}\n`;
 }
 
 /**
- * Runs `gradq ARGS…` and returns the exit code: 2 for bad input (one line on stderr), 1 for anything else.
+ * Runs `gradq ARGS…` and returns the exit code (EXIT): 2 for bad input and 3 for a diverged run (one line on
+ * stderr each), 1 for anything else (with the stack).
  * `commands` lets the bin add commands of other apps (the worker) without this app importing them.
  */
 export async function main(args: readonly string[], io: CommandIo, commands: Record<string, Command> = COMMANDS): Promise<number> {
   const [name, ...rest] = args;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     io.stdout.write(helpText(commands));
-    return name === undefined ? 2 : 0;
+    return name === undefined ? EXIT.input : EXIT.ok;
   }
   try {
-    const command = commands[name];
+    const command = Object.hasOwn(commands, name) ? commands[name] : undefined;
     if (!command) throw new UsageError(`unknown command "${name}" (use ${Object.keys(commands).join(', ')}; see gradq --help)`);
     if (rest.includes('--help') || rest.includes('-h')) {
       io.stdout.write(`${command.usage}\n${command.summary}\n\n${formatFlags(command.flags)}\n`);
-      return 0;
+      return EXIT.ok;
     }
     await command.run(parseFlags(name, rest, command.flags), io);
-    return 0;
+    return EXIT.ok;
   } catch (e) {
-    if (e instanceof UsageError || e instanceof ConfigError || e instanceof DataError) {
-      io.stderr.write(`gradq: error: ${e.message}\n`);
-      return 2;
+    if (e instanceof InputError) {
+      io.stderr.write(`gradq: error: ${inputErrorText(e, commands[name])}\n`);
+      return EXIT.input;
+    }
+    if (e instanceof DivergedError) {
+      io.stderr.write(`gradq: ${e.message}\n`);
+      return EXIT.diverged;
     }
     io.stderr.write(`gradq: internal error: ${(e as Error).stack ?? String(e)}\n`);
-    return 1;
+    return EXIT.internal;
   }
+}
+
+/**
+ * A library's InputError in command-line terms: where it names the setting its value came from (`about`) and the
+ * command has that flag, the message is led by the flag (`--train-samples: …`).
+ */
+function inputErrorText(e: InputError, command: Command | undefined): string {
+  if (e instanceof UsageError || e.about === undefined || command === undefined) return e.message;
+  const flag = flagOf(e.about);
+  return Object.hasOwn(command.flags, flag.slice(2)) ? `${flag}: ${e.message}` : e.message;
 }

@@ -4,8 +4,9 @@ import {
   encodeParams, InvalidMessageError, KEY_TTL_MS, readGradientInto, readResultMessage, TensorConnection, validateShardJob,
   type ShardJob,
 } from '@gradq/cluster'; // prettier-ignore
-import { epochOrder, gatherBatch, limitSamples, loadDataset, type Split } from '@gradq/data';
+import { epochOrder, limitSamples, loadDataset, type Split } from '@gradq/data';
 import { Model, paramsSha256 } from '@gradq/nn';
+import { shardGradient, ShardInputs } from '@gradq/train';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ShardProcessor, type TensorLink } from './shard-processor.js';
@@ -26,17 +27,12 @@ function job(patch: Partial<ShardJob> = {}): ShardJob {
   }; // prettier-ignore
 }
 
-/** The shard's gradient sum and stats computed directly in this process: the samples at positions [start, end). */
+/** The shard's gradient sum and stats as the in-process trainer computes them (libs/train's shardGradient). */
 function reference(params: Float32Array, j: ShardJob) {
-  const count = j.end - j.start;
-  const x = new Float32Array(count * 784);
-  const y = new Uint8Array(count);
-  gatherBatch(train, epochOrder(j.seed, j.epoch, j.trainSamples), j.start, j.end, x, y);
   const model = new Model(SPEC, { seed: 99 });
   model.params.set(params);
-  model.zeroGrads();
-  const stats = model.forwardBackward(x, y, count);
-  return { grads: model.grads, ...stats, count };
+  const stats = shardGradient(model, train, epochOrder(j.seed, j.epoch, j.trainSamples), j.start, j.end, new ShardInputs());
+  return { grads: model.grads, ...stats, count: j.end - j.start };
 }
 
 /**

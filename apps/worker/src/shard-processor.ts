@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { Model } from '@gradq/nn';
-import { epochOrder, gatherBatch, limitSamples, loadSplit, type Split } from '@gradq/data';
+import { epochOrder, limitSamples, loadSplit, type Split } from '@gradq/data';
+import { shardGradient, ShardInputs } from '@gradq/train';
 import { KEY_TTL_MS, ParamsFetcher, ResultWriter, type ShardJob, type ShardResult, type TensorConnection } from '@gradq/cluster';
 
 /** What a processor needs of its Redis connection: fetching θ and pushing result messages. */
@@ -25,8 +26,7 @@ export class ShardProcessor {
   private readonly datasets = new Map<string, Promise<Split>>();
   private readonly models = new Map<string, { model: Model; paramsKey: string }>();
   private order: { key: string; order: Uint32Array } = { key: '', order: new Uint32Array(0) };
-  private x = new Float32Array(0);
-  private y = new Uint8Array(0);
+  private readonly inputs = new ShardInputs();
   private lastUploadMs = 0;
   private pushing: Promise<void> = Promise.resolve();
   private readonly writer = new ResultWriter();
@@ -77,25 +77,19 @@ export class ShardProcessor {
       entry.paramsKey = job.paramsKey;
     }
     const t1 = performance.now();
-    // Forward and backward over the shard's samples.
+    // The shard's gradient sum, by the recipe the in-process trainer uses.
     const orderKey = `${job.dataset}/${job.seed}/${job.epoch}/${job.trainSamples}`;
     if (this.order.key !== orderKey) this.order = { key: orderKey, order: epochOrder(job.seed, job.epoch, job.trainSamples) };
     const count = job.end - job.start;
-    if (this.y.length < count) {
-      this.x = new Float32Array(count * train.features);
-      this.y = new Uint8Array(count);
-    }
-    gatherBatch(train, this.order.order, job.start, job.end, this.x, this.y);
-    model.zeroGrads();
-    const stats = model.forwardBackward(this.x, this.y, count);
+    const stats = shardGradient(model, train, this.order.order, job.start, job.end, this.inputs);
     const t2 = performance.now();
     // Push the result and the gradient sum, once the previous push has freed the writer's buffer. uploadMs is
     // the previous push's (this one has not happened yet).
     await this.pushing;
-    const result: ShardResult = {
-      v: 2, run: job.run, step: job.step, shard: job.shard, attempt: job.attempt, count, lossSum: stats.lossSum,
-      correct: stats.correct, worker: this.name, fetchMs: t1 - t0, computeMs: t2 - t1, uploadMs: this.lastUploadMs,
-    }; // prettier-ignore
+    const { run, step, shard, attempt } = job;
+    const { lossSum, correct } = stats;
+    const timings = { fetchMs: t1 - t0, computeMs: t2 - t1, uploadMs: this.lastUploadMs };
+    const result: ShardResult = { v: 2, run, step, shard, attempt, count, lossSum, correct, worker: this.name, ...timings };
     this.pushing = this.push(job, this.writer.write(result, model.grads), performance.now());
     return result;
   }
@@ -120,7 +114,7 @@ export class ShardProcessor {
       loaded.catch(() => this.datasets.delete(dataset));
       this.datasets.set(dataset, loaded);
     }
-    return loaded.then((train) => limitSamples(train, samples, { flag: 'trainSamples', samples: `training samples of ${dataset}` }));
+    return loaded.then((train) => limitSamples(train, samples, { samples: `training samples of ${dataset}` }));
   }
 
   private model(spec: string): { model: Model; paramsKey: string } {

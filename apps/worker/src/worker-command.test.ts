@@ -99,8 +99,8 @@ describe('gradq worker', () => {
   });
 
   it.each([
-    [['--redis', 'http://:pw@example:80'], {}, '--redis http://:***@example:80: scheme http: is not redis: or rediss:'],
-    [[], { GRADQ_REDIS_URL: 'http://:pw@example:80' }, '--redis http://:***@example:80: scheme http: is not redis: or rediss:'],
+    [['--redis', 'http://:pw@example:80'], {}, 'Redis URL http://:***@example:80: scheme http: is not redis: or rediss:'],
+    [[], { GRADQ_REDIS_URL: 'http://:pw@example:80' }, 'Redis URL http://:***@example:80: scheme http: is not redis: or rediss:'],
     [['--queue', 'a:b'], {}, 'invalid queue "a:b" (use 1-64 letters, digits, _ . -)'],
   ])('refuses %j %j with exit code 2 and one line', async (args, env, line) => {
     const { code, stderr } = await run(args, env).done;

@@ -1,8 +1,18 @@
-import type { Command, CommandIo, ParsedFlags } from '@gradq/cli';
+import { defineCommand, type CommandIo, type ParsedFlags } from '@gradq/cli';
 import {
-  checkName, checkRedisUrl, connectRedis, DEFAULT_REDIS_URL, QUEUE_PREFIX, REDIS_URL_ENV, redactRedisUrl, TensorConnection, validateShardJob,
-  waitForRedis, WORKER_FLAGS, type ShardJob, type ShardResult,
-} from '@gradq/cluster'; // prettier-ignore
+  checkName,
+  checkRedisUrl,
+  connectRedis,
+  QUEUE_PREFIX,
+  redactRedisUrl,
+  resolveRedisUrl,
+  TensorConnection,
+  validateShardJob,
+  waitForRedis,
+  WORKER_FLAGS,
+  type ShardJob,
+  type ShardResult,
+} from '@gradq/cluster';
 import { Worker } from 'bullmq';
 import { ShardProcessor } from './shard-processor.js';
 
@@ -14,28 +24,27 @@ import { ShardProcessor } from './shard-processor.js';
 export const LOCK_MS = 4000;
 export const STALLED_CHECK_MS = 2000;
 
-export const workerCommand: Command = {
+export const workerCommand = defineCommand({
   summary: 'take shard jobs from the queue and compute their gradients (runs until SIGTERM/SIGINT)',
   usage: 'gradq worker [--redis URL] [--queue NAME] [--data-dir ROOT]',
   flags: WORKER_FLAGS,
   async run(flags, io) {
     await runWorker(flags, io);
   },
-};
+});
 
-async function runWorker(flags: ParsedFlags, io: CommandIo): Promise<void> {
-  const url = (flags.redis as string | undefined) ?? process.env[REDIS_URL_ENV] ?? DEFAULT_REDIS_URL;
+async function runWorker(flags: ParsedFlags<typeof WORKER_FLAGS>, io: CommandIo): Promise<void> {
+  const { url } = resolveRedisUrl(flags.redis);
   checkRedisUrl(url);
-  const queue = flags.queue as string;
+  const { queue, quiet } = flags;
   checkName('queue', queue);
-  const quiet = flags.quiet === true;
   const log = (line: string): void => void io.stderr.write(`worker ${line}\n`);
   await waitForRedis(url, log);
   const redis = connectRedis(url, log);
   // θ fetches and result pushes get a lean connection of their own: a 400 KB push then travels while BullMQ
   // completes the job and hands out the next one on `redis`, instead of holding those commands up behind it.
   const tensors = new TensorConnection(url);
-  const processor = new ShardProcessor(tensors, flags['data-dir'] as string | undefined, flags.name as string | undefined, log);
+  const processor = new ShardProcessor(tensors, flags['data-dir'], flags.name, log);
   const worker = new Worker<ShardJob, ShardResult>(queue, async (job) => processor.process(validateShardJob(job.data)), {
     connection: redis,
     prefix: QUEUE_PREFIX,

@@ -7,10 +7,15 @@ export interface CommandIo {
   stderr: OutputStream;
 }
 
-/** A `gradq` subcommand: its flags (parsed and checked before `run`) and what it does. */
-export interface Command {
+/** A `gradq` subcommand: its flags (parsed and checked before `run`, which gets them typed) and what it does. */
+export interface Command<S extends FlagSpecs = FlagSpecs> {
   summary: string;
   usage: string;
-  flags: FlagSpecs;
-  run(flags: ParsedFlags, io: CommandIo): Promise<void>;
+  flags: S;
+  run(flags: ParsedFlags<S>, io: CommandIo): Promise<void>;
+}
+
+/** A command whose `run` sees its flags typed from its specs. */
+export function defineCommand<S extends FlagSpecs>(command: Command<S>): Command<S> {
+  return command;
 }

@@ -12,26 +12,51 @@ export interface FlagSpec {
   /** Lowest accepted number (inclusive unless `exclusiveMin`). */
   min?: number;
   exclusiveMin?: boolean;
+  /** Highest accepted number (inclusive). */
+  max?: number;
 }
 
 export type FlagSpecs = Record<string, FlagSpec>;
-export type FlagValue = string | number | boolean | undefined;
-export type ParsedFlags = Record<string, FlagValue>;
+
+/** The value a flag parses to: booleans are true/false, numbers numbers, strings strings (or one of `choices`). */
+type FlagType<F extends FlagSpec> = ValueOfType<F['type'], F>;
+type ValueOfType<T, F> = T extends 'boolean'
+  ? boolean
+  : T extends 'string'
+    ? F extends { choices: readonly (infer C extends string)[] }
+      ? C
+      : string
+    : number;
+
+/**
+ * Parsed flags, typed from their specs: a flag with a default (and every boolean, false unless given) always has a
+ * value; any other flag is undefined when not given.
+ */
+export type ParsedFlags<S extends FlagSpecs = FlagSpecs> = {
+  -readonly [K in keyof S]: S[K] extends { default: string | number | boolean }
+    ? FlagType<S[K]>
+    : S[K]['type'] extends 'boolean'
+      ? boolean
+      : FlagType<S[K]> | undefined;
+};
+
+/** A decimal number as people write it (1, -2.5, .5, 1e-3); no hex, octal, binary, Infinity or spaces. */
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
 
 /**
  * Parses `--name value`, `--name=value` and boolean `--name` against the specs: unknown flags, missing values,
- * repeated flags, and numbers that are not numbers or are out of range are UsageErrors quoting the value.
+ * repeated flags, and numbers that are not decimal numbers or are out of range are UsageErrors quoting the value.
  */
-export function parseFlags(command: string, args: readonly string[], specs: FlagSpecs): ParsedFlags {
-  const out: ParsedFlags = {};
-  for (const [name, spec] of Object.entries(specs)) out[name] = spec.default;
+export function parseFlags<S extends FlagSpecs>(command: string, args: readonly string[], specs: S): ParsedFlags<S> {
+  const out: Record<string, string | number | boolean | undefined> = {};
+  for (const [name, spec] of Object.entries(specs)) out[name] = spec.default ?? (spec.type === 'boolean' ? false : undefined);
   const seen = new Set<string>();
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     if (!arg.startsWith('--')) throw new UsageError(`gradq ${command}: unexpected argument "${arg}" (flags start with --)`);
     const eq = arg.indexOf('=');
     const name = eq >= 0 ? arg.slice(2, eq) : arg.slice(2);
-    const spec = specs[name];
+    const spec = Object.hasOwn(specs, name) ? specs[name] : undefined;
     if (!spec) {
       throw new UsageError(`gradq ${command}: unknown flag --${name} (see gradq ${command} --help)`);
     }
@@ -53,7 +78,7 @@ export function parseFlags(command: string, args: readonly string[], specs: Flag
     }
     out[name] = convert(name, raw, spec);
   }
-  return out;
+  return out as ParsedFlags<S>;
 }
 
 function convert(name: string, raw: string, spec: FlagSpec): string | number {
@@ -64,12 +89,13 @@ function convert(name: string, raw: string, spec: FlagSpec): string | number {
     }
     return raw;
   }
-  const value = raw.trim() === '' ? Number.NaN : Number(raw);
-  if (!Number.isFinite(value)) throw new UsageError(`--${name} ${raw}: not a number`);
+  const value = DECIMAL.test(raw) ? Number(raw) : Number.NaN;
+  if (!Number.isFinite(value)) throw new UsageError(`--${name} ${raw}: not a decimal number`);
   if (spec.type === 'int' && !Number.isSafeInteger(value)) throw new UsageError(`--${name} ${raw}: not a whole number`);
   if (spec.min !== undefined && (value < spec.min || (spec.exclusiveMin && value === spec.min))) {
     throw new UsageError(`--${name} ${raw}: must be ${spec.exclusiveMin ? '>' : '>='} ${spec.min}`);
   }
+  if (spec.max !== undefined && value > spec.max) throw new UsageError(`--${name} ${raw}: must be <= ${spec.max}`);
   return value;
 }
 
@@ -82,4 +108,9 @@ export function formatFlags(specs: FlagSpecs): string {
   });
   const width = Math.max(...rows.map(([l]) => l.length)) + 2;
   return rows.map(([l, r]) => l.padEnd(width) + r).join('\n');
+}
+
+/** The flag that sets a configuration key: `trainSamples` → `--train-samples`. */
+export function flagOf(key: string): string {
+  return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 }

@@ -1,5 +1,6 @@
+export { InputError } from './input-error.js';
 export { UsageError } from './usage-error.js';
-export { parseFlags, formatFlags, type FlagSpec, type FlagSpecs, type FlagValue, type ParsedFlags } from './flags.js';
-export type { Command, CommandIo } from './command.js';
-export { ProgressBar, formatCount, type OutputStream } from './progress.js';
+export { parseFlags, formatFlags, flagOf, type FlagSpec, type FlagSpecs, type ParsedFlags } from './flags.js';
+export { defineCommand, type Command, type CommandIo } from './command.js';
+export { ProgressBar, transferProgress, formatCount, type OutputStream } from './progress.js';
 export { writeFileAtomic, checkWritableTarget } from './atomic-write.js';

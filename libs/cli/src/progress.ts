@@ -46,3 +46,33 @@ export class ProgressBar {
 export function formatCount(n: number): string {
   return Math.round(n).toLocaleString('en-US');
 }
+
+/**
+ * Progress of files being transferred (dataset downloads), for a callback `(file, received, total)`: on a
+ * terminal a ProgressBar per file, ended by one line once the file is complete; elsewhere one line per file.
+ */
+export function transferProgress(stream: OutputStream): (file: string, received: number, total: number | undefined) => void {
+  const bars = new Map<string, ProgressBar>();
+  const finished = new Set<string>();
+  return (file, received, total) => {
+    if (finished.has(file)) return;
+    const complete = total !== undefined && received >= total;
+    let bar = bars.get(file);
+    if (!bar) {
+      bar = new ProgressBar(stream, file, total ?? 0);
+      bars.set(file, bar);
+      if (!stream.isTTY) stream.write(`downloading ${file}${total !== undefined ? ` (${mb(total)})` : ''}\n`);
+    }
+    if (complete) {
+      finished.add(file);
+      bar.clear();
+      if (stream.isTTY) stream.write(`${file} ${mb(received)}\n`);
+      return;
+    }
+    bar.update(received, total === undefined ? mb(received) : `${mb(received)} / ${mb(total)}`);
+  };
+}
+
+function mb(bytes: number): string {
+  return `${(bytes / 1e6).toFixed(1)} MB`;
+}

@@ -12,7 +12,8 @@ export { encodeParams, decodeParamsInto, ParamsFetcher } from './tensor-codec.js
 export { TensorConnection, RedisConnectionError, RedisReplyError } from './tensor-connection.js';
 export { SkippedBulk } from './resp-reply-parser.js';
 export { ResultWriter, encodeResultMessage, readResultMessage, readGradientInto, type ResultMessage } from './result-message.js';
-export { checkRedisUrl, redactRedisUrl, DEFAULT_REDIS_URL, REDIS_URL_ENV } from './redis-url.js';
+export { checkRedisUrl, redactRedisUrl, resolveRedisUrl, DEFAULT_REDIS_URL, REDIS_URL_ENV, type RedisUrlChoice } from './redis-url.js';
+export { ClusterConfigError } from './cluster-config-error.js';
 export { connectRedis, waitForRedis, RedisUnavailableError } from './connect.js';
 export { WORKER_FLAGS } from './worker-flags.js';
 export { deleteKeysWithPrefix } from './cleanup.js';

@@ -1,4 +1,4 @@
-import { UsageError } from '@gradq/cli';
+import { ClusterConfigError } from './cluster-config-error.js';
 import { describe, expect, it } from 'vitest';
 import { checkRedisUrl, redactRedisUrl } from './redis-url.js';
 
@@ -37,21 +37,21 @@ describe('checkRedisUrl', () => {
   it.each([
     ['http://:secret@host:80', /scheme http: is not redis: or rediss:/],
     ['not a url :secret@', /not a URL/],
-    ['redis://:secret@', /--redis redis:\/\/:\*\*\*@/],
+    ['redis://:secret@', /Redis URL redis:\/\/:\*\*\*@/],
     ['redis://', /no host/],
     ['redis://host:notaport', /not a URL/],
     ['redis://:se/cret@host:6379', /not a URL/],
     ['redis://:secret@host:6379/zero', /database "zero" is not a number/],
     ['redis://:secret@host:6379/0/x', /database "0\/x" is not a number/],
     ['redis://:secret%zz@host:6379', /the user or password has a broken %-escape/],
-  ])('rejects %s with a UsageError that never shows the password', (url, pattern) => {
+  ])('rejects %s with a ClusterConfigError that never shows the password', (url, pattern) => {
     let error: unknown;
     try {
       checkRedisUrl(url);
     } catch (e) {
       error = e;
     }
-    expect(error).toBeInstanceOf(UsageError);
+    expect(error).toBeInstanceOf(ClusterConfigError);
     expect((error as Error).message).toMatch(pattern);
     for (const secret of ['secret', 'se/cret', 'cret']) expect((error as Error).message).not.toContain(secret);
   });

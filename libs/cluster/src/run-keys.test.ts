@@ -1,4 +1,4 @@
-import { UsageError } from '@gradq/cli';
+import { ClusterConfigError } from './cluster-config-error.js';
 import { describe, expect, it } from 'vitest';
 import { checkName, runKeys, shardJobId } from './run-keys.js';
 
@@ -18,7 +18,7 @@ describe('runKeys', () => {
   it.each(['a:b', 'has space', 'x'.repeat(65), '', 'star*', 'new\nline'])('rejects the name %j with the value in the message', (bad) => {
     expect(() => runKeys(bad, 'r1')).toThrow(`invalid queue "${bad}"`);
     expect(() => runKeys('q', bad)).toThrow(`invalid run id "${bad}"`);
-    expect(() => checkName('queue', bad)).toThrow(UsageError);
+    expect(() => checkName('queue', bad)).toThrow(ClusterConfigError);
   });
 });
 

@@ -1,4 +1,4 @@
-import { UsageError } from '@gradq/cli';
+import { ClusterConfigError } from './cluster-config-error.js';
 
 /**
  * Redis layout of one run. BullMQ keeps its own keys under `gradq:<queue>:…` (the queue's prefix); ours sit
@@ -44,6 +44,9 @@ export function shardJobId(runId: string, step: number, shard: number, attempt: 
   return `${runId}.${step}.${shard}.${attempt}`;
 }
 
+/** Throws ClusterConfigError unless `name` (a queue name, run id, worker name) is 1-64 letters, digits, _ . -. */
 export function checkName(what: string, name: string): void {
-  if (!NAME.test(name)) throw new UsageError(`invalid ${what} "${name}" (use 1-64 letters, digits, _ . -)`);
+  if (!NAME.test(name)) {
+    throw new ClusterConfigError(`invalid ${what} "${name}" (use 1-64 letters, digits, _ . -)`);
+  }
 }

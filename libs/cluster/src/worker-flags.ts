@@ -5,9 +5,10 @@ import { DEFAULT_QUEUE } from './run-keys.js';
 /** Flags of `gradq worker`: part of the contract, since the coordinator's launcher starts workers with them. */
 export const WORKER_FLAGS = {
   redis: {
-    type: 'string', placeholder: 'URL',
+    type: 'string',
+    placeholder: 'URL',
     help: `Redis to take shard jobs from, redis:// or rediss:// (default: $${REDIS_URL_ENV}, else ${DEFAULT_REDIS_URL})`,
-  }, // prettier-ignore
+  },
   queue: { type: 'string', placeholder: 'NAME', default: DEFAULT_QUEUE, help: 'queue name (the coordinator’s --queue)' },
   'data-dir': { type: 'string', placeholder: 'ROOT', help: 'read ROOT/<dataset>/*.gz instead of the download cache' },
   name: { type: 'string', placeholder: 'ID', help: 'worker name in results and logs (default: host:pid)' },

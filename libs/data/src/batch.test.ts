@@ -66,7 +66,7 @@ describe('gatherBatch', () => {
 });
 
 describe('limitSamples', () => {
-  const names = { flag: '--train-samples', samples: 'training samples of mnist' };
+  const names = { samples: 'training samples of mnist', about: 'trainSamples' };
 
   it('returns a view of the first n samples that shares memory with the split', () => {
     const split = tinySplit();
@@ -80,15 +80,18 @@ describe('limitSamples', () => {
     expect(limitSamples(tinySplit(), 4, names).count).toBe(4);
   });
 
-  it('rejects n above the sample count, quoting both', () => {
-    expect(() => limitSamples({ ...tinySplit(), count: 60000 }, 70000, names)).toThrow(
-      new DataError('--train-samples 70000 exceeds the 60000 training samples of mnist; use at most 60000'),
-    );
+  it('rejects n above the sample count, quoting both and naming the setting', () => {
+    const error = new DataError('sample limit 70000 exceeds the 60000 training samples of mnist; use at most 60000', {
+      about: 'trainSamples',
+    });
+    expect(() => limitSamples({ ...tinySplit(), count: 60000 }, 70000, names)).toThrow(error);
   });
 
   it.each([0, -3, 1.5, Number.NaN])('rejects n = %s as not a whole number from 1', (n) => {
     expect(() => limitSamples(tinySplit(), n, names)).toThrow(
-      new DataError(`--train-samples ${n} is not valid: expected a whole number from 1 to 4 (the training samples of mnist)`),
+      new DataError(`sample limit ${n} is not valid: expected a whole number from 1 to 4 (the training samples of mnist)`, {
+        about: 'trainSamples',
+      }),
     );
   });
 });

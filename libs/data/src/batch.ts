@@ -41,19 +41,23 @@ export function gatherBatch(split: Split, indices: ArrayLike<number>, start: num
   }
 }
 
-/** Names used in limitSamples' error, e.g. { flag: '--train-samples', samples: 'training samples of mnist' }. */
+/**
+ * What limitSamples' error says: the samples it limits (e.g. 'training samples of mnist') and the configuration
+ * key the limit came from (e.g. 'trainSamples'), if any.
+ */
 export interface SampleLimitNames {
-  flag: string;
   samples: string;
+  about?: string;
 }
 
 /** A view of the first n samples of `split` (no copy); throws DataError unless n is a whole number in [1, count]. */
-export function limitSamples(split: Split, n: number, names: SampleLimitNames = { flag: 'sample limit', samples: 'samples' }): Split {
+export function limitSamples(split: Split, n: number, names: SampleLimitNames = { samples: 'samples' }): Split {
+  const about = names.about === undefined ? {} : { about: names.about };
   if (!Number.isInteger(n) || n < 1) {
-    throw new DataError(`${names.flag} ${n} is not valid: expected a whole number from 1 to ${split.count} (the ${names.samples})`);
+    throw new DataError(`sample limit ${n} is not valid: expected a whole number from 1 to ${split.count} (the ${names.samples})`, about);
   }
   if (n > split.count) {
-    throw new DataError(`${names.flag} ${n} exceeds the ${split.count} ${names.samples}; use at most ${split.count}`);
+    throw new DataError(`sample limit ${n} exceeds the ${split.count} ${names.samples}; use at most ${split.count}`, about);
   }
   return {
     ...split,

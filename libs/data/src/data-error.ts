@@ -1,8 +1,6 @@
-/** A problem with input data: a dataset file, a dataset name or a data-related flag. The CLI exits with code 2. */
-export class DataError extends Error {
-  override readonly name: string = 'DataError';
+import { InputError } from '@gradq/cli';
 
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-  }
+/** A problem with input data: a dataset file, a dataset name, a sample count, batch or shard count. Exit code 2. */
+export class DataError extends InputError {
+  override name = 'DataError';
 }

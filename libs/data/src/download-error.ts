@@ -2,5 +2,5 @@ import { DataError } from './data-error.js';
 
 /** A dataset file could not be fetched from any mirror (network, HTTP status or content hash). */
 export class DownloadError extends DataError {
-  override readonly name: string = 'DownloadError';
+  override name = 'DownloadError';
 }

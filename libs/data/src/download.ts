@@ -9,9 +9,11 @@ import { datasetFilePath, defaultCacheDir } from './cache.js';
 import { DataError } from './data-error.js';
 import { DownloadError } from './download-error.js';
 import { decompressIdx, isGzip } from './idx.js';
-import type { ProgressReporter } from './progress.js';
 import { datasetFiles, getDatasetInfo, type DatasetFile } from './registry.js';
 import { verifySha256 } from './sha256.js';
+
+/** Called while a file downloads; a last call has received === total when the file is complete. */
+export type ProgressReporter = (file: string, received: number, total: number | undefined) => void;
 
 export interface EnsureDatasetOptions {
   /** Cache root; default defaultCacheDir(). Files go to `<cacheDir>/<dataset>/<file>.gz`. */

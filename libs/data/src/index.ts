@@ -15,8 +15,7 @@ export {
 export { DATASET_NAMES, datasetFiles, getDatasetInfo, type DatasetFile, type DatasetInfo, type DatasetName } from './registry.js';
 export { datasetFilePath, defaultCacheDir } from './cache.js';
 export { sha256Hex, verifySha256 } from './sha256.js';
-export { stderrProgress, type ProgressReporter, type ProgressStream } from './progress.js';
-export { ensureDataset, type EnsureDatasetOptions } from './download.js';
+export { ensureDataset, type EnsureDatasetOptions, type ProgressReporter } from './download.js';
 export { loadDataset, loadDatasetFiles, loadSplit, type LoadDatasetOptions, type SplitName } from './load.js';
 export { gatherBatch, limitSamples, type SampleLimitNames } from './batch.js';
 export { epochOrder } from './epoch-order.js';

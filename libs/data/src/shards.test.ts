@@ -116,7 +116,7 @@ describe('planStep', () => {
 
   it('rejects more shards than the batch has samples', () => {
     expect(() => planStep(100, 64, 65, 0)).toThrow(
-      new DataError('--shards 65 exceeds --batch 64: each shard needs at least one sample; use --shards 64 or fewer'),
+      new DataError('65 shards exceed a batch of 64: each shard needs at least one sample; use 64 shards or fewer', { about: 'shards' }),
     );
   });
 
@@ -125,13 +125,17 @@ describe('planStep', () => {
   });
 });
 
-describe('flag checks', () => {
-  it.each([0, -1, 2.5, Number.NaN])('rejects --batch %s', (batch) => {
-    expect(() => checkBatchSize(batch)).toThrow(new DataError(`--batch ${batch} is not valid: expected a whole number >= 1`));
+describe('batch and shard checks', () => {
+  it.each([0, -1, 2.5, Number.NaN])('rejects batch size %s, naming the batch setting', (batch) => {
+    expect(() => checkBatchSize(batch)).toThrow(
+      new DataError(`batch size ${batch} is not valid: expected a whole number >= 1`, { about: 'batch' }),
+    );
   });
 
-  it.each([0, 1.5])('rejects --shards %s', (shards) => {
-    expect(() => checkShardCount(shards, 64)).toThrow(new DataError(`--shards ${shards} is not valid: expected a whole number >= 1`));
+  it.each([0, 1.5])('rejects shard count %s, naming the shards setting', (shards) => {
+    expect(() => checkShardCount(shards, 64)).toThrow(
+      new DataError(`shard count ${shards} is not valid: expected a whole number >= 1`, { about: 'shards' }),
+    );
   });
 
   it('accepts shards equal to the batch size', () => {

@@ -68,26 +68,26 @@ export function planStep(n: number, batch: number, shards: number, globalStep: n
 /** Throws DataError unless n (the number of training samples) is a whole number >= 1. */
 export function checkSampleCount(n: number): void {
   if (!Number.isInteger(n) || n < 1) {
-    throw new DataError(`training sample count ${n} is not valid: expected a whole number >= 1`);
+    throw new DataError(`training sample count ${n} is not valid: expected a whole number >= 1`, { about: 'trainSamples' });
   }
 }
 
-/** Throws DataError unless --batch is a whole number >= 1. */
+/** Throws DataError unless the batch size is a whole number >= 1. */
 export function checkBatchSize(batch: number): void {
   if (!Number.isInteger(batch) || batch < 1) {
-    throw new DataError(`--batch ${batch} is not valid: expected a whole number >= 1`);
+    throw new DataError(`batch size ${batch} is not valid: expected a whole number >= 1`, { about: 'batch' });
   }
 }
 
-/** Throws DataError unless --shards is a whole number in [1, batch]. */
+/** Throws DataError unless the shard count is a whole number in [1, batch]: the one check of this rule. */
 export function checkShardCount(shards: number, batch: number): void {
   checkBatchSize(batch);
   if (!Number.isInteger(shards) || shards < 1) {
-    throw new DataError(`--shards ${shards} is not valid: expected a whole number >= 1`);
+    throw new DataError(`shard count ${shards} is not valid: expected a whole number >= 1`, { about: 'shards' });
   }
   if (shards > batch) {
-    throw new DataError(
-      `--shards ${shards} exceeds --batch ${batch}: each shard needs at least one sample; use --shards ${batch} or fewer`,
-    );
+    throw new DataError(`${shards} shards exceed a batch of ${batch}: each shard needs at least one sample; use ${batch} shards or fewer`, {
+      about: 'shards',
+    });
   }
 }

@@ -1,18 +1,25 @@
 import { UsageError, type FlagSpecs, type ParsedFlags } from '@gradq/cli';
+import { checkShardCount } from '@gradq/data';
 import { OPTIMIZER_NAMES, parseModelSpec } from '@gradq/nn';
 
 /** Flags of `gradq bench`. */
 export const BENCH_FLAGS = {
   workers: {
-    type: 'string', placeholder: 'N,N…', default: '1,2,4',
+    type: 'string',
+    placeholder: 'N,N…',
+    default: '1,2,4',
     help: 'worker counts to run the cluster with, one run each (0 = only external workers: start gradq worker on the printed queue)',
-  }, // prettier-ignore
+  },
   batch: { type: 'string', placeholder: 'B,B…', default: '64,512', help: 'global batch sizes; every trainer runs once per batch' },
   shards: {
-    type: 'int', min: 1, default: 4, placeholder: 'K',
-    help: 'shards per batch for every run: the same for every worker count, so that runs do the same work ' +
+    type: 'int',
+    min: 1,
+    default: 4,
+    placeholder: 'K',
+    help:
+      'shards per batch for every run: the same for every worker count, so that runs do the same work ' +
       'and must end with the same parameters (a worker count only decides who computes the shards)',
-  }, // prettier-ignore
+  },
   model: { type: 'string', placeholder: 'SPEC', default: 'mlp:784-128-10', help: 'network, mlp:IN-HIDDEN…-CLASSES' },
   optimizer: { type: 'string', choices: OPTIMIZER_NAMES, default: 'adam', help: 'optimizer (the NumPy reference always uses Adam)' },
   'train-samples': { type: 'int', min: 1, default: 30000, placeholder: 'N', help: 'train on the first N MNIST samples' },
@@ -29,9 +36,11 @@ export const BENCH_FLAGS = {
     help: 'skip the NumPy reference (tools/numpy_mlp.py; by default it runs whenever python3 can import numpy)',
   },
   queue: {
-    type: 'string', placeholder: 'PREFIX', default: 'gradq-bench',
+    type: 'string',
+    placeholder: 'PREFIX',
+    default: 'gradq-bench',
     help: 'prefix of the queue names; each cluster run gets its own queue PREFIX-<run id>-b<batch>-w<workers>',
-  }, // prettier-ignore
+  },
   json: { type: 'boolean', help: 'print the results as one JSON object on stdout (the table goes to stderr)' },
 } satisfies FlagSpecs;
 
@@ -56,24 +65,30 @@ export interface BenchPlan {
 const QUEUE_PREFIX_NAME = /^[A-Za-z0-9_.-]{1,32}$/;
 
 /** Checks the flags of `gradq bench`; every problem is a one-line UsageError quoting the value. */
-export function benchPlanFromFlags(f: ParsedFlags): BenchPlan {
-  const workers = parseCountList('workers', f.workers as string, 0);
-  const batches = parseCountList('batch', f.batch as string, 1);
-  const shards = f.shards as number;
-  const small = batches.find((b) => b < shards);
-  if (small !== undefined) {
-    throw new UsageError(
-      `--shards ${shards} exceeds --batch ${small}: each shard needs at least one sample (use --shards ${small} or less)`,
-    );
-  }
-  const model = f.model as string;
-  const queuePrefix = f.queue as string;
+export function benchPlanFromFlags(f: ParsedFlags<typeof BENCH_FLAGS>): BenchPlan {
+  const workers = parseCountList('workers', f.workers, 0);
+  const batches = parseCountList('batch', f.batch, 1);
+  const { shards, model, optimizer, epochs, out, json } = f;
+  for (const batch of batches) checkShardCount(shards, batch);
+  const queuePrefix = f.queue;
   if (!QUEUE_PREFIX_NAME.test(queuePrefix)) throw new UsageError(`--queue ${queuePrefix}: use 1-32 letters, digits, _ . -`);
+  const sizes = parseModelSpec(model).sizes;
+  const trainSamples = f['train-samples'];
   return {
-    workers, batches, shards, model, sizes: parseModelSpec(model).sizes, optimizer: f.optimizer as string,
-    trainSamples: f['train-samples'] as number, epochs: f.epochs as number, dataDir: f['data-dir'] as string | undefined,
-    out: f.out as string, numpy: f['skip-numpy'] !== true, queuePrefix, json: f.json === true,
-  }; // prettier-ignore
+    workers,
+    batches,
+    shards,
+    model,
+    sizes,
+    optimizer,
+    trainSamples,
+    epochs,
+    dataDir: f['data-dir'],
+    out,
+    numpy: !f['skip-numpy'],
+    queuePrefix,
+    json,
+  };
 }
 
 /** "1,2,4" → [1, 2, 4]: whole numbers ≥ `min`, each at most once, in the order given. */

@@ -10,7 +10,7 @@ import {
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
-import type { StepPlan } from '../train/gradient-source.js';
+import type { StepPlan } from '@gradq/train';
 import { ClusterGradientSource } from './cluster-gradient-source.js';
 
 // The source against stand-ins for its connections and queue: what it does when the tensor connection fails.

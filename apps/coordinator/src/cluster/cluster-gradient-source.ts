@@ -4,7 +4,8 @@ import {
 } from '@gradq/cluster'; // prettier-ignore
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { addInto, type GradientSource, type StepPlan, type StepStats } from '../train/gradient-source.js';
+import { addInto } from '@gradq/nn';
+import type { GradientSource, StepPlan, StepStats } from '@gradq/train';
 
 /** What every shard job of the run shares. */
 export interface RunDescriptor {

@@ -1,18 +1,32 @@
 import { randomBytes } from 'node:crypto';
-import { UsageError, type ParsedFlags } from '@gradq/cli';
+import { UsageError } from '@gradq/cli';
 import {
-  checkName, checkRedisUrl, connectRedis, DEFAULT_REDIS_URL, QUEUE_PREFIX, redactRedisUrl, REDIS_URL_ENV, RedisUnavailableError,
-  runKeys, TensorConnection, waitForRedis, type ShardJob, type ShardResult,
-} from '@gradq/cluster'; // prettier-ignore
+  checkName,
+  checkRedisUrl,
+  connectRedis,
+  QUEUE_PREFIX,
+  redactRedisUrl,
+  REDIS_URL_ENV,
+  RedisUnavailableError,
+  resolveRedisUrl,
+  runKeys,
+  TensorConnection,
+  waitForRedis,
+  type ShardJob,
+  type ShardResult,
+} from '@gradq/cluster';
+import type { TrainConfig } from '@gradq/train';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { TrainConfig } from '../train/train-config.js';
 import { ClusterGradientSource } from './cluster-gradient-source.js';
 import { LocalWorkers } from './local-workers.js';
 import { PrivateRedis, redisServerAvailable } from './private-redis.js';
 
 export interface ClusterRunOptions {
-  flags: ParsedFlags;
+  /** The queue shared with the workers. */
+  queue: string;
+  /** The Redis URL given on the command line, if any (else $GRADQ_REDIS_URL, else the default). */
+  redis: string | undefined;
   config: TrainConfig;
   paramCount: number;
   trainSamples: number;
@@ -51,9 +65,9 @@ export class ClusterRun {
   }
 
   static async start(o: ClusterRunOptions): Promise<ClusterRun> {
-    const queueName = o.flags.queue as string;
+    const queueName = o.queue;
     checkName('queue', queueName);
-    const { url, privateRedis } = await resolveRedis(o.flags.redis as string | undefined, o.log);
+    const { url, privateRedis } = await reachRedis(o.redis, o.log);
     const redis = connectRedis(url, o.log);
     // θ is written and the results are popped (with BLPOP, which blocks its connection) on a lean connection of
     // their own.
@@ -94,9 +108,14 @@ export class ClusterRun {
     const per = (v: number): number => v / Math.max(1, t.steps);
     return {
       cluster_step_ms: {
-        publish: per(t.publish), gather: per(t.gather), queue_wait: per(t.queueWait), worker_fetch: per(t.workerFetch),
-        worker_compute: per(t.workerCompute), worker_upload: per(t.workerUpload), aggregate: per(t.aggregate),
-      }, // prettier-ignore
+        publish: per(t.publish),
+        gather: per(t.gather),
+        queue_wait: per(t.queueWait),
+        worker_fetch: per(t.workerFetch),
+        worker_compute: per(t.workerCompute),
+        worker_upload: per(t.workerUpload),
+        aggregate: per(t.aggregate),
+      },
       worker_rss_peak_mb: this.workerPeakRss,
       workers: this.workerCount,
       redis: redactRedisUrl(this.url),
@@ -147,16 +166,15 @@ async function quit(connection: Redis | TensorConnection): Promise<void> {
  * --redis URL (or $GRADQ_REDIS_URL) must answer, after retries with backoff. Without either, the default
  * address is tried once; if nothing answers there, a private redis-server is started when one is on PATH.
  */
-async function resolveRedis(flag: string | undefined, log: (line: string) => void): Promise<{ url: string; privateRedis?: PrivateRedis }> {
-  const given = flag ?? process.env[REDIS_URL_ENV];
-  const url = given ?? DEFAULT_REDIS_URL;
+async function reachRedis(given: string | undefined, log: (line: string) => void): Promise<{ url: string; privateRedis?: PrivateRedis }> {
+  const { url, chosen } = resolveRedisUrl(given);
   checkRedisUrl(url);
   try {
-    await waitForRedis(url, log, given === undefined ? 1 : 5);
+    await waitForRedis(url, log, chosen ? 5 : 1);
     return { url };
   } catch (e) {
     if (!(e instanceof RedisUnavailableError)) throw e;
-    if (given !== undefined) throw new UsageError(`${e.message}; check --redis, or train with --local`);
+    if (chosen) throw new UsageError(`${e.message}; check --redis, or train with --local`);
     if (!redisServerAvailable()) {
       throw new UsageError(
         `no Redis answers at ${url} and redis-server is not on PATH: install Redis (e.g. apt-get install redis-server), pass --redis URL, or train with --local`,

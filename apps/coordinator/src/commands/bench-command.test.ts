@@ -78,7 +78,7 @@ describe('gradq bench: bad input is one error line and exit code 2, before any r
     ['batch 0', ['--batch', '0'], /--batch 0: 0 must be >= 1/],
     ['an empty list item', ['--batch', '64,,512'], /--batch 64,,512: "" is not a whole number/],
     ['a repeated value', ['--workers', '2,2'], /--workers 2,2: 2 is given twice/],
-    ['more shards than a batch', ['--batch', '64,2'], /--shards 4 exceeds --batch 2/],
+    ['more shards than a batch', ['--batch', '64,2'], /--shards: 4 shards exceed a batch of 2/],
     ['an unknown model spec', ['--model', 'cnn:3x3'], /unknown model spec "cnn:3x3"/],
     ['a queue prefix with a colon', ['--queue', 'a:b'], /--queue a:b: use 1-32 letters/],
   ];

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { formatCount, UsageError, writeFileAtomic, type Command } from '@gradq/cli';
+import { defineCommand, formatCount, UsageError, writeFileAtomic } from '@gradq/cli';
 import { BENCH_FLAGS, benchPlanFromFlags, type BenchPlan } from '../bench/bench-flags.js';
 import {
   benchNotes, clusterRow, describeMachine, inProcessRow, numpyRow, type BenchReport, type BenchRow,
@@ -12,7 +12,7 @@ import { dropQueue } from '../bench/drop-queue.js';
 import { numpyUnavailable, runNumpyReference } from '../bench/numpy-reference.js';
 import { RunProgress } from '../bench/run-progress.js';
 
-export const benchCommand: Command = {
+export const benchCommand = defineCommand({
   summary: 'measure training speed: in-process vs the cluster with 1, 2, 4… workers (and NumPy), side by side',
   usage: 'gradq bench [--workers 1,2,4] [--batch 64,512] [--shards K] [--out DIR] [flags]',
   flags: BENCH_FLAGS,
@@ -96,7 +96,7 @@ export const benchCommand: Command = {
       );
     }
   },
-};
+});
 
 /** The flags every run of a batch shares (so that their parameters must agree). */
 function trainArgs(plan: BenchPlan, batch: number): string[] {

@@ -1,18 +1,17 @@
-import { UsageError } from '@gradq/cli';
 import { readFileSync } from 'node:fs';
-import { decodeModel } from '@gradq/nn';
+import { defineCommand, transferProgress, UsageError } from '@gradq/cli';
 import { loadDataset } from '@gradq/data';
-import { evaluateSplit } from '../eval/evaluate.js';
+import { decodeModel } from '@gradq/nn';
+import { evaluateSplit } from '@gradq/train';
 import { formatEvaluation } from '../eval/format-evaluation.js';
 import { EVAL_FLAGS } from '../train/train-flags.js';
-import type { Command } from '@gradq/cli';
 
-export const evalCommand: Command = {
+export const evalCommand = defineCommand({
   summary: 'test accuracy, per-class accuracy and confusion matrix of a saved model',
   usage: 'gradq eval --model FILE [--dataset D] [--data-dir ROOT]',
   flags: EVAL_FLAGS,
   async run(flags, io) {
-    const file = flags.model as string | undefined;
+    const file = flags.model;
     if (file === undefined) throw new UsageError('gradq eval: --model FILE is required (a file saved by gradq train --out)');
     let bytes: Uint8Array;
     try {
@@ -21,15 +20,15 @@ export const evalCommand: Command = {
       throw new UsageError(`--model ${file}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
     }
     const { model } = decodeModel(bytes, file);
-    const dataset = await loadDataset(flags.dataset as string, { dataDir: flags['data-dir'] as string | undefined });
+    const dataset = await loadDataset(flags.dataset, { dataDir: flags['data-dir'], progress: transferProgress(io.stderr) });
     if (model.inputSize !== dataset.test.features || model.classes !== dataset.classNames.length) {
       throw new UsageError(
         `--model ${file}: a ${model.name} does not fit ${dataset.name} (${dataset.test.features} pixels, ${dataset.classNames.length} classes)`,
       );
     }
     const result = evaluateSplit(model, dataset.test, { confusion: true });
-    if (flags.json === true) {
+    if (flags.json) {
       io.stdout.write(`${JSON.stringify({ dataset: dataset.name, model: model.name, ...result, classes: dataset.classNames })}\n`);
     } else io.stdout.write(formatEvaluation(dataset.name, dataset.classNames, result));
   },
-};
+});

@@ -84,13 +84,14 @@ describe('bad input: one error line, exit code 2, nothing written', () => {
   const cases: Array<[string, string[], RegExp]> = [
     ['negative lr', ['--lr', '-0.1'], /--lr -0\.1: must be > 0/],
     ['batch 0', ['--batch', '0'], /--batch 0: must be >= 1/],
-    ['shards > batch', ['--batch', '8', '--shards', '9'], /--shards 9 exceeds --batch 8/],
+    ['shards > batch', ['--batch', '8', '--shards', '9'], /--shards: 9 shards exceed a batch of 8/],
     ['unknown optimizer', ['--optimizer', 'rmsprop'], /--optimizer rmsprop: unknown value/],
     ['unknown dataset', ['--dataset', 'cifar10'], /--dataset cifar10: unknown value/],
     ['unknown model spec', ['--model', 'cnn:3x3'], /unknown model spec "cnn:3x3"/],
     ['model that does not fit the data', ['--model', 'mlp:100-10'], /takes 100 inputs but mnist images have 784 pixels/],
-    ['unknown schedule', ['--schedule', 'linear'], /--schedule linear: unknown schedule/],
-    ['too many training samples', ['--train-samples', '70000'], /70000/],
+    ['unknown schedule', ['--schedule', 'linear'], /--schedule: schedule linear: unknown schedule/],
+    ['too many training samples', ['--train-samples', '70000'], /^gradq: error: --train-samples: sample limit 70000 exceeds the 60000/],
+    ['a number that is not decimal', ['--lr', '0x10'], /--lr 0x10: not a decimal number/],
     ['unknown flag', ['--learning-rate', '1'], /unknown flag --learning-rate/],
   ];
   it.each(cases)('%s', async (_name, extra, pattern) => {
@@ -127,6 +128,19 @@ describe('bad input: one error line, exit code 2, nothing written', () => {
     const r = await runCli([...SMALL, '--out', join(tmp, 'no-such-dir', 'm.gradq')]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^gradq: error: --out .*no-such-dir.* does not exist/);
+  });
+
+  it('too many epochs', async () => {
+    await expectInputError(['train', '--local', '--data-dir', SHARED_DATA, '--epochs', '1e9'], /--epochs 1e9: must be <= 10000/);
+  });
+
+  it('a run that diverges: one line with the step, exit code 3', async () => {
+    const r = await runCli([...SMALL, '--lr', '1e308']);
+    expect(r.code, r.stderr).toBe(3);
+    expect(r.stderr.trim().split('\n').at(-1)).toMatch(
+      /^gradq: step \d+: gradient (NaN|-?Infinity) at index \d+; training diverged \(try a lower learning rate\)$/,
+    );
+    expect(r.stderr).not.toContain('internal error');
   });
 
   it('eval of a file that is not a model', async () => {

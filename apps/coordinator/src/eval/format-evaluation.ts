@@ -1,4 +1,4 @@
-import type { Evaluation } from './evaluate.js';
+import type { Evaluation } from '@gradq/train';
 
 /** The human-readable report of `gradq eval`: accuracy, per-class accuracy, confusion matrix. */
 export function formatEvaluation(dataset: string, classNames: readonly string[], e: Evaluation): string {

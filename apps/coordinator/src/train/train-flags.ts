@@ -13,29 +13,35 @@ export const TRAIN_FLAGS = {
     help: 'local worker processes to start (default: one per core); 0 = only external workers',
   },
   redis: {
-    type: 'string', placeholder: 'URL',
+    type: 'string',
+    placeholder: 'URL',
     help: `Redis for the queue (default ${DEFAULT_REDIS_URL}; when nothing answers there and redis-server is on PATH, a private one is started)`,
-  }, // prettier-ignore
+  },
   queue: { type: 'string', placeholder: 'NAME', default: DEFAULT_QUEUE, help: 'queue name shared with the workers (their --queue)' },
   dataset: { type: 'string', choices: DATASET_NAMES, default: 'mnist', help: 'dataset to train on' },
   'data-dir': {
-    type: 'string', placeholder: 'ROOT',
+    type: 'string',
+    placeholder: 'ROOT',
     help: 'read ROOT/<dataset>/*.gz (verified) instead of downloading to ~/.cache/gradq or $GRADQ_DATA_DIR',
-  }, // prettier-ignore
+  },
   model: { type: 'string', placeholder: 'SPEC', default: DEFAULT_MODEL, help: 'network, mlp:IN-HIDDEN…-CLASSES' },
   init: { type: 'string', choices: INIT_SCHEMES, default: 'he', help: 'weight initialisation' },
-  epochs: { type: 'int', min: 1, default: 12, help: 'passes over the training samples' },
+  epochs: { type: 'int', min: 1, max: 10_000, default: 12, help: 'passes over the training samples' },
   batch: { type: 'int', min: 1, default: 64, help: 'global mini-batch size (samples per optimizer step)' },
   shards: {
-    type: 'int', min: 1, default: 4,
+    type: 'int',
+    min: 1,
+    default: 4,
     help: 'shards per batch (jobs per step); the step gradient is the sum of shard sums in shard order',
-  }, // prettier-ignore
+  },
   optimizer: { type: 'string', choices: OPTIMIZER_NAMES, default: 'adam', help: 'optimizer' },
   lr: { type: 'number', min: 0, exclusiveMin: true, default: 0.001, help: 'peak learning rate' },
   schedule: {
-    type: 'string', placeholder: 'SCHEDULE', default: 'cosine',
+    type: 'string',
+    placeholder: 'SCHEDULE',
+    default: 'cosine',
     help: 'constant | cosine | step:EPOCHS:GAMMA (×GAMMA every EPOCHS) | exponential:GAMMA (×GAMMA per epoch)',
-  }, // prettier-ignore
+  },
   warmup: {
     type: 'number',
     min: 0,

@@ -1,13 +1,12 @@
-import { writeFileAtomic, formatCount, ProgressBar, type OutputStream, UsageError } from '@gradq/cli';
-import {
-  encodeModel, firstNonFinite, makeOptimizer, makeSchedule, Model, paramsSha256, type Optimizer,
-} from '@gradq/nn'; // prettier-ignore
-import { epochOrder, limitSamples, planStep, stepsPerEpoch, type Dataset, type Split } from '@gradq/data';
-import { evaluateSplit } from '../eval/evaluate.js';
-import type { GradientSource, StepPlan } from './gradient-source.js';
-import { parseScheduleSpec } from './schedule-spec.js';
+import { writeFileAtomic, formatCount, ProgressBar, type OutputStream } from '@gradq/cli';
+import { encodeModel, firstNonFinite, paramsSha256 } from '@gradq/nn';
+import { epochOrder, planStep } from '@gradq/data';
 import type { Checkpointer, TrainCursor } from './checkpoint.js';
-import type { TrainConfig } from './train-config.js';
+import { DivergedError } from './diverged-error.js';
+import { evaluateSplit } from './evaluate.js';
+import type { GradientSource, StepPlan } from './gradient-source.js';
+import { StepTimes } from './step-times.js';
+import type { TrainingSetup } from './training-setup.js';
 
 /** The run's figures, printed as the --json line. */
 export interface TrainSummary {
@@ -52,45 +51,6 @@ export interface TrainIo {
   log: (line: string) => void;
   /** Where the progress bar is drawn (stderr). */
   progress: OutputStream;
-}
-
-/** A model and optimizer set up for a config and dataset: what a trainer and a gradient source share. */
-export interface TrainingSetup {
-  config: TrainConfig;
-  train: Split;
-  test: Split;
-  model: Model;
-  optimizer: Optimizer;
-  stepsPerEpoch: number;
-  totalSteps: number;
-}
-
-/** Builds model, optimizer and schedule, after checking the config against the dataset. */
-export function setUpTraining(config: TrainConfig, dataset: Dataset): TrainingSetup {
-  const train =
-    config.trainSamples === undefined
-      ? dataset.train
-      : limitSamples(dataset.train, config.trainSamples, { flag: '--train-samples', samples: `training samples of ${dataset.name}` });
-  const model = new Model(config.model, { seed: config.seed, init: config.init });
-  if (model.inputSize !== train.features) {
-    throw new UsageError(
-      `--model ${config.model}: takes ${model.inputSize} inputs but ${config.dataset} images have ${train.features} pixels`,
-    );
-  }
-  if (model.classes !== dataset.classNames.length) {
-    throw new UsageError(
-      `--model ${config.model}: has ${model.classes} outputs but ${config.dataset} has ${dataset.classNames.length} classes`,
-    );
-  }
-  const perEpoch = stepsPerEpoch(train.count, config.batch);
-  const totalSteps = perEpoch * config.epochs;
-  const schedule = makeSchedule(config.lr, parseScheduleSpec(config.schedule, config.warmup, perEpoch, totalSteps));
-  const hyper = {
-    ...(config.weightDecay !== undefined && { weightDecay: config.weightDecay }),
-    ...(config.momentum !== undefined && { momentum: config.momentum }),
-  };
-  const optimizer = makeOptimizer(config.optimizer, model.params.length, schedule, hyper);
-  return { config, train, test: dataset.test, model, optimizer, stepsPerEpoch: perEpoch, totalSteps };
 }
 
 export interface TrainOptions {
@@ -147,9 +107,7 @@ export async function runTraining(
       const t1 = performance.now();
       // Average over the batch and step.
       const bad = firstNonFinite(sum);
-      if (bad >= 0) {
-        throw new Error(`step ${plan.globalStep}: gradient ${sum[bad]} at index ${bad}; training diverged (lower --lr)`);
-      }
+      if (bad >= 0) throw new DivergedError(plan.globalStep, bad, sum[bad]);
       optimizer.step(model.params, sum, batchSize);
       const t2 = performance.now();
       const dt = (t2 - t0) / 1000;
@@ -209,27 +167,6 @@ export async function runTraining(
     wall_s: performance.now() / 1000, // since the process started: start-up, data, training, evaluation
     ...(config.out !== undefined && { out: config.out }),
   };
-}
-
-/** Steps, samples and milliseconds (gradient source, optimizer) summed over some of a run's steps. */
-class StepTimes {
-  steps = 0;
-  samples = 0;
-  sourceMs = 0;
-  optimizerMs = 0;
-  get ms(): number {
-    return this.sourceMs + this.optimizerMs;
-  }
-  add(samples: number, sourceMs: number, optimizerMs: number): void {
-    this.steps++;
-    this.samples += samples;
-    this.sourceMs += sourceMs;
-    this.optimizerMs += optimizerMs;
-  }
-  meanMs(): { gradients: number; optimizer: number } {
-    const n = Math.max(1, this.steps);
-    return { gradients: this.sourceMs / n, optimizer: this.optimizerMs / n };
-  }
 }
 
 function pct(x: number): string {

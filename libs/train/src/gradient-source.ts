@@ -3,8 +3,9 @@ import type { StepPlan as BatchPlan } from '@gradq/data';
 /**
  * Where a step's gradient comes from. The trainer zeroes `sum`, the source adds the K shard gradient sums of
  * the step into it **in shard order** (shard 0 first), and the trainer divides by the batch size in the
- * optimizer. The in-process source and the cluster source compute the same shards in the same order, so
- * they give bit-identical parameters. Which samples a step and shard use is libs/data's contract (planStep).
+ * optimizer. The in-process source and the cluster source compute each shard with shardGradient and add the
+ * shards in the same order with libs/nn's addInto (float32, element by element), so they give bit-identical
+ * parameters. Which samples a step and shard use is libs/data's contract (planStep).
  */
 export interface StepPlan extends BatchPlan {
   globalStep: number; // 0-based over the run
@@ -22,9 +23,3 @@ export interface GradientSource {
   step(plan: StepPlan, params: Float32Array, sum: Float32Array): Promise<StepStats>;
   close(): Promise<void>;
 }
-
-/**
- * sum += g, element by element in float32 (libs/nn's addInto, WebAssembly SIMD for long arrays): the one
- * addition both sources use.
- */
-export { addInto } from '@gradq/nn';

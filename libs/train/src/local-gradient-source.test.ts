@@ -1,26 +1,24 @@
-import { parseFlags } from '@gradq/cli';
-import { loadDataset, type Dataset } from '@gradq/data';
+import { fileURLToPath } from 'node:url';
+import { epochOrder, loadDataset, planStep, type Dataset } from '@gradq/data';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { SHARED_DATA } from '../testing/run-cli.js';
-import { LocalGradientSource } from './local-gradient-source.js';
 import type { StepPlan } from './gradient-source.js';
-import { trainConfigFromFlags } from './train-config.js';
-import { TRAIN_FLAGS } from './train-flags.js';
-import { setUpTraining } from './trainer.js';
-import { epochOrder, planStep } from '@gradq/data';
+import { LocalGradientSource } from './local-gradient-source.js';
+import type { TrainConfig } from './train-config.js';
+import { setUpTraining } from './training-setup.js';
+
+const DATA = fileURLToPath(new URL('../../../../shared/data', import.meta.url));
 
 let mnist: Dataset;
 beforeAll(async () => {
-  mnist = await loadDataset('mnist', { dataDir: SHARED_DATA });
+  mnist = await loadDataset('mnist', { dataDir: DATA });
 });
 
 function setup(shards: number) {
-  const flags = parseFlags(
-    'train',
-    ['--local', '--model', 'mlp:784-64-10', '--train-samples', '4096', '--shards', String(shards)],
-    TRAIN_FLAGS,
-  );
-  return setUpTraining(trainConfigFromFlags(flags), mnist);
+  const config: TrainConfig = {
+    dataset: 'mnist', model: 'mlp:784-64-10', init: 'he', epochs: 1, batch: 64, shards, optimizer: 'adam', lr: 0.001,
+    schedule: 'cosine', warmup: 0, seed: 1, trainSamples: 4096, checkpointEvery: 200, resume: false,
+  }; // prettier-ignore
+  return setUpTraining(config, mnist);
 }
 
 function plan(order: Uint32Array, step: number, batch: number, shards: number): StepPlan {
@@ -32,8 +30,8 @@ describe('LocalGradientSource', () => {
     // Train with 1 shard; at each step also compute the 4-shard sum from the same parameters.
     const one = setup(1);
     const four = setup(4);
-    const src1 = new LocalGradientSource(one.model, one.train, 64);
-    const src4 = new LocalGradientSource(four.model, four.train, 16);
+    const src1 = new LocalGradientSource(one.model, one.train);
+    const src4 = new LocalGradientSource(four.model, four.train);
     const order = epochOrder(1, 0, one.train.count);
     const sum1 = new Float32Array(one.model.params.length);
     const sum4 = new Float32Array(sum1.length);
@@ -61,7 +59,7 @@ describe('LocalGradientSource', () => {
 
   it('leaves nothing out: a last partial batch with empty shards sums the samples it has', async () => {
     const s = setup(4);
-    const src = new LocalGradientSource(s.model, s.train, 1);
+    const src = new LocalGradientSource(s.model, s.train);
     const order = epochOrder(1, 0, 4096);
     // 4096 samples in batches of 5: the last batch has one sample, so three of its four shards are empty.
     const last = Math.ceil(4096 / 5) - 1;

@@ -1,7 +1,8 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeModel, encodeModel, type Model, type Optimizer } from '@gradq/nn';
-import { UsageError, writeFileAtomic } from '@gradq/cli';
+import { writeFileAtomic } from '@gradq/cli';
+import { CheckpointError } from './checkpoint-error.js';
 import type { TrainConfig } from './train-config.js';
 
 export const CHECKPOINT_FILE = 'checkpoint.gradq';
@@ -15,18 +16,30 @@ export interface TrainCursor {
 }
 
 /**
- * The settings that decide the parameters of a run. A checkpoint records them; --resume refuses to continue
+ * The settings that decide the parameters of a run. A checkpoint records them; resuming refuses to continue
  * with different ones. (The data order needs no saved RNG state: it is epochOrder(seed, epoch), a pure function.)
+ * The keys are those of the checkpoint format (kebab-case, as written since its first version).
  */
 function fingerprint(c: TrainConfig): Record<string, unknown> {
   return {
-    dataset: c.dataset, model: c.model, init: c.init, epochs: c.epochs, batch: c.batch, shards: c.shards,
-    optimizer: c.optimizer, lr: c.lr, schedule: c.schedule, warmup: c.warmup, 'weight-decay': c.weightDecay ?? null,
-    momentum: c.momentum ?? null, seed: c.seed, 'train-samples': c.trainSamples ?? null,
-  }; // prettier-ignore
+    dataset: c.dataset,
+    model: c.model,
+    init: c.init,
+    epochs: c.epochs,
+    batch: c.batch,
+    shards: c.shards,
+    optimizer: c.optimizer,
+    lr: c.lr,
+    schedule: c.schedule,
+    warmup: c.warmup,
+    'weight-decay': c.weightDecay ?? null,
+    momentum: c.momentum ?? null,
+    seed: c.seed,
+    'train-samples': c.trainSamples ?? null,
+  };
 }
 
-/** Writes checkpoints to DIR/checkpoint.gradq (atomically) and reads them back for --resume. */
+/** Writes checkpoints to DIR/checkpoint.gradq (atomically) and reads them back to resume a run. */
 export class Checkpointer {
   constructor(
     readonly dir: string,
@@ -49,27 +62,26 @@ export class Checkpointer {
     const saved = decodeModel(readFileSync(this.file), this.file);
     const { meta } = saved;
     if (meta.kind !== 'checkpoint' || typeof meta.config !== 'object' || meta.config === null || !saved.optimizer) {
-      throw new UsageError(`--resume: ${this.file} is a model file, not a checkpoint`);
+      throw new CheckpointError(`${this.file} is a model file, not a checkpoint`);
     }
     const then = meta.config as Record<string, unknown>;
-    for (const [flag, value] of Object.entries(fingerprint(config))) {
-      if (then[flag] !== value) {
-        throw new UsageError(
-          `--resume: ${this.file} was made with --${flag} ${String(then[flag])}, this run has --${flag} ${String(value)}`,
+    for (const [setting, value] of Object.entries(fingerprint(config))) {
+      if (then[setting] !== value) {
+        throw new CheckpointError(
+          `${this.file} was made with ${setting} ${String(then[setting])}, this run has ${setting} ${String(value)}`,
         );
       }
     }
-    const cursor = {
-      nextStep: meta.nextStep, epochLoss: meta.epochLoss, epochCorrect: meta.epochCorrect, trainSeconds: meta.trainSeconds,
-    }; // prettier-ignore
+    const { nextStep, epochLoss, epochCorrect, trainSeconds } = meta;
+    const cursor = { nextStep, epochLoss, epochCorrect, trainSeconds };
     if (!Object.values(cursor).every((v) => typeof v === 'number' && Number.isFinite(v) && v >= 0) || !Number.isInteger(cursor.nextStep)) {
-      throw new UsageError(`--resume: ${this.file} has a damaged cursor ${JSON.stringify(cursor)}`);
+      throw new CheckpointError(`${this.file} has a damaged cursor ${JSON.stringify(cursor)}`);
     }
-    if (saved.model.name !== model.name) throw new UsageError(`--resume: ${this.file} holds a ${saved.model.name}, not a ${model.name}`);
+    if (saved.model.name !== model.name) throw new CheckpointError(`${this.file} holds a ${saved.model.name}, not a ${model.name}`);
     model.params.set(saved.model.params);
     optimizer.setState(saved.optimizer);
     if (optimizer.t !== cursor.nextStep) {
-      throw new UsageError(`--resume: ${this.file} is inconsistent (optimizer at step ${optimizer.t}, cursor at ${cursor.nextStep})`);
+      throw new CheckpointError(`${this.file} is inconsistent (optimizer at step ${optimizer.t}, cursor at ${cursor.nextStep})`);
     }
     return cursor as TrainCursor;
   }

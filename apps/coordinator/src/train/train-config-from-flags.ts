@@ -1,0 +1,35 @@
+import { checkWritableTarget, UsageError, type ParsedFlags } from '@gradq/cli';
+import { checkShardCount } from '@gradq/data';
+import { parseModelSpec } from '@gradq/nn';
+import type { TrainConfig } from '@gradq/train';
+import type { TRAIN_FLAGS } from './train-flags.js';
+
+/** Checks the flags of `gradq train` that need no data; the rest is checked once the dataset is loaded. */
+export function trainConfigFromFlags(f: ParsedFlags<typeof TRAIN_FLAGS>): TrainConfig {
+  const config: TrainConfig = {
+    dataset: f.dataset,
+    dataDir: f['data-dir'],
+    model: f.model,
+    init: f.init,
+    epochs: f.epochs,
+    batch: f.batch,
+    shards: f.shards,
+    optimizer: f.optimizer,
+    lr: f.lr,
+    schedule: f.schedule,
+    warmup: f.warmup,
+    weightDecay: f['weight-decay'],
+    momentum: f.momentum,
+    seed: f.seed,
+    trainSamples: f['train-samples'],
+    out: f.out,
+    checkpoint: f.checkpoint,
+    checkpointEvery: f['checkpoint-every'],
+    resume: f.resume,
+  };
+  if (config.resume && config.checkpoint === undefined) throw new UsageError('--resume needs --checkpoint DIR (where the checkpoint is)');
+  parseModelSpec(config.model);
+  checkShardCount(config.shards, config.batch);
+  if (config.out !== undefined) checkWritableTarget('--out', config.out);
+  return config;
+}

@@ -1,0 +1,11 @@
+export type { TrainConfig } from './train-config.js';
+export type { GradientSource, StepPlan, StepStats } from './gradient-source.js';
+export { shardGradient, ShardInputs } from './shard-gradient.js';
+export { LocalGradientSource } from './local-gradient-source.js';
+export { setUpTraining, type TrainingSetup } from './training-setup.js';
+export { runTraining, type TrainIo, type TrainOptions, type TrainSummary } from './trainer.js';
+export { Checkpointer, CHECKPOINT_FILE, type TrainCursor } from './checkpoint.js';
+export { CheckpointError } from './checkpoint-error.js';
+export { DivergedError } from './diverged-error.js';
+export { parseScheduleSpec } from './schedule-spec.js';
+export { evaluateSplit, type Evaluation } from './evaluate.js';

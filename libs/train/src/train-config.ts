@@ -1,0 +1,27 @@
+import type { InitScheme, OptimizerName } from '@gradq/nn';
+
+/** Everything that determines a training run (with the seed, it determines params_sha256), and where it writes. */
+export interface TrainConfig {
+  dataset: string;
+  dataDir?: string;
+  model: string;
+  init: InitScheme;
+  epochs: number;
+  batch: number;
+  shards: number;
+  optimizer: OptimizerName;
+  lr: number;
+  schedule: string;
+  warmup: number;
+  weightDecay?: number;
+  momentum?: number;
+  seed: number;
+  trainSamples?: number;
+  /** Where to save the trained model (and optimizer state). */
+  out?: string;
+  /** A folder for checkpoints, written every checkpointEvery steps. */
+  checkpoint?: string;
+  checkpointEvery: number;
+  /** Continue from the checkpoint in `checkpoint` (start afresh when there is none). */
+  resume: boolean;
+}
