@@ -26,6 +26,7 @@ export default [
             { sourceTag: 'scope:cluster', onlyDependOnLibsWithTags: ['scope:cluster', 'scope:nn', 'scope:data', 'scope:cli'] },
             { sourceTag: 'scope:coordinator', onlyDependOnLibsWithTags: ['scope:cluster', 'scope:nn', 'scope:data', 'scope:cli'] },
             { sourceTag: 'scope:worker', onlyDependOnLibsWithTags: ['scope:cluster', 'scope:nn', 'scope:data', 'scope:cli'] },
+            { sourceTag: 'scope:bench', onlyDependOnLibsWithTags: ['scope:cluster', 'scope:nn', 'scope:data', 'scope:cli'] },
           ],
         },
       ],
@@ -33,8 +34,8 @@ export default [
     },
   },
   {
-    // The gradq bin is the composition root: it adds the worker app's command to the coordinator's CLI so that
-    // neither app's source imports the other.
+    // The gradq bin is the composition root: it adds the worker's and the bench's commands to the coordinator's
+    // CLI so that no app's source imports another.
     files: ['apps/coordinator/bin/gradq.js'],
     rules: { '@nx/enforce-module-boundaries': 'off' },
   },

@@ -7,7 +7,6 @@ import { trainCommand } from './commands/train-command.js';
 export const COMMANDS: Record<string, Command> = {
   train: trainCommand,
   eval: evalCommand,
-  bench: (await import('./commands/bench-command.js')).benchCommand,
 };
 
 /** `gradq --help`: every command with its flags. */
