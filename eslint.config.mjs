@@ -41,6 +41,7 @@ export default [
               sourceTag: 'scope:worker',
               onlyDependOnLibsWithTags: ['scope:cluster', 'scope:train', 'scope:nn', 'scope:data', 'scope:cli'],
             },
+            { sourceTag: 'scope:bench', onlyDependOnLibsWithTags: ['scope:cluster', 'scope:nn', 'scope:data', 'scope:cli'] },
           ],
         },
       ],
@@ -48,8 +49,8 @@ export default [
     },
   },
   {
-    // The gradq bin is the composition root: it adds the worker app's command to the coordinator's CLI so that
-    // neither app's source imports the other.
+    // The gradq bin is the composition root: it adds the worker's and the bench's commands to the coordinator's
+    // CLI so that no app's source imports another.
     files: ['apps/coordinator/bin/gradq.js'],
     rules: { '@nx/enforce-module-boundaries': 'off' },
   },

@@ -9,7 +9,6 @@ export const EXIT = { ok: 0, internal: 1, input: 2, diverged: 3 } as const;
 export const COMMANDS: Record<string, Command> = {
   train: trainCommand,
   eval: evalCommand,
-  bench: (await import('./commands/bench-command.js')).benchCommand,
 };
 
 /** `gradq --help`: every command with its flags. */

@@ -1,6 +1,6 @@
 import { cpus, totalmem } from 'node:os';
-import type { BenchPlan } from './bench-flags.js';
-import type { NumpyResult } from './numpy-reference.js';
+import type { BenchPlan } from '../bench-flags.js';
+import type { NumpyResult } from '../runs/numpy-reference.js';
 
 export type Trainer = 'in-process' | 'cluster' | 'numpy';
 

@@ -1,11 +1,32 @@
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectInputError, runCli, SHARED_DATA } from '../testing/run-cli.js';
+import { BENCH_FLAGS } from './bench-flags.js';
+import { runChild } from './runs/child-process.js';
+
+/** The `gradq` bin (the composition root that registers this command) and the shared datasets, beside this app. */
+const GRADQ_BIN = fileURLToPath(new URL('../../coordinator/bin/gradq.js', import.meta.url));
+const SHARED_DATA = fileURLToPath(new URL('../../../../shared/data', import.meta.url));
+const README = fileURLToPath(new URL('../../../README.md', import.meta.url));
+
+/** Runs the compiled `gradq ARGS…` (tests depend on the build, as `nx test` does) and collects its output. */
+const runCli = (args: readonly string[]) => runChild(process.execPath, [GRADQ_BIN, ...args]);
+
+/** Runs `gradq ARGS… --out OUT` that must fail on input: exit 2, one `gradq: error:` line matching `pattern`, no OUT. */
+async function expectInputError(args: readonly string[], pattern: RegExp, out: string): Promise<void> {
+  const r = await runCli([...args, '--out', out]);
+  expect(r.code, r.stderr).toBe(2);
+  const lines = r.stderr.trim().split('\n');
+  expect(lines, r.stderr).toHaveLength(1);
+  expect(lines[0]).toMatch(/^gradq: error: /);
+  expect(lines[0]).toMatch(pattern);
+  expect(existsSync(out)).toBe(false);
+}
 
 const TINY = ['bench', '--data-dir', SHARED_DATA, '--batch', '64', '--train-samples', '1024'];
 const HAS_NUMPY = spawnSync('python3', ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0;
@@ -84,5 +105,24 @@ describe('gradq bench: bad input is one error line and exit code 2, before any r
   ];
   it.each(cases)('%s', async (_name, extra, pattern) => {
     await expectInputError(['bench', '--data-dir', SHARED_DATA, ...extra], pattern, join(tmp, `never-${randomUUID()}`));
+  });
+});
+
+describe('gradq bench in the gradq command', () => {
+  it('is listed by gradq --help', async () => {
+    const r = await runCli(['--help']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^ {2}bench {4}measure training speed: /m);
+    expect(r.stdout).toContain('\ngradq bench [--workers 1,2,4] ');
+  });
+
+  it('explains every flag in gradq bench --help and in the README', async () => {
+    const r = await runCli(['bench', '--help']);
+    expect(r.code, r.stderr).toBe(0);
+    const readme = readFileSync(README, 'utf8');
+    for (const flag of Object.keys(BENCH_FLAGS)) {
+      expect(r.stdout).toContain(`--${flag}`);
+      expect(readme).toContain(`--${flag}`);
+    }
   });
 });

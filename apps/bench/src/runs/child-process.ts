@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process';
 import { UsageError } from '@gradq/cli';
-import { GRADQ_BIN } from '../gradq-bin.js';
 
 export interface ChildOutput {
   code: number | null;
@@ -23,12 +22,12 @@ export function runChild(command: string, args: readonly string[], env: NodeJS.P
 }
 
 /**
- * Runs `gradq train ARGS… --json` in a child process of this same bin and returns its JSON summary (the last
- * line of stdout). A child that rejects its input (exit 2) becomes a UsageError with its one line; any other
+ * Runs `node GRADQ_BIN train ARGS… --json` (GRADQ_BIN: the path of the `gradq` bin) in a child process and
+ * returns its JSON summary (the last line of stdout). A child that rejects its input (exit 2) becomes a UsageError with its one line; any other
  * failure an Error with the end of its stderr.
  */
-export async function runGradqTrain(what: string, args: readonly string[]): Promise<Record<string, unknown>> {
-  const r = await runChild(process.execPath, [GRADQ_BIN, 'train', ...args, '--json']);
+export async function runGradqTrain(gradqBin: string, what: string, args: readonly string[]): Promise<Record<string, unknown>> {
+  const r = await runChild(process.execPath, [gradqBin, 'train', ...args, '--json']);
   if (r.code === 2) {
     const line = r.stderr.trim().split('\n').pop() ?? '';
     throw new UsageError(`${what}: ${line.replace(/^gradq: error: /, '')}`);

@@ -1,0 +1,130 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { defineCommand, formatCount, UsageError, writeFileAtomic, type CommandIo, type ParsedFlags } from '@gradq/cli';
+import { BENCH_FLAGS, benchPlanFromFlags, type BenchPlan } from './bench-flags.js';
+import {
+  benchNotes, clusterRow, describeMachine, inProcessRow, numpyRow, type BenchReport, type BenchRow,
+} from './report/bench-result.js'; // prettier-ignore
+import { formatBenchTable, trainerName } from './report/bench-table.js';
+import { runGradqTrain } from './runs/child-process.js';
+import { dropQueue } from './runs/drop-queue.js';
+import { numpyUnavailable, runNumpyReference } from './runs/numpy-reference.js';
+import { RunProgress } from './runs/run-progress.js';
+
+/**
+ * `gradq bench`. Its runs are `gradq train` children started as `node GRADQ_BIN train …`: the composition root
+ * that registers the command passes the path of its own bin, so that this app needs no other app.
+ */
+export function benchCommand(gradqBin: string) {
+  return defineCommand({
+    summary: 'measure training speed: in-process vs the cluster with 1, 2, 4… workers (and NumPy), side by side',
+    usage: 'gradq bench [--workers 1,2,4] [--batch 64,512] [--shards K] [--out DIR] [flags]',
+    flags: BENCH_FLAGS,
+    run: (flags, io) => runBench(gradqBin, flags, io),
+  });
+}
+
+/** Every run of the plan in this one invocation, then the table, bench.json and bench.svg. */
+async function runBench(gradqBin: string, flags: ParsedFlags<typeof BENCH_FLAGS>, io: CommandIo): Promise<void> {
+  // Configuration: every check before the first run.
+  const plan = benchPlanFromFlags(flags);
+  const outDir = resolve(plan.out);
+  try {
+    mkdirSync(outDir, { recursive: true });
+  } catch (e) {
+    throw new UsageError(`--out ${plan.out}: cannot create the folder (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  const numpySkipped = plan.numpy ? numpyUnavailable(plan.sizes) : undefined;
+  const runNumpy = plan.numpy && numpySkipped === undefined;
+  const log = (line: string): void => void io.stderr.write(`${line}\n`);
+  if (plan.numpy && numpySkipped !== undefined) log(`NumPy reference skipped: ${numpySkipped}`);
+
+  // The runs, batch by batch: in-process baseline, each worker count, NumPy; all in this one invocation.
+  const runId = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
+  const perBatch = 1 + plan.workers.length + (runNumpy ? 1 : 0);
+  const progress = new RunProgress(io.stderr, plan.batches.length * perBatch);
+  const rows: BenchRow[] = [];
+  for (const batch of plan.batches) {
+    const common = trainArgs(plan, batch);
+    const base = await measure(progress, `batch ${batch}, in-process`, async () =>
+      inProcessRow(batch, await runGradqTrain(gradqBin, `batch ${batch} in-process`, ['--local', ...common])),
+    );
+    rows.push(base);
+    for (const workers of plan.workers) {
+      const queue = `${plan.queuePrefix}-${runId}-b${batch}-w${workers}`;
+      const label = `batch ${batch}, ${workers === 0 ? `external workers on queue ${queue}` : `${workers} worker${workers === 1 ? '' : 's'}`}`;
+      const row = await measure(progress, label, async () => {
+        const summary = await runGradqTrain(gradqBin, `batch ${batch} with ${workers} workers`, [
+          '--workers', String(workers), '--queue', queue, ...common,
+        ]); // prettier-ignore
+        await dropQueue(queue, summary.redis, log);
+        return clusterRow(base, workers, queue, summary);
+      });
+      rows.push(row);
+    }
+    if (runNumpy) {
+      rows.push(
+        await measure(progress, `batch ${batch}, NumPy reference`, async () => {
+          const t0 = performance.now();
+          const n = await runNumpyReference({ dataDir: plan.dataDir, epochs: plan.epochs, sizes: plan.sizes, batch });
+          return numpyRow(base, n, (performance.now() - t0) / 1000);
+        }),
+      );
+    }
+  }
+
+  // Report: table, bench.json, bench.svg.
+  const report: BenchReport = {
+    machine: describeMachine(),
+    config: {
+      dataset: 'mnist', model: plan.model, optimizer: plan.optimizer, shards: plan.shards, epochs: plan.epochs,
+      train_samples: plan.trainSamples, workers: plan.workers, batches: plan.batches,
+    }, // prettier-ignore
+    rows,
+    ...(numpySkipped === undefined ? {} : { numpy_skipped: numpySkipped }),
+    notes: benchNotes(plan, numpySkipped),
+  };
+  const json = join(outDir, 'bench.json');
+  const svg = join(outDir, 'bench.svg');
+  writeFileAtomic(json, Buffer.from(`${JSON.stringify(report, null, 2)}\n`));
+  // Vega is loaded only here, so that other gradq commands do not pay for it at startup.
+  const { renderBenchChart } = await import('./report/bench-chart.js');
+  writeFileAtomic(svg, Buffer.from(await renderBenchChart(report)));
+  const m = report.machine;
+  const table = `\n${m.cpus} × ${m.cpu_model}, Node ${m.node}, ${m.date}\n\n${formatBenchTable(report)}\nwrote ${json} and ${svg}\n`;
+  if (plan.json) {
+    io.stderr.write(table);
+    io.stdout.write(`${JSON.stringify(report)}\n`);
+  } else io.stdout.write(table);
+
+  // The exactness guarantee: a cluster run that ends elsewhere than the in-process run is a bug, not noise.
+  const differ = rows.filter((r) => r.same_params === false);
+  if (differ.length > 0) {
+    throw new Error(
+      `the cluster did not reproduce the in-process parameters for ${differ.map((r) => `batch ${r.batch} ${trainerName(r)}`).join('; ')}`,
+    );
+  }
+}
+
+/** The flags every run of a batch shares (so that their parameters must agree). */
+function trainArgs(plan: BenchPlan, batch: number): string[] {
+  return [
+    '--model', plan.model, '--optimizer', plan.optimizer, '--batch', String(batch), '--shards', String(plan.shards),
+    '--epochs', String(plan.epochs), '--train-samples', String(plan.trainSamples),
+    ...(plan.dataDir === undefined ? [] : ['--data-dir', plan.dataDir]),
+  ]; // prettier-ignore
+}
+
+/** Runs one measurement under a progress line that ends with its samples/s. */
+async function measure(progress: RunProgress, label: string, run: () => Promise<BenchRow>): Promise<BenchRow> {
+  const line = progress.start(label);
+  try {
+    const row = await run();
+    line.end(`${formatCount(row.samples_per_s)} samples/s${row.same_params === false ? ', params DIFFER' : ''}`);
+    return row;
+  } catch (e) {
+    line.fail();
+    throw e;
+  }
+}

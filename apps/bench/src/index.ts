@@ -1,0 +1,1 @@
+export { benchCommand } from './bench-command.js';
