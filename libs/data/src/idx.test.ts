@@ -1,6 +1,7 @@
-import { describe, expect, it } from 'vitest';
 import { DataError } from './data-error.js';
-import { pairImagesLabels, parseIdx, readIdxImages, readIdxLabels } from './idx.js';
+import { describe, expect, it } from 'vitest';
+import { gzipSync } from 'node:zlib';
+import { decompressIdx, MAX_IDX_BYTES, pairImagesLabels, parseIdx, readIdxImages, readIdxLabels } from './idx.js';
 import { gzip, makeIdx, makeIdxImages, makeIdxLabels, syntheticPixel } from './testing/idx-fixtures.js';
 
 function errorOf(fn: () => unknown): DataError {
@@ -125,5 +126,34 @@ describe('pairImagesLabels', () => {
     expect(errorOf(() => pairImagesLabels(images, labels, { images: 'ti', labels: 'tl' })).message).toBe(
       'ti has 60000 images but tl has 59999 labels; use the image and label files of the same split',
     );
+  });
+});
+
+describe('decompressIdx and gzip bombs', () => {
+  const labelsHeader = (count: number) =>
+    Buffer.from([0, 0, 8, 1, (count >>> 24) & 255, (count >>> 16) & 255, (count >>> 8) & 255, count & 255]);
+
+  it('stops inflating at the size the IDX header announces', () => {
+    // 10 labels announced, 64 MB of zeros after them: about 64 KB gzipped.
+    const bomb = gzipSync(Buffer.concat([labelsHeader(10), Buffer.alloc(64 * 1024 * 1024)]));
+    expect(bomb.length).toBeLessThan(200_000);
+    const before = process.memoryUsage().arrayBuffers;
+    expect(() => decompressIdx(bomb, 'bomb-labels.gz')).toThrow(
+      new DataError(
+        'bomb-labels.gz: inflates to more than the 18 bytes its IDX header announces (stopped there); delete it and download again',
+      ),
+    );
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(16 * 1024 * 1024);
+  });
+
+  it('bounds a header that announces more than any dataset file', () => {
+    const bomb = gzipSync(Buffer.concat([Buffer.from([0, 0, 8, 2, 0x7f, 0xff, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff]), Buffer.alloc(1024)]));
+    expect(decompressIdx(bomb, 'x.gz').length).toBe(12 + 1024); // shorter than announced: parseIdx reports the truncation
+    expect(MAX_IDX_BYTES).toBe(512 * 1024 * 1024);
+  });
+
+  it('inflates a file of exactly the announced size', () => {
+    const labels = Buffer.concat([labelsHeader(3), Buffer.from([1, 2, 3])]);
+    expect(Buffer.from(decompressIdx(gzipSync(labels), 'ok.gz'))).toEqual(labels);
   });
 });

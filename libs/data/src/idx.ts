@@ -1,4 +1,4 @@
-import { gunzipSync } from 'node:zlib';
+import { constants, gunzipSync } from 'node:zlib';
 import { DataError } from './data-error.js';
 import type { Split } from './split.js';
 
@@ -34,25 +34,56 @@ export function isGzip(bytes: Uint8Array): boolean {
 }
 
 const MAX_CHUNK = 256 * 1024 * 1024;
+/** The largest decompressed IDX file accepted (MNIST's largest is 47 MB): a bound for headers that announce more. */
+export const MAX_IDX_BYTES = 512 * 1024 * 1024;
 
-/** Returns the decompressed bytes of gzip data, or `bytes` itself when they are not gzipped. */
+/**
+ * Returns the decompressed bytes of gzip data, or `bytes` itself when they are not gzipped. A gzip bomb costs
+ * no more than the file claims to be: the start of the stream is inflated first to read the IDX header, and the
+ * whole is inflated with its output capped at the size that header announces (at most MAX_IDX_BYTES), failing
+ * as soon as it would grow past it.
+ */
 export function decompressIdx(bytes: Uint8Array, file: string): Uint8Array {
   if (!isGzip(bytes)) return bytes;
+  const limit = Math.min(announcedIdxBytes(bytes) ?? MAX_IDX_BYTES, MAX_IDX_BYTES);
   try {
     // One output chunk of the size the gzip trailer states (ISIZE, capped) instead of 16 KiB chunks joined at the
     // end: that join briefly doubles the memory (94 MB instead of 47 for MNIST's training images). ISIZE is only
-    // believed up to deflate's largest ratio (1032:1); a wrong one costs more chunks or a larger first chunk, and
-    // the content is checked by its hash anyway.
+    // believed up to deflate's largest ratio (1032:1) and the announced size; a wrong one costs more chunks or a
+    // larger first chunk, and the content is checked by its hash anyway.
     const isize = bytes.length >= 18 ? new DataView(bytes.buffer, bytes.byteOffset + bytes.length - 4, 4).getUint32(0, true) : 0;
-    const chunk = Math.min(isize + 1, bytes.length * 1032, MAX_CHUNK);
-    const out = gunzipSync(bytes, { chunkSize: Math.max(chunk, 64 * 1024) });
+    const chunk = Math.min(isize + 1, bytes.length * 1032, MAX_CHUNK, limit + 1);
+    const out = gunzipSync(bytes, { chunkSize: Math.max(chunk, 64 * 1024), maxOutputLength: limit });
     return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
   } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new DataError(
+        `${file}: inflates to more than the ${limit} bytes its IDX header announces (stopped there); delete it and download again`,
+      );
+    }
     const reason = err instanceof Error ? err.message : String(err);
     throw new DataError(`${file}: truncated or corrupt gzip data (${reason}); delete it and download again`, {
       cause: err,
     });
   }
+}
+
+/**
+ * The size of the IDX file inside gzip data as its header announces it (4 + 4·rank + the product of the
+ * dimensions), read by inflating only the stream's first kilobyte; undefined when that is not an IDX header.
+ */
+function announcedIdxBytes(gzip: Uint8Array): number | undefined {
+  let head: Buffer;
+  try {
+    // Z_SYNC_FLUSH: what the first bytes inflate to, without asking for the rest of the stream.
+    head = gunzipSync(gzip.subarray(0, 1024), { finishFlush: constants.Z_SYNC_FLUSH, maxOutputLength: 2 * 1024 * 1024 });
+  } catch {
+    return undefined; // the full inflate reports what is wrong
+  }
+  if (head.length < 4 || head[0] !== 0 || head[1] !== 0 || head[3] === 0 || head.length < 4 + 4 * head[3]) return undefined;
+  let size = 1;
+  for (let i = 0; i < head[3]; i++) size *= readUint32(head, 4 + 4 * i);
+  return 4 + 4 * head[3] + size;
 }
 
 /** Parses an unsigned-byte IDX file (gzipped or raw) into its dimensions and a view of its elements. */
