@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from './config-error.js';
-import { denseForward } from './dense.js';
-import { gemmFast } from './gemm-fast.js';
-import { gemmReference } from './gemm-reference.js';
-import { gemmWasm } from './gemm-wasm.js';
+import { denseForward } from './layers/dense.js';
+import { gemmFast } from './kernels/gemm-fast.js';
+import { gemmReference } from './kernels/gemm-reference.js';
+import { gemmWasm } from './kernels/gemm-wasm.js';
 import { Model } from './model.js';
 import { parseModelSpec } from './model-spec.js';
-import { reluForward } from './relu.js';
+import { reluForward } from './layers/relu.js';
 import { Rng } from './rng.js';
 import { firstMismatch, numericGradient, randomFloats } from './testing/numeric.js';
 

@@ -1,11 +1,11 @@
 import { ConfigError } from './config-error.js';
-import { denseBackward, denseForward } from './dense.js';
-import type { Gemm } from './gemm.js';
-import { gemmWasmSkipZeros } from './gemm-wasm.js';
+import { denseBackward, denseForward } from './layers/dense.js';
+import type { Gemm } from './kernels/gemm.js';
+import { gemmWasmSkipZeros } from './kernels/gemm-wasm.js';
 import { parseModelSpec, formatModelSpec, type ModelSpec } from './model-spec.js';
-import { reluBackward, reluForward } from './relu.js';
+import { reluBackward, reluForward } from './layers/relu.js';
 import { Rng } from './rng.js';
-import { argmaxRows, softmaxCrossEntropy, type BatchStats } from './softmax-cross-entropy.js';
+import { argmaxRows, softmaxCrossEntropy, type BatchStats } from './layers/softmax-cross-entropy.js';
 
 export type InitScheme = 'he' | 'xavier';
 export const INIT_SCHEMES: readonly InitScheme[] = ['he', 'xavier'];

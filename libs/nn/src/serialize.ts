@@ -1,7 +1,7 @@
 import { Packr } from 'msgpackr';
 import { ConfigError } from './config-error.js';
-import { bytesToFloats, floatsToBytes } from './float-bytes.js';
-import { firstNonFinite } from './vector-ops.js';
+import { bytesToFloats, floatsToBytes } from './kernels/float-bytes.js';
+import { firstNonFinite } from './kernels/vector-ops.js';
 import { Model } from './model.js';
 import { parseModelSpec } from './model-spec.js';
 import { OPTIMIZER_NAMES, type OptimizerState } from './optim/optimizer.js';

@@ -1,4 +1,4 @@
-import type { Gemm } from './gemm.js';
+import type { Gemm } from '../kernels/gemm.js';
 
 /**
  * Dense layer forward: out = x·w + b.

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { reluBackward, reluForward } from './relu.js';
-import { Rng } from './rng.js';
-import { dotLoss, firstMismatch, numericGradient, randomFloats } from './testing/numeric.js';
+import { Rng } from '../rng.js';
+import { dotLoss, firstMismatch, numericGradient, randomFloats } from '../testing/numeric.js';
 
 describe('reluForward', () => {
   it('sets negative values to 0 and keeps the others', () => {

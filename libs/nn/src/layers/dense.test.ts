@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { denseBackward, denseForward } from './dense.js';
-import type { Gemm } from './gemm.js';
-import { gemmFast } from './gemm-fast.js';
-import { gemmReference } from './gemm-reference.js';
-import { Rng } from './rng.js';
-import { dotLoss, firstMismatch, numericGradient, randomFloats } from './testing/numeric.js';
+import type { Gemm } from '../kernels/gemm.js';
+import { gemmFast } from '../kernels/gemm-fast.js';
+import { gemmReference } from '../kernels/gemm-reference.js';
+import { Rng } from '../rng.js';
+import { dotLoss, firstMismatch, numericGradient, randomFloats } from '../testing/numeric.js';
 
 // Finite differences on float32 values: a step of 1e-2 and |analytic - numeric| <= 1e-3 + 1e-2·|numeric|.
 const EPS = 1e-2;
