@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { denseBackward, denseForward } from './dense.js';
+import { ConfigError } from '../config-error.js';
 import type { Gemm } from '../kernels/gemm.js';
 import { gemmFast } from '../kernels/gemm-fast.js';
 import { gemmReference } from '../kernels/gemm-reference.js';
 import { Rng } from '../rng.js';
 import { dotLoss, firstMismatch, numericGradient, randomFloats } from '../testing/numeric.js';
+import { DenseLayer, denseBackward, denseForward } from './dense.js';
 
 // Finite differences on float32 values: a step of 1e-2 and |analytic - numeric| <= 1e-3 + 1e-2·|numeric|.
 const EPS = 1e-2;
@@ -82,5 +83,99 @@ describe.each([
     // dw = xᵀ·dout = 3·1 + 4·2 for a 1×1 weight; the second value lies outside the 1×1 weight.
     expect(Array.from(dw)).toEqual([11, 0]);
     expect(Array.from(db)).toEqual([3]);
+  });
+});
+
+/** A dense layer 4 → 3 bound to views at offset 2 of a params and a grads buffer, as a model would bind it. */
+function boundLayer(gemm: Gemm = gemmReference) {
+  const layer = new DenseLayer([4], 3, gemm);
+  const params = new Float32Array(2 + layer.parameterCount + 1);
+  const grads = new Float32Array(params.length);
+  layer.bind(params.subarray(2, 2 + layer.parameterCount), grads.subarray(2, 2 + layer.parameterCount));
+  return { layer, params, grads };
+}
+
+describe('DenseLayer', () => {
+  it('maps [in] to [units] with in·units weights and units biases', () => {
+    const layer = new DenseLayer([4], 3, gemmReference);
+    expect([layer.inputShape, layer.outputShape, layer.parameterCount, layer.inPlace]).toEqual([[4], [3], 15, false]);
+  });
+
+  it('lays w (in×units) then b out in the views it is bound to', () => {
+    const { layer, params, grads } = boundLayer();
+    expect([layer.w.byteOffset / 4, layer.w.length, layer.b.byteOffset / 4, layer.b.length]).toEqual([2, 12, 14, 3]);
+    expect([layer.dw.byteOffset / 4, layer.dw.length, layer.db.byteOffset / 4, layer.db.length]).toEqual([2, 12, 14, 3]);
+    expect([layer.w.buffer, layer.dw.buffer]).toEqual([params.buffer, grads.buffer]);
+    params[14 + 1] = 5;
+    expect(layer.b[1]).toBe(5);
+  });
+
+  it('initializes he weights as N(0, 2/in) draws of the Rng in index order, biases 0, nothing outside its views', () => {
+    const { layer, params } = boundLayer();
+    params.fill(7);
+    layer.initialize(new Rng(3), 'he');
+    const rng = new Rng(3);
+    const expected = Array.from({ length: 12 }, () => Math.fround(rng.nextNormal() * Math.sqrt(2 / 4)));
+    expect(Array.from(layer.w)).toEqual(expected);
+    expect(Array.from(layer.b)).toEqual([0, 0, 0]);
+    expect([params[0], params[1], params[17]]).toEqual([7, 7, 7]);
+  });
+
+  it('initializes xavier weights with σ = √(2/(in+units))', () => {
+    const { layer } = boundLayer();
+    layer.initialize(new Rng(4), 'xavier');
+    const rng = new Rng(4);
+    expect(Array.from(layer.w)).toEqual(Array.from({ length: 12 }, () => Math.fround(rng.nextNormal() * Math.sqrt(2 / 7))));
+  });
+
+  it.each([
+    ['gemmFast', gemmFast],
+    ['gemmReference', gemmReference],
+  ] as [string, Gemm][])(
+    'gives denseForward and denseBackward bit for bit with %s, accumulating into its gradient views',
+    (_name, gemm) => {
+      const { layer, params, grads } = boundLayer(gemm);
+      const rng = new Rng(13);
+      params.set(randomFloats(rng, params.length));
+      grads.set(randomFloats(rng, grads.length));
+      const batch = 5;
+      const x = randomFloats(rng, batch * 4, -1, 1, 0.3);
+      const dy = randomFloats(rng, batch * 3);
+      const want = { y: new Float32Array(batch * 3), dx: new Float32Array(batch * 4), dw: layer.dw.slice(), db: layer.db.slice() };
+      denseForward(gemm, want.y, x, layer.w, layer.b, batch, 4, 3);
+      denseBackward(gemm, want.dx, want.dw, want.db, dy, x, layer.w, batch, 4, 3);
+      expect(Array.from(layer.forward(x, batch))).toEqual(Array.from(want.y));
+      const dx = layer.backward(x, dy, batch, true);
+      expect(Array.from(dx ?? [])).toEqual(Array.from(want.dx));
+      expect(Array.from(layer.dw)).toEqual(Array.from(want.dw));
+      expect(Array.from(layer.db)).toEqual(Array.from(want.db));
+    },
+  );
+
+  it('returns no input gradient when none is asked for, and still adds dw and db', () => {
+    const { layer } = boundLayer();
+    layer.w.fill(1);
+    expect(layer.backward(new Float32Array(4).fill(1), new Float32Array([1, 2, 3]), 1, false)).toBeNull();
+    expect(Array.from(layer.db)).toEqual([1, 2, 3]);
+    expect(Array.from(layer.dw.subarray(0, 3))).toEqual([1, 2, 3]);
+  });
+
+  it('reuses its output and input-gradient buffers while the batch does not grow', () => {
+    const { layer } = boundLayer();
+    const x = new Float32Array(6 * 4);
+    const dy = new Float32Array(6 * 3);
+    const y = layer.forward(x, 6);
+    const dx = layer.backward(x, dy, 6, true);
+    expect([y.length, dx?.length]).toEqual([18, 24]);
+    expect(layer.forward(x, 2)).toBe(y);
+    expect(layer.backward(x, dy, 2, true)).toBe(dx);
+    expect(layer.forward(new Float32Array(7 * 4), 7)).not.toBe(y);
+  });
+
+  it('rejects samples that are not flat, and a unit count that is not a whole number >= 1, with a ConfigError quoting them', () => {
+    expect(() => new DenseLayer([1, 28, 28], 10, gemmReference)).toThrow(ConfigError);
+    expect(() => new DenseLayer([1, 28, 28], 10, gemmReference)).toThrow('[1, 28, 28] (flatten them first)');
+    expect(() => new DenseLayer([4], 0, gemmReference)).toThrow('units >= 1, got 0');
+    expect(() => new DenseLayer([4], 2.5, gemmReference)).toThrow('units >= 1, got 2.5');
   });
 });
