@@ -2,9 +2,9 @@
 // (fixtures/make_fixtures.py, float64). Inputs are multiples of 1/256, so both sides start from the same numbers.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { gemmFast } from './gemm-fast.js';
-import { gemmReference } from './gemm-reference.js';
-import { gemmWasm } from './gemm-wasm.js';
+import { gemmFast } from './kernels/gemm-fast.js';
+import { gemmReference } from './kernels/gemm-reference.js';
+import { gemmWasm } from './kernels/gemm-wasm.js';
 import { Model } from './model.js';
 import { makeOptimizer } from './optim/make-optimizer.js';
 import type { OptimizerHyper } from './optim/optimizer.js';

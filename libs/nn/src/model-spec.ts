@@ -1,6 +1,11 @@
 import { ConfigError } from './config-error.js';
+import type { Architecture, LayerSpec } from './layers/layer-spec.js';
 
-/** A multilayer perceptron: layer sizes from input to classes, ReLU between dense layers. */
+/**
+ * A parsed model spec; today only the multilayer perceptron: layer sizes from input to classes, ReLU between dense
+ * layers. Model is built from architectureOf(spec): another kind of spec (a CNN) needs its variant of this type, its
+ * parser and its case in architectureOf and formatModelSpec, not a change to Model.
+ */
 export interface ModelSpec {
   kind: 'mlp';
   sizes: number[];
@@ -23,4 +28,14 @@ export function parseModelSpec(spec: string): ModelSpec {
 /** The spec back as text. */
 export function formatModelSpec(spec: ModelSpec): string {
   return `${spec.kind}:${spec.sizes.join('-')}`;
+}
+
+/** The layers a spec stands for: for mlp:IN-H1-…-CLASSES, input [IN] and dense(H1), relu, dense(H2), relu, …, dense(CLASSES). */
+export function architectureOf(spec: ModelSpec): Architecture {
+  const layers: LayerSpec[] = [];
+  for (let l = 1; l < spec.sizes.length; l++) {
+    if (l > 1) layers.push({ kind: 'relu' });
+    layers.push({ kind: 'dense', units: spec.sizes[l] });
+  }
+  return { input: [spec.sizes[0]], layers };
 }

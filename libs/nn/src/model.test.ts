@@ -1,20 +1,24 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from './config-error.js';
-import { denseForward } from './dense.js';
-import { gemmFast } from './gemm-fast.js';
-import { gemmReference } from './gemm-reference.js';
-import { gemmWasm } from './gemm-wasm.js';
+import { gemmFast } from './kernels/gemm-fast.js';
+import { gemmReference } from './kernels/gemm-reference.js';
+import { gemmWasm } from './kernels/gemm-wasm.js';
+import { DenseLayer, denseForward } from './layers/dense.js';
+import { ReluLayer, reluForward } from './layers/relu.js';
 import { Model } from './model.js';
 import { parseModelSpec } from './model-spec.js';
-import { reluForward } from './relu.js';
 import { Rng } from './rng.js';
 import { firstMismatch, numericGradient, randomFloats } from './testing/numeric.js';
+
+/** The model's dense layers, in order. */
+function denseLayers(model: Model): DenseLayer[] {
+  return model.layers.filter((layer) => layer instanceof DenseLayer);
+}
 
 /** Hidden pre-activations (before ReLU) of every sample, computed layer by layer from the model's views. */
 function hiddenPreActivations(model: Model, x: Float32Array, batch: number): number[] {
   const pre: number[] = [];
   let input = x;
-  for (const { w, b, inDim, outDim } of model.layers.slice(0, -1)) {
+  for (const { w, b, inDim, outDim } of denseLayers(model).slice(0, -1)) {
     const out = new Float32Array(batch * outDim);
     denseForward(gemmReference, out, input, w, b, batch, inDim, outDim);
     pre.push(...out);
@@ -34,32 +38,33 @@ function randomSetup(spec: string, batch: number, seed: number, gemm = gemmFast)
   return { model, x, labels };
 }
 
-describe('parseModelSpec', () => {
-  it.each([
-    ['mlp:784-128-10', [784, 128, 10]],
-    ['mlp:784-256-128-10', [784, 256, 128, 10]],
-    ['mlp:1-2', [1, 2]],
-  ])('accepts %s', (spec, sizes) => expect(parseModelSpec(spec)).toEqual({ kind: 'mlp', sizes }));
-
-  it.each(['cnn:1', 'mlp:784', 'mlp:0-10', 'mlp:784-128-1', 'mlp:784--10', 'mlp:784-128-10 ', 'MLP:784-10', 'mlp:70000-10', ''])(
-    'rejects "%s" with a ConfigError quoting it',
-    (spec) => {
-      expect(() => parseModelSpec(spec)).toThrow(ConfigError);
-      expect(() => parseModelSpec(spec)).toThrow(`"${spec}"`);
-    },
-  );
-});
-
 describe('Model layout', () => {
   it('counts weights and biases of every layer', () => {
     expect(Model.parameterCount([784, 128, 10])).toBe(784 * 128 + 128 + 128 * 10 + 10);
     expect(new Model('mlp:7-5-4-3').params.length).toBe(7 * 5 + 5 + 5 * 4 + 4 + 4 * 3 + 3);
   });
 
+  it('counts the same from a parsed spec as from its sizes', () => {
+    expect(Model.parameterCount(parseModelSpec('mlp:7-5-4-3'))).toBe(7 * 5 + 5 + 5 * 4 + 4 + 4 * 3 + 3);
+  });
+
+  it('is the sequence dense, ReLU, dense, ReLU, dense with shapes chained and each ReLU in place on the dense output', () => {
+    const model = new Model('mlp:7-5-4-3');
+    const kinds = [DenseLayer, ReluLayer, DenseLayer, ReluLayer, DenseLayer];
+    expect(model.layers.map((layer, l) => layer instanceof kinds[l])).toEqual([true, true, true, true, true]);
+    expect(model.layers.map((layer) => [layer.inputShape, layer.outputShape, layer.parameterCount, layer.inPlace])).toEqual([
+      [[7], [5], 40, false],
+      [[5], [5], 0, true],
+      [[5], [4], 24, false],
+      [[4], [4], 0, true],
+      [[4], [3], 15, false],
+    ]);
+  });
+
   it('lays out w0, b0, w1, b1, … as views into the one params and one grads buffer', () => {
     const model = new Model('mlp:7-5-4-3');
     const offsets: number[][] = [];
-    for (const { w, b, dw, db } of model.layers) {
+    for (const { w, b, dw, db } of denseLayers(model)) {
       for (const v of [w, b]) expect(v.buffer).toBe(model.params.buffer);
       for (const v of [dw, db]) expect(v.buffer).toBe(model.grads.buffer);
       expect([dw.byteOffset, db.byteOffset]).toEqual([w.byteOffset, b.byteOffset]);
@@ -77,7 +82,7 @@ describe('Model layout', () => {
     const model = new Model('mlp:2-3-2');
     model.params.fill(0);
     model.params[2 * 3 + 1] = 5; // b0[1]
-    expect(Array.from(model.layers[0].b)).toEqual([0, 5, 0]);
+    expect(Array.from(denseLayers(model)[0].b)).toEqual([0, 5, 0]);
   });
 });
 
@@ -92,7 +97,7 @@ describe('Model initialisation', () => {
     ['he', Math.sqrt(2 / 1000)],
     ['xavier', Math.sqrt(2 / 1400)],
   ] as const)('draws %s weights with mean 0 and std %f over a 1000×400 layer, biases 0', (init, std) => {
-    const { w, b } = new Model('mlp:1000-400-2', { seed: 3, init }).layers[0];
+    const { w, b } = denseLayers(new Model('mlp:1000-400-2', { seed: 3, init }))[0];
     let sum = 0;
     let sq = 0;
     for (const v of w) {
@@ -169,6 +174,16 @@ describe('Model', () => {
     const first = model.evaluate(x, labels, 6).lossSum;
     model.evaluate(x, labels, 2);
     expect(model.evaluate(x, labels, 6).lossSum).toBe(first);
+  });
+
+  it('reuses its buffers: a smaller batch gets the same logits buffer, a larger one a new one', () => {
+    const { model, x, labels } = randomSetup('mlp:7-5-4-3', 6, 5);
+    model.forwardBackward(x, labels, 6);
+    const logits = model.forward(x, 6);
+    expect(model.forward(x, 2)).toBe(logits);
+    model.forwardBackward(x, labels, 3);
+    expect(model.forward(x, 6)).toBe(logits);
+    expect(model.forward(new Float32Array(7 * 7), 7)).not.toBe(logits);
   });
 
   it('predicts the argmax of the logits', () => {

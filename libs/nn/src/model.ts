@@ -1,24 +1,12 @@
 import { ConfigError } from './config-error.js';
-import { denseBackward, denseForward } from './dense.js';
-import type { Gemm } from './gemm.js';
-import { gemmWasmSkipZeros } from './gemm-wasm.js';
-import { parseModelSpec, formatModelSpec, type ModelSpec } from './model-spec.js';
-import { reluBackward, reluForward } from './relu.js';
+import type { Gemm } from './kernels/gemm.js';
+import { gemmWasmSkipZeros } from './kernels/gemm-wasm.js';
+import { buildLayers } from './layers/build-layers.js';
+import { batchBuffer, EMPTY, shapeSize, type Layer } from './layers/layer.js';
+import { argmaxRows, softmaxCrossEntropy, type BatchStats } from './layers/softmax-cross-entropy.js';
+import { INIT_SCHEMES, type InitScheme } from './layers/weight-init.js';
+import { architectureOf, formatModelSpec, parseModelSpec, type ModelSpec } from './model-spec.js';
 import { Rng } from './rng.js';
-import { argmaxRows, softmaxCrossEntropy, type BatchStats } from './softmax-cross-entropy.js';
-
-export type InitScheme = 'he' | 'xavier';
-export const INIT_SCHEMES: readonly InitScheme[] = ['he', 'xavier'];
-
-/** One dense layer's views into the model's parameter and gradient buffers. */
-export interface DenseParams {
-  inDim: number;
-  outDim: number;
-  w: Float32Array; // (inDim, outDim)
-  b: Float32Array; // (outDim)
-  dw: Float32Array; // (inDim, outDim)
-  db: Float32Array; // (outDim)
-}
 
 export interface ModelOptions {
   seed?: number;
@@ -26,74 +14,64 @@ export interface ModelOptions {
   gemm?: Gemm;
 }
 
+// WebAssembly SIMD leaving out zeros of A (inputs, ReLU outputs); gemmWasm is the plain one, gemmFast and
+// gemmReference the TypeScript kernels.
+const DEFAULT_GEMM = gemmWasmSkipZeros;
+
 /**
- * A multilayer perceptron: dense layers with ReLU between them and a fused softmax cross-entropy on top.
- * All parameters live in one Float32Array and all gradients in another, laid out layer by layer as
- * [w0 (in0×out0), b0 (out0), w1, b1, …]; each layer holds subarray views into both.
+ * A model: a sequence of layers (see layers/layer.ts) built from its spec's architecture, with a fused softmax
+ * cross-entropy on top; an MLP is dense, ReLU, dense, …, dense. All parameters live in one Float32Array and all
+ * gradients in another, laid out layer after layer ([w0 (in0×out0), b0 (out0), w1, b1, …] for an MLP); each layer
+ * holds subarray views into both.
  */
 export class Model {
   readonly spec: ModelSpec;
   readonly params: Float32Array;
   readonly grads: Float32Array;
-  readonly layers: DenseParams[];
+  readonly layers: readonly Layer[];
   readonly gemm: Gemm;
-  // Activations (post-ReLU outputs) and their gradients per layer, sized for `capacity` samples.
-  private capacity = 0;
-  private acts: Float32Array[] = [];
-  private deltas: Float32Array[] = [];
+  /** Floats per input sample. */
+  readonly inputSize: number;
+  readonly classes: number;
+  // The input each layer got in the last forward (for its backward) and the gradient of the loss at the logits.
+  private readonly inputs: Float32Array[];
+  private dlogits = EMPTY;
 
   constructor(spec: ModelSpec | string, options: ModelOptions = {}) {
     this.spec = typeof spec === 'string' ? parseModelSpec(spec) : spec;
-    // WebAssembly SIMD leaving out zeros of A (inputs, ReLU outputs); gemmWasm is the plain one, gemmFast and
-    // gemmReference the TypeScript kernels.
-    this.gemm = options.gemm ?? gemmWasmSkipZeros;
-    const sizes = this.spec.sizes;
-    const count = Model.parameterCount(sizes);
+    this.gemm = options.gemm ?? DEFAULT_GEMM;
+    const architecture = architectureOf(this.spec);
+    this.layers = buildLayers(architecture, { gemm: this.gemm });
+    const count = parameterSum(this.layers);
     this.params = new Float32Array(count);
     this.grads = new Float32Array(count);
-    this.layers = [];
     let o = 0;
-    for (let l = 0; l + 1 < sizes.length; l++) {
-      const inDim = sizes[l];
-      const outDim = sizes[l + 1];
-      const w = [o, o + inDim * outDim] as const;
-      const b = [w[1], w[1] + outDim] as const;
-      o = b[1];
-      this.layers.push({
-        inDim, outDim,
-        w: this.params.subarray(...w), b: this.params.subarray(...b),
-        dw: this.grads.subarray(...w), db: this.grads.subarray(...b),
-      }); // prettier-ignore
+    for (const layer of this.layers) {
+      const end = o + layer.parameterCount;
+      layer.bind(this.params.subarray(o, end), this.grads.subarray(o, end));
+      o = end;
     }
+    this.inputSize = shapeSize(architecture.input);
+    this.classes = shapeSize(this.layers[this.layers.length - 1].outputShape);
+    this.inputs = this.layers.map(() => EMPTY);
     this.initialize(options.seed ?? 0, options.init ?? 'he');
   }
 
-  /** Number of parameters of an MLP with these layer sizes. */
-  static parameterCount(sizes: readonly number[]): number {
-    let n = 0;
-    for (let l = 0; l + 1 < sizes.length; l++) n += sizes[l] * sizes[l + 1] + sizes[l + 1];
-    return n;
+  /** Number of parameters of the model of this spec, or of the MLP with these layer sizes, without allocating them. */
+  static parameterCount(spec: ModelSpec | readonly number[]): number {
+    const modelSpec: ModelSpec = 'kind' in spec ? spec : { kind: 'mlp', sizes: [...spec] };
+    return parameterSum(buildLayers(architectureOf(modelSpec), { gemm: DEFAULT_GEMM }));
   }
 
   get name(): string {
     return formatModelSpec(this.spec);
   }
-  get inputSize(): number {
-    return this.spec.sizes[0];
-  }
-  get classes(): number {
-    return this.spec.sizes[this.spec.sizes.length - 1];
-  }
 
-  /** Weights from N(0, σ²) with σ = √(2/in) (he) or √(2/(in+out)) (xavier), drawn from Rng(seed); biases 0. */
+  /** Parameters drawn from Rng(seed), layer after layer: weights as the scheme says (see initWeights), biases 0. */
   initialize(seed: number, scheme: InitScheme): void {
     if (!INIT_SCHEMES.includes(scheme)) throw new ConfigError(`unknown init "${scheme}" (use he or xavier)`);
     const rng = new Rng(seed);
-    for (const { inDim, outDim, w, b } of this.layers) {
-      const std = Math.sqrt(scheme === 'he' ? 2 / inDim : 2 / (inDim + outDim));
-      for (let i = 0; i < w.length; i++) w[i] = rng.nextNormal() * std;
-      b.fill(0);
-    }
+    for (const layer of this.layers) layer.initialize(rng, scheme);
   }
 
   zeroGrads(): void {
@@ -102,16 +80,13 @@ export class Model {
 
   /** Forward pass over x (batch, inputSize); returns the logits (batch, classes), a view valid until the next call. */
   forward(x: Float32Array, batch: number): Float32Array {
-    this.reserve(batch);
-    let input = x;
+    if (!Number.isInteger(batch) || batch < 1) throw new RangeError(`batch must be a whole number >= 1, got ${batch}`);
+    let y = x;
     for (let l = 0; l < this.layers.length; l++) {
-      const { w, b, inDim, outDim } = this.layers[l];
-      const out = this.acts[l];
-      denseForward(this.gemm, out, input, w, b, batch, inDim, outDim);
-      if (l + 1 < this.layers.length) reluForward(out, out, batch * outDim);
-      input = out;
+      this.inputs[l] = y;
+      y = this.layers[l].forward(y, batch);
     }
-    return this.acts[this.layers.length - 1];
+    return y;
   }
 
   /**
@@ -121,14 +96,12 @@ export class Model {
   forwardBackward(x: Float32Array, labels: ArrayLike<number>, batch: number): BatchStats {
     this.checkLabels(labels, batch);
     const logits = this.forward(x, batch);
-    const last = this.layers.length - 1;
-    const stats = softmaxCrossEntropy(this.deltas[last], logits, labels, batch, this.classes);
-    for (let l = last; l >= 0; l--) {
-      const { w, dw, db, inDim, outDim } = this.layers[l];
-      const input = l > 0 ? this.acts[l - 1] : x;
-      const dx = l > 0 ? this.deltas[l - 1] : null;
-      denseBackward(this.gemm, dx, dw, db, this.deltas[l], input, w, batch, inDim, outDim);
-      if (dx !== null) reluBackward(dx, dx, input, batch * inDim);
+    this.dlogits = batchBuffer(this.dlogits, batch * this.classes);
+    const stats = softmaxCrossEntropy(this.dlogits, logits, labels, batch, this.classes);
+    let dy = this.dlogits;
+    for (let l = this.layers.length - 1; l >= 0; l--) {
+      const dx = this.layers[l].backward(this.inputs[l], dy, batch, l > 0); // no input gradient for the first layer
+      if (dx !== null) dy = dx;
     }
     return stats;
   }
@@ -155,13 +128,8 @@ export class Model {
       }
     }
   }
+}
 
-  /** Grows the activation buffers to hold `batch` samples (allocates only when the batch grows). */
-  private reserve(batch: number): void {
-    if (!Number.isInteger(batch) || batch < 1) throw new RangeError(`batch must be a whole number >= 1, got ${batch}`);
-    if (batch <= this.capacity) return;
-    this.capacity = batch;
-    this.acts = this.layers.map((l) => new Float32Array(batch * l.outDim));
-    this.deltas = this.layers.map((l) => new Float32Array(batch * l.outDim));
-  }
+function parameterSum(layers: readonly Layer[]): number {
+  return layers.reduce((n, layer) => n + layer.parameterCount, 0);
 }

@@ -1,7 +1,7 @@
 import { Packr } from 'msgpackr';
 import { ConfigError } from './config-error.js';
-import { bytesToFloats, floatsToBytes } from './float-bytes.js';
-import { firstNonFinite } from './vector-ops.js';
+import { bytesToFloats, floatsToBytes } from './kernels/float-bytes.js';
+import { firstNonFinite } from './kernels/vector-ops.js';
 import { Model } from './model.js';
 import { parseModelSpec } from './model-spec.js';
 import { OPTIMIZER_NAMES, type OptimizerState } from './optim/optimizer.js';
@@ -50,7 +50,7 @@ export function decodeModel(bytes: Uint8Array, source: string): SavedModel {
   try {
     const spec = parseModelSpec(doc.spec);
     // Check the size before allocating: a damaged spec must not make us allocate gigabytes.
-    const count = Model.parameterCount(spec.sizes);
+    const count = Model.parameterCount(spec);
     if (!(doc.params instanceof Uint8Array)) return fail('parameters missing');
     if (doc.params.byteLength !== count * 4)
       return fail(`parameters: ${doc.params.byteLength} bytes, expected ${count * 4} (${count} float32)`);

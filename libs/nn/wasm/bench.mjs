@@ -1,7 +1,7 @@
 // Throughput of the three GEMMs and of one training step per GEMM, on the built library (dist/).
 // Usage: cd /work/main && npx tsc -b libs/nn/tsconfig.lib.json && node libs/nn/wasm/bench.mjs
 import { gemmFast, gemmReference, gemmWasm, gemmWasmSkipZeros, Model, Rng, WASM_KERNEL } from '../dist/index.js';
-import { createGemmWasm } from '../dist/gemm-wasm.js';
+import { createGemmWasm } from '../dist/kernels/gemm-wasm.js';
 
 const KERNELS = { gemmReference, gemmFast, gemmWasm, 'gemmWasm(simd)': createGemmWasm('simd'), gemmWasmSkipZeros };
 const rng = new Rng(1);

@@ -4,7 +4,7 @@
 //   adam.wasm          adam.ts, plain SIMD only (the optimizer must not depend on the CPU)
 //   vec.wasm           vec.ts, plain SIMD: gradient sum and finiteness check
 // Usage: node wasm/build.mjs [outDir]   (default: this directory). The output is deterministic; the test
-// wasm-build.test.ts rebuilds into a temporary directory and compares the bytes with the committed files.
+// src/kernels/wasm-build.test.ts rebuilds into a temporary directory and compares the bytes with the committed files.
 import asc from 'assemblyscript/asc';
 import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -17,8 +17,8 @@ const COMMON = [
   '--runtime',
   'stub',
   '--noAssert',
-  // The modules allocate nothing: the loaders (src/gemm-wasm.ts, src/optim/adam-wasm.ts, src/vec-wasm.ts)
-  // create the memory and own its layout.
+  // The modules allocate nothing: the loaders (src/kernels/gemm-wasm.ts, src/kernels/vec-wasm.ts,
+  // src/optim/adam-wasm.ts) create the memory and own its layout.
   '--importMemory',
   '--initialMemory',
   '1',

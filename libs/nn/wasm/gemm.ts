@@ -1,4 +1,4 @@
-// AssemblyScript source of the WebAssembly SIMD GEMM (built by wasm/build.mjs, loaded by src/gemm-wasm.ts).
+// AssemblyScript source of the WebAssembly SIMD GEMM (built by wasm/build.mjs, loaded by src/kernels/gemm-wasm.ts).
 // One source, two builds: with `--enable relaxed-simd` the multiply-add is f32x4.relaxed_madd (FMA where the CPU
 // has it), without it f32x4.mul + f32x4.add. ASC_FEATURE_RELAXED_SIMD is a compile-time constant, so each build
 // holds only its own variant. (No @inline decorators, which are not TypeScript: Binaryen -O3 inlines

@@ -1,8 +1,8 @@
 // AssemblyScript source of the WebAssembly vector passes (built by wasm/build.mjs into vec.wasm, loaded by
-// src/vec-wasm.ts): the two full passes over a gradient per step besides the optimizer, and turning a batch's byte
-// pixels into floats. Plain SIMD, exact: f32 addition and division are correctly rounded, so f32x4.add gives the
-// bits of the TypeScript loop `sum[i] += g[i]` and f32x4.div those of `x[i] = p[i] / 255` (which compute in double
-// and round to float32: the same result, since double has more than 2·24 + 2 bits).
+// src/kernels/vec-wasm.ts): the two full passes over a gradient per step besides the optimizer, and turning a
+// batch's byte pixels into floats. Plain SIMD, exact: f32 addition and division are correctly rounded, so
+// f32x4.add gives the bits of the TypeScript loop `sum[i] += g[i]` and f32x4.div those of `x[i] = p[i] / 255`
+// (which compute in double and round to float32: the same result, since double has more than 2·24 + 2 bits).
 //
 // Layout of linear memory, owned by the caller: the arrays lie past base().
 

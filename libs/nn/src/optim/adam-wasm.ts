@@ -1,4 +1,4 @@
-import { align16, instantiate, PAGE, readWasm, WebAssembly, type WasmMemory } from '../wasm-runtime.js';
+import { align16, instantiate, PAGE, readWasm, WebAssembly, type WasmMemory } from '../kernels/wasm-runtime.js';
 import type { AdamConstants } from './adam-reference.js';
 
 /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Rng } from './rng.js';
-import { randomFloats } from './testing/numeric.js';
+import { Rng } from '../rng.js';
+import { randomFloats } from '../testing/numeric.js';
 import { addIntoReference, firstNonFiniteReference, unitFloatsReference } from './vec-reference.js';
 import { addIntoWasm, firstNonFiniteWasm, unitFloatsWasm } from './vec-wasm.js';
 import { addInto, firstNonFinite, unitFloats } from './vector-ops.js';

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 
 /**
- * What the loaders of the WebAssembly kernels (gemm-wasm.ts, vec-wasm.ts, optim/adam-wasm.ts) share: the part of
- * the WebAssembly global they use, typed (it is not in lib es2023 nor in @types/node 20), reading a committed
- * build from wasm/, instantiating a kernel over a memory, and growing a memory.
+ * What the loaders of the WebAssembly kernels (kernels/gemm-wasm.ts, kernels/vec-wasm.ts, optim/adam-wasm.ts) share:
+ * the part of the WebAssembly global they use, typed (it is not in lib es2023 nor in @types/node 20), reading a
+ * committed build from wasm/, instantiating a kernel over a memory, and growing a memory.
  */
 export interface WasmMemory {
   readonly buffer: ArrayBuffer;
@@ -22,7 +22,7 @@ export const align16 = (bytes: number): number => (bytes + 15) & ~15;
 
 /** The bytes of wasm/<file>, a build committed beside its AssemblyScript source. */
 export function readWasm(file: string): Buffer {
-  return readFileSync(new URL(`../wasm/${file}`, import.meta.url));
+  return readFileSync(new URL(`../../wasm/${file}`, import.meta.url));
 }
 
 /** An instance of `module` over `memory`, which every kernel imports as env.memory; returns its exports. */

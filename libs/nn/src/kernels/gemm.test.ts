@@ -3,8 +3,8 @@ import type { Gemm } from './gemm.js';
 import { gemmFast } from './gemm-fast.js';
 import { gemmReference } from './gemm-reference.js';
 import { createGemmWasm, gemmWasm, gemmWasmSkipZeros, WASM_KERNEL } from './gemm-wasm.js';
-import { Rng } from './rng.js';
-import { randomFloats } from './testing/numeric.js';
+import { Rng } from '../rng.js';
+import { randomFloats } from '../testing/numeric.js';
 
 const SIZES = [1, 3, 17, 129];
 const SHAPES = SIZES.flatMap((m) => SIZES.flatMap((n) => SIZES.map((k) => [m, n, k] as const)));

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
-const wasmDir = new URL('../wasm/', import.meta.url);
+const wasmDir = new URL('../../wasm/', import.meta.url);
 const outDir = mkdtempSync(join(tmpdir(), 'gradq-wasm-'));
 afterAll(() => rmSync(outDir, { recursive: true, force: true }));
 

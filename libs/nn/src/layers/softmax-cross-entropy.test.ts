@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { Rng } from './rng.js';
+import { Rng } from '../rng.js';
 import { argmaxRows, softmaxCrossEntropy } from './softmax-cross-entropy.js';
-import { firstMismatch, numericGradient, randomFloats } from './testing/numeric.js';
+import { firstMismatch, numericGradient, randomFloats } from '../testing/numeric.js';
 
 describe('softmaxCrossEntropy', () => {
   it('gives log(classes) per sample for zero logits', () => {

@@ -17,7 +17,6 @@ export function softmaxCrossEntropy(
   batch: number,
   classes: number,
 ): BatchStats {
-  // prettier-ignore
   let lossSum = 0;
   let correct = 0;
   for (let i = 0; i < batch; i++) {

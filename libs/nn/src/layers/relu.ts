@@ -1,0 +1,63 @@
+import { batchBuffer, EMPTY, shapeSize, type Layer, type Shape } from './layer.js';
+
+/** ReLU forward, in place allowed: out[i] = max(x[i], 0) over n values. NaN stays NaN. */
+export function reluForward(out: Float32Array, x: Float32Array, n: number): void {
+  for (let i = 0; i < n; i++) {
+    const v = x[i];
+    out[i] = v < 0 ? 0 : v;
+  }
+}
+
+/**
+ * ReLU backward, in place allowed: dx[i] = mask[i] > 0 ? dout[i] : 0 over n values, where mask is the ReLU's output
+ * or its input (the same mask).
+ */
+export function reluBackward(dx: Float32Array, dout: Float32Array, mask: Float32Array, n: number): void {
+  for (let i = 0; i < n; i++) dx[i] = mask[i] > 0 ? dout[i] : 0;
+}
+
+/**
+ * ReLU as a Layer: any shape to the same shape, no parameters. In place (inPlace) it overwrites x with y and dy with
+ * dx, as the MLP does on each hidden dense output; otherwise it writes into its own buffers. Backward masks with x,
+ * which is the same mask either way: x > 0 exactly where max(x, 0) > 0 (NaN and -0 included).
+ */
+export class ReluLayer implements Layer {
+  readonly outputShape: Shape;
+  readonly parameterCount = 0;
+  private readonly size: number;
+  private y = EMPTY;
+  private dx = EMPTY;
+
+  constructor(
+    readonly inputShape: Shape,
+    readonly inPlace: boolean,
+  ) {
+    this.outputShape = inputShape;
+    this.size = shapeSize(inputShape);
+  }
+
+  bind(): void {
+    // no parameters
+  }
+
+  initialize(): void {
+    // no parameters: draws nothing
+  }
+
+  // x (batch, ...shape) → y (batch, ...shape)
+  forward(x: Float32Array, batch: number): Float32Array {
+    const n = batch * this.size;
+    const y = this.inPlace ? x : (this.y = batchBuffer(this.y, n));
+    reluForward(y, x, n);
+    return y;
+  }
+
+  // dy (batch, ...shape), x → dx (batch, ...shape) or null
+  backward(x: Float32Array, dy: Float32Array, batch: number, inputGradient: boolean): Float32Array | null {
+    if (!inputGradient) return null;
+    const n = batch * this.size;
+    const dx = this.inPlace ? dy : (this.dx = batchBuffer(this.dx, n));
+    reluBackward(dx, dy, x, n);
+    return dx;
+  }
+}
