@@ -45,18 +45,22 @@ export class StepPublisher {
   }
 
   /**
-   * Writes θ_t and drops θ_{t-1} (both again after a lost connection), then adds `jobs` in one round trip: Redis
-   * has θ_t before any worker can see a job. `params` must not change before this resolves (they are written as
-   * they are).
+   * Writes θ_t, then adds `jobs` in one round trip: Redis has θ_t before any worker can see a job. `params` must
+   * not change before this resolves (they are written as they are).
    */
   async publish(step: number, params: Float32Array, jobs: ShardJobSpec[]): Promise<void> {
+    await this.writeParams(step, params);
+    await this.queue.addBulk(jobs);
+  }
+
+  /** Writes θ_t and drops θ_{t-1}, both again after a lost connection until they go through. */
+  async writeParams(step: number, params: Float32Array): Promise<void> {
     await this.retry.untilDone(`step ${step}: writing θ`, () =>
       Promise.all([
         this.tensors.set(this.keys.params(step), encodeParams(params), KEY_TTL_MS),
         step > 0 ? this.tensors.unlink(this.keys.params(step - 1)) : undefined,
       ]),
     );
-    await this.queue.addBulk(jobs);
   }
 
   /** Adds one more job: a new attempt at a shard. */
