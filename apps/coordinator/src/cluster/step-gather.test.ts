@@ -1,0 +1,210 @@
+import { randomUUID } from 'node:crypto';
+import {
+  deleteKeysWithPrefix,
+  encodeResultMessage,
+  QUEUE_PREFIX,
+  runKeys,
+  TensorConnection,
+  type ShardFailure,
+  type ShardJob,
+  type ShardResult,
+} from '@gradq/cluster';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { StepPlan } from '@gradq/train';
+import { waitFor } from '../testing/run-cli.js';
+import { ResultInbox } from './result-inbox.js';
+import { StepGather, type ClusterCounters, type GatherContext } from './step-gather.js';
+import { StepPublisher } from './step-publisher.js';
+import { TensorRetry } from './tensor-retry.js';
+
+// One step's gather against the shared Redis, on a queue of its own, with no worker: the test pushes the result
+// messages a worker would, in the order it wants them to arrive.
+const URL = 'redis://127.0.0.1:6379';
+const N = 12; // parameters
+const queueName = `test-${randomUUID().slice(0, 8)}`;
+const redis = new Redis(URL, { maxRetriesPerRequest: null });
+const tensors = new TensorConnection(URL);
+const queue = new Queue<ShardJob, ShardResult>(queueName, { connection: redis, prefix: QUEUE_PREFIX });
+
+afterAll(async () => {
+  await queue.obliterate({ force: true });
+  await deleteKeysWithPrefix(redis, `${QUEUE_PREFIX}:${queueName}:`);
+  await queue.close();
+  await tensors.quit();
+  await redis.quit();
+});
+
+/** Step 4 with `sizes[k]` samples in shard k (0 for an empty shard). */
+function planOf(sizes: number[]): StepPlan {
+  let start = 0;
+  const shards = sizes.map((n): [number, number] => [start, (start += n)]);
+  return { globalStep: 4, epoch: 0, stepInEpoch: 4, batchStart: 0, batchSize: start, shards, order: new Uint32Array(start) };
+}
+
+// Shard gradients of mixed magnitudes: their float32 sum depends on the order they are added in.
+const GRADS = [
+  Float32Array.from({ length: N }, (_, i) => 3e7 * (1 + i / N)),
+  Float32Array.from({ length: N }, (_, i) => 1.25 + i),
+  Float32Array.from({ length: N }, (_, i) => -7e6 * (1 + i / N) - 0.75),
+  Float32Array.from({ length: N }, (_, i) => 0.375 * i - 1),
+];
+
+/** Σ GRADS[k] over `shards`, in that order, in float32. */
+function sumOf(shards: number[]): number[] {
+  const acc = new Float32Array(N);
+  for (const k of shards) for (let i = 0; i < N; i++) acc[i] += GRADS[k][i];
+  return Array.from(acc);
+}
+
+/** A step of a run of its own: its publisher, inbox and counters, and a way to push what a worker would. */
+function harness(sizes: number[]) {
+  const runId = `r${randomUUID().slice(0, 8)}`;
+  const keys = runKeys(queueName, runId);
+  const log: string[] = [];
+  const retry = new TensorRetry((l) => log.push(l));
+  const publisher = new StepPublisher(tensors, queue, keys, { dataset: 'mnist', trainSamples: 64, seed: 1, model: 'mlp:2-2' }, retry);
+  const counters: ClusterCounters = { duplicates: 0, rejected: 0, recomputed: 0, failed: 0 };
+  const inbox = new ResultInbox(tensors, keys.results, N, retry);
+  const grads = GRADS.map(() => new Float32Array(N));
+  const ctx: GatherContext = { runId, queue, publisher, inbox, grads, counters, log: (l) => log.push(l) };
+  const plan = planOf(sizes);
+  const sum = new Float32Array(N);
+  const result = (shard: number, more: Partial<ShardResult> = {}): ShardResult => ({
+    v: 2, run: runId, step: plan.globalStep, shard, attempt: 0, count: sizes[shard], lossSum: 0.1 * (shard + 1), correct: 1,
+    worker: `w${shard}`, fetchMs: 0, computeMs: 1, uploadMs: 0, ...more,
+  }); // prettier-ignore
+  const failure = (shard: number, attempt: number): ShardFailure => ({
+    v: 2, run: runId, step: plan.globalStep, shard, attempt, worker: 'w', error: 'out of memory',
+  }); // prettier-ignore
+  const push = async (...messages: Uint8Array[]): Promise<void> => void (await redis.rpush(keys.results, ...messages.map(Buffer.from)));
+  /** Publishes the step (θ and its jobs) and returns its gather. */
+  const start = async (): Promise<StepGather> => {
+    const jobs = publisher.firstJobs(plan);
+    const gather = new StepGather(plan, jobs, sum, ctx);
+    await publisher.publish(plan.globalStep, new Float32Array(N), jobs);
+    return gather;
+  };
+  const waitingJobs = async (): Promise<string[]> =>
+    (await queue.getWaiting())
+      .map((j) => j.id ?? '')
+      .filter((id) => id.startsWith(`${runId}.`))
+      .sort();
+  return { runId, keys, log, counters, sum, result, failure, push, start, waitingJobs };
+}
+
+describe('StepGather', () => {
+  it('adds each shard as soon as it and every shard before it are in, in shard order whatever the arrival order', async () => {
+    const h = harness([3, 3, 3, 3, 0]); // shard 4 empty: a last, partial batch
+    const shard = (k: number) => encodeResultMessage(h.result(k), GRADS[k]);
+    expect(sumOf([2, 1, 0, 3]), 'the arrival order would give other bits').not.toEqual(sumOf([0, 1, 2, 3]));
+    const gather = await h.start();
+    const collected = gather.collect();
+    await h.push(shard(2), shard(1));
+    await waitFor('shards 2 and 1 popped', async () => (await redis.llen(h.keys.results)) === 0);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(Array.from(h.sum), 'nothing added before shard 0 is in').toEqual(sumOf([]));
+    await h.push(shard(0));
+    await waitFor('shards 0-2 added', async () => h.sum.some((v) => v !== 0));
+    expect(Array.from(h.sum)).toEqual(sumOf([0, 1, 2]));
+    await h.push(shard(3));
+    await collected;
+    await gather.finish();
+    expect(Array.from(h.sum)).toEqual(sumOf([0, 1, 2, 3]));
+    expect(gather.shardResults).toEqual([h.result(0), h.result(1), h.result(2), h.result(3), undefined]);
+    expect(gather.stats()).toEqual({ lossSum: 0.1 + 0.2 + 0.1 * 3 + 0.4, correct: 4 });
+    expect(h.counters).toEqual({ duplicates: 0, rejected: 0, recomputed: 0, failed: 0 });
+    expect(h.log).toEqual([]);
+  });
+
+  it('keeps the first result of a shard, counts a later one as a duplicate, and ignores messages of another run or step', async () => {
+    const h = harness([2, 2, 2]);
+    const gather = await h.start();
+    await h.push(
+      encodeResultMessage(h.result(1), GRADS[1]),
+      encodeResultMessage(h.result(1, { worker: 'late' }), GRADS[3]),
+      encodeResultMessage(h.result(0, { run: 'rother' }), GRADS[3]),
+      encodeResultMessage(h.result(0, { step: 3 }), GRADS[3]),
+      encodeResultMessage(h.result(0), GRADS[0]),
+      encodeResultMessage(h.result(2), GRADS[2]),
+    );
+    await gather.collect();
+    await gather.finish();
+    expect(Array.from(h.sum)).toEqual(sumOf([0, 1, 2]));
+    expect(gather.shardResults.map((r) => r?.worker)).toEqual(['w0', 'w1', 'w2']);
+    expect(h.counters).toEqual({ duplicates: 1, rejected: 0, recomputed: 0, failed: 0 });
+    expect(h.log).toEqual(['step 4 shard 1: duplicate result from "late" ignored']);
+  });
+
+  it('rejects a bad gradient and adds the shard again, not for a bad answer of an earlier attempt, and withdraws the superseded job', async () => {
+    const h = harness([2, 2]);
+    const nan = GRADS[0].slice();
+    nan[3] = Number.NaN;
+    const gather = await h.start();
+    await h.push(
+      encodeResultMessage(h.result(0), nan),
+      encodeResultMessage(h.result(0), GRADS[0].subarray(1)), // attempt 0, now that attempt 1 is waited for
+      encodeResultMessage(h.result(1), GRADS[1]),
+      encodeResultMessage(h.result(0, { attempt: 1 }), GRADS[0]),
+    );
+    await gather.collect();
+    expect(await h.waitingJobs()).toEqual([`${h.runId}.4.0.0`, `${h.runId}.4.0.1`, `${h.runId}.4.1.0`]);
+    await gather.finish();
+    expect(await h.waitingJobs()).toEqual([`${h.runId}.4.0.1`, `${h.runId}.4.1.0`]);
+    expect(Array.from(h.sum)).toEqual(sumOf([0, 1]));
+    expect(h.counters).toEqual({ duplicates: 0, rejected: 2, recomputed: 1, failed: 0 });
+    expect(h.log).toEqual([
+      'step 4 shard 0: result rejected (from "w0": gradient value 3 is NaN); recomputing',
+      `step 4 shard 0: result rejected (from "w0": gradient of ${N - 1} values, expected ${N} values)`,
+    ]);
+  });
+
+  it('adds a shard again when its worker reports the attempt waited for failed, and ignores reports of other attempts', async () => {
+    const h = harness([2, 2]);
+    const gather = await h.start();
+    await h.push(
+      encodeResultMessage(h.failure(0, 0)),
+      encodeResultMessage(h.failure(0, 0)), // about an earlier attempt now
+      encodeResultMessage(h.failure(1, 5)), // about an attempt nobody asked for
+      encodeResultMessage(h.result(1), GRADS[1]),
+      encodeResultMessage(h.failure(1, 0)), // shard 1 is in
+      encodeResultMessage(h.result(0, { attempt: 1 }), GRADS[0]),
+    );
+    await gather.collect();
+    await gather.finish();
+    expect(Array.from(h.sum)).toEqual(sumOf([0, 1]));
+    expect(h.counters).toEqual({ duplicates: 0, rejected: 0, recomputed: 1, failed: 1 });
+    expect(h.log).toEqual(['step 4 shard 0: worker w failed ("out of memory"); recomputing']);
+  });
+
+  it('rejects what it cannot read or place without recomputing anything: the watchdog covers the shard', async () => {
+    const h = harness([2]);
+    const gather = await h.start();
+    const longest = 8 + 64 * 1024 + 4 * N;
+    await h.push(
+      new Uint8Array(longest + 1),
+      new Uint8Array(5),
+      encodeResultMessage(h.result(1), GRADS[1]),
+      encodeResultMessage(h.result(0), GRADS[0]),
+    );
+    await gather.collect();
+    expect(Array.from(h.sum)).toEqual(sumOf([0]));
+    expect(h.counters).toEqual({ duplicates: 0, rejected: 3, recomputed: 0, failed: 0 });
+    expect(h.log).toEqual([
+      `step 4: result rejected (result message of ${longest + 1} bytes (at most ${longest} for this model))`,
+      'step 4: result rejected (result message of 5 bytes is too short)',
+      'step 4: result rejected (shard 1 does not exist)',
+    ]);
+  });
+
+  it('gives up on a shard after 8 attempts', async () => {
+    const h = harness([2]);
+    const nan = GRADS[0].slice();
+    nan[0] = Number.NaN;
+    const gather = await h.start();
+    await h.push(...Array.from({ length: 8 }, (_, attempt) => encodeResultMessage(h.result(0, { attempt }), nan)));
+    await expect(gather.collect()).rejects.toThrow('step 4 shard 0: no valid result after 8 attempts; see the worker logs');
+    expect(h.counters).toMatchObject({ rejected: 8, recomputed: 7 });
+  });
+});

@@ -1,0 +1,90 @@
+import { randomUUID } from 'node:crypto';
+import {
+  decodeParamsInto,
+  deleteKeysWithPrefix,
+  KEY_TTL_MS,
+  QUEUE_PREFIX,
+  runKeys,
+  TensorConnection,
+  validateShardJob,
+  type ShardJob,
+  type ShardResult,
+} from '@gradq/cluster';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { StepPlan } from '@gradq/train';
+import { StepPublisher } from './step-publisher.js';
+import { TensorRetry } from './tensor-retry.js';
+
+// Against the shared Redis, on a queue of its own.
+const URL = 'redis://127.0.0.1:6379';
+const queueName = `test-${randomUUID().slice(0, 8)}`;
+const keys = runKeys(queueName, 'rpub');
+const redis = new Redis(URL, { maxRetriesPerRequest: null });
+const tensors = new TensorConnection(URL);
+const queue = new Queue<ShardJob, ShardResult>(queueName, { connection: redis, prefix: QUEUE_PREFIX });
+const run = { dataset: 'mnist', trainSamples: 1000, seed: 7, model: 'mlp:4-3-2' };
+const publisher = new StepPublisher(tensors, queue, keys, run, new TensorRetry(() => undefined));
+
+// Step 6, the last of epoch 1: a partial batch of 3 samples over 4 shards, the last of them empty.
+const plan: StepPlan = {
+  globalStep: 6,
+  epoch: 1,
+  stepInEpoch: 2,
+  batchStart: 8,
+  batchSize: 3,
+  shards: [
+    [8, 9],
+    [9, 10],
+    [10, 11],
+    [11, 11],
+  ],
+  order: new Uint32Array(11),
+};
+
+afterAll(async () => {
+  await queue.obliterate({ force: true });
+  await deleteKeysWithPrefix(redis, `${QUEUE_PREFIX}:${queueName}:`);
+  await queue.close();
+  await tensors.quit();
+  await redis.quit();
+});
+
+describe('StepPublisher', () => {
+  it('writes θ_t, drops θ_{t-1}, and adds a job a worker accepts for every non-empty shard', async () => {
+    await redis.set(keys.params(5), 'θ_5', 'PX', 60_000);
+    const params = Float32Array.from({ length: 23 }, (_, i) => Math.fround(i / 3 - 2));
+    const jobs = publisher.firstJobs(plan);
+    await publisher.publish(plan.globalStep, params, jobs);
+
+    const stored = new Float32Array(params.length);
+    decodeParamsInto(await redis.getBuffer(keys.params(6)), stored, keys.params(6));
+    expect(Array.from(stored)).toEqual(Array.from(params));
+    const ttl = await redis.pttl(keys.params(6));
+    expect(ttl > KEY_TTL_MS - 60_000 && ttl <= KEY_TTL_MS).toBe(true);
+    expect(await redis.exists(keys.params(5))).toBe(0);
+
+    const waiting = await queue.getWaiting();
+    expect(waiting.map((j) => j.id).sort()).toEqual(['rpub.6.0.0', 'rpub.6.1.0', 'rpub.6.2.0']);
+    for (const j of waiting) {
+      const data = validateShardJob(j.data);
+      const [start, end] = plan.shards[data.shard];
+      expect(data).toEqual({
+        v: 2, run: 'rpub', step: 6, shard: data.shard, attempt: 0, dataset: 'mnist', trainSamples: 1000, seed: 7, epoch: 1, start, end,
+        model: 'mlp:4-3-2', paramsKey: keys.params(6), resultsKey: keys.results,
+      }); // prettier-ignore
+    }
+  });
+
+  it('adds a new attempt at a shard, and withdraws waiting jobs (one already gone is no error)', async () => {
+    // The queue holds the jobs published above.
+    const again = publisher.job(plan, 1, 1);
+    expect(again.opts.jobId).toBe('rpub.6.1.1');
+    expect(again.data).toMatchObject({ shard: 1, attempt: 1, start: 9, end: 10 });
+    await publisher.add(again);
+    expect(validateShardJob((await queue.getJob('rpub.6.1.1'))?.data)).toEqual(again.data);
+    await publisher.withdraw(['rpub.6.1.0', 'rpub.6.9.9', 'rpub.6.2.0']);
+    expect((await queue.getWaiting()).map((j) => j.id).sort()).toEqual(['rpub.6.0.0', 'rpub.6.1.1']);
+  });
+});

@@ -1,0 +1,78 @@
+import { encodeParams, KEY_TTL_MS, shardJobId, type RunKeys, type ShardJob, type ShardResult, type TensorConnection } from '@gradq/cluster';
+import type { Queue } from 'bullmq';
+import type { StepPlan } from '@gradq/train';
+import type { TensorRetry } from './tensor-retry.js';
+
+/** What every shard job of the run shares. */
+export interface RunDescriptor {
+  dataset: string;
+  trainSamples: number;
+  seed: number;
+  model: string;
+}
+
+/** One attempt at a shard, as BullMQ's add takes it. */
+export interface ShardJobSpec {
+  name: 'shard';
+  data: ShardJob;
+  opts: { jobId: string; removeOnComplete: true; removeOnFail: true };
+}
+
+/** Puts a step where the workers find it: θ_t on the tensor connection, the shard jobs on the queue. */
+export class StepPublisher {
+  constructor(
+    private readonly tensors: TensorConnection,
+    private readonly queue: Queue<ShardJob, ShardResult>,
+    private readonly keys: RunKeys,
+    private readonly run: RunDescriptor,
+    private readonly retry: TensorRetry,
+  ) {}
+
+  /** The job of attempt `attempt` at shard `shard` of the step. */
+  job(plan: StepPlan, shard: number, attempt: number): ShardJobSpec {
+    const [start, end] = plan.shards[shard];
+    const data: ShardJob = {
+      v: 2, run: this.keys.runId, step: plan.globalStep, shard, attempt, ...this.run, epoch: plan.epoch, start, end,
+      paramsKey: this.keys.params(plan.globalStep), resultsKey: this.keys.results,
+    }; // prettier-ignore
+    const jobId = shardJobId(this.keys.runId, plan.globalStep, shard, attempt);
+    return { name: 'shard', data, opts: { jobId, removeOnComplete: true, removeOnFail: true } };
+  }
+
+  /** Attempt 0 of every non-empty shard of the step (a shard of a last, partial batch may be empty). */
+  firstJobs(plan: StepPlan): ShardJobSpec[] {
+    return plan.shards.flatMap(([start, end], k) => (end > start ? [this.job(plan, k, 0)] : []));
+  }
+
+  /**
+   * Writes θ_t, then adds `jobs` in one round trip: Redis has θ_t before any worker can see a job. `params` must
+   * not change before this resolves (they are written as they are).
+   */
+  async publish(step: number, params: Float32Array, jobs: ShardJobSpec[]): Promise<void> {
+    await this.writeParams(step, params);
+    await this.queue.addBulk(jobs);
+  }
+
+  /** Writes θ_t and drops θ_{t-1}, both again after a lost connection until they go through. */
+  async writeParams(step: number, params: Float32Array): Promise<void> {
+    await this.retry.untilDone(`step ${step}: writing θ`, () =>
+      Promise.all([
+        this.tensors.set(this.keys.params(step), encodeParams(params), KEY_TTL_MS),
+        step > 0 ? this.tensors.unlink(this.keys.params(step - 1)) : undefined,
+      ]),
+    );
+  }
+
+  /** Adds one more job: a new attempt at a shard. */
+  async add(job: ShardJobSpec): Promise<void> {
+    await this.queue.add(job.name, job.data, job.opts);
+  }
+
+  /**
+   * Removes the jobs of attempts that were not needed, those still waiting: an active one finishes, and its
+   * result is ignored.
+   */
+  async withdraw(jobIds: Iterable<string>): Promise<void> {
+    for (const jobId of jobIds) await this.queue.remove(jobId).catch(() => 0);
+  }
+}
