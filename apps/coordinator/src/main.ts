@@ -1,4 +1,4 @@
-import { flagOf, formatFlags, InputError, parseFlags, UsageError, type Command, type CommandIo } from '@gradq/cli';
+import { flagOf, formatFlags, InputError, parseCommandLine, UsageError, type Command, type CommandIo } from '@gradq/cli';
 import { DivergedError } from '@gradq/train';
 import { evalCommand } from './commands/eval-command.js';
 import { trainCommand } from './commands/train-command.js';
@@ -38,7 +38,8 @@ export async function main(args: readonly string[], io: CommandIo, commands: Rec
       io.stdout.write(`${command.usage}\n${command.summary}\n\n${formatFlags(command.flags)}\n`);
       return EXIT.ok;
     }
-    await command.run(parseFlags(name, rest, command.flags), io);
+    const { flags, operands } = parseCommandLine(name, rest, command.flags, { operands: command.operands });
+    await command.run(flags, io, operands);
     return EXIT.ok;
   } catch (e) {
     if (e instanceof InputError) {

@@ -7,12 +7,17 @@ export interface CommandIo {
   stderr: OutputStream;
 }
 
-/** A `gradq` subcommand: its flags (parsed and checked before `run`, which gets them typed) and what it does. */
+/**
+ * A `gradq` subcommand: its flags and operands (parsed and checked before `run`, which gets the flags typed) and
+ * what it does.
+ */
 export interface Command<S extends FlagSpecs = FlagSpecs> {
   summary: string;
   usage: string;
   flags: S;
-  run(flags: ParsedFlags<S>, io: CommandIo): Promise<void>;
+  /** Whether it takes operands (arguments that are not flags, e.g. `gradq predict … IMAGE…`); without, they are errors. */
+  operands?: boolean;
+  run(flags: ParsedFlags<S>, io: CommandIo, operands: readonly string[]): Promise<void>;
 }
 
 /** A command whose `run` sees its flags typed from its specs. */

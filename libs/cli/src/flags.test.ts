@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { flagOf, formatFlags, parseFlags, type FlagSpecs } from './flags.js';
+import { flagOf, formatFlags, parseCommandLine, parseFlags, type FlagSpecs } from './flags.js';
 import { UsageError } from './usage-error.js';
 
 const specs = {
@@ -58,6 +58,24 @@ describe('parseFlags', () => {
     expect(text).toContain('--optimizer sgd|adam');
     expect(text).toContain('(default: 64)');
   });
+});
+
+describe('parseCommandLine with operands', () => {
+  const line = (...args: string[]) => parseCommandLine('predict', args, specs, { operands: true });
+  it('collects the arguments that are not flags, in order, between and after flags', () =>
+    expect(line('a.png', '--batch', '8', 'b.png', '--json', 'c.jpg')).toEqual({
+      flags: { lr: 0.1, batch: 8, optimizer: 'adam', json: true },
+      operands: ['a.png', 'b.png', 'c.jpg'],
+    }));
+  it('takes a flag value as the value, not as an operand', () => expect(line('--optimizer', 'sgd').operands).toEqual([]));
+  it('takes everything after -- as operands', () =>
+    expect(line('--json', '--', '--lr', 'x.png')).toEqual({
+      flags: expect.objectContaining({ json: true, lr: 0.1 }),
+      operands: ['--lr', 'x.png'],
+    }));
+  it('still rejects unknown flags', () => expect(() => line('a.png', '--lrr', '1')).toThrow('unknown flag --lrr'));
+  it('rejects operands unless asked for them', () =>
+    expect(() => parseCommandLine('train', ['a.png'], specs)).toThrow('unexpected argument "a.png"'));
 });
 
 describe('flagOf', () => {

@@ -43,17 +43,38 @@ export type ParsedFlags<S extends FlagSpecs = FlagSpecs> = {
 /** A decimal number as people write it (1, -2.5, .5, 1e-3); no hex, octal, binary, Infinity or spaces. */
 const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
 
+/** A command line split into its flags and its operands (the arguments that are not flags, e.g. file names). */
+export interface CommandLine<S extends FlagSpecs = FlagSpecs> {
+  flags: ParsedFlags<S>;
+  operands: string[];
+}
+
 /**
  * Parses `--name value`, `--name=value` and boolean `--name` against the specs: unknown flags, missing values,
  * repeated flags, and numbers that are not decimal numbers or are out of range are UsageErrors quoting the value.
+ * Any other argument is an operand when `options.operands` is set (and everything after `--`), else a UsageError.
  */
-export function parseFlags<S extends FlagSpecs>(command: string, args: readonly string[], specs: S): ParsedFlags<S> {
+export function parseCommandLine<S extends FlagSpecs>(
+  command: string,
+  args: readonly string[],
+  specs: S,
+  options: { operands?: boolean } = {},
+): CommandLine<S> {
   const out: Record<string, string | number | boolean | undefined> = {};
+  const operands: string[] = [];
   for (const [name, spec] of Object.entries(specs)) out[name] = spec.default ?? (spec.type === 'boolean' ? false : undefined);
   const seen = new Set<string>();
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
-    if (!arg.startsWith('--')) throw new UsageError(`gradq ${command}: unexpected argument "${arg}" (flags start with --)`);
+    if (options.operands && arg === '--') {
+      operands.push(...args.slice(i + 1));
+      break;
+    }
+    if (!arg.startsWith('--')) {
+      if (!options.operands) throw new UsageError(`gradq ${command}: unexpected argument "${arg}" (flags start with --)`);
+      operands.push(arg);
+      continue;
+    }
     const eq = arg.indexOf('=');
     const name = eq >= 0 ? arg.slice(2, eq) : arg.slice(2);
     const spec = Object.hasOwn(specs, name) ? specs[name] : undefined;
@@ -78,7 +99,12 @@ export function parseFlags<S extends FlagSpecs>(command: string, args: readonly 
     }
     out[name] = convert(name, raw, spec);
   }
-  return out as ParsedFlags<S>;
+  return { flags: out as ParsedFlags<S>, operands };
+}
+
+/** parseCommandLine for a command that takes no operands: its flags. */
+export function parseFlags<S extends FlagSpecs>(command: string, args: readonly string[], specs: S): ParsedFlags<S> {
+  return parseCommandLine(command, args, specs).flags;
 }
 
 function convert(name: string, raw: string, spec: FlagSpec): string | number {

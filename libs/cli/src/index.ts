@@ -1,6 +1,15 @@
 export { InputError } from './input-error.js';
 export { UsageError } from './usage-error.js';
-export { parseFlags, formatFlags, flagOf, type FlagSpec, type FlagSpecs, type ParsedFlags } from './flags.js';
+export {
+  parseCommandLine,
+  parseFlags,
+  formatFlags,
+  flagOf,
+  type CommandLine,
+  type FlagSpec,
+  type FlagSpecs,
+  type ParsedFlags,
+} from './flags.js';
 export { defineCommand, type Command, type CommandIo } from './command.js';
 export { ProgressBar, transferProgress, formatCount, type OutputStream } from './progress.js';
 export { writeFileAtomic, checkWritableTarget } from './atomic-write.js';
