@@ -20,3 +20,9 @@ export { loadDataset, loadDatasetFiles, loadSplit, type LoadDatasetOptions, type
 export { gatherBatch, limitSamples, type SampleLimitNames } from './batch.js';
 export { epochOrder } from './epoch-order.js';
 export { checkBatchSize, checkSampleCount, checkShardCount, planStep, shardRange, stepsPerEpoch, type StepPlan } from './shards.js';
+export type { GrayImage, PixelBox } from './image/gray-image.js';
+export { decodeImage, rgbaToGray, MAX_IMAGE_PIXELS } from './image/decode-image.js';
+export { extractInk, INK_THRESHOLD, type Ink } from './image/ink.js';
+export { resampleArea, type SamplingGrid } from './image/resample-area.js';
+export { SAMPLE_STYLES, sampleStyle, type SampleStyle } from './image/sample-style.js';
+export { toSample, type ImageSample } from './image/to-sample.js';
