@@ -1,9 +1,6 @@
 import { DataError } from '../data-error.js';
 import type { GrayImage } from './gray-image.js';
 
-/** Ink at or below this (5% of full intensity, the tolerance Fashion-MNIST trimmed its images with) is background. */
-export const INK_THRESHOLD = 0.05;
-
 /** An image as ink, light on dark like the datasets: 0 background, 1 full ink. */
 export interface Ink {
   image: GrayImage;
@@ -16,8 +13,7 @@ export interface Ink {
  * sample); the border's median brightness is the background. When the background is lighter than the inside (the
  * rest of the image) on average, the image is dark on light and is inverted (v → 1 − v, b → 1 − b). Then
  * v → max(0, (v − b) / (1 − b)) takes the background b to 0 and keeps full ink at 1: the identity for a black
- * background. DataError (naming `source`) for an image under 3×3 pixels, and for a blank one (no ink above
- * INK_THRESHOLD).
+ * background. DataError (naming `source`) for an image under 3×3 pixels.
  */
 export function extractInk(image: GrayImage, source: string): Ink {
   const { width, height, pixels } = image;
@@ -39,17 +35,13 @@ export function extractInk(image: GrayImage, source: string): Ink {
   const inverted = median > insideSum / (width * height - border.length);
   const background = inverted ? 1 - median : median;
   const ink = new Float32Array(width * height);
-  let max = 0;
+  // A background of full ink leaves no ink (all 0).
   if (background < 1) {
     const gain = 1 / (1 - background);
     for (let i = 0; i < ink.length; i++) {
       const v = ((inverted ? 1 - pixels[i] : pixels[i]) - background) * gain;
       ink[i] = v > 0 ? v : 0;
-      if (ink[i] > max) max = ink[i];
     }
-  }
-  if (max <= INK_THRESHOLD) {
-    throw new DataError(`${source}: blank image (nothing stands out from its background); give an image of one object`);
   }
   return { image: { width, height, pixels: ink }, inverted };
 }

@@ -35,18 +35,6 @@ function onPage(
   return { width, height, pixels };
 }
 
-/** Longest side of the box of a sample's non-zero pixels. */
-function longestSide(split: Split, i: number): number {
-  let [x0, y0, x1, y1] = [split.cols, split.rows, -1, -1];
-  for (let y = 0; y < split.rows; y++) {
-    for (let x = 0; x < split.cols; x++) {
-      if (split.pixels[i * split.features + y * split.cols + x] > 0)
-        [x0, y0, x1, y1] = [Math.min(x0, x), Math.min(y0, y), Math.max(x1, x), Math.max(y1, y)];
-    }
-  }
-  return Math.max(x1 - x0, y1 - y0) + 1;
-}
-
 const sampleOf = (split: Split, i: number) => [...split.pixels.subarray(i * split.features, (i + 1) * split.features)];
 
 let mnist: Split;
@@ -59,30 +47,24 @@ beforeAll(async () => {
 });
 
 describe('toSample on the datasets’ own samples', () => {
-  it('gives back every MNIST test digit whose box is 20 pixels (centre of mass within half a pixel of 14)', () => {
-    let boxed = 0;
+  it('gives back 99% of the MNIST test digits; the others lose a speck (under 1% of their ink) that set their box', () => {
+    let same = 0;
+    let diff = 0;
     for (let i = 0; i < mnist.count; i++) {
-      if (longestSide(mnist, i) !== 20) continue;
-      boxed++;
       const { pixels, inverted } = toSample(asImage(mnist, i), SAMPLE_STYLES.mnist, `mnist ${i}`);
       expect(inverted).toBe(false);
-      if (!pixels.every((v, k) => v === mnist.pixels[i * 784 + k])) expect.fail(`MNIST test sample ${i} changed`);
+      if (pixels.every((v, k) => v === mnist.pixels[i * 784 + k])) same++;
+      for (let k = 0; k < 784; k++) diff += Math.abs(pixels[k] - mnist.pixels[i * 784 + k]);
     }
-    expect(boxed).toBeGreaterThan(0.99 * mnist.count);
+    expect(same).toBeGreaterThan(0.99 * mnist.count);
+    expect(diff / (mnist.count * 784)).toBeLessThan(0.5); // mean absolute difference per pixel, of 255
   });
 
-  it('gives back most Fashion-MNIST test images; the rest differ by faint edges (below the 5% ink threshold)', () => {
+  it('gives back most Fashion-MNIST test images; the rest differ by faint edges (below the 5% ink threshold) or specks', () => {
     let same = 0;
     let diff = 0;
     for (let i = 0; i < fashion.count; i++) {
-      let pixels: Uint8Array;
-      try {
-        ({ pixels } = toSample(asImage(fashion, i), SAMPLE_STYLES['fashion-mnist'], `fashion ${i}`));
-      } catch (e) {
-        // A few fill their frame so that the border median is ink, not background.
-        expect(e).toBeInstanceOf(DataError);
-        continue;
-      }
+      const { pixels } = toSample(asImage(fashion, i), SAMPLE_STYLES['fashion-mnist'], `fashion ${i}`);
       if (pixels.every((v, k) => v === fashion.pixels[i * 784 + k])) same++;
       for (let k = 0; k < 784; k++) diff += Math.abs(pixels[k] - fashion.pixels[i * 784 + k]);
     }
@@ -100,12 +82,7 @@ describe('toSample on images made from samples', () => {
   ])('%s: a sample enlarged 5×, black on a white 200×150 page off centre, makes the same sample as the sample itself', (name, split) => {
     const style = sampleStyle(name);
     for (let i = 0; i < 50; i++) {
-      let original: Uint8Array;
-      try {
-        original = toSample(asImage(split(), i), style, 'sample').pixels;
-      } catch {
-        continue;
-      }
+      const original = toSample(asImage(split(), i), style, 'sample').pixels;
       const { pixels, inverted } = toSample(onPage(split(), i, page), style, 'page');
       expect(inverted).toBe(true);
       expect([...pixels], `${name} test sample ${i}`).toEqual([...original]);
@@ -164,8 +141,12 @@ describe('toSample on drawn shapes', () => {
     expect(rowsOf(pixels)).toEqual([...Array(10).fill(0), ...Array(8).fill(255), Math.round(0.4 * 255), ...Array(9).fill(0)]);
   });
 
-  it('refuses a blank page, naming the file', () => {
-    expect(() => toSample(rectangle(40, 30, [0, 0, 0, 0]), SAMPLE_STYLES.mnist, 'blank.png')).toThrow(/^blank\.png: blank image/);
+  it('refuses a blank page and one with only faint marks (up to 5%), naming the file', () => {
+    const blank = new DataError('blank.png: blank image (nothing stands out from its background); give an image of one object');
+    expect(() => toSample(rectangle(40, 30, [0, 0, 0, 0]), SAMPLE_STYLES.mnist, 'blank.png')).toThrow(blank);
+    const faint = rectangle(40, 30, [10, 10, 20, 20]);
+    faint.pixels.forEach((v, i) => (faint.pixels[i] = v === 0 ? 0.96 : v));
+    expect(() => toSample(faint, SAMPLE_STYLES.mnist, 'blank.png')).toThrow(blank);
   });
 });
 

@@ -1,5 +1,7 @@
-import type { GrayImage, PixelBox } from './gray-image.js';
-import { extractInk, INK_THRESHOLD } from './ink.js';
+import { DataError } from '../data-error.js';
+import type { GrayImage } from './gray-image.js';
+import { extractInk } from './ink.js';
+import { inkBox } from './ink-box.js';
 import { resampleArea } from './resample-area.js';
 import type { SampleStyle } from './sample-style.js';
 
@@ -14,14 +16,18 @@ export interface ImageSample {
 
 /**
  * Makes a sample the way the dataset of `style` made its own: the ink of the image (extractInk: light on dark,
- * background 0) in the box of the ink above INK_THRESHOLD, scaled with area averaging so that the box's longer side
- * is `style.box` pixels, with a margin of one sample pixel around the box for the faint anti-aliased edge, and placed
- * in a `style.size` square by a whole-pixel shift: its centre of mass (pixel-index coordinates) to (size/2, size/2),
- * or its box to the middle; then rounded to bytes. DataError (naming `source`) for images too small or blank.
+ * background 0) in the box of its ink (inkBox: above INK_THRESHOLD, specks left out), scaled with area averaging so
+ * that the box's longer side is `style.box` pixels, with a margin of one sample pixel around the box for the faint
+ * anti-aliased edge, and placed in a `style.size` square by a whole-pixel shift: its centre of mass (pixel-index
+ * coordinates) to (size/2, size/2), or its box to the middle; then rounded to bytes. DataError (naming `source`)
+ * for images too small or blank (no ink above INK_THRESHOLD).
  */
 export function toSample(image: GrayImage, style: SampleStyle, source: string): ImageSample {
   const { image: ink, inverted } = extractInk(image, source);
   const box = inkBox(ink);
+  if (box === undefined) {
+    throw new DataError(`${source}: blank image (nothing stands out from its background); give an image of one object`);
+  }
   const bw = box.x1 - box.x0;
   const bh = box.y1 - box.y0;
   const scale = style.box / Math.max(bw, bh);
@@ -50,27 +56,6 @@ export function toSample(image: GrayImage, style: SampleStyle, source: string): 
     }
   }
   return { rows: style.size, cols: style.size, pixels, inverted };
-}
-
-/** The smallest box holding every pixel above INK_THRESHOLD. */
-function inkBox(ink: GrayImage): PixelBox {
-  let x0 = ink.width;
-  let y0 = ink.height;
-  let x1 = 0;
-  let y1 = 0;
-  for (let y = 0; y < ink.height; y++) {
-    for (let x = 0; x < ink.width; x++) {
-      if (ink.pixels[y * ink.width + x] > INK_THRESHOLD) {
-        if (x < x0) x0 = x;
-        if (x >= x1) x1 = x + 1;
-        if (y < y0) y0 = y;
-        if (y >= y1) y1 = y + 1;
-      }
-    }
-  }
-  // extractInk guarantees ink above the threshold.
-  if (x1 <= x0) throw new Error('inkBox: no ink above INK_THRESHOLD (extractInk should have refused this image)');
-  return { x0, y0, x1, y1 };
 }
 
 /** Intensity-weighted mean column and row (pixel-index coordinates: pixel (x, y) sits at x, y). */
