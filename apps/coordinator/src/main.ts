@@ -1,6 +1,7 @@
 import { flagOf, formatFlags, InputError, parseCommandLine, UsageError, type Command, type CommandIo } from '@gradq/cli';
 import { DivergedError } from '@gradq/train';
 import { evalCommand } from './commands/eval-command.js';
+import { predictCommand } from './commands/predict-command.js';
 import { trainCommand } from './commands/train-command.js';
 
 /** Exit codes: success, anything unexpected, bad input, a run that diverged. */
@@ -9,6 +10,7 @@ export const EXIT = { ok: 0, internal: 1, input: 2, diverged: 3 } as const;
 export const COMMANDS: Record<string, Command> = {
   train: trainCommand,
   eval: evalCommand,
+  predict: predictCommand,
 };
 
 /** `gradq --help`: every command with its flags. */
