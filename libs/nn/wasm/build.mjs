@@ -5,6 +5,7 @@
 //   vec.wasm           vec.ts, plain SIMD: gradient sum and finiteness check
 //   conv-relaxed.wasm  conv.ts, 2-D convolution forward and backward, relaxed SIMD as gemm-relaxed.wasm
 //   conv-simd.wasm     conv.ts, plain SIMD
+//   pool.wasm          pool.ts, plain SIMD: 2×2 max-pooling forward and backward
 // Usage: node wasm/build.mjs [outDir]   (default: this directory). The output is deterministic; the test
 // wasm-build.test.ts rebuilds into a temporary directory and compares the bytes with the committed files.
 import asc from 'assemblyscript/asc';
@@ -37,6 +38,7 @@ export const VARIANTS = {
   'vec.wasm': [join(here, 'vec.ts'), '--enable', 'simd'],
   'conv-relaxed.wasm': [join(here, 'conv.ts'), '--enable', 'simd', '--enable', 'relaxed-simd'],
   'conv-simd.wasm': [join(here, 'conv.ts'), '--enable', 'simd'],
+  'pool.wasm': [join(here, 'pool.ts'), '--enable', 'simd'],
 };
 
 /** Compiles every variant into outDir; throws with the compiler's diagnostics on failure. */
