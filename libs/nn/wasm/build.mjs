@@ -3,6 +3,9 @@
 //   gemm-simd.wasm     gemm.ts, plain SIMD (f32x4.mul + f32x4.add), for engines without relaxed SIMD
 //   adam.wasm          adam.ts, plain SIMD only (the optimizer must not depend on the CPU)
 //   vec.wasm           vec.ts, plain SIMD: gradient sum and finiteness check
+//   conv-relaxed.wasm  conv.ts, 2-D convolution forward and backward, relaxed SIMD as gemm-relaxed.wasm
+//   conv-simd.wasm     conv.ts, plain SIMD
+//   pool.wasm          pool.ts, plain SIMD: 2×2 max-pooling forward and backward
 // Usage: node wasm/build.mjs [outDir]   (default: this directory). The output is deterministic; the test
 // src/kernels/wasm-build.test.ts rebuilds into a temporary directory and compares the bytes with the committed files.
 import asc from 'assemblyscript/asc';
@@ -18,7 +21,8 @@ const COMMON = [
   'stub',
   '--noAssert',
   // The modules allocate nothing: the loaders (src/kernels/gemm-wasm.ts, src/kernels/vec-wasm.ts,
-  // src/optim/adam-wasm.ts) create the memory and own its layout.
+  // src/kernels/conv2d-wasm.ts, src/kernels/maxpool2d-wasm.ts, src/optim/adam-wasm.ts) create the memory and own its
+  // layout.
   '--importMemory',
   '--initialMemory',
   '1',
@@ -33,6 +37,9 @@ export const VARIANTS = {
   'gemm-simd.wasm': [join(here, 'gemm.ts'), '--enable', 'simd'],
   'adam.wasm': [join(here, 'adam.ts'), '--enable', 'simd'],
   'vec.wasm': [join(here, 'vec.ts'), '--enable', 'simd'],
+  'conv-relaxed.wasm': [join(here, 'conv.ts'), '--enable', 'simd', '--enable', 'relaxed-simd'],
+  'conv-simd.wasm': [join(here, 'conv.ts'), '--enable', 'simd'],
+  'pool.wasm': [join(here, 'pool.ts'), '--enable', 'simd'],
 };
 
 /** Compiles every variant into outDir; throws with the compiler's diagnostics on failure. */

@@ -16,7 +16,15 @@ describe('wasm/build.mjs', () => {
     };
     await buildWasm(outDir);
     const files = Object.keys(VARIANTS);
-    expect(files).toEqual(['gemm-relaxed.wasm', 'gemm-simd.wasm', 'adam.wasm', 'vec.wasm']);
+    expect(files).toEqual([
+      'gemm-relaxed.wasm',
+      'gemm-simd.wasm',
+      'adam.wasm',
+      'vec.wasm',
+      'conv-relaxed.wasm',
+      'conv-simd.wasm',
+      'pool.wasm',
+    ]);
     for (const file of files) {
       const rebuilt = readFileSync(join(outDir, file));
       const committed = readFileSync(new URL(file, wasmDir));
