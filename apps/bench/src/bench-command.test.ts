@@ -54,7 +54,7 @@ describe('gradq bench', () => {
   it('runs in-process and 1 worker side by side, checks the params and writes bench.json and bench.svg', async () => {
     const out = join(tmp, 'tiny');
     const prefix = queuePrefix();
-    const r = await runCli([...TINY, '--workers', '1', '--skip-numpy', '--queue', prefix, '--out', out]);
+    const r = await runCli([...TINY, '--workers', '1', '--skip-reference', '--queue', prefix, '--out', out]);
     expect(r.code, r.stderr).toBe(0);
     // One progress line per run on stderr; the table on stdout.
     expect(r.stderr).toMatch(/\[1\/2\] batch 64, in-process … [\d,]+ samples\/s in \d+\.\d s/);
@@ -100,7 +100,7 @@ describe('gradq bench: bad input is one error line and exit code 2, before any r
     ['an empty list item', ['--batch', '64,,512'], /--batch 64,,512: "" is not a whole number/],
     ['a repeated value', ['--workers', '2,2'], /--workers 2,2: 2 is given twice/],
     ['more shards than a batch', ['--batch', '64,2'], /--shards: 4 shards exceed a batch of 2/],
-    ['an unknown model spec', ['--model', 'cnn:3x3'], /unknown model spec "cnn:3x3"/],
+    ['an unknown model spec', ['--model', 'cnn:3x3'], /--model: model spec "cnn:3x3": input "3x3" is not CxHxW/],
     ['a queue prefix with a colon', ['--queue', 'a:b'], /--queue a:b: use 1-32 letters/],
   ];
   it.each(cases)('%s', async (_name, extra, pattern) => {

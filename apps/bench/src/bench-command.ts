@@ -4,12 +4,12 @@ import { join, resolve } from 'node:path';
 import { defineCommand, formatCount, UsageError, writeFileAtomic, type CommandIo, type ParsedFlags } from '@gradq/cli';
 import { BENCH_FLAGS, benchPlanFromFlags, type BenchPlan } from './bench-flags.js';
 import {
-  benchNotes, clusterRow, describeMachine, inProcessRow, numpyRow, type BenchReport, type BenchRow,
+  benchNotes, clusterRow, describeMachine, inProcessRow, referenceRow, type BenchReport, type BenchRow,
 } from './report/bench-result.js'; // prettier-ignore
 import { formatBenchTable, trainerName } from './report/bench-table.js';
 import { runGradqTrain } from './runs/child-process.js';
 import { dropQueue } from './runs/drop-queue.js';
-import { numpyUnavailable, runNumpyReference } from './runs/numpy-reference.js';
+import { referenceFor } from './runs/reference.js';
 import { RunProgress } from './runs/run-progress.js';
 
 /**
@@ -18,7 +18,7 @@ import { RunProgress } from './runs/run-progress.js';
  */
 export function benchCommand(gradqBin: string) {
   return defineCommand({
-    summary: 'measure training speed: in-process vs the cluster with 1, 2, 4… workers (and NumPy), side by side',
+    summary: 'measure training speed: in-process vs the cluster with 1, 2, 4… workers (and NumPy or PyTorch), side by side',
     usage: 'gradq bench [--workers 1,2,4] [--batch 64,512] [--shards K] [--out DIR] [flags]',
     flags: BENCH_FLAGS,
     run: (flags, io) => runBench(gradqBin, flags, io),
@@ -35,14 +35,15 @@ async function runBench(gradqBin: string, flags: ParsedFlags<typeof BENCH_FLAGS>
   } catch (e) {
     throw new UsageError(`--out ${plan.out}: cannot create the folder (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
-  const numpySkipped = plan.numpy ? numpyUnavailable(plan.sizes) : undefined;
-  const runNumpy = plan.numpy && numpySkipped === undefined;
+  const found = plan.reference ? referenceFor(plan) : undefined;
+  const reference = found !== undefined && 'run' in found ? found : undefined;
+  const referenceSkipped = found !== undefined && 'skipped' in found ? found.skipped : undefined;
   const log = (line: string): void => void io.stderr.write(`${line}\n`);
-  if (plan.numpy && numpySkipped !== undefined) log(`NumPy reference skipped: ${numpySkipped}`);
+  if (referenceSkipped !== undefined) log(`reference trainer skipped: ${referenceSkipped}`);
 
-  // The runs, batch by batch: in-process baseline, each worker count, NumPy; all in this one invocation.
+  // The runs, batch by batch: in-process baseline, each worker count, the reference; all in this one invocation.
   const runId = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
-  const perBatch = 1 + plan.workers.length + (runNumpy ? 1 : 0);
+  const perBatch = 1 + plan.workers.length + (reference ? 1 : 0);
   const progress = new RunProgress(io.stderr, plan.batches.length * perBatch);
   const rows: BenchRow[] = [];
   for (const batch of plan.batches) {
@@ -63,12 +64,12 @@ async function runBench(gradqBin: string, flags: ParsedFlags<typeof BENCH_FLAGS>
       });
       rows.push(row);
     }
-    if (runNumpy) {
+    if (reference) {
       rows.push(
-        await measure(progress, `batch ${batch}, NumPy reference`, async () => {
+        await measure(progress, `batch ${batch}, ${reference.label}`, async () => {
           const t0 = performance.now();
-          const n = await runNumpyReference({ dataDir: plan.dataDir, epochs: plan.epochs, sizes: plan.sizes, batch });
-          return numpyRow(base, n, (performance.now() - t0) / 1000);
+          const result = await reference.run(batch);
+          return referenceRow(base, reference.trainer, result, (performance.now() - t0) / 1000);
         }),
       );
     }
@@ -82,8 +83,8 @@ async function runBench(gradqBin: string, flags: ParsedFlags<typeof BENCH_FLAGS>
       train_samples: plan.trainSamples, workers: plan.workers, batches: plan.batches,
     }, // prettier-ignore
     rows,
-    ...(numpySkipped === undefined ? {} : { numpy_skipped: numpySkipped }),
-    notes: benchNotes(plan, numpySkipped),
+    ...(referenceSkipped === undefined ? {} : { reference_skipped: referenceSkipped }),
+    notes: benchNotes(plan, reference?.note ?? (referenceSkipped === undefined ? undefined : `reference: skipped (${referenceSkipped}).`)),
   };
   const json = join(outDir, 'bench.json');
   const svg = join(outDir, 'bench.svg');

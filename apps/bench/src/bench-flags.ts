@@ -1,6 +1,6 @@
 import { UsageError, type FlagSpecs, type ParsedFlags } from '@gradq/cli';
 import { checkShardCount } from '@gradq/data';
-import { OPTIMIZER_NAMES, parseModelSpec } from '@gradq/nn';
+import { checkModelSpec, OPTIMIZER_NAMES, type ModelSpec } from '@gradq/nn';
 
 /** Flags of `gradq bench`. */
 export const BENCH_FLAGS = {
@@ -20,8 +20,13 @@ export const BENCH_FLAGS = {
       'shards per batch for every run: the same for every worker count, so that runs do the same work ' +
       'and must end with the same parameters (a worker count only decides who computes the shards)',
   },
-  model: { type: 'string', placeholder: 'SPEC', default: 'mlp:784-128-10', help: 'network, mlp:IN-HIDDEN…-CLASSES' },
-  optimizer: { type: 'string', choices: OPTIMIZER_NAMES, default: 'adam', help: 'optimizer (the NumPy reference always uses Adam)' },
+  model: {
+    type: 'string',
+    placeholder: 'SPEC',
+    default: 'mlp:784-128-10',
+    help: 'network, as gradq train --model: lenet, convnet, mlp:… or cnn:…',
+  },
+  optimizer: { type: 'string', choices: OPTIMIZER_NAMES, default: 'adam', help: 'optimizer (the reference trainers always use Adam)' },
   'train-samples': { type: 'int', min: 1, default: 30000, placeholder: 'N', help: 'train on the first N MNIST samples' },
   epochs: { type: 'int', min: 1, default: 1, help: 'passes over the training samples' },
   'data-dir': { type: 'string', placeholder: 'ROOT', help: 'read ROOT/mnist/*.gz instead of the download cache' },
@@ -31,9 +36,9 @@ export const BENCH_FLAGS = {
     default: 'bench-results',
     help: 'write DIR/bench.json and DIR/bench.svg (created if missing)',
   },
-  'skip-numpy': {
+  'skip-reference': {
     type: 'boolean',
-    help: 'skip the NumPy reference (tools/numpy_mlp.py; by default it runs whenever python3 can import numpy)',
+    help: 'skip the reference trainer: NumPy for an MLP (tools/numpy_mlp.py), PyTorch on one thread for a CNN (tools/torch_cnn.py); by default it runs whenever python3 can import it',
   },
   queue: {
     type: 'string',
@@ -50,14 +55,15 @@ export interface BenchPlan {
   batches: number[];
   shards: number;
   model: string;
-  /** Layer sizes of `model`, input first. */
-  sizes: number[];
+  /** `model`, parsed. */
+  spec: ModelSpec;
   optimizer: string;
   trainSamples: number;
   epochs: number;
   dataDir?: string;
   out: string;
-  numpy: boolean;
+  /** Run the reference trainer (NumPy or PyTorch). */
+  reference: boolean;
   queuePrefix: string;
   json: boolean;
 }
@@ -72,20 +78,20 @@ export function benchPlanFromFlags(f: ParsedFlags<typeof BENCH_FLAGS>): BenchPla
   for (const batch of batches) checkShardCount(shards, batch);
   const queuePrefix = f.queue;
   if (!QUEUE_PREFIX_NAME.test(queuePrefix)) throw new UsageError(`--queue ${queuePrefix}: use 1-32 letters, digits, _ . -`);
-  const sizes = parseModelSpec(model).sizes;
+  const spec = checkModelSpec(model);
   const trainSamples = f['train-samples'];
   return {
     workers,
     batches,
     shards,
     model,
-    sizes,
+    spec,
     optimizer,
     trainSamples,
     epochs,
     dataDir: f['data-dir'],
     out,
-    numpy: !f['skip-numpy'],
+    reference: !f['skip-reference'],
     queuePrefix,
     json,
   };

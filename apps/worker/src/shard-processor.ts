@@ -81,7 +81,8 @@ export class ShardProcessor {
     const orderKey = `${job.dataset}/${job.seed}/${job.epoch}/${job.trainSamples}`;
     if (this.order.key !== orderKey) this.order = { key: orderKey, order: epochOrder(job.seed, job.epoch, job.trainSamples) };
     const count = job.end - job.start;
-    const stats = shardGradient(model, train, this.order.order, job.start, job.end, this.inputs);
+    const augmentation = { seed: job.seed, epoch: job.epoch, shift: job.shift };
+    const stats = shardGradient(model, train, this.order.order, job.start, job.end, this.inputs, augmentation);
     const t2 = performance.now();
     // Push the result and the gradient sum, once the previous push has freed the writer's buffer. uploadMs is
     // the previous push's (this one has not happened yet).

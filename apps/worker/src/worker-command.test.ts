@@ -81,7 +81,7 @@ describe('gradq worker', () => {
     await connection.set(keys.params(0), Buffer.from(encodeParams(new Model('mlp:784-16-10', { seed: 3 }).params)));
     const data: ShardJob = {
       v: 2, run: 'r1', step: 0, shard: 0, attempt: 0, dataset: 'mnist', trainSamples: 512, seed: 7, epoch: 0, start: 0, end: 32,
-      model: 'mlp:784-16-10', paramsKey: keys.params(0), resultsKey: keys.results,
+      model: 'mlp:784-16-10', shift: 0, paramsKey: keys.params(0), resultsKey: keys.results,
     }; // prettier-ignore
     const good = await queue.add('shard', data, { jobId: shardJobId('r1', 0, 0, 0) });
     const bad = await queue.add('shard', { ...data, shard: 1, end: 600 }, { jobId: shardJobId('r1', 0, 1, 0) });

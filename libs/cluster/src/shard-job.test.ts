@@ -4,7 +4,7 @@ import { validateShardFailure, validateShardJob, validateShardResult, type Shard
 
 const job: ShardJob = {
   v: 2, run: 'r1', step: 3, shard: 1, attempt: 0, dataset: 'mnist', trainSamples: 512, seed: 7, epoch: 0,
-  start: 16, end: 32, model: 'mlp:784-16-10', paramsKey: 'p', resultsKey: 'r',
+  start: 16, end: 32, model: 'mlp:784-16-10', shift: 0, paramsKey: 'p', resultsKey: 'r',
 }; // prettier-ignore
 const result: ShardResult = {
   v: 2, run: 'r1', step: 3, shard: 1, attempt: 0, count: 16, lossSum: 30.5, correct: 9, worker: 'w', fetchMs: 1, computeMs: 2, uploadMs: 0.5,
@@ -32,6 +32,7 @@ describe('validateShardJob', () => {
     ['a step given as text', { step: '3' }, /field step is "3"/],
     ['a NaN seed', { seed: Number.NaN }, /field seed is null/],
     ['an unsafe integer epoch', { epoch: 2 ** 53 }, /field epoch is 9007199254740992/],
+    ['a shift above 8 pixels', { shift: 9 }, /field shift is 9/],
     ['a model given as a number', { model: 784 }, /field model is 784/],
     ['end before start', { start: 40, end: 32 }, /range \[40, 32\) is empty/],
     ['an empty range', { start: 40, end: 40 }, /range \[40, 40\) is empty/],

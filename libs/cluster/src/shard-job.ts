@@ -18,6 +18,7 @@ export interface ShardJob {
   start: number;
   end: number;
   model: string; // model spec, e.g. mlp:784-128-10
+  shift: number; // data augmentation: largest image shift in pixels (0: none; libs/data's sampleShift)
   paramsKey: string;
   resultsKey: string; // the run's results list: the worker RPUSHes its result message there
 }
@@ -66,7 +67,7 @@ const v2: Check = (v) => v === 2;
 
 const JOB_FIELDS: Record<keyof ShardJob, Check> = {
   v: v2, run: str, step: int, shard: int, attempt: int, dataset: str, trainSamples: int, seed: int,
-  epoch: int, start: int, end: int, model: str, paramsKey: str, resultsKey: str,
+  epoch: int, start: int, end: int, model: str, shift: (v) => int(v) && (v as number) <= 8, paramsKey: str, resultsKey: str,
 }; // prettier-ignore
 
 const RESULT_FIELDS: Record<keyof ShardResult, Check> = {

@@ -17,6 +17,8 @@ import { DataError } from './data-error.js';
  *    checked up front); such a shard contributes a zero gradient and a count of 0.
  * 4. The coordinator adds the K shard gradient sums in shard order 0..K-1, so the result does not
  *    depend on which worker computed which shard.
+ * 5. Augmentation, when a run has it: sample s in epoch e is shifted by sampleShift(seed, e, s, max)
+ *    (augment.ts), a pure function, so a shard's inputs are the same wherever it is computed.
  */
 
 /** The number of steps in one epoch: ceil(n / batch); the last one may be partial. */

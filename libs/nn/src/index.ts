@@ -4,14 +4,24 @@ export type { Gemm } from './kernels/gemm.js';
 export { gemmReference } from './kernels/gemm-reference.js';
 export { gemmFast } from './kernels/gemm-fast.js';
 export { gemmWasm, gemmWasmSkipZeros, WASM_KERNEL, type WasmKernel } from './kernels/gemm-wasm.js';
-export type { Layer, Shape } from './layers/layer.js';
+export { shapeSize, type Layer, type Shape } from './layers/layer.js';
 export type { LayerSpec, Architecture } from './layers/layer-spec.js';
 export { denseForward, denseBackward, type DenseParams } from './layers/dense.js';
 export { reluForward, reluBackward } from './layers/relu.js';
 export { INIT_SCHEMES, type InitScheme } from './layers/weight-init.js';
 export { softmaxCrossEntropy, argmaxRows, type BatchStats } from './layers/softmax-cross-entropy.js';
-export { parseModelSpec, formatModelSpec, architectureOf, DEFAULT_MODEL, type ModelSpec } from './model-spec.js';
-export { Model, type ModelOptions } from './model.js';
+export {
+  parseModelSpec,
+  formatModelSpec,
+  architectureOf,
+  DEFAULT_MODEL,
+  MODEL_PRESETS,
+  MAX_PARAMETERS,
+  type ModelSpec,
+  type MlpSpec,
+  type CnnSpec,
+} from './model-spec.js';
+export { Model, checkModelSpec, type ModelOptions } from './model.js';
 export { Optimizer, OPTIMIZER_NAMES, type OptimizerName, type OptimizerHyper, type OptimizerState } from './optim/optimizer.js';
 export { Sgd, Momentum } from './optim/sgd.js';
 export { Adam } from './optim/adam.js';

@@ -1,22 +1,31 @@
 import { ConfigError } from './config-error.js';
+import type { Conv2dKernel } from './kernels/conv2d.js';
+import { conv2dWasm } from './kernels/conv2d-wasm.js';
 import type { Gemm } from './kernels/gemm.js';
 import { gemmWasmSkipZeros } from './kernels/gemm-wasm.js';
+import type { MaxPool2dKernel } from './kernels/maxpool2d.js';
+import { maxPool2dWasm } from './kernels/maxpool2d-wasm.js';
 import { buildLayers } from './layers/build-layers.js';
 import { batchBuffer, EMPTY, shapeSize, type Layer } from './layers/layer.js';
 import { argmaxRows, softmaxCrossEntropy, type BatchStats } from './layers/softmax-cross-entropy.js';
 import { INIT_SCHEMES, type InitScheme } from './layers/weight-init.js';
-import { architectureOf, formatModelSpec, parseModelSpec, type ModelSpec } from './model-spec.js';
+import { architectureOf, formatModelSpec, MAX_PARAMETERS, parseModelSpec, type ModelSpec } from './model-spec.js';
 import { Rng } from './rng.js';
 
 export interface ModelOptions {
   seed?: number;
   init?: InitScheme;
   gemm?: Gemm;
+  conv2d?: Conv2dKernel;
+  maxpool2d?: MaxPool2dKernel;
 }
 
 // WebAssembly SIMD leaving out zeros of A (inputs, ReLU outputs); gemmWasm is the plain one, gemmFast and
 // gemmReference the TypeScript kernels.
 const DEFAULT_GEMM = gemmWasmSkipZeros;
+// WebAssembly SIMD; conv2dReference is the plain-loops one.
+const DEFAULT_CONV2D = conv2dWasm;
+const DEFAULT_MAXPOOL2D = maxPool2dWasm;
 
 /**
  * A model: a sequence of layers (see layers/layer.ts) built from its spec's architecture, with a fused softmax
@@ -41,8 +50,10 @@ export class Model {
     this.spec = typeof spec === 'string' ? parseModelSpec(spec) : spec;
     this.gemm = options.gemm ?? DEFAULT_GEMM;
     const architecture = architectureOf(this.spec);
-    this.layers = buildLayers(architecture, { gemm: this.gemm });
+    const kernels = { gemm: this.gemm, conv2d: options.conv2d ?? DEFAULT_CONV2D, maxpool2d: options.maxpool2d ?? DEFAULT_MAXPOOL2D };
+    this.layers = buildLayers(architecture, kernels);
     const count = parameterSum(this.layers);
+    checkParameterCount(this.spec, count);
     this.params = new Float32Array(count);
     this.grads = new Float32Array(count);
     let o = 0;
@@ -60,7 +71,9 @@ export class Model {
   /** Number of parameters of the model of this spec, or of the MLP with these layer sizes, without allocating them. */
   static parameterCount(spec: ModelSpec | readonly number[]): number {
     const modelSpec: ModelSpec = 'kind' in spec ? spec : { kind: 'mlp', sizes: [...spec] };
-    return parameterSum(buildLayers(architectureOf(modelSpec), { gemm: DEFAULT_GEMM }));
+    return parameterSum(
+      buildLayers(architectureOf(modelSpec), { gemm: DEFAULT_GEMM, conv2d: DEFAULT_CONV2D, maxpool2d: DEFAULT_MAXPOOL2D }),
+    );
   }
 
   get name(): string {
@@ -132,4 +145,23 @@ export class Model {
 
 function parameterSum(layers: readonly Layer[]): number {
   return layers.reduce((n, layer) => n + layer.parameterCount, 0);
+}
+
+/**
+ * Parses a model spec and checks, without allocating the model, that its layers fit together (every layer takes
+ * the shape the one before gives) and that it stays within MAX_PARAMETERS: what a command checks before any work.
+ */
+export function checkModelSpec(spec: string): ModelSpec {
+  const parsed = parseModelSpec(spec);
+  checkParameterCount(parsed, Model.parameterCount(parsed));
+  return parsed;
+}
+
+function checkParameterCount(spec: ModelSpec, count: number): void {
+  if (count > MAX_PARAMETERS) {
+    throw new ConfigError(
+      `model ${formatModelSpec(spec)} has ${count} parameters, more than the ${MAX_PARAMETERS} gradq allows (use fewer or smaller layers)`,
+      { about: 'model' },
+    );
+  }
 }

@@ -94,7 +94,7 @@ describe('decodeModel errors name the source', () => {
     ['another format header', 'no "gradq-model" header', () => withDoc((d) => (d.format = 'onnx'))],
     ['an unsupported version', 'format version 2 is not supported', () => withDoc((d) => (d.version = 2))],
     ['a missing spec', 'model spec missing', () => withDoc((d) => delete d.spec)],
-    ['an unknown model spec', 'unknown model spec "cnn:1"', () => withDoc((d) => (d.spec = 'cnn:1'))],
+    ['an unknown model spec', 'unknown model spec "rnn:1"', () => withDoc((d) => (d.spec = 'rnn:1'))],
     ['params for another model', 'parameters: 316 bytes, expected 352 (88 float32)', () => withDoc((d) => (d.spec = 'mlp:7-5-5-3'))],
     [
       'params one float short',

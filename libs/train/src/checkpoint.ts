@@ -36,8 +36,12 @@ function fingerprint(c: TrainConfig): Record<string, unknown> {
     momentum: c.momentum ?? null,
     seed: c.seed,
     'train-samples': c.trainSamples ?? null,
+    'augment-shift': c.augmentShift,
   };
 }
+
+/** What a setting was in checkpoints written before it existed. */
+const BEFORE_IT_EXISTED: Record<string, unknown> = { 'augment-shift': 0 };
 
 /** Writes checkpoints to DIR/checkpoint.gradq (atomically) and reads them back to resume a run. */
 export class Checkpointer {
@@ -66,10 +70,9 @@ export class Checkpointer {
     }
     const then = meta.config as Record<string, unknown>;
     for (const [setting, value] of Object.entries(fingerprint(config))) {
-      if (then[setting] !== value) {
-        throw new CheckpointError(
-          `${this.file} was made with ${setting} ${String(then[setting])}, this run has ${setting} ${String(value)}`,
-        );
+      const was = Object.hasOwn(then, setting) ? then[setting] : BEFORE_IT_EXISTED[setting];
+      if (was !== value) {
+        throw new CheckpointError(`${this.file} was made with ${setting} ${String(was)}, this run has ${setting} ${String(value)}`);
       }
     }
     const { nextStep, epochLoss, epochCorrect, trainSeconds } = meta;

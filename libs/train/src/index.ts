@@ -1,6 +1,6 @@
 export type { TrainConfig } from './train-config.js';
 export type { GradientSource, StepPlan, StepStats } from './gradient-source.js';
-export { shardGradient, ShardInputs } from './shard-gradient.js';
+export { shardGradient, ShardInputs, type Augmentation } from './shard-gradient.js';
 export { LocalGradientSource } from './local-gradient-source.js';
 export { setUpTraining, type TrainingSetup } from './training-setup.js';
 export { runTraining, type TrainIo, type TrainOptions, type TrainSummary } from './trainer.js';

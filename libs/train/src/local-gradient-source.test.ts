@@ -16,7 +16,7 @@ beforeAll(async () => {
 function setup(shards: number) {
   const config: TrainConfig = {
     dataset: 'mnist', model: 'mlp:784-64-10', init: 'he', epochs: 1, batch: 64, shards, optimizer: 'adam', lr: 0.001,
-    schedule: 'cosine', warmup: 0, seed: 1, trainSamples: 4096, checkpointEvery: 200, resume: false,
+    schedule: 'cosine', warmup: 0, seed: 1, trainSamples: 4096, augmentShift: 0, checkpointEvery: 200, resume: false,
   }; // prettier-ignore
   return setUpTraining(config, mnist);
 }

@@ -10,15 +10,18 @@ export class LocalGradientSource implements GradientSource {
   constructor(
     private readonly model: Model,
     private readonly split: Split,
+    /** The run's seed and largest image shift (0: no augmentation). */
+    private readonly augment: { seed: number; shift: number } = { seed: 0, shift: 0 },
   ) {}
 
   async step(plan: StepPlan, params: Float32Array, sum: Float32Array): Promise<StepStats> {
     if (params !== this.model.params) throw new Error('LocalGradientSource computes with its model’s own parameters');
     let lossSum = 0;
     let correct = 0;
+    const augmentation = { ...this.augment, epoch: plan.epoch };
     for (const [start, end] of plan.shards) {
       if (end === start) continue; // an empty shard of a last, partial batch adds nothing
-      const stats = shardGradient(this.model, this.split, plan.order, start, end, this.inputs);
+      const stats = shardGradient(this.model, this.split, plan.order, start, end, this.inputs, augmentation);
       addInto(sum, this.model.grads);
       lossSum += stats.lossSum;
       correct += stats.correct;

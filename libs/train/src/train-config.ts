@@ -17,6 +17,8 @@ export interface TrainConfig {
   momentum?: number;
   seed: number;
   trainSamples?: number;
+  /** Data augmentation: move each training image by up to this many pixels each way (0: none). */
+  augmentShift: number;
   /** Where to save the trained model (and optimizer state). */
   out?: string;
   /** A folder for checkpoints, written every checkpointEvery steps. */

@@ -16,6 +16,7 @@ export interface TrainSummary {
   lr: number;
   schedule: string;
   seed: number;
+  augment_shift: number;
   epochs: number;
   steps: number;
   batch: number;
@@ -148,6 +149,7 @@ export async function runTraining(
     lr: config.lr,
     schedule: config.schedule,
     seed: config.seed,
+    augment_shift: config.augmentShift,
     epochs: config.epochs,
     steps: setup.totalSteps,
     batch: config.batch,

@@ -4,7 +4,7 @@ import type { BenchReport } from './bench-result.js';
 
 /**
  * The Vega-Lite spec of the chart: training samples/s against the worker count, one line per batch size, with
- * the in-process run and the NumPy reference of each batch as horizontal rules (log scale: they differ by
+ * the in-process run and the reference trainer (NumPy or PyTorch) of each batch as horizontal rules (log scale: they differ by
  * orders of magnitude).
  */
 export function benchChartSpec(report: BenchReport): TopLevelSpec {
@@ -13,13 +13,18 @@ export function benchChartSpec(report: BenchReport): TopLevelSpec {
     .filter((r) => r.trainer === 'cluster')
     .map((r) => ({ batch: batchName(r.batch), workers: r.workers, samples_per_s: r.samples_per_s }));
   const inProcess = 'gradq in-process';
-  const numpy = 'NumPy, 1 thread (60000 samples)';
+  const names: Record<string, string> = {
+    'in-process': inProcess,
+    numpy: 'NumPy, 1 thread (60000 samples)',
+    pytorch: 'PyTorch, 1 thread',
+  };
   const references = report.rows
     .filter((r) => r.trainer !== 'cluster')
-    .map((r) => ({ batch: batchName(r.batch), reference: r.trainer === 'numpy' ? numpy : inProcess, samples_per_s: r.samples_per_s }));
+    .map((r) => ({ batch: batchName(r.batch), reference: names[r.trainer], samples_per_s: r.samples_per_s }));
   const dashes = [
     { name: inProcess, dash: [6, 4] },
-    { name: numpy, dash: [2, 2] },
+    { name: names.numpy, dash: [2, 2] },
+    { name: names.pytorch, dash: [1, 3] },
   ].filter((d) => references.some((r) => r.reference === d.name));
   const color = { field: 'batch', type: 'nominal', title: 'batch', sort: report.config.batches.map(batchName) } as const;
   const y = { field: 'samples_per_s', type: 'quantitative', title: 'training samples/s (log scale)', scale: { type: 'log' } } as const;

@@ -1,8 +1,8 @@
 import { cpus, totalmem } from 'node:os';
 import type { BenchPlan } from '../bench-flags.js';
-import type { NumpyResult } from '../runs/numpy-reference.js';
+import type { ReferenceResult } from '../runs/reference.js';
 
-export type Trainer = 'in-process' | 'cluster' | 'numpy';
+export type Trainer = 'in-process' | 'cluster' | 'numpy' | 'pytorch';
 
 /** Mean milliseconds per step, split by where the time goes. Absent parts are null (not measured for that trainer). */
 export interface StepBreakdown {
@@ -26,9 +26,9 @@ export interface BenchRow {
   trainer: Trainer;
   /** Worker processes for a cluster run; null otherwise. */
   workers: number | null;
-  /** gradq runs: over the steps after the first (steady_samples_per_s); NumPy: as it reports. */
+  /** gradq runs: over the steps after the first (steady_samples_per_s); a reference: as it reports. */
   samples_per_s: number;
-  /** gradq runs: the first step's time (a cluster's includes its workers' start-up); null for NumPy. */
+  /** gradq runs: the first step's time (a cluster's includes its workers' start-up); null for a reference. */
   first_step_ms: number | null;
   /** samples_per_s over the in-process run of the same batch. */
   speedup: number;
@@ -44,7 +44,7 @@ export interface BenchRow {
   train_samples: number;
   wall_s: number;
   queue?: string;
-  /** What the trainer reported: gradq train's JSON summary, or numpy_mlp.py's line. */
+  /** What the trainer reported: gradq train's JSON summary, or the reference script's last line. */
   raw: Record<string, unknown> | string;
 }
 
@@ -71,8 +71,8 @@ export interface BenchReport {
     batches: number[];
   };
   rows: BenchRow[];
-  /** Why the NumPy reference did not run, when it did not. */
-  numpy_skipped?: string;
+  /** Why the reference trainer did not run, when it did not. */
+  reference_skipped?: string;
   notes: string[];
 }
 
@@ -130,13 +130,25 @@ export function clusterRow(base: BenchRow, workers: number, queue: string, s: Re
   };
 }
 
-/** The NumPy reference's row: its own initialisation and data order, so no parameter check. */
-export function numpyRow(base: BenchRow, n: NumpyResult, wallSeconds: number): BenchRow {
+/** A reference trainer's row: its own initialisation and data order, so no parameter check. */
+export function referenceRow(base: BenchRow, trainer: 'numpy' | 'pytorch', n: ReferenceResult, wallSeconds: number): BenchRow {
   return {
-    batch: base.batch, trainer: 'numpy', workers: null, samples_per_s: n.samples_per_s, first_step_ms: null, speedup: n.samples_per_s / base.samples_per_s,
-    efficiency: null, step_ms: null, rss_peak_mb: { coordinator: null, workers_max: null }, params_sha256: null, same_params: null,
-    test_accuracy: n.test_accuracy, train_samples: 60000, wall_s: wallSeconds, raw: n.line,
-  }; // prettier-ignore
+    batch: base.batch,
+    trainer,
+    workers: null,
+    samples_per_s: n.samples_per_s,
+    first_step_ms: null,
+    speedup: n.samples_per_s / base.samples_per_s,
+    efficiency: null,
+    step_ms: null,
+    rss_peak_mb: { coordinator: null, workers_max: null },
+    params_sha256: null,
+    same_params: null,
+    test_accuracy: n.test_accuracy,
+    train_samples: n.train_samples,
+    wall_s: wallSeconds,
+    raw: n.line,
+  };
 }
 
 /** The fields every gradq run reports the same way. */
@@ -159,7 +171,7 @@ function common(batch: number, s: Record<string, unknown>): CommonFields {
 }
 
 /** The notes under the table (also kept in bench.json). */
-export function benchNotes(plan: BenchPlan, numpySkipped: string | undefined): string[] {
+export function benchNotes(plan: BenchPlan, referenceNote: string | undefined): string[] {
   const notes = [
     `${plan.model}, ${plan.optimizer}, ${plan.shards} shards per batch for every run, ${plan.epochs} epoch(s) of ${plan.trainSamples} MNIST samples; ` +
       'samples/s: training steps after the first (start-up, data loading, evaluation and the first step excluded; ' +
@@ -173,11 +185,6 @@ export function benchNotes(plan: BenchPlan, numpySkipped: string | undefined): s
     'same params: the cluster run ends with the params_sha256 of the in-process run (the same training, bit for bit).',
     'peak RSS: of the coordinator (or the in-process trainer) and of the largest worker.',
   ];
-  if (plan.numpy && numpySkipped === undefined) {
-    notes.push(
-      'numpy: tools/numpy_mlp.py with 1 OpenBLAS thread; it always trains full epochs on all 60000 samples with its own ' +
-        'initialisation, so its parameters are not compared.',
-    );
-  } else if (plan.numpy) notes.push(`numpy: skipped (${numpySkipped}).`);
+  if (referenceNote !== undefined) notes.push(referenceNote);
   return notes;
 }

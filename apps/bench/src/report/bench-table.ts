@@ -50,7 +50,8 @@ function rowCells(r: BenchRow): string[] {
 export function trainerName(r: BenchRow): string {
   if (r.trainer === 'cluster')
     return r.workers === 0 ? 'cluster, external workers' : `cluster, ${r.workers} worker${r.workers === 1 ? '' : 's'}`;
-  return r.trainer === 'numpy' ? 'numpy (60000 samples)' : 'in-process';
+  if (r.trainer === 'numpy') return 'numpy (60000 samples)';
+  return r.trainer === 'pytorch' ? 'pytorch, 1 thread' : 'in-process';
 }
 
 function ms(v: number | null | undefined): string {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultCacheDir } from '@gradq/data';
 import { runChild } from './child-process.js';
+import type { ReferenceResult } from './reference.js';
 
 /** The reference trainer: a copy of ../shared/bench/numpy_mlp.py (with idx.py) in the repository's tools/. */
 export const NUMPY_SCRIPT = fileURLToPath(new URL('../../../../tools/numpy_mlp.py', import.meta.url));
@@ -17,13 +18,6 @@ export function numpyUnavailable(sizes: readonly number[]): string | undefined {
   return undefined;
 }
 
-export interface NumpyResult {
-  samples_per_s: number;
-  test_accuracy: number;
-  /** The line the script printed. */
-  line: string;
-}
-
 /**
  * Runs tools/numpy_mlp.py on ROOT/mnist (or the download cache's mnist) with one OpenBLAS thread. It always
  * trains full epochs on all 60000 training samples, with its own initialisation.
@@ -33,7 +27,7 @@ export async function runNumpyReference(o: {
   epochs: number;
   sizes: readonly number[];
   batch: number;
-}): Promise<NumpyResult> {
+}): Promise<ReferenceResult> {
   const data = join(o.dataDir ?? defaultCacheDir(), 'mnist');
   const hidden = o.sizes.slice(1, -1).join(',');
   const args = [NUMPY_SCRIPT, data, String(o.epochs), hidden, String(o.batch)];
@@ -44,5 +38,5 @@ export async function runNumpyReference(o: {
     const tail = r.stderr.trim().split('\n').slice(-5).join('\n');
     throw new Error(`NumPy reference: python3 ${args.join(' ')} exited with ${r.code ?? r.signal}\n${tail || line}`);
   }
-  return { samples_per_s: Number(m[1]), test_accuracy: Number(m[2]), line };
+  return { samples_per_s: Number(m[1]), test_accuracy: Number(m[2]), train_samples: 60000, line };
 }

@@ -59,7 +59,7 @@ function source(stub: ReturnType<typeof tensors>, log: string[]) {
     addBulk: async (jobs: unknown[]) => void stub.calls.push(`addBulk ${jobs.length}`),
     getJob: async () => ({}),
   } as unknown as Queue<ShardJob, ShardResult>;
-  const run = { dataset: 'mnist', trainSamples: 16, seed: 1, model: 'mlp:4-4-2' };
+  const run = { dataset: 'mnist', trainSamples: 16, seed: 1, model: 'mlp:4-4-2', shift: 0 };
   return new ClusterGradientSource({} as Redis, stub as unknown as TensorConnection, queue, keys, run, N, (l) => log.push(l));
 }
 

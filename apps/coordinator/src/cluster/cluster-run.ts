@@ -80,7 +80,8 @@ export class ClusterRun {
     );
     try {
       const keys = runKeys(queueName, `r${Date.now().toString(36)}${randomBytes(3).toString('hex')}`);
-      const run = { dataset: o.config.dataset, trainSamples: o.trainSamples, seed: o.config.seed, model: o.config.model };
+      const { dataset, seed, model, augmentShift: shift } = o.config;
+      const run = { dataset, trainSamples: o.trainSamples, seed, model, shift };
       const source = new ClusterGradientSource(redis, tensors, queue, keys, run, o.paramCount, o.log);
       workers.start(o.workers);
       o.log(

@@ -79,6 +79,24 @@ describe('gradq train on the cluster', () => {
     expect(summary.redis).toBe('redis://127.0.0.1:6379');
   });
 
+  it('gives the --local params_sha256 for a convolutional model with augmentation, with 1, 2 and 3 workers', async () => {
+    // A small CNN (conv, ReLU, pool, conv same, dense) with shifted images: 1 epoch of 1024 samples, 16 steps.
+    const cnn = RUN.map((a) =>
+      a === 'mlp:784-32-10' ? 'cnn:1x28x28/conv5x4/relu/pool2/conv3x6same/relu/dense10' : a === '4096' ? '1024' : a === '2' ? '1' : a,
+    );
+    const args = [...cnn, '--augment-shift', '2'];
+    const local = await runCli(['train', '--local', ...args]);
+    expect(local.code, local.stderr).toBe(0);
+    const cnnReference = lastJson(local.stdout).params_sha256;
+    const noShift = lastJson((await runCli(['train', '--local', ...cnn])).stdout).params_sha256;
+    expect(noShift).not.toBe(cnnReference); // the augmentation changes the run
+    for (const workers of [1, 2, 3]) {
+      const r = await runCli(['train', '--workers', String(workers), '--queue', queueName(), ...args]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(lastJson(r.stdout)).toMatchObject({ params_sha256: cnnReference, steps: 16, applied_steps: 16, augment_shift: 2, workers });
+    }
+  });
+
   it('survives a worker killed mid-run: same params_sha256, no step applied twice', async () => {
     const queue = queueName();
     const worker = (): ReturnType<typeof spawnCli> => spawnCli(['worker', '--queue', queue, '--data-dir', SHARED_DATA]);

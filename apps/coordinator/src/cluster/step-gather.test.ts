@@ -64,7 +64,13 @@ function harness(sizes: number[]) {
   const keys = runKeys(queueName, runId);
   const log: string[] = [];
   const retry = new TensorRetry((l) => log.push(l));
-  const publisher = new StepPublisher(tensors, queue, keys, { dataset: 'mnist', trainSamples: 64, seed: 1, model: 'mlp:2-2' }, retry);
+  const publisher = new StepPublisher(
+    tensors,
+    queue,
+    keys,
+    { dataset: 'mnist', trainSamples: 64, seed: 1, model: 'mlp:2-2', shift: 0 },
+    retry,
+  );
   const counters: ClusterCounters = { duplicates: 0, rejected: 0, recomputed: 0, failed: 0 };
   const inbox = new ResultInbox(tensors, keys.results, N, retry);
   const grads = GRADS.map(() => new Float32Array(N));

@@ -9,6 +9,8 @@ export interface RunDescriptor {
   trainSamples: number;
   seed: number;
   model: string;
+  /** Largest image shift of the run's augmentation (0: none). */
+  shift: number;
 }
 
 /** One attempt at a shard, as BullMQ's add takes it. */

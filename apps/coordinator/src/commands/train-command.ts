@@ -31,7 +31,7 @@ export const trainCommand = defineCommand({
 
     let source: GradientSource;
     let cluster: ClusterRun | undefined;
-    if (flags.local) source = new LocalGradientSource(setup.model, setup.train);
+    if (flags.local) source = new LocalGradientSource(setup.model, setup.train, { seed: config.seed, shift: config.augmentShift });
     else {
       cluster = await ClusterRun.start({
         queue: flags.queue,

@@ -1,6 +1,6 @@
 import { checkWritableTarget, UsageError, type ParsedFlags } from '@gradq/cli';
 import { checkShardCount } from '@gradq/data';
-import { parseModelSpec } from '@gradq/nn';
+import { checkModelSpec } from '@gradq/nn';
 import type { TrainConfig } from '@gradq/train';
 import type { TRAIN_FLAGS } from './train-flags.js';
 
@@ -22,13 +22,14 @@ export function trainConfigFromFlags(f: ParsedFlags<typeof TRAIN_FLAGS>): TrainC
     momentum: f.momentum,
     seed: f.seed,
     trainSamples: f['train-samples'],
+    augmentShift: f['augment-shift'],
     out: f.out,
     checkpoint: f.checkpoint,
     checkpointEvery: f['checkpoint-every'],
     resume: f.resume,
   };
   if (config.resume && config.checkpoint === undefined) throw new UsageError('--resume needs --checkpoint DIR (where the checkpoint is)');
-  parseModelSpec(config.model);
+  checkModelSpec(config.model);
   checkShardCount(config.shards, config.batch);
   if (config.out !== undefined) checkWritableTarget('--out', config.out);
   return config;

@@ -1,0 +1,49 @@
+import { Rng } from '@gradq/nn';
+
+/** Keys the shift stream apart from every other stream derived from the run's seed (epochOrder's: seed, epoch). */
+const SHIFT_KEY = 0x53484654; // 'SHFT'
+
+/**
+ * The shift of one training sample, part of the contract in shards.ts when a run augments its data: sample `sample`
+ * (its index in the training split) in epoch `epoch` of a run with seed `seed` moves by (dy, dx), each a whole number
+ * in [-max, max], drawn from Rng.derive(seed, epoch, sample, SHIFT_KEY). A pure function: the in-process trainer and
+ * every worker shift a sample the same way whoever computes its shard, so a run stays bit-identical for any number
+ * of workers.
+ */
+export function sampleShift(seed: number, epoch: number, sample: number, max: number): [dy: number, dx: number] {
+  const rng = Rng.derive(seed, epoch, sample, SHIFT_KEY);
+  const span = 2 * max + 1;
+  return [rng.nextInt(span) - max, rng.nextInt(span) - max];
+}
+
+/**
+ * Moves each of `count` images in x (count, rows·cols; one channel) by its sampleShift, in place: pixel (i, j) takes
+ * the value of (i - dy, j - dx), and pixels shifted in from outside are 0 (the datasets' background). `samples[r]`
+ * is the split index of row r. `scratch` holds one image (rows·cols floats).
+ */
+export function shiftImages(
+  x: Float32Array,
+  count: number,
+  rows: number,
+  cols: number,
+  samples: ArrayLike<number>,
+  seed: number,
+  epoch: number,
+  max: number,
+  scratch: Float32Array,
+): void {
+  const size = rows * cols;
+  if (scratch.length < size) throw new RangeError(`shiftImages: scratch holds ${scratch.length} floats, needs ${size}`);
+  for (let r = 0; r < count; r++) {
+    const [dy, dx] = sampleShift(seed, epoch, samples[r], max);
+    if (dy === 0 && dx === 0) continue;
+    const image = x.subarray(r * size, (r + 1) * size);
+    scratch.set(image);
+    image.fill(0);
+    for (let i = Math.max(0, dy); i < Math.min(rows, rows + dy); i++) {
+      const from = (i - dy) * cols;
+      const to = i * cols;
+      for (let j = Math.max(0, dx); j < Math.min(cols, cols + dx); j++) image[to + j] = scratch[from + j - dx];
+    }
+  }
+}
