@@ -88,7 +88,11 @@ describe('bad input: one error line, exit code 2, nothing written', () => {
     ['unknown optimizer', ['--optimizer', 'rmsprop'], /--optimizer rmsprop: unknown value/],
     ['unknown dataset', ['--dataset', 'cifar10'], /--dataset cifar10: unknown value/],
     ['unknown model spec', ['--model', 'rnn:3x3'], /--model: unknown model spec "rnn:3x3"/],
-    ['a cnn spec whose input is not an image', ['--model', 'cnn:3x3/dense10'], /--model: model spec "cnn:3x3\/dense10": input "3x3" is not CxHxW/],
+    [
+      'a cnn spec whose input is not an image',
+      ['--model', 'cnn:3x3/dense10'],
+      /--model: model spec "cnn:3x3\/dense10": input "3x3" is not CxHxW/,
+    ],
     ['model that does not fit the data', ['--model', 'mlp:100-10'], /takes 100 inputs but mnist images have 784 pixels/],
     ['unknown schedule', ['--schedule', 'linear'], /--schedule: schedule linear: unknown schedule/],
     ['too many training samples', ['--train-samples', '70000'], /^gradq: error: --train-samples: sample limit 70000 exceeds the 60000/],
