@@ -30,6 +30,8 @@ async function expectInputError(args: readonly string[], pattern: RegExp, out: s
 
 const TINY = ['bench', '--data-dir', SHARED_DATA, '--batch', '64', '--train-samples', '1024'];
 const HAS_NUMPY = spawnSync('python3', ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0;
+const HAS_TORCH =
+  spawnSync(existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3', ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
 
 let tmp: string;
 let redis: Redis;
@@ -89,6 +91,23 @@ describe('gradq bench', () => {
     expect(r.stdout).toContain('all 60000 samples');
     const report = JSON.parse(readFileSync(join(out, 'bench.json'), 'utf8')) as BenchJson;
     expect(report.rows.map((row) => row.trainer)).toEqual(['in-process', 'cluster', 'numpy']);
+  });
+});
+
+describe('gradq bench with a convolutional model', () => {
+  it.skipIf(!HAS_TORCH)('runs in-process, 1 worker and PyTorch (the same architecture, one thread) side by side', async () => {
+    const out = join(tmp, 'torch');
+    const args = ['bench', '--data-dir', SHARED_DATA, '--model', 'lenet', '--batch', '64', '--train-samples', '512'];
+    const r = await runCli([...args, '--workers', '1', '--queue', queuePrefix(), '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^ +64 {2}pytorch, 1 thread +[\d,]+ /m);
+    expect(r.stdout).toMatch(/^ +64 {2}cluster, 1 worker .* ✓$/m);
+    const report = JSON.parse(readFileSync(join(out, 'bench.json'), 'utf8')) as BenchJson & {
+      rows: Array<{ train_samples: number; raw: unknown }>;
+    };
+    expect(report.rows.map((row) => row.trainer)).toEqual(['in-process', 'cluster', 'pytorch']);
+    expect(report.rows[2].train_samples).toBe(512);
+    expect(String(report.rows[2].raw)).toContain('spec=cnn:1x28x28/conv5x16/relu/pool2/conv5x32/relu/pool2/flatten/dense128/relu/dense10');
   });
 });
 
