@@ -3,21 +3,18 @@ import { conv2dOutputSize, type Conv2dKernel, type Conv2dPadding, type Conv2dSha
 import type { Rng } from '../rng.js';
 import { batchBuffer, EMPTY, type Layer, type Shape } from './layer.js';
 import { initWeights, type InitScheme } from './weight-init.js';
+import { WeightsAndBias } from './weights-and-bias.js';
 
 /**
  * A 2-D convolution as a Layer: (inC, height, width) → (filters, outH, outW) per sample, stride 1, 'valid' or
  * 'same' padding. Its parameters, in the model's one buffer: w (filters, inC, k, k), then b (filters), as PyTorch
  * lays out Conv2d.weight and Conv2d.bias. He/Xavier fans: inC·k·k in, filters·k·k out.
  */
-export class Conv2dLayer implements Layer {
+export class Conv2dLayer extends WeightsAndBias implements Layer {
   readonly inputShape: Shape;
   readonly outputShape: Shape;
   readonly parameterCount: number;
   readonly inPlace = false;
-  w = EMPTY;
-  b = EMPTY;
-  dw = EMPTY;
-  db = EMPTY;
   private y = EMPTY;
   private dx = EMPTY;
   /** The kernels' shape, its batch set at each call (one object, not one per call). */
@@ -32,6 +29,7 @@ export class Conv2dLayer implements Layer {
     readonly padding: Conv2dPadding,
     private readonly kernel: Conv2dKernel,
   ) {
+    super();
     if (inputShape.length !== 3) {
       throw new ConfigError(`a convolution takes images [channels, height, width], got [${inputShape.join(', ')}]`);
     }
@@ -51,11 +49,7 @@ export class Conv2dLayer implements Layer {
   }
 
   bind(params: Float32Array, grads: Float32Array): void {
-    const wEnd = this.parameterCount - this.filters;
-    this.w = params.subarray(0, wEnd);
-    this.b = params.subarray(wEnd, this.parameterCount);
-    this.dw = grads.subarray(0, wEnd);
-    this.db = grads.subarray(wEnd, this.parameterCount);
+    this.bindViews(params, grads, this.parameterCount - this.filters);
   }
 
   initialize(rng: Rng, scheme: InitScheme): void {

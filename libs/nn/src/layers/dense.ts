@@ -3,6 +3,7 @@ import type { Gemm } from '../kernels/gemm.js';
 import type { Rng } from '../rng.js';
 import { batchBuffer, EMPTY, type Layer, type Shape } from './layer.js';
 import { initWeights, type InitScheme } from './weight-init.js';
+import { WeightsAndBias } from './weights-and-bias.js';
 
 /**
  * Dense layer forward: out = x·w + b.
@@ -61,17 +62,13 @@ export interface DenseParams {
  * A dense layer as a Layer: [inDim] → [units], its parameters w (inDim×units) then b (units) in its views (set by
  * bind); weights from initWeights (fan in inDim, fan out units), biases 0.
  */
-export class DenseLayer implements Layer, DenseParams {
+export class DenseLayer extends WeightsAndBias implements Layer, DenseParams {
   readonly inputShape: Shape;
   readonly outputShape: Shape;
   readonly parameterCount: number;
   readonly inPlace = false;
   readonly inDim: number;
   readonly outDim: number;
-  w = EMPTY;
-  b = EMPTY;
-  dw = EMPTY;
-  db = EMPTY;
   private y = EMPTY;
   private dx = EMPTY;
 
@@ -80,6 +77,7 @@ export class DenseLayer implements Layer, DenseParams {
     units: number,
     private readonly gemm: Gemm,
   ) {
+    super();
     if (inputShape.length !== 1) {
       throw new ConfigError(`a dense layer takes flat samples [features], got [${inputShape.join(', ')}] (flatten them first)`);
     }
@@ -92,11 +90,7 @@ export class DenseLayer implements Layer, DenseParams {
   }
 
   bind(params: Float32Array, grads: Float32Array): void {
-    const wEnd = this.inDim * this.outDim;
-    this.w = params.subarray(0, wEnd);
-    this.b = params.subarray(wEnd, this.parameterCount);
-    this.dw = grads.subarray(0, wEnd);
-    this.db = grads.subarray(wEnd, this.parameterCount);
+    this.bindViews(params, grads, this.inDim * this.outDim);
   }
 
   initialize(rng: Rng, scheme: InitScheme): void {
