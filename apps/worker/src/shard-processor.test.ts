@@ -9,7 +9,7 @@ import { Model, paramsSha256 } from '@gradq/nn';
 import { shardGradient, ShardInputs } from '@gradq/train';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ShardProcessor, type TensorLink } from './shard-processor.js';
+import { MODEL_CACHE, ShardProcessor, type TensorLink } from './shard-processor.js';
 
 const DATA = fileURLToPath(new URL('../../../../shared/data', import.meta.url));
 const SPEC = 'mlp:784-16-10';
@@ -201,6 +201,18 @@ describe('ShardProcessor', () => {
     await expect(new ShardProcessor(tensors, DATA).process(job({ model: 'mlp:10-4-2' }))).rejects.toThrow(
       'model mlp:10-4-2 takes 10 inputs; mnist has 784',
     );
+  });
+
+  it(`keeps only the ${MODEL_CACHE} most recently used models, whatever specs its jobs name`, async () => {
+    const processor = new ShardProcessor(tensors, DATA);
+    for (const model of ['mlp:784-8-10', 'mlp:784-9-10', SPEC, 'mlp:784-8-10', SPEC]) {
+      await processor.process(job({ model })).catch(() => undefined); // θ of another length: the job fails, the model stays
+    }
+    expect(processor.cachedModels).toEqual(['mlp:784-8-10', SPEC]);
+  });
+
+  it('refuses a model above the parameter cap before allocating it', async () => {
+    await expect(new ShardProcessor(tensors, DATA).process(job({ model: 'mlp:784-65536-10' }))).rejects.toThrow(/more than the 16777216/);
   });
 
   it('is never given a job whose samples lie outside the run (validateShardJob refuses it)', () => {

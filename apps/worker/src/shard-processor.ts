@@ -4,6 +4,9 @@ import { epochOrder, limitSamples, loadSplit, type Split } from '@gradq/data';
 import { shardGradient, ShardInputs } from '@gradq/train';
 import { KEY_TTL_MS, ParamsFetcher, ResultWriter, type ShardJob, type ShardResult, type TensorConnection } from '@gradq/cluster';
 
+/** Models a processor keeps (see model()). */
+export const MODEL_CACHE = 2;
+
 /** What a processor needs of its Redis connection: fetching θ and pushing result messages. */
 export type TensorLink = Pick<TensorConnection, 'get' | 'rpushExpire'>;
 
@@ -118,12 +121,24 @@ export class ShardProcessor {
     return loaded.then((train) => limitSamples(train, samples, { samples: `training samples of ${dataset}` }));
   }
 
+  /**
+   * The model for a spec, from a cache of the MODEL_CACHE most recently used ones (a worker serves one run at a time;
+   * a job naming another model must not make it keep every model it was ever asked for).
+   */
   private model(spec: string): { model: Model; paramsKey: string } {
     let entry = this.models.get(spec);
-    if (!entry) {
+    if (entry)
+      this.models.delete(spec); // re-inserted below: the Map's order is the order of use
+    else {
       entry = { model: new Model(spec), paramsKey: '' };
-      this.models.set(spec, entry);
+      if (this.models.size >= MODEL_CACHE) this.models.delete(this.models.keys().next().value as string);
     }
+    this.models.set(spec, entry);
     return entry;
+  }
+
+  /** The specs of the cached models, least recently used first. */
+  get cachedModels(): string[] {
+    return [...this.models.keys()];
   }
 }

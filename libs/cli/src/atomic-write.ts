@@ -1,10 +1,14 @@
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { accessSync, closeSync, constants, fsyncSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { UsageError } from './usage-error.js';
 
-/** Fails early (before any work) when `file` could not be written: its folder must exist. */
+/**
+ * Fails early (before any work) when `file` could not be written: its folder must exist and be writable, and the
+ * file itself must not be a folder.
+ */
 export function checkWritableTarget(flag: string, file: string): void {
-  const dir = dirname(resolve(file));
+  const path = resolve(file);
+  const dir = dirname(path);
   let isDir = false;
   try {
     isDir = statSync(dir).isDirectory();
@@ -12,6 +16,51 @@ export function checkWritableTarget(flag: string, file: string): void {
     isDir = false;
   }
   if (!isDir) throw new UsageError(`${flag} ${file}: folder ${dir} does not exist (create it first)`);
+  let target;
+  try {
+    target = statSync(path);
+  } catch {
+    target = undefined;
+  }
+  if (target?.isDirectory()) throw new UsageError(`${flag} ${file}: is a folder (name a file in it, e.g. ${join(file, 'model.gradq')})`);
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch {
+    throw new UsageError(`${flag} ${file}: folder ${dir} is not writable by this user (uid ${process.getuid?.() ?? '?'})`);
+  }
+}
+
+/**
+ * Removes the temporary files that writeFileAtomic leaves beside `file` when its process is killed mid-write
+ * (`<file>.tmp-<pid>-<ms>`), except those of processes still running. Returns the names removed.
+ */
+export function removeStaleTempFiles(file: string): string[] {
+  const dir = dirname(resolve(file));
+  const prefix = `${basename(file)}.tmp-`;
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const m = name.startsWith(prefix) ? /^(\d+)-\d+$/.exec(name.slice(prefix.length)) : null;
+    if (!m || processRuns(Number(m[1]))) continue;
+    rmSync(join(dir, name), { force: true });
+    removed.push(name);
+  }
+  return removed;
+}
+
+function processRuns(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** Writes `bytes` to a temporary file beside `file`, flushes it, then renames it over `file`. */

@@ -37,6 +37,14 @@ export function setUpTraining(config: TrainConfig, dataset: Dataset): TrainingSe
       },
     );
   }
+  if (config.batch > train.count) {
+    throw new ConfigError(
+      `a batch of ${config.batch} is larger than the ${train.count} training samples; use a batch of ${train.count} or less`,
+      {
+        about: 'batch',
+      },
+    );
+  }
   const perEpoch = stepsPerEpoch(train.count, config.batch);
   const totalSteps = perEpoch * config.epochs;
   const schedule = makeSchedule(config.lr, parseScheduleSpec(config.schedule, config.warmup, perEpoch, totalSteps));

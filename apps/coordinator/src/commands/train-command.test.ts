@@ -97,6 +97,11 @@ describe('bad input: one error line, exit code 2, nothing written', () => {
     ['unknown schedule', ['--schedule', 'linear'], /--schedule: schedule linear: unknown schedule/],
     ['too many training samples', ['--train-samples', '70000'], /^gradq: error: --train-samples: sample limit 70000 exceeds the 60000/],
     ['a number that is not decimal', ['--lr', '0x10'], /--lr 0x10: not a decimal number/],
+    [
+      'a batch larger than the data',
+      ['--train-samples', '512', '--batch', '100000', '--shards', '1'],
+      /--batch: a batch of 100000 is larger than the 512 training samples/,
+    ],
     ['unknown flag', ['--learning-rate', '1'], /unknown flag --learning-rate/],
   ];
   it.each(cases)('%s', async (_name, extra, pattern) => {
@@ -127,6 +132,12 @@ describe('bad input: one error line, exit code 2, nothing written', () => {
 
   it('a missing data folder names the path it looked for', async () => {
     await expectInputError(['train', '--local', '--data-dir', join(tmp, 'nowhere')], /nowhere/);
+  });
+
+  it('an output path that is a folder, before any training', async () => {
+    const r = await runCli([...SMALL, '--out', tmp]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^gradq: error: --out .*: is a folder \(name a file in it/);
   });
 
   it('an output folder that does not exist, before any training', async () => {

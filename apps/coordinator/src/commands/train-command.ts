@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { defineCommand, transferProgress, UsageError, type CommandIo } from '@gradq/cli';
+import { defineCommand, removeStaleTempFiles, transferProgress, UsageError, type CommandIo } from '@gradq/cli';
 import { loadDataset } from '@gradq/data';
 import { Checkpointer, LocalGradientSource, runTraining, setUpTraining, type GradientSource, type TrainSummary } from '@gradq/train';
 import { ClusterRun } from '../cluster/cluster-run.js';
@@ -20,6 +20,10 @@ export const trainCommand = defineCommand({
     const dataset = await loadDataset(config.dataset, { dataDir: config.dataDir, progress: transferProgress(io.stderr) });
     const setup = setUpTraining(config, dataset);
     const checkpointer = config.checkpoint === undefined ? undefined : new Checkpointer(config.checkpoint, config.checkpointEvery);
+    // What a killed run's atomic writes left behind.
+    for (const file of [checkpointer?.file, config.out]) {
+      if (file !== undefined) for (const name of removeStaleTempFiles(file)) log(`removed ${name}, left by an interrupted write`);
+    }
     const cursor = config.resume && checkpointer ? checkpointer.load(config, setup.model, setup.optimizer) : undefined;
     if (config.resume) {
       log(
