@@ -7,7 +7,7 @@
 # build (all dependencies, `tsc -b`), prod-deps (production dependencies only) and the runtime image, which
 # holds production node_modules, the workspace manifests, bin/, dist/ and the compiled wasm/*.wasm kernels (which
 # dist/ loads by relative path) of every project; no sources, no
-# TypeScript, no Nx. Needs BuildKit (the default builder of Docker Engine 23+ and of `docker compose`).
+# TypeScript, no Nx. Builds with BuildKit and with the classic builder of older engines alike (no cache mounts).
 
 ARG NODE_IMAGE=node:20-bookworm-slim
 
@@ -33,7 +33,7 @@ RUN find libs apps -type f \
 FROM base AS deps
 COPY package.json package-lock.json ./
 COPY --from=manifests /app/ ./
-RUN --mount=type=cache,target=/root/.npm npm ci --ignore-scripts
+RUN npm ci --ignore-scripts
 
 FROM deps AS build
 COPY tsconfig*.json nx.json ./
@@ -48,7 +48,7 @@ RUN npm run build \
 FROM base AS prod-deps
 COPY package.json package-lock.json ./
 COPY --from=manifests /app/ ./
-RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --ignore-scripts
+RUN npm ci --omit=dev --ignore-scripts
 
 FROM base AS runtime
 LABEL org.opencontainers.image.title="gradq" \

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Model } from '@gradq/nn';
 import { epochOrder, limitSamples, loadSplit, type Split } from '@gradq/data';
@@ -41,7 +42,8 @@ export class ShardProcessor {
     name?: string,
     private readonly log: (line: string) => void = () => undefined,
   ) {
-    this.name = name ?? `${hostname()}:${process.pid}`;
+    // host:pid is not unique with host networking, where every container's worker is PID 1 on the same host name.
+    this.name = name ?? `${hostname()}:${process.pid}-${randomBytes(2).toString('hex')}`;
     this.params = new ParamsFetcher(tensors);
   }
 

@@ -11,6 +11,6 @@ export const WORKER_FLAGS = {
   },
   queue: { type: 'string', placeholder: 'NAME', default: DEFAULT_QUEUE, help: 'queue name (the coordinator’s --queue)' },
   'data-dir': { type: 'string', placeholder: 'ROOT', help: 'read ROOT/<dataset>/*.gz instead of the download cache' },
-  name: { type: 'string', placeholder: 'ID', help: 'worker name in results and logs (default: host:pid)' },
+  name: { type: 'string', placeholder: 'ID', help: 'worker name in results and logs (default: host:pid-RAND, unique per process)' },
   quiet: { type: 'boolean', help: 'log only errors' },
 } satisfies FlagSpecs;
