@@ -280,14 +280,14 @@ class Plan {
   runs: bool; // dw's layout: runs (else nhwc)
   dwPanels: i32; // runs: ceil(vector taps / 7); nhwc: k·rowPanels, like dx's
   rowVectors: i32; // vector taps of one kernel row in nhwc: k·c4 / 4
-  rowPanels: i32; // dx panels per kernel row
+  rowPanels: i32; // nhwc panels per kernel row (dx's, and dw's in nhwc)
   copyImage: usize; // bytes of one image in dw's copy
   chunk: i32; // images per pass of dw: as many as fit DW_CHUNK_BYTES of copy, so that a pass reads from cache
   listBytes: usize; // bytes of one of dw's lists: chunk·P + 4 entries
   // Byte addresses of the parts of the scratch, in order.
   dwTaps: usize; // dwPanels × 8 u32: runs: the 7 tap offsets of each panel; nhwc: the offset of its first
   dwPositions: usize; // P u32: byte offset of each output position's patch in an image of dw's copy
-  copy: usize; // dw's copy of a chunk of images (none for runs without padding: x itself), 32 spare bytes
+  copy: usize; // dw's copy of a chunk of images (none for runs without padding: x itself), COPY_SPARE after
   dwSum: usize; // outC × dwPanels × 7 vectors
   offs: usize; // outC lists of chunk·P + 4 u32 offsets
   vals: usize; // outC lists of chunk·P + 4 f32 values
