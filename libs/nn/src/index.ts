@@ -31,3 +31,9 @@ export { encodeModel, decodeModel, MODEL_FORMAT, MODEL_FORMAT_VERSION, type Save
 export { floatsToBytes, floatsIntoBytes, floatBytesView, bytesToFloats, bytesIntoFloats } from './kernels/float-bytes.js';
 export { addInto, firstNonFinite, unitFloats } from './kernels/vector-ops.js';
 export { paramsSha256 } from './params-hash.js';
+export { conv2dOutputSize, type Conv2dKernel, type Conv2dPadding, type Conv2dShape } from './kernels/conv2d.js';
+export { conv2dReference } from './kernels/conv2d-reference.js';
+export { conv2dWasm, createConv2dWasm } from './kernels/conv2d-wasm.js';
+export { maxPool2dOutputSize, type MaxPool2dKernel, type Pool2dShape } from './kernels/maxpool2d.js';
+export { maxPool2dReference } from './kernels/maxpool2d-reference.js';
+export { maxPool2dWasm } from './kernels/maxpool2d-wasm.js';

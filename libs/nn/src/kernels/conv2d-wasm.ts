@@ -15,7 +15,9 @@ import { checkConv2d, conv2dOutputSize, conv2dPad, type Conv2dKernel, type Conv2
  *   backward   im2col + per-image lists + GEMMs with 8 accumulators: conv1 1.3 ms, conv2 2.7 ms; patches read from
  *              a copy of x through tap offsets instead: 0.86 and 1.66 ms; 7 accumulators (with 8, V8 keeps one on
  *              the stack: 2.5 vs 6.0 multiply-adds per ns in isolation): 0.51 and ~1.8 ms; dw's lists over the
- *              whole batch instead of per image: conv2 1.36-1.46 ms (its dw 0.71 → 0.64 ms).
+ *              whole batch instead of per image: conv2 1.36-1.46 ms (its dw 0.71 → 0.64 ms); nhwc panels of
+ *              contiguous taps (immediate offsets): 1.25-1.33 ms (dw 0.53 ms). Batches whose copy outgrows the
+ *              cache run in chunks (convnet's conv2 dw: 22-24 → 14 ms).
  *   forward    the direct kernel runs at ~58 GFLOP/s (conv2: 1.8 ms), the 128-bit FMA peak of a core, so leaving out
  *              zeros pays only where inputs have long zero runs: skipping them took conv1 from 0.51 to 0.41 ms and
  *              left conv2 (whose input has few) unchanged. An im2col GEMM cannot beat a kernel at peak.

@@ -114,6 +114,9 @@ const CASES = [
   [3, 1, 28, 28, 8, 5],
   [2, 16, 12, 12, 32, 5],
   [2, 3, 17, 19, 2, 4],
+  // Copies of the input larger than a pass of dw takes (256 KB): several chunks of images (nhwc, then runs).
+  [5, 16, 30, 30, 4, 3],
+  [2, 1, 260, 250, 2, 3],
 ].flatMap(([batch, inC, h, w, outC, k]) =>
   (['valid', 'same'] as const).filter((p) => p === 'valid' || k % 2 === 1).map((p) => shapeOf(batch, inC, h, w, outC, k, p)),
 );
