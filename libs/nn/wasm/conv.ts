@@ -685,7 +685,6 @@ export function backward(
   db: usize,
   dx: usize,
 ): void {
-  // prettier-ignore
   const p = plan(batch, inC, h, w, outC, k, pad, dx != 0, base());
   const positions = p.positions;
   const c4 = p.c4;

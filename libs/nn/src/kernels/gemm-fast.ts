@@ -86,22 +86,22 @@ function dotBlock(m: number, n: number, k: number, a: Float32Array, si: number, 
         s00 += x0 * y0;
         s01 += x0 * y1;
         s02 += x0 * y2;
-        s03 += x0 * y3; // prettier-ignore
+        s03 += x0 * y3;
         s10 += x1 * y0;
         s11 += x1 * y1;
         s12 += x1 * y2;
-        s13 += x1 * y3; // prettier-ignore
+        s13 += x1 * y3;
       }
       const c0 = i * n + j;
       const c1 = c0 + n;
       c[c0] += s00;
       c[c0 + 1] += s01;
       c[c0 + 2] += s02;
-      c[c0 + 3] += s03; // prettier-ignore
+      c[c0 + 3] += s03;
       c[c1] += s10;
       c[c1 + 1] += s11;
       c[c1 + 2] += s12;
-      c[c1 + 3] += s13; // prettier-ignore
+      c[c1 + 3] += s13;
     }
     for (let j = n4; j < n; j++) {
       c[i * n + j] += dot(a, ai0, sp, b, j * k, k);

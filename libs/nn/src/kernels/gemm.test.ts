@@ -29,7 +29,6 @@ function worstRelativeError(
   sparse: boolean,
   accumulate: boolean,
 ): number {
-  // prettier-ignore
   const rng = new Rng(m * 10007 + n * 101 + k + (transA ? 1 : 0) * 3 + (transB ? 1 : 0) * 7 + (sparse ? 1 : 0));
   // Sparse inputs look like images and ReLU outputs: non-negative, 80% exact zeros.
   const a = sparse ? randomFloats(rng, m * k, 0, 1, 0.8) : randomFloats(rng, m * k);

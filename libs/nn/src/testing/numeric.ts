@@ -36,7 +36,6 @@ export function firstMismatch(
   abs: number,
   rel: number,
 ): { index: number; actual: number; expected: number } | null {
-  // prettier-ignore
   if (actual.length !== expected.length) return { index: -1, actual: actual.length, expected: expected.length };
   for (let i = 0; i < expected.length; i++) {
     const a = actual[i];
