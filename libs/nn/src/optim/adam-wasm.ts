@@ -2,8 +2,8 @@ import { align16, instantiate, PAGE, readWasm, WebAssembly, type WasmMemory } fr
 import type { AdamConstants } from './adam-reference.js';
 
 /**
- * The WebAssembly Adam kernel (source: wasm/adam.ts, AssemblyScript, plain SIMD; built by `npm run build:wasm`),
- * bit-identical to adamReference. Each AdamWasm owns one WebAssembly memory holding four (n) float arrays:
+ * The WebAssembly Adam kernel (source: wasm/adam.ts, AssemblyScript, plain float32 SIMD; built by `npm run
+ * build:wasm`), bit-identical to adamReference. Each AdamWasm owns one WebAssembly memory holding four (n) float arrays:
  *
  *   [base(), …)  p (staging for the parameters) | g (staging for the gradient sum) | m | v     each 16-byte aligned
  *
@@ -13,6 +13,7 @@ import type { AdamConstants } from './adam-reference.js';
  */
 interface AdamExports {
   base(): number;
+  /** The constants are f32 parameters: WebAssembly rounds each number passed to float32, as adamReference does. */
   adam(
     n: number, p: number, g: number, m: number, v: number,
     invBatch: number, l2: number, b1: number, a1: number, b2: number, a2: number,
