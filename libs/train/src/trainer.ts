@@ -1,5 +1,5 @@
 import { writeFileAtomic, formatCount, ProgressBar, type OutputStream } from '@gradq/cli';
-import { encodeModel, firstNonFinite, paramsSha256, wasmFloats } from '@gradq/nn';
+import { encodeModel, firstNonFinite, paramsSha256 } from '@gradq/nn';
 import { epochOrder, planStep } from '@gradq/data';
 import type { Checkpointer, TrainCursor } from './checkpoint.js';
 import { DivergedError } from './diverged-error.js';
@@ -74,8 +74,9 @@ export async function runTraining(
 ): Promise<TrainSummary> {
   const { config, train, test, model, optimizer } = setup;
   const { checkpointer } = options;
-  // The step's gradient sum, in WebAssembly memory: adding the shards into it and checking it copy nothing of it.
-  const sum = wasmFloats(model.params.length);
+  // The step's gradient sum, in WebAssembly memory where the optimizer reads it: adding the shards into it,
+  // checking it and the update copy nothing of it.
+  const sum = optimizer.gradientSum();
   const n = train.count;
   const start = options.cursor ?? { nextStep: 0, epochLoss: 0, epochCorrect: 0, trainSeconds: 0 };
   let trainSeconds = start.trainSeconds;

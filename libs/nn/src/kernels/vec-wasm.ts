@@ -1,4 +1,4 @@
-import { align16, growTo, instantiate, PAGE, readWasm, WebAssembly } from './wasm-runtime.js';
+import { align16, growTo, instantiate, PAGE, readWasm, WebAssembly, type WasmMemory } from './wasm-runtime.js';
 
 /**
  * The WebAssembly vector passes (source: wasm/vec.ts, plain SIMD; built by `npm run build:wasm`), exact equivalents
@@ -66,26 +66,21 @@ export function unitFloatsWasm(bytes: Uint8Array, into: Float32Array): void {
 }
 
 /**
- * A float32 array that lives in WebAssembly memory of its own, for a sum that many vectors are added into and that
- * is then checked (the trainer's gradient sum): addInto and firstNonFinite run on it in place, copying only the
- * other operand (into the staging area after it), where an ordinary array is copied in and, for addInto, back out.
- *
- *   [base(), …)  values (n floats) | staging (n floats)     each 16-byte aligned
- *
- * The memory is sized once, with its maximum equal to its initial size, so it never grows and `values` stays valid.
+ * A float32 array in WebAssembly memory, for a sum that many vectors are added into and that is then checked (the
+ * trainer's gradient sum): addInto and firstNonFinite run on it in place, copying only the other operand (into a
+ * staging area of n floats in the same memory), where an ordinary array is copied in and, for addInto, back out.
+ * The memory must never grow (its maximum equal to its initial size), so that `values` stays valid. vec.wasm has
+ * no data of its own, so an instance over a memory leaves everything past base() as it is.
  */
 class WasmFloats {
   readonly values: Float32Array;
   private readonly staging: Float32Array;
   private readonly wasm: VecExports;
 
-  constructor(n: number) {
-    const bytes = align16(4 * n);
-    const pages = Math.max(1, Math.ceil((BASE + 2 * bytes) / PAGE));
-    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+  constructor(memory: WasmMemory, valuesAt: number, stagingAt: number, n: number) {
     this.wasm = instantiate<VecExports>(MODULE, memory);
-    this.values = new Float32Array(memory.buffer, BASE, n);
-    this.staging = new Float32Array(memory.buffer, BASE + bytes, n);
+    this.values = new Float32Array(memory.buffer, valuesAt, n);
+    this.staging = new Float32Array(memory.buffer, stagingAt, n);
   }
 
   /** values += g, g (n) copied into the staging area. */
@@ -105,10 +100,26 @@ const homes = new WeakMap<ArrayBufferLike, WasmFloats>();
 /** n zeros as a Float32Array living in WebAssembly memory, on which addIntoWasm and firstNonFiniteWasm copy nothing of it. */
 export function wasmFloats(n: number): Float32Array {
   if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`wasmFloats: n must be a whole number >= 0, got ${n}`);
-  const home = new WasmFloats(n);
+  // [base(), …)  values (n floats) | staging (n floats)     each 16-byte aligned
+  const bytes = align16(4 * n);
+  const pages = Math.max(1, Math.ceil((BASE + 2 * bytes) / PAGE));
+  return wasmFloatsIn(new WebAssembly.Memory({ initial: pages, maximum: pages }), BASE, BASE + bytes, n);
+}
+
+/**
+ * n floats at byte valuesAt of `memory` (a kernel's own, which never grows) as a wasmFloats array, using the n
+ * floats at stagingAt, which nothing else may need between calls, as its staging area; both at or past
+ * wasmFloatsBase. Used by a kernel that reads the sum from its memory (AdamWasm).
+ */
+export function wasmFloatsIn(memory: WasmMemory, valuesAt: number, stagingAt: number, n: number): Float32Array {
+  if (valuesAt < BASE || stagingAt < BASE) throw new RangeError(`wasmFloatsIn: the arrays must lie at or past byte ${BASE}`);
+  const home = new WasmFloats(memory, valuesAt, stagingAt, n);
   homes.set(home.values.buffer, home);
   return home.values;
 }
+
+/** The first byte of WebAssembly memory that wasmFloatsIn may use. */
+export const wasmFloatsBase = BASE;
 
 /** The WasmFloats of `a` when `a` is one's whole values array, else undefined. */
 function homeOf(a: Float32Array): WasmFloats | undefined {

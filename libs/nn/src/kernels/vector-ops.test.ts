@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { Rng } from '../rng.js';
 import { randomFloats } from '../testing/numeric.js';
 import { addIntoReference, firstNonFiniteReference, unitFloatsReference } from './vec-reference.js';
-import { addIntoWasm, firstNonFiniteWasm, unitFloatsWasm } from './vec-wasm.js';
+import { addIntoWasm, firstNonFiniteWasm, unitFloatsWasm, wasmFloatsBase, wasmFloatsIn } from './vec-wasm.js';
+import { WebAssembly } from './wasm-runtime.js';
 import { addInto, firstNonFinite, unitFloats, wasmFloats } from './vector-ops.js';
 
 const LENGTHS = [0, 1, 3, 4, 5, 15, 16, 17, 255, 256, 1001, 101_770];
@@ -98,6 +99,24 @@ describe('wasmFloats', () => {
     addIntoWasm(part, new Float32Array(300).fill(3));
     part[299] = Number.POSITIVE_INFINITY;
     expect([sum[99], sum[100], sum[398], sum[400], firstNonFiniteWasm(part), firstNonFiniteWasm(sum)]).toEqual([0, 3, 3, 0, 299, 399]);
+  });
+
+  it('can live in a kernel’s own memory, with a staging area there, and leaves the rest of that memory alone', () => {
+    const memory = new WebAssembly.Memory({ initial: 1, maximum: 1 });
+    const all = new Float32Array(memory.buffer);
+    all.fill(7);
+    const at = wasmFloatsBase;
+    const sum = wasmFloatsIn(memory, at, at + 64, 10);
+    sum.fill(0);
+    addIntoWasm(sum, new Float32Array(10).fill(0.5));
+    sum[3] = Number.NaN;
+    expect(firstNonFiniteWasm(sum)).toBe(3);
+    // Only the 10 values and the 10 staged ones changed.
+    const changed = all.reduce<number[]>((idx, v, i) => (v === 7 ? idx : [...idx, i]), []);
+    const floats = (from: number) => Array.from({ length: 10 }, (_, i) => (from >> 2) + i);
+    expect(changed).toEqual([...floats(at), ...floats(at + 64)]);
+    expect(sum.byteOffset).toBe(at);
+    expect(() => wasmFloatsIn(memory, at - 16, at + 64, 10)).toThrow(`wasmFloatsIn: the arrays must lie at or past byte ${at}`);
   });
 
   it.each([-1, 1.5, Number.NaN])('rejects %s values', (n) => {

@@ -39,6 +39,10 @@ export class Adam extends Optimizer {
     return kernel === 'wasm' ? new AdamWasm(size) : null;
   }
 
+  protected override makeGradientSum(): Float32Array {
+    return this.wasm ? this.wasm.gradSum : super.makeGradientSum();
+  }
+
   protected update(p: Float32Array, gradSum: Float32Array, batch: number, lr: number): void {
     const { beta1, beta2, eps, weightDecay } = this.hyper;
     const c = this.constants; // reused: no allocation per step
