@@ -8,6 +8,8 @@ import type { Split } from './split.js';
  */
 const ROWS_PER_PASS = 256;
 let staging = new Uint8Array(0);
+/** Bytes per cache line: the stride of the reads that bring a batch's rows into cache before they are copied. */
+const CACHE_LINE = 64;
 
 /**
  * Writes samples indices[start..end) of `split` into x ((end - start) x features, row-major, pixel / 255 as
@@ -28,11 +30,21 @@ export function gatherBatch(split: Split, indices: ArrayLike<number>, start: num
   if (staging.length < stagingBytes) staging = new Uint8Array(stagingBytes);
   for (let first = 0; first < rows; first += ROWS_PER_PASS) {
     const last = Math.min(first + ROWS_PER_PASS, rows);
+    // Check every index, reading one byte per cache line of its row: the rows lie anywhere in the split (tens of
+    // MB), and these independent reads let their cache misses overlap, so that the copies below find the rows in
+    // cache (64 MNIST rows: ~8 µs instead of ~15).
+    let touched = 0;
     for (let r = first; r < last; r++) {
       const sample = indices[start + r];
       if (!(sample >= 0 && sample < count && Number.isInteger(sample))) {
         throw new RangeError(`gatherBatch: index ${sample} at position ${start + r} is outside the ${count} samples`);
       }
+      const row = sample * features;
+      for (let f = 0; f < features; f += CACHE_LINE) touched |= pixels[row + f];
+    }
+    staging[0] = touched; // a use of the reads, so that the engine keeps them; the first row's copy overwrites it
+    for (let r = first; r < last; r++) {
+      const sample = indices[start + r];
       // A view per row and one set(): 0.23 ms per 512 MNIST rows, where a byte loop takes 0.63 ms.
       staging.set(pixels.subarray(sample * features, (sample + 1) * features), (r - first) * features);
       y[r] = labels[sample];

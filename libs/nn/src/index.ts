@@ -29,7 +29,7 @@ export { makeOptimizer } from './optim/make-optimizer.js';
 export { makeSchedule, SCHEDULE_KINDS, type ScheduleKind, type ScheduleConfig, type LrSchedule } from './optim/schedule.js';
 export { encodeModel, decodeModel, MODEL_FORMAT, MODEL_FORMAT_VERSION, type SavedModel } from './serialize.js';
 export { floatsToBytes, floatsIntoBytes, floatBytesView, bytesToFloats, bytesIntoFloats } from './kernels/float-bytes.js';
-export { addInto, firstNonFinite, unitFloats } from './kernels/vector-ops.js';
+export { addInto, firstNonFinite, unitFloats, wasmFloats } from './kernels/vector-ops.js';
 export { paramsSha256 } from './params-hash.js';
 export { conv2dOutputSize, type Conv2dKernel, type Conv2dPadding, type Conv2dShape } from './kernels/conv2d.js';
 export { conv2dReference } from './kernels/conv2d-reference.js';

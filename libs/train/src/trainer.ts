@@ -75,7 +75,9 @@ export async function runTraining(
 ): Promise<TrainSummary> {
   const { config, train, test, model, optimizer } = setup;
   const { checkpointer } = options;
-  const sum = new Float32Array(model.params.length);
+  // The step's gradient sum, in WebAssembly memory where the optimizer reads it: adding the shards into it,
+  // checking it and the update copy nothing of it.
+  const sum = optimizer.gradientSum();
   const n = train.count;
   const start = options.cursor ?? { nextStep: 0, epochLoss: 0, epochCorrect: 0, trainSeconds: 0 };
   let trainSeconds = start.trainSeconds;

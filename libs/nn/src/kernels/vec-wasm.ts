@@ -1,10 +1,11 @@
-import { align16, growTo, instantiate, readWasm, WebAssembly } from './wasm-runtime.js';
+import { align16, growTo, instantiate, PAGE, readWasm, WebAssembly, type WasmMemory } from './wasm-runtime.js';
 
 /**
  * The WebAssembly vector passes (source: wasm/vec.ts, plain SIMD; built by `npm run build:wasm`), exact equivalents
  * of the TypeScript loops addIntoReference and firstNonFiniteReference (vec-reference.ts). One instance with its
  * own memory, private to this file: each call copies its operands in (and `sum` back out), growing the memory
  * when an operand is larger than any before; the staging views are re-created after growth and never leave here.
+ * An array made by wasmFloats (below) has an instance and memory of its own and is not copied.
  */
 interface VecExports {
   base(): number;
@@ -13,8 +14,9 @@ interface VecExports {
   unitFloats(n: number, src: number, dst: number): void;
 }
 
+const MODULE = new WebAssembly.Module(readWasm('vec.wasm'));
 const memory = new WebAssembly.Memory({ initial: 1 });
-const wasm = instantiate<VecExports>(new WebAssembly.Module(readWasm('vec.wasm')), memory);
+const wasm = instantiate<VecExports>(MODULE, memory);
 const BASE = wasm.base();
 let heap = new Float32Array(memory.buffer);
 let heapBytes = new Uint8Array(memory.buffer);
@@ -33,6 +35,8 @@ function reserve(n: number, first = 4 * n): number {
 /** sum += g element by element (float32 additions, in place), as addIntoReference. sum and g are (n). */
 export function addIntoWasm(sum: Float32Array, g: Float32Array): void {
   if (g.length !== sum.length) throw new RangeError(`addInto: sum holds ${sum.length} values, g ${g.length}`);
+  const home = homeOf(sum);
+  if (home !== undefined) return home.addInto(g);
   const n = sum.length;
   const gAt = reserve(n);
   const sumAt = BASE >>> 2;
@@ -44,6 +48,8 @@ export function addIntoWasm(sum: Float32Array, g: Float32Array): void {
 
 /** Index of the first NaN or ±Infinity in values, or -1, as firstNonFiniteReference. */
 export function firstNonFiniteWasm(values: Float32Array): number {
+  const home = homeOf(values);
+  if (home !== undefined) return home.firstNonFinite();
   reserve(values.length);
   heap.set(values, BASE >>> 2);
   return wasm.firstNonFinite(values.length, BASE);
@@ -57,4 +63,66 @@ export function unitFloatsWasm(bytes: Uint8Array, into: Float32Array): void {
   heapBytes.set(bytes, BASE);
   wasm.unitFloats(n, BASE, intoAt << 2);
   into.set(heap.subarray(intoAt, intoAt + n));
+}
+
+/**
+ * A float32 array in WebAssembly memory, for a sum that many vectors are added into and that is then checked (the
+ * trainer's gradient sum): addInto and firstNonFinite run on it in place, copying only the other operand (into a
+ * staging area of n floats in the same memory), where an ordinary array is copied in and, for addInto, back out.
+ * The memory must never grow (its maximum equal to its initial size), so that `values` stays valid. vec.wasm has
+ * no data of its own, so an instance over a memory leaves everything past base() as it is.
+ */
+class WasmFloats {
+  readonly values: Float32Array;
+  private readonly staging: Float32Array;
+  private readonly wasm: VecExports;
+
+  constructor(memory: WasmMemory, valuesAt: number, stagingAt: number, n: number) {
+    this.wasm = instantiate<VecExports>(MODULE, memory);
+    this.values = new Float32Array(memory.buffer, valuesAt, n);
+    this.staging = new Float32Array(memory.buffer, stagingAt, n);
+  }
+
+  /** values += g, g (n) copied into the staging area. */
+  addInto(g: Float32Array): void {
+    this.staging.set(g);
+    this.wasm.addInto(this.values.length, this.values.byteOffset, this.staging.byteOffset);
+  }
+
+  firstNonFinite(): number {
+    return this.wasm.firstNonFinite(this.values.length, this.values.byteOffset);
+  }
+}
+
+/** The WasmFloats whose values are `a` (the whole array, not a part), by the memory `a` lives in. */
+const homes = new WeakMap<ArrayBufferLike, WasmFloats>();
+
+/** n zeros as a Float32Array living in WebAssembly memory, on which addIntoWasm and firstNonFiniteWasm copy nothing of it. */
+export function wasmFloats(n: number): Float32Array {
+  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`wasmFloats: n must be a whole number >= 0, got ${n}`);
+  // [base(), …)  values (n floats) | staging (n floats)     each 16-byte aligned
+  const bytes = align16(4 * n);
+  const pages = Math.max(1, Math.ceil((BASE + 2 * bytes) / PAGE));
+  return wasmFloatsIn(new WebAssembly.Memory({ initial: pages, maximum: pages }), BASE, BASE + bytes, n);
+}
+
+/**
+ * n floats at byte valuesAt of `memory` (a kernel's own, which never grows) as a wasmFloats array, using the n
+ * floats at stagingAt, which nothing else may need between calls, as its staging area; both at or past
+ * wasmFloatsBase. Used by a kernel that reads the sum from its memory (AdamWasm).
+ */
+export function wasmFloatsIn(memory: WasmMemory, valuesAt: number, stagingAt: number, n: number): Float32Array {
+  if (valuesAt < BASE || stagingAt < BASE) throw new RangeError(`wasmFloatsIn: the arrays must lie at or past byte ${BASE}`);
+  const home = new WasmFloats(memory, valuesAt, stagingAt, n);
+  homes.set(home.values.buffer, home);
+  return home.values;
+}
+
+/** The first byte of WebAssembly memory that wasmFloatsIn may use. */
+export const wasmFloatsBase = BASE;
+
+/** The WasmFloats of `a` when `a` is one's whole values array, else undefined. */
+function homeOf(a: Float32Array): WasmFloats | undefined {
+  const home = homes.get(a.buffer);
+  return home !== undefined && home.values.byteOffset === a.byteOffset && home.values.length === a.length ? home : undefined;
 }

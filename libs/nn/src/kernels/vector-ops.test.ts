@@ -2,8 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { Rng } from '../rng.js';
 import { randomFloats } from '../testing/numeric.js';
 import { addIntoReference, firstNonFiniteReference, unitFloatsReference } from './vec-reference.js';
-import { addIntoWasm, firstNonFiniteWasm, unitFloatsWasm } from './vec-wasm.js';
-import { addInto, firstNonFinite, unitFloats } from './vector-ops.js';
+import { addIntoWasm, firstNonFiniteWasm, unitFloatsWasm, wasmFloatsBase, wasmFloatsIn } from './vec-wasm.js';
+import { WebAssembly } from './wasm-runtime.js';
+import { addInto, firstNonFinite, unitFloats, wasmFloats } from './vector-ops.js';
 
 const LENGTHS = [0, 1, 3, 4, 5, 15, 16, 17, 255, 256, 1001, 101_770];
 
@@ -59,6 +60,67 @@ describe('firstNonFinite', () => {
     v[1] = 3.4028234663852886e38;
     v[2] = 1e-45;
     expect([firstNonFiniteWasm(v), firstNonFinite(v), firstNonFiniteWasm(new Float32Array(0))]).toEqual([-1, -1, -1]);
+  });
+});
+
+describe('wasmFloats', () => {
+  it.each(LENGTHS)('starts at zero and, added into and checked in place, gives the reference bits for %i values', (n) => {
+    const rng = new Rng(n + 1);
+    const sum = wasmFloats(n);
+    expect(sum.every((v) => Object.is(v, 0))).toBe(true);
+    const want = new Float32Array(n);
+    for (let k = 0; k < 3; k++) {
+      const g = randomFloats(rng, n, -1e3, 1e3, 0.3);
+      for (let i = k; i < n; i += 5) g[i] = -0; // +0 + -0 is +0
+      addIntoReference(want, g);
+      addInto(sum, g);
+    }
+    expect(new Uint32Array(sum.buffer, sum.byteOffset, n)).toEqual(new Uint32Array(want.buffer));
+    expect(firstNonFinite(sum)).toBe(-1);
+    if (n > 0) {
+      sum[n - 1] = Number.NaN;
+      sum[n >> 1] = Number.NEGATIVE_INFINITY;
+      expect([firstNonFinite(sum), firstNonFiniteWasm(sum)]).toEqual([n >> 1, n >> 1]);
+    }
+  });
+
+  it('lives outside the shared staging memory: stays valid when that grows, and each array is its own', () => {
+    const a = wasmFloats(1000);
+    const b = wasmFloats(1000);
+    addIntoWasm(a, new Float32Array(1000).fill(2));
+    addIntoWasm(new Float32Array(2_000_000), new Float32Array(2_000_000)); // grows the shared memory
+    addIntoWasm(a, new Float32Array(1000).fill(0.5));
+    expect([a[0], a[999], b[0], b[999]]).toEqual([2.5, 2.5, 0, 0]);
+  });
+
+  it('a part of one is added into and checked as an ordinary array', () => {
+    const sum = wasmFloats(600);
+    const part = sum.subarray(100, 400);
+    addIntoWasm(part, new Float32Array(300).fill(3));
+    part[299] = Number.POSITIVE_INFINITY;
+    expect([sum[99], sum[100], sum[398], sum[400], firstNonFiniteWasm(part), firstNonFiniteWasm(sum)]).toEqual([0, 3, 3, 0, 299, 399]);
+  });
+
+  it('can live in a kernel’s own memory, with a staging area there, and leaves the rest of that memory alone', () => {
+    const memory = new WebAssembly.Memory({ initial: 1, maximum: 1 });
+    const all = new Float32Array(memory.buffer);
+    all.fill(7);
+    const at = wasmFloatsBase;
+    const sum = wasmFloatsIn(memory, at, at + 64, 10);
+    sum.fill(0);
+    addIntoWasm(sum, new Float32Array(10).fill(0.5));
+    sum[3] = Number.NaN;
+    expect(firstNonFiniteWasm(sum)).toBe(3);
+    // Only the 10 values and the 10 staged ones changed.
+    const changed = all.reduce<number[]>((idx, v, i) => (v === 7 ? idx : [...idx, i]), []);
+    const floats = (from: number) => Array.from({ length: 10 }, (_, i) => (from >> 2) + i);
+    expect(changed).toEqual([...floats(at), ...floats(at + 64)]);
+    expect(sum.byteOffset).toBe(at);
+    expect(() => wasmFloatsIn(memory, at - 16, at + 64, 10)).toThrow(`wasmFloatsIn: the arrays must lie at or past byte ${at}`);
+  });
+
+  it.each([-1, 1.5, Number.NaN])('rejects %s values', (n) => {
+    expect(() => wasmFloats(n)).toThrow(`wasmFloats: n must be a whole number >= 0, got ${n}`);
   });
 });
 

@@ -1,6 +1,12 @@
 import { addIntoReference, firstNonFiniteReference, unitFloatsReference } from './vec-reference.js';
 import { addIntoWasm, firstNonFiniteWasm, unitFloatsWasm } from './vec-wasm.js';
 
+/**
+ * wasmFloats(n): n zeros in a Float32Array that lives in WebAssembly memory, which addInto (as the sum) and
+ * firstNonFinite then use in place, copying nothing of it: for a sum that gradients are added into, then checked.
+ */
+export { wasmFloats } from './vec-wasm.js';
+
 /** Below this many values the TypeScript loops beat copying into WebAssembly memory. */
 const WASM_FROM = 256;
 

@@ -23,6 +23,33 @@ describe('reluForward', () => {
   });
 });
 
+describe('ReLU without branches', () => {
+  // Every kind of float32: signed zeros, subnormals, the largest values, infinities, NaN, and random values.
+  const special = [0, -0, 1e-45, -1e-45, 1.1754942e-38, -1.1754942e-38, 3.4028235e38, -3.4028235e38, Infinity, -Infinity, Number.NaN];
+  const values = Float32Array.from([...special, ...randomFloats(new Rng(5), 4099, -1, 1, 0.1)]);
+  const bits = (x: Float32Array) => Array.from(new Uint32Array(x.buffer, x.byteOffset, x.length));
+
+  it('reluForward gives the bits of x < 0 ? 0 : x, also in place and on a view at an offset', () => {
+    const want = values.map((v) => (v < 0 ? 0 : v));
+    const out = new Float32Array(values.length);
+    reluForward(out, values, values.length);
+    expect(bits(out)).toEqual(bits(want));
+    const padded = new Float32Array(values.length + 3);
+    padded.set(values, 3);
+    const view = padded.subarray(3);
+    reluForward(view, view, values.length);
+    expect(bits(view)).toEqual(bits(want));
+  });
+
+  it('reluBackward gives the bits of mask > 0 ? dout : 0', () => {
+    const dout = Float32Array.from(values).reverse();
+    const want = dout.map((d, i) => (values[i] > 0 ? d : 0));
+    const dx = new Float32Array(values.length);
+    reluBackward(dx, dout, values, values.length);
+    expect(bits(dx)).toEqual(bits(want));
+  });
+});
+
 describe('reluBackward', () => {
   it('passes the gradient where the output is positive and zeroes it elsewhere (also at 0)', () => {
     const dx = new Float32Array(3);

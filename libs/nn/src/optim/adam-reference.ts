@@ -12,20 +12,26 @@ export interface AdamConstants {
   eps: number;
 }
 
+const f32 = Math.fround;
+
 /**
- * The reference Adam kernel: one loop over the n = p.length parameters, computing in double precision and
- * rounding to float32 once on each store. p, gradSum, m, v are (n). adam.wasm reproduces it bit for bit.
+ * The reference Adam kernel: one loop over the n = p.length parameters in float32 arithmetic. The constants are
+ * rounded to float32 first, and every operation's result is rounded to float32 (Math.fround) before the next one
+ * uses it; +, -, ·, / and √ computed in double and rounded once give the correctly rounded float32 result, so this
+ * is exactly what float32 hardware computes. p, gradSum, m, v are (n). adam.wasm reproduces it bit for bit.
  */
 export function adamReference(p: Float32Array, gradSum: Float32Array, m: Float32Array, v: Float32Array, c: AdamConstants): void {
-  const { invBatch, l2, b1, a1, b2, a2, step, invC2, shrink, eps } = c;
+  const [invBatch, l2, b1, a1, b2, a2] = [f32(c.invBatch), f32(c.l2), f32(c.b1), f32(c.a1), f32(c.b2), f32(c.a2)];
+  const [step, invC2, shrink, eps] = [f32(c.step), f32(c.invC2), f32(c.shrink), f32(c.eps)];
   const n = p.length;
   for (let i = 0; i < n; i++) {
     const pi = p[i];
-    const g = gradSum[i] * invBatch + l2 * pi;
-    const mi = b1 * m[i] + a1 * g;
-    const vi = b2 * v[i] + a2 * g * g;
+    const g = f32(f32(gradSum[i] * invBatch) + f32(l2 * pi));
+    const mi = f32(f32(b1 * m[i]) + f32(a1 * g));
+    const vi = f32(f32(b2 * v[i]) + f32(f32(a2 * g) * g));
     m[i] = mi;
     v[i] = vi;
-    p[i] = pi * shrink - (step * mi) / (Math.sqrt(vi * invC2) + eps);
+    const denom = f32(f32(Math.sqrt(f32(vi * invC2))) + eps);
+    p[i] = f32(f32(pi * shrink) - f32(f32(step * mi) / denom));
   }
 }

@@ -12,7 +12,7 @@ export const ADAM_KERNELS: readonly AdamKernel[] = ['wasm', 'reference'];
  * Adam, and AdamW with decoupled weight decay (PyTorch's forms):
  *   m = β1·m + (1-β1)·g;  v = β2·v + (1-β2)·g²;  p -= lr · (m / (1-β1^t)) / (√(v / (1-β2^t)) + ε)
  * Adam adds wd·p to g (L2); AdamW first shrinks p *= 1 - lr·wd.
- * Computed in double precision, rounded to float32 on store (adam-reference.ts; adam.wasm gives the same bits).
+ * Computed in float32, every operation rounded (adam-reference.ts; adam.wasm gives the same bits with float32 SIMD).
  */
 export class Adam extends Optimizer {
   readonly name: OptimizerName;
@@ -37,6 +37,10 @@ export class Adam extends Optimizer {
   private static wasmFor(kernel: AdamKernel, size: number): AdamWasm | null {
     if (!ADAM_KERNELS.includes(kernel)) throw new ConfigError(`unknown Adam kernel "${String(kernel)}" (use ${ADAM_KERNELS.join(' or ')})`);
     return kernel === 'wasm' ? new AdamWasm(size) : null;
+  }
+
+  protected override makeGradientSum(): Float32Array {
+    return this.wasm ? this.wasm.gradSum : super.makeGradientSum();
   }
 
   protected update(p: Float32Array, gradSum: Float32Array, batch: number, lr: number): void {

@@ -3,6 +3,8 @@ import { ConfigError } from '../config-error.js';
 import { configErrorOf } from '../testing/numeric.js';
 import { Rng } from '../rng.js';
 import { randomFloats } from '../testing/numeric.js';
+import { addIntoReference, firstNonFiniteReference } from '../kernels/vec-reference.js';
+import { addInto, firstNonFinite } from '../kernels/vector-ops.js';
 import { Adam } from './adam.js';
 import { makeOptimizer } from './make-optimizer.js';
 import type { OptimizerHyper } from './optimizer.js';
@@ -255,6 +257,37 @@ describe('Adam kernels', () => {
     expect(Array.from(q)).toEqual(Array.from(p));
     expect(fast.getState().buffers[0].buffer).not.toBe(fast.getState().buffers[0].buffer);
   });
+
+  it.each(['adam', 'adamw', 'sgd', 'momentum'])(
+    '%s: summing shards into gradientSum() and stepping with it gives the bits of an ordinary array',
+    (name) => {
+      const size = 1001;
+      const rng = new Rng(3);
+      const schedule = (t: number) => 0.01 / (1 + t);
+      const fast = makeOptimizer(name, size, schedule);
+      const plain = makeOptimizer(name, size, schedule);
+      const sum = fast.gradientSum();
+      expect([sum.length, sum.every((v) => Object.is(v, 0)), fast.gradientSum()]).toEqual([size, true, sum]);
+      const pFast = randomFloats(rng, size, -2, 2, 0.1);
+      const pPlain = pFast.slice();
+      const bits = (x: Float32Array) => Array.from(new Uint32Array(x.buffer, x.byteOffset, x.length));
+      for (let step = 0; step < 4; step++) {
+        sum.fill(0);
+        const want = new Float32Array(size);
+        for (let shard = 0; shard < 3; shard++) {
+          const g = randomFloats(rng, size, -50, 50, 0.2);
+          addInto(sum, g);
+          addIntoReference(want, g);
+        }
+        expect(bits(sum)).toEqual(bits(want));
+        expect(firstNonFinite(sum)).toBe(firstNonFiniteReference(want));
+        fast.step(pFast, sum, 48);
+        plain.step(pPlain, want, 48);
+        expect(bits(pFast)).toEqual(bits(pPlain));
+        expect(bits(sum)).toEqual(bits(want)); // the step leaves the sum as it was
+      }
+    },
+  );
 
   it('rejects an unknown kernel with its name', () => {
     expect(configErrorOf(() => new Adam(1, constant(0.1), {}, false, 'gpu' as 'wasm')).message).toContain('unknown Adam kernel "gpu"');

@@ -1,4 +1,5 @@
 import { ConfigError } from '../config-error.js';
+import { wasmFloats } from '../kernels/vec-wasm.js';
 import type { LrSchedule } from './schedule.js';
 
 export type OptimizerName = 'sgd' | 'momentum' | 'nesterov' | 'adam' | 'adamw';
@@ -32,6 +33,7 @@ export abstract class Optimizer {
   t = 0;
   readonly hyper: Required<OptimizerHyper>;
   protected readonly buffers: Float32Array[];
+  private gradSumBuffer: Float32Array | null = null;
 
   protected constructor(
     readonly size: number,
@@ -58,6 +60,22 @@ export abstract class Optimizer {
     this.buffers = typeof buffers === 'number' ? Array.from({ length: buffers }, () => new Float32Array(size)) : buffers;
     const bad = this.buffers.find((b) => b.length !== size);
     if (bad) throw new RangeError(`optimizer for ${size} parameters got a state buffer of ${bad.length} values`);
+  }
+
+  /**
+   * The array (size) to sum each step's gradient into and pass to step(): one per optimizer, made on the first
+   * call, in WebAssembly memory (wasmFloats: adding into it and checking it copy nothing of it) and, for a kernel
+   * that reads the gradient from its own memory (Adam's), there, so that step() copies nothing of it either.
+   * Any other array of the right length works as well, only with copies.
+   */
+  gradientSum(): Float32Array {
+    this.gradSumBuffer ??= this.makeGradientSum();
+    return this.gradSumBuffer;
+  }
+
+  /** Where gradientSum() lives: a wasmFloats array unless the update kernel has its own place for it. */
+  protected makeGradientSum(): Float32Array {
+    return wasmFloats(this.size);
   }
 
   /** The learning rate of the next update. */
