@@ -22,7 +22,7 @@ const theta5 = new Model(SPEC, { seed: 4 }).params;
 
 function job(patch: Partial<ShardJob> = {}): ShardJob {
   return {
-    v: 2, run: 'r1', step: 4, shard: 1, attempt: 0, dataset: 'mnist', trainSamples: 512, seed: 7, epoch: 1, start: 40, end: 72,
+    v: 3, run: 'r1', step: 4, shard: 1, attempt: 0, dataset: 'mnist', trainSamples: 512, seed: 7, epoch: 1, start: 40, end: 72,
     model: SPEC, shift: 0, paramsKey: `${prefix}params:4`, resultsKey: `${prefix}results`, ...patch,
   }; // prettier-ignore
 }

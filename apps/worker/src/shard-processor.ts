@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Model } from '@gradq/nn';
-import { epochOrder, limitSamples, loadSplit, type Split } from '@gradq/data';
-import { shardGradient, ShardInputs } from '@gradq/train';
+import { epochOrder, getDatasetInfo, limitSamples, loadSplit, type Split } from '@gradq/data';
+import { checkModelFits, shardGradient, ShardInputs } from '@gradq/train';
 import { KEY_TTL_MS, ParamsFetcher, ResultWriter, type ShardJob, type ShardResult, type TensorConnection } from '@gradq/cluster';
 
 /** Models a processor keeps (see model()). */
@@ -71,9 +71,12 @@ export class ShardProcessor {
     const train = await this.trainSplit(job.dataset, job.trainSamples);
     const entry = this.model(job.model);
     const { model } = entry;
-    if (model.inputSize !== train.features) {
-      throw new Error(`model ${job.model} takes ${model.inputSize} inputs; ${job.dataset} has ${train.features}`);
-    }
+    checkModelFits(model, {
+      name: job.dataset,
+      rows: train.rows,
+      cols: train.cols,
+      classes: getDatasetInfo(job.dataset).classNames.length,
+    });
     // Fetch θ unless this model already holds that version.
     const t0 = performance.now();
     if (entry.paramsKey !== job.paramsKey) {

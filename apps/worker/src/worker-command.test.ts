@@ -80,7 +80,7 @@ describe('gradq worker', () => {
     cleanups.push(() => deleteKeysWithPrefix(connection, keys.prefix));
     await connection.set(keys.params(0), Buffer.from(encodeParams(new Model('mlp:784-16-10', { seed: 3 }).params)));
     const data: ShardJob = {
-      v: 2, run: 'r1', step: 0, shard: 0, attempt: 0, dataset: 'mnist', trainSamples: 512, seed: 7, epoch: 0, start: 0, end: 32,
+      v: 3, run: 'r1', step: 0, shard: 0, attempt: 0, dataset: 'mnist', trainSamples: 512, seed: 7, epoch: 0, start: 0, end: 32,
       model: 'mlp:784-16-10', shift: 0, paramsKey: keys.params(0), resultsKey: keys.results,
     }; // prettier-ignore
     const good = await queue.add('shard', data, { jobId: shardJobId('r1', 0, 0, 0) });

@@ -37,10 +37,11 @@ describe('removeStaleTempFiles', () => {
     mkdirSync(dir);
     const file = join(dir, 'checkpoint.gradq');
     const dead = `checkpoint.gradq.tmp-${deadPid()}-1700000000000`;
-    const live = `checkpoint.gradq.tmp-${process.pid}-1700000000001`;
-    for (const name of [dead, live, 'checkpoint.gradq', 'other.gradq.tmp-1-2', 'checkpoint.gradq.tmp-x'])
+    const live = `checkpoint.gradq.tmp-${process.pid}-${Date.now()}`;
+    const ownEarlier = `checkpoint.gradq.tmp-${process.pid}-1700000000001`; // this pid, before this process: PID 1 in a container
+    for (const name of [dead, live, ownEarlier, 'checkpoint.gradq', 'other.gradq.tmp-1-2', 'checkpoint.gradq.tmp-x'])
       writeFileSync(join(dir, name), 'x');
-    expect(removeStaleTempFiles(file)).toEqual([dead]);
+    expect(removeStaleTempFiles(file).sort()).toEqual([dead, ownEarlier].sort());
     expect(readdirSync(dir).sort()).toEqual(['checkpoint.gradq', 'checkpoint.gradq.tmp-x', live, 'other.gradq.tmp-1-2'].sort());
   });
 

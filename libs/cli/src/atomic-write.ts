@@ -32,7 +32,9 @@ export function checkWritableTarget(flag: string, file: string): void {
 
 /**
  * Removes the temporary files that writeFileAtomic leaves beside `file` when its process is killed mid-write
- * (`<file>.tmp-<pid>-<ms>`), except those of processes still running. Returns the names removed.
+ * (`<file>.tmp-<pid>-<ms>`), except those of processes still running. A file named with this process's own pid is
+ * stale when it was written before this process started (in a container every start is PID 1). Returns the names
+ * removed.
  */
 export function removeStaleTempFiles(file: string): string[] {
   const dir = dirname(resolve(file));
@@ -45,16 +47,20 @@ export function removeStaleTempFiles(file: string): string[] {
   }
   const removed: string[] = [];
   for (const name of names) {
-    const m = name.startsWith(prefix) ? /^(\d+)-\d+$/.exec(name.slice(prefix.length)) : null;
-    if (!m || processRuns(Number(m[1]))) continue;
+    const m = name.startsWith(prefix) ? /^(\d+)-(\d+)$/.exec(name.slice(prefix.length)) : null;
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid === process.pid ? Number(m[2]) >= STARTED_MS : processRuns(pid)) continue;
     rmSync(join(dir, name), { force: true });
     removed.push(name);
   }
   return removed;
 }
 
+/** When this process started, in ms since the epoch (what writeFileAtomic puts in a temp file's name). */
+const STARTED_MS = Date.now() - performance.now();
+
 function processRuns(pid: number): boolean {
-  if (pid === process.pid) return true;
   try {
     process.kill(pid, 0);
     return true;

@@ -3,7 +3,7 @@ import { invalidMessage as message } from './testing/invalid-message.js';
 import { validateShardFailure, validateShardJob, validateShardResult, type ShardJob, type ShardResult } from './shard-job.js';
 
 const job: ShardJob = {
-  v: 2, run: 'r1', step: 3, shard: 1, attempt: 0, dataset: 'mnist', trainSamples: 512, seed: 7, epoch: 0,
+  v: 3, run: 'r1', step: 3, shard: 1, attempt: 0, dataset: 'mnist', trainSamples: 512, seed: 7, epoch: 0,
   start: 16, end: 32, model: 'mlp:784-16-10', shift: 0, paramsKey: 'p', resultsKey: 'r',
 }; // prettier-ignore
 const result: ShardResult = {
@@ -28,7 +28,8 @@ describe('validateShardJob', () => {
     ['an empty run', { run: '' }, /field run is ""/],
     ['a negative step', { step: -1 }, /field step is -1/],
     ['a fractional shard', { shard: 1.5 }, /field shard is 1.5/],
-    ['version 1 (a worker of an older gradq)', { v: 1 }, /field v is 1/],
+    ['version 1 (a coordinator of an older gradq)', { v: 1 }, /field v is 1/],
+    ['version 2 (no shift field: an older coordinator)', { v: 2 }, /field v is 2/],
     ['a step given as text', { step: '3' }, /field step is "3"/],
     ['a NaN seed', { seed: Number.NaN }, /field seed is null/],
     ['an unsafe integer epoch', { epoch: 2 ** 53 }, /field epoch is 9007199254740992/],

@@ -1,3 +1,4 @@
+import { MAX_SHIFT } from '@gradq/data';
 import { InvalidMessageError } from './invalid-message-error.js';
 
 /**
@@ -6,7 +7,7 @@ import { InvalidMessageError } from './invalid-message-error.js';
  * over the first `trainSamples` training samples of `dataset` (libs/data's contract).
  */
 export interface ShardJob {
-  v: 2; // wire version: 2 = results pushed onto resultsKey (1 wrote a key per shard)
+  v: 3; // job version: 3 = with shift (2 had no augmentation: an older worker must refuse these jobs, not ignore shift)
   run: string;
   step: number; // global step; also the parameter version the gradient must be computed at
   shard: number;
@@ -64,10 +65,11 @@ const ms: Check = (v) => num(v) && (v as number) >= 0;
 const str: Check = (v) => typeof v === 'string' && v.length > 0 && v.length <= 256;
 
 const v2: Check = (v) => v === 2;
+const v3: Check = (v) => v === 3;
 
 const JOB_FIELDS: Record<keyof ShardJob, Check> = {
-  v: v2, run: str, step: int, shard: int, attempt: int, dataset: str, trainSamples: int, seed: int,
-  epoch: int, start: int, end: int, model: str, shift: (v) => int(v) && (v as number) <= 8, paramsKey: str, resultsKey: str,
+  v: v3, run: str, step: int, shard: int, attempt: int, dataset: str, trainSamples: int, seed: int,
+  epoch: int, start: int, end: int, model: str, shift: (v) => int(v) && (v as number) <= MAX_SHIFT, paramsKey: str, resultsKey: str,
 }; // prettier-ignore
 
 const RESULT_FIELDS: Record<keyof ShardResult, Check> = {

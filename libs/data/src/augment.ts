@@ -1,5 +1,8 @@
 import { Rng } from '@gradq/nn';
 
+/** The largest shift accepted, in pixels each way. */
+export const MAX_SHIFT = 8;
+
 /** Keys the shift stream apart from every other stream derived from the run's seed (epochOrder's: seed, epoch). */
 const SHIFT_KEY = 0x53484654; // 'SHFT'
 

@@ -115,7 +115,8 @@ async function downloadFile(
     failures.push(`${url}: ${reason}`);
   }
   throw new DownloadError(
-    `${label}: could not download from any mirror (${failures.join('; ')}); check the network, or pass --data-dir pointing at a folder that holds ${label.split('/')[0]}/`,
+    `${label}: could not download from any mirror (${failures.join('; ')}); check the network, or give a data root: a folder that holds ${label.split('/')[0]}/`,
+    { about: 'dataDir' },
   );
 }
 

@@ -19,7 +19,7 @@ export { ensureDataset, type EnsureDatasetOptions, type ProgressReporter } from 
 export { loadDataset, loadDatasetFiles, loadSplit, type LoadDatasetOptions, type SplitName } from './load.js';
 export { gatherBatch, limitSamples, type SampleLimitNames } from './batch.js';
 export { epochOrder } from './epoch-order.js';
-export { sampleShift, shiftImages } from './augment.js';
+export { MAX_SHIFT, sampleShift, shiftImages } from './augment.js';
 export { checkBatchSize, checkSampleCount, checkShardCount, planStep, shardRange, stepsPerEpoch, type StepPlan } from './shards.js';
 export type { GrayImage, PixelBox } from './image/gray-image.js';
 export { decodeImage, rgbaToGray, MAX_IMAGE_PIXELS } from './image/decode-image.js';

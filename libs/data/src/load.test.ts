@@ -84,7 +84,7 @@ describe('loadDatasetFiles with synthetic files', () => {
     expect(err).toBeInstanceOf(DataError);
     const gz = join(root, 'fashion-mnist', 'train-images-idx3-ubyte.gz');
     expect((err as Error).message).toBe(
-      `fashion-mnist: train-images-idx3-ubyte.gz not found (looked for ${gz} and ${gz.slice(0, -3)}); pass --data-dir pointing at a folder that holds fashion-mnist/`,
+      `fashion-mnist: train-images-idx3-ubyte.gz not found (looked for ${gz} and ${gz.slice(0, -3)}); give a data root: a folder that holds fashion-mnist/`,
     );
   });
 

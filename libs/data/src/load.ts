@@ -79,16 +79,19 @@ async function readDatasetFile(root: string, dataset: string, file: string): Pro
     try {
       return { bytes: await readFile(path), path };
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EISDIR') throw new DataError(`${dataset}: ${path} is a folder, not the file ${file}`, { about: 'dataDir' });
+      if (code !== 'ENOENT') throw err;
     }
   }
-  // A common slip: --data-dir names the dataset folder itself rather than the folder that holds it.
+  // A common slip: the data root names the dataset folder itself rather than the folder that holds it.
   const hint =
     (await exists(join(root, `${file}.gz`))) || (await exists(join(root, file)))
       ? ` (${root} looks like the ${dataset} folder itself: pass its parent)`
       : '';
   throw new DataError(
-    `${dataset}: ${file}.gz not found (looked for ${gz} and ${plain}); pass --data-dir pointing at a folder that holds ${dataset}/${hint}`,
+    `${dataset}: ${file}.gz not found (looked for ${gz} and ${plain}); give a data root: a folder that holds ${dataset}/${hint}`,
+    { about: 'dataDir' },
   );
 }
 

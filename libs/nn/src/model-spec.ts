@@ -27,9 +27,9 @@ export const DEFAULT_MODEL = 'mlp:784-256-128-10';
 
 /** Named architectures, as the same text a user could write (they compare one to one with PyTorch's torch_cnn.py). */
 export const MODEL_PRESETS: Readonly<Record<string, string>> = {
-  /** conv 5×5×16, ReLU, maxpool 2 → conv 5×5×32, ReLU, maxpool 2 → dense 512→128, ReLU → dense 128→10 (~77k parameters). */
+  /** conv 5×5×16, ReLU, maxpool 2 → conv 5×5×32, ReLU, maxpool 2 → dense 512→128, ReLU → dense 128→10 (80,202 parameters). */
   lenet: 'cnn:1x28x28/conv5x16/relu/pool2/conv5x32/relu/pool2/flatten/dense128/relu/dense10',
-  /** conv 3×3×32, ReLU → conv 3×3×64, ReLU, maxpool 2 → dense 9216→128, ReLU → dense 128→10 (~1.2M parameters). */
+  /** conv 3×3×32, ReLU → conv 3×3×64, ReLU, maxpool 2 → dense 9216→128, ReLU → dense 128→10 (1,199,882 parameters). */
   convnet: 'cnn:1x28x28/conv3x32/relu/conv3x64/relu/pool2/flatten/dense128/relu/dense10',
 };
 

@@ -5,7 +5,7 @@ import type { Gemm } from './kernels/gemm.js';
 import { gemmWasmSkipZeros } from './kernels/gemm-wasm.js';
 import type { MaxPool2dKernel } from './kernels/maxpool2d.js';
 import { maxPool2dWasm } from './kernels/maxpool2d-wasm.js';
-import { buildLayers } from './layers/build-layers.js';
+import { buildLayers, type LayerKernels } from './layers/build-layers.js';
 import { batchBuffer, EMPTY, shapeSize, type Layer } from './layers/layer.js';
 import { argmaxRows, softmaxCrossEntropy, type BatchStats } from './layers/softmax-cross-entropy.js';
 import { INIT_SCHEMES, type InitScheme } from './layers/weight-init.js';
@@ -51,7 +51,7 @@ export class Model {
     this.gemm = options.gemm ?? DEFAULT_GEMM;
     const architecture = architectureOf(this.spec);
     const kernels = { gemm: this.gemm, conv2d: options.conv2d ?? DEFAULT_CONV2D, maxpool2d: options.maxpool2d ?? DEFAULT_MAXPOOL2D };
-    this.layers = buildLayers(architecture, kernels);
+    this.layers = layersOf(this.spec, kernels);
     const count = parameterSum(this.layers);
     checkParameterCount(this.spec, count);
     this.params = new Float32Array(count);
@@ -71,9 +71,12 @@ export class Model {
   /** Number of parameters of the model of this spec, or of the MLP with these layer sizes, without allocating them. */
   static parameterCount(spec: ModelSpec | readonly number[]): number {
     const modelSpec: ModelSpec = 'kind' in spec ? spec : { kind: 'mlp', sizes: [...spec] };
-    return parameterSum(
-      buildLayers(architectureOf(modelSpec), { gemm: DEFAULT_GEMM, conv2d: DEFAULT_CONV2D, maxpool2d: DEFAULT_MAXPOOL2D }),
-    );
+    return parameterSum(layersOf(modelSpec, { gemm: DEFAULT_GEMM, conv2d: DEFAULT_CONV2D, maxpool2d: DEFAULT_MAXPOOL2D }));
+  }
+
+  /** Floats of the layers' outputs for one sample: what a batch's activations take per sample (times 4 bytes). */
+  get activationFloats(): number {
+    return this.layers.reduce((n, layer) => n + shapeSize(layer.outputShape), 0);
   }
 
   get name(): string {
@@ -163,5 +166,15 @@ function checkParameterCount(spec: ModelSpec, count: number): void {
       `model ${formatModelSpec(spec)} has ${count} parameters, more than the ${MAX_PARAMETERS} gradq allows (use fewer or smaller layers)`,
       { about: 'model' },
     );
+  }
+}
+
+/** The spec's layers; a layer that does not fit the shape before it is reported with the spec it is in. */
+function layersOf(spec: ModelSpec, kernels: LayerKernels): Layer[] {
+  try {
+    return buildLayers(architectureOf(spec), kernels);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    throw new ConfigError(`model spec "${formatModelSpec(spec)}": ${e.message}`, { about: 'model' });
   }
 }

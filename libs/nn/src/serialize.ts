@@ -39,7 +39,7 @@ export function decodeModel(bytes: Uint8Array, source: string): SavedModel {
   try {
     doc = packr.unpack(bytes);
   } catch (e) {
-    return fail(`not a gradq model file (${(e as Error).message}); save one with gradq train --out FILE`);
+    return fail(`not a gradq model file (${(e as Error).message}); a model is saved by training with an output file`);
   }
   if (!isRecord(doc) || doc.format !== MODEL_FORMAT) return fail('not a gradq model file (no "gradq-model" header)');
   if (doc.version !== MODEL_FORMAT_VERSION) {

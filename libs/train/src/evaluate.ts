@@ -1,4 +1,4 @@
-import { argmaxRows, shapeSize, softmaxCrossEntropy, type Model } from '@gradq/nn';
+import { argmaxRows, softmaxCrossEntropy, type Model } from '@gradq/nn';
 import { gatherBatch, type Split } from '@gradq/data';
 
 export interface Evaluation {
@@ -17,8 +17,7 @@ const CHUNK_ACTIVATIONS = 4 * 1024 * 1024;
 
 /** Loss and accuracy of the model over a whole split, in chunks; with `confusion`, the confusion matrix too. */
 export function evaluateSplit(model: Model, split: Split, options: { confusion?: boolean } = {}): Evaluation {
-  const perSample = model.layers.reduce((n, layer) => n + shapeSize(layer.outputShape), 0);
-  const chunk = Math.max(1, Math.min(CHUNK, Math.floor(CHUNK_ACTIVATIONS / perSample), split.count));
+  const chunk = Math.max(1, Math.min(CHUNK, Math.floor(CHUNK_ACTIVATIONS / model.activationFloats), split.count));
   const x = new Float32Array(chunk * split.features);
   const y = new Uint8Array(chunk);
   const predicted = new Uint8Array(chunk);

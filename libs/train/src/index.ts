@@ -3,6 +3,7 @@ export type { GradientSource, StepPlan, StepStats } from './gradient-source.js';
 export { shardGradient, ShardInputs, type Augmentation } from './shard-gradient.js';
 export { LocalGradientSource } from './local-gradient-source.js';
 export { setUpTraining, type TrainingSetup } from './training-setup.js';
+export { checkModelFits, type DataShape } from './model-fit.js';
 export { runTraining, type TrainIo, type TrainOptions, type TrainSummary } from './trainer.js';
 export { Checkpointer, CHECKPOINT_FILE, type TrainCursor } from './checkpoint.js';
 export { CheckpointError } from './checkpoint-error.js';

@@ -11,7 +11,7 @@ export class LocalGradientSource implements GradientSource {
     private readonly model: Model,
     private readonly split: Split,
     /** The run's seed and largest image shift (0: no augmentation). */
-    private readonly augment: { seed: number; shift: number } = { seed: 0, shift: 0 },
+    private readonly augment: { seed: number; shift: number },
   ) {}
 
   async step(plan: StepPlan, params: Float32Array, sum: Float32Array): Promise<StepStats> {

@@ -1,7 +1,11 @@
 import { makeOptimizer, makeSchedule, Model, ConfigError, type Optimizer } from '@gradq/nn';
 import { limitSamples, stepsPerEpoch, type Dataset, type Split } from '@gradq/data';
+import { checkModelFits } from './model-fit.js';
 import { parseScheduleSpec } from './schedule-spec.js';
 import type { TrainConfig } from './train-config.js';
+
+/** The largest activations (and their gradients) one shard may need: 1 GiB, well below WebAssembly's 4 GB. */
+export const MAX_SHARD_ACTIVATION_BYTES = 2 ** 30;
 
 /** A model and optimizer set up for a config and dataset: what a trainer and a gradient source share. */
 export interface TrainingSetup {
@@ -21,20 +25,13 @@ export function setUpTraining(config: TrainConfig, dataset: Dataset): TrainingSe
       ? dataset.train
       : limitSamples(dataset.train, config.trainSamples, { samples: `training samples of ${dataset.name}`, about: 'trainSamples' });
   const model = new Model(config.model, { seed: config.seed, init: config.init });
-  if (model.inputSize !== train.features) {
+  checkModelFits(model, { name: dataset.name, rows: train.rows, cols: train.cols, classes: dataset.classNames.length });
+  // A shard's activations and their gradients, in one process: at most MAX_SHARD_ACTIVATION_BYTES.
+  const shardBytes = 2 * 4 * Math.ceil(config.batch / config.shards) * model.activationFloats;
+  if (shardBytes > MAX_SHARD_ACTIVATION_BYTES) {
     throw new ConfigError(
-      `model ${config.model} takes ${model.inputSize} inputs but ${config.dataset} images have ${train.features} pixels`,
-      {
-        about: 'model',
-      },
-    );
-  }
-  if (model.classes !== dataset.classNames.length) {
-    throw new ConfigError(
-      `model ${config.model} has ${model.classes} outputs but ${config.dataset} has ${dataset.classNames.length} classes`,
-      {
-        about: 'model',
-      },
+      `a shard of ${Math.ceil(config.batch / config.shards)} samples of model ${model.name} needs ${Math.ceil(shardBytes / 2 ** 20)} MB of activations, more than ${MAX_SHARD_ACTIVATION_BYTES / 2 ** 20} MB (use a smaller batch or more shards)`,
+      { about: 'batch' },
     );
   }
   if (config.batch > train.count) {

@@ -71,7 +71,7 @@ describe('StepPublisher', () => {
       const data = validateShardJob(j.data);
       const [start, end] = plan.shards[data.shard];
       expect(data).toEqual({
-        v: 2, run: 'rpub', step: 6, shard: data.shard, attempt: 0, dataset: 'mnist', trainSamples: 1000, seed: 7, epoch: 1, start, end,
+        v: 3, run: 'rpub', step: 6, shard: data.shard, attempt: 0, dataset: 'mnist', trainSamples: 1000, seed: 7, epoch: 1, start, end,
         model: 'mlp:4-3-2', shift: 0, paramsKey: keys.params(6), resultsKey: keys.results,
       }); // prettier-ignore
     }

@@ -34,7 +34,7 @@ export class StepPublisher {
   job(plan: StepPlan, shard: number, attempt: number): ShardJobSpec {
     const [start, end] = plan.shards[shard];
     const data: ShardJob = {
-      v: 2, run: this.keys.runId, step: plan.globalStep, shard, attempt, ...this.run, epoch: plan.epoch, start, end,
+      v: 3, run: this.keys.runId, step: plan.globalStep, shard, attempt, ...this.run, epoch: plan.epoch, start, end,
       paramsKey: this.keys.params(plan.globalStep), resultsKey: this.keys.results,
     }; // prettier-ignore
     const jobId = shardJobId(this.keys.runId, plan.globalStep, shard, attempt);

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { defineCommand, transferProgress, UsageError } from '@gradq/cli';
 import { loadDataset } from '@gradq/data';
 import { decodeModel } from '@gradq/nn';
-import { evaluateSplit } from '@gradq/train';
+import { checkModelFits, evaluateSplit } from '@gradq/train';
 import { formatEvaluation } from '../eval/format-evaluation.js';
 import { EVAL_FLAGS } from '../train/train-flags.js';
 
@@ -21,11 +21,8 @@ export const evalCommand = defineCommand({
     }
     const { model } = decodeModel(bytes, file);
     const dataset = await loadDataset(flags.dataset, { dataDir: flags['data-dir'], progress: transferProgress(io.stderr) });
-    if (model.inputSize !== dataset.test.features || model.classes !== dataset.classNames.length) {
-      throw new UsageError(
-        `--model ${file}: a ${model.name} does not fit ${dataset.name} (${dataset.test.features} pixels, ${dataset.classNames.length} classes)`,
-      );
-    }
+    const { rows, cols } = dataset.test;
+    checkModelFits(model, { name: dataset.name, rows, cols, classes: dataset.classNames.length });
     const result = evaluateSplit(model, dataset.test, { confusion: true });
     if (flags.json) {
       io.stdout.write(`${JSON.stringify({ dataset: dataset.name, model: model.name, ...result, classes: dataset.classNames })}\n`);

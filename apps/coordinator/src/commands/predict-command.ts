@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { defineCommand, UsageError } from '@gradq/cli';
 import { DATASET_NAMES, DataError, decodeImage, getDatasetInfo, sampleStyle, toSample, type ImageSample } from '@gradq/data';
 import { decodeModel, unitFloats } from '@gradq/nn';
+import { checkModelFits } from '@gradq/train';
 import { PREDICT_FLAGS } from './predict-command-flags.js';
 
 /** One image's prediction, as printed by --json. */
@@ -36,11 +37,7 @@ export const predictCommand = defineCommand({
     const dataset = flags.dataset ?? trainedOn(meta, file);
     const { classNames } = getDatasetInfo(dataset);
     const style = sampleStyle(dataset);
-    if (model.inputSize !== style.size * style.size || model.classes !== classNames.length) {
-      throw new UsageError(
-        `--model ${file}: a ${model.name} does not fit ${dataset} (${style.size * style.size} pixels, ${classNames.length} classes)`,
-      );
-    }
+    checkModelFits(model, { name: dataset, rows: style.size, cols: style.size, classes: classNames.length });
     const top = Math.min(flags.top, classNames.length);
     const x = new Float32Array(model.inputSize);
     const predictions: Prediction[] = [];

@@ -93,10 +93,25 @@ describe('bad input: one error line, exit code 2, nothing written', () => {
       ['--model', 'cnn:3x3/dense10'],
       /--model: model spec "cnn:3x3\/dense10": input "3x3" is not CxHxW/,
     ],
-    ['model that does not fit the data', ['--model', 'mlp:100-10'], /takes 100 inputs but mnist images have 784 pixels/],
+    ['model that does not fit the data', ['--model', 'mlp:100-10'], /--model: model mlp:100-10 takes \[100\] but mnist has 784 inputs/],
     ['unknown schedule', ['--schedule', 'linear'], /--schedule: schedule linear: unknown schedule/],
     ['too many training samples', ['--train-samples', '70000'], /^gradq: error: --train-samples: sample limit 70000 exceeds the 60000/],
     ['a number that is not decimal', ['--lr', '0x10'], /--lr 0x10: not a decimal number/],
+    [
+      'a cnn whose input is as many floats in another shape',
+      ['--model', 'cnn:4x14x14/conv3x4/relu/dense10'],
+      /--model: model cnn:4x14x14\/conv3x4\/relu\/flatten\/dense10 takes \[4, 14, 14\] but mnist has 1x28x28 images/,
+    ],
+    [
+      'a layer that does not fit the one before',
+      ['--model', 'cnn:1x28x28/pool2/pool2/pool2/pool2/pool2/dense10'],
+      /--model: model spec "cnn:1x28x28\/pool2.*": 2×2 max pooling needs an image of at least 2×2, got 1×1/,
+    ],
+    [
+      'activations larger than a shard may hold',
+      ['--model', 'cnn:1x28x28/conv3x2048same/pool2/pool2/pool2/dense10', '--batch', '256', '--shards', '1'],
+      /--batch: a shard of 256 samples of model .* MB of activations, more than 1024 MB/,
+    ],
     [
       'a batch larger than the data',
       ['--train-samples', '512', '--batch', '100000', '--shards', '1'],
@@ -132,6 +147,20 @@ describe('bad input: one error line, exit code 2, nothing written', () => {
 
   it('a missing data folder names the path it looked for', async () => {
     await expectInputError(['train', '--local', '--data-dir', join(tmp, 'nowhere')], /nowhere/);
+  });
+
+  it('a checkpoint folder that cannot be made, before any training', async () => {
+    const file = join(tmp, 'a-file');
+    writeFileSync(file, 'x');
+    const r = await runCli([...SMALL, '--checkpoint', join(file, 'ck')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^gradq: error: --checkpoint .*a-file\/ck: cannot create the folder \(ENOTDIR\)/);
+  });
+
+  it('a data root whose dataset file is a folder', async () => {
+    const root = join(tmp, 'dir-root');
+    mkdirSync(join(root, 'mnist', 'train-images-idx3-ubyte.gz'), { recursive: true });
+    await expectInputError(['train', '--local', '--data-dir', root], /--data-dir: mnist: .*train-images-idx3-ubyte.gz is a folder/);
   });
 
   it('an output path that is a folder, before any training', async () => {

@@ -1,7 +1,9 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { checkWritableTarget, UsageError, type ParsedFlags } from '@gradq/cli';
 import { checkShardCount } from '@gradq/data';
 import { checkModelSpec } from '@gradq/nn';
-import type { TrainConfig } from '@gradq/train';
+import { CHECKPOINT_FILE, type TrainConfig } from '@gradq/train';
 import type { TRAIN_FLAGS } from './train-flags.js';
 
 /** Checks the flags of `gradq train` that need no data; the rest is checked once the dataset is loaded. */
@@ -32,5 +34,15 @@ export function trainConfigFromFlags(f: ParsedFlags<typeof TRAIN_FLAGS>): TrainC
   checkModelSpec(config.model);
   checkShardCount(config.shards, config.batch);
   if (config.out !== undefined) checkWritableTarget('--out', config.out);
+  if (config.checkpoint !== undefined) {
+    try {
+      mkdirSync(config.checkpoint, { recursive: true });
+    } catch (e) {
+      throw new UsageError(
+        `--checkpoint ${config.checkpoint}: cannot create the folder (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+      );
+    }
+    checkWritableTarget('--checkpoint', join(config.checkpoint, CHECKPOINT_FILE));
+  }
   return config;
 }

@@ -1,6 +1,6 @@
 import { type FlagSpecs } from '@gradq/cli';
 import { DEFAULT_MODEL, INIT_SCHEMES, OPTIMIZER_NAMES } from '@gradq/nn';
-import { DATASET_NAMES } from '@gradq/data';
+import { DATASET_NAMES, MAX_SHIFT } from '@gradq/data';
 import { DEFAULT_QUEUE, DEFAULT_REDIS_URL } from '@gradq/cluster';
 
 /** Flags of `gradq train`. The defaults are the README's training command. */
@@ -61,7 +61,7 @@ export const TRAIN_FLAGS = {
   'augment-shift': {
     type: 'int',
     min: 0,
-    max: 8,
+    max: MAX_SHIFT,
     default: 0,
     placeholder: 'PX',
     help: 'augment: move each training image by up to PX pixels each way (deterministic per seed, epoch and sample)',

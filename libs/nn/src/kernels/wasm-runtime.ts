@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 
 /**
- * What the loaders of the WebAssembly kernels (kernels/gemm-wasm.ts, kernels/vec-wasm.ts, optim/adam-wasm.ts) share:
+ * What the loaders of the WebAssembly kernels (kernels/gemm-wasm.ts, kernels/vec-wasm.ts, kernels/conv2d-wasm.ts,
+ * kernels/maxpool2d-wasm.ts, optim/adam-wasm.ts) share:
  * the part of the WebAssembly global they use, typed (it is not in lib es2023 nor in @types/node 20), reading a
  * committed build from wasm/, instantiating a kernel over a memory, and growing a memory.
  */

@@ -10,8 +10,8 @@ export function shapeSize(shape: Shape): number {
 }
 
 /**
- * One layer of a model: the contract every layer keeps (dense and ReLU today; conv2d, maxpool2d, flatten and dropout
- * next), so that Model runs any sequence of them with the fused softmax cross-entropy on top.
+ * One layer of a model: the contract every layer keeps (dense, ReLU, conv2d, maxpool2d, flatten), so that Model runs
+ * any sequence of them with the fused softmax cross-entropy on top.
  *
  * Shapes. inputShape and outputShape describe one sample. A batch is `batch` samples one after another, each
  * row-major: x holds batch·shapeSize(inputShape) floats, y batch·shapeSize(outputShape). A layer is built for one
