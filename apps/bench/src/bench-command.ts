@@ -108,11 +108,11 @@ async function runBench(gradqBin: string, flags: ParsedFlags<typeof BENCH_FLAGS>
   }
 }
 
-/** The flags every run of a batch shares (so that their parameters must agree). */
+/** The flags every run of a batch shares (so that their parameters must agree); no augmentation, like the references. */
 function trainArgs(plan: BenchPlan, batch: number): string[] {
   return [
     '--model', plan.model, '--optimizer', plan.optimizer, '--batch', String(batch), '--shards', String(plan.shards),
-    '--epochs', String(plan.epochs), '--train-samples', String(plan.trainSamples),
+    '--epochs', String(plan.epochs), '--train-samples', String(plan.trainSamples), '--augment-shift', '0',
     ...(plan.dataDir === undefined ? [] : ['--data-dir', plan.dataDir]),
   ]; // prettier-ignore
 }

@@ -199,7 +199,7 @@ describe('ShardProcessor', () => {
 
   it('refuses a model whose input size does not match the dataset', async () => {
     await expect(new ShardProcessor(tensors, DATA).process(job({ model: 'mlp:10-4-2' }))).rejects.toThrow(
-      'model mlp:10-4-2 takes 10 inputs; mnist has 784',
+      'model mlp:10-4-2 takes [10] but mnist has 784 inputs',
     );
   });
 

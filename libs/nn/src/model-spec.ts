@@ -23,7 +23,8 @@ export interface CnnSpec {
   layers: LayerSpec[];
 }
 
-export const DEFAULT_MODEL = 'mlp:784-256-128-10';
+/** The model of `gradq train` without --model (README, Models: why). */
+export const DEFAULT_MODEL = 'lenet';
 
 /** Named architectures, as the same text a user could write (they compare one to one with PyTorch's torch_cnn.py). */
 export const MODEL_PRESETS: Readonly<Record<string, string>> = {

@@ -26,20 +26,20 @@ export function setUpTraining(config: TrainConfig, dataset: Dataset): TrainingSe
       : limitSamples(dataset.train, config.trainSamples, { samples: `training samples of ${dataset.name}`, about: 'trainSamples' });
   const model = new Model(config.model, { seed: config.seed, init: config.init });
   checkModelFits(model, { name: dataset.name, rows: train.rows, cols: train.cols, classes: dataset.classNames.length });
-  // A shard's activations and their gradients, in one process: at most MAX_SHARD_ACTIVATION_BYTES.
-  const shardBytes = 2 * 4 * Math.ceil(config.batch / config.shards) * model.activationFloats;
-  if (shardBytes > MAX_SHARD_ACTIVATION_BYTES) {
-    throw new ConfigError(
-      `a shard of ${Math.ceil(config.batch / config.shards)} samples of model ${model.name} needs ${Math.ceil(shardBytes / 2 ** 20)} MB of activations, more than ${MAX_SHARD_ACTIVATION_BYTES / 2 ** 20} MB (use a smaller batch or more shards)`,
-      { about: 'batch' },
-    );
-  }
   if (config.batch > train.count) {
     throw new ConfigError(
       `a batch of ${config.batch} is larger than the ${train.count} training samples; use a batch of ${train.count} or less`,
       {
         about: 'batch',
       },
+    );
+  }
+  // A shard's activations and their gradients, in one process: at most MAX_SHARD_ACTIVATION_BYTES.
+  const shardBytes = 2 * 4 * Math.ceil(config.batch / config.shards) * model.activationFloats;
+  if (shardBytes > MAX_SHARD_ACTIVATION_BYTES) {
+    throw new ConfigError(
+      `a shard of ${Math.ceil(config.batch / config.shards)} samples of model ${model.name} needs ${Math.ceil(shardBytes / 2 ** 20)} MB of activations, more than ${MAX_SHARD_ACTIVATION_BYTES / 2 ** 20} MB (use a smaller batch or more shards)`,
+      { about: 'batch' },
     );
   }
   const perEpoch = stepsPerEpoch(train.count, config.batch);

@@ -30,6 +30,10 @@ const RUN = [
   '2',
   '--shards',
   '4',
+  '--batch',
+  '64',
+  '--augment-shift',
+  '0',
   '--seed',
   '5',
   '--json',
@@ -84,7 +88,7 @@ describe('gradq train on the cluster', () => {
     const cnn = RUN.map((a) =>
       a === 'mlp:784-32-10' ? 'cnn:1x28x28/conv5x4/relu/pool2/conv3x6same/relu/dense10' : a === '4096' ? '1024' : a === '2' ? '1' : a,
     );
-    const args = [...cnn, '--augment-shift', '2'];
+    const args = cnn.map((a, i) => (cnn[i - 1] === '--augment-shift' ? '2' : a));
     const local = await runCli(['train', '--local', ...args]);
     expect(local.code, local.stderr).toBe(0);
     const cnnReference = lastJson(local.stdout).params_sha256;

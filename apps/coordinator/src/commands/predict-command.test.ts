@@ -193,7 +193,7 @@ describe('gradq predict', () => {
     [
       'a model that does not fit the images',
       () => ['--model', smallModel(), images('mnist', 0)[0]],
-      /a mlp:100-10 does not fit mnist \(784 pixels, 10 classes\)/,
+      /--model: model mlp:100-10 takes \[100\] but mnist has 784 inputs/,
     ],
     ['--top 0', () => ['--model', models.mnist, '--top', '0', images('mnist', 0)[0]], /--top 0: must be >= 1/],
   ])('refuses %s: one error line, exit code 2', async (_what, args, pattern) => {

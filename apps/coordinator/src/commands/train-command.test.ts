@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectInputError as expectInputErrorAt, lastJson, runCli, SHARED_DATA } from '../testing/run-cli.js';
 
 const BASE = ['train', '--local', '--data-dir', SHARED_DATA, '--epochs', '1'];
-const SMALL = [...BASE, '--model', 'mlp:784-32-10', '--train-samples', '2048'];
+const SMALL = [...BASE, '--model', 'mlp:784-32-10', '--train-samples', '2048', '--batch', '64'];
 
 let tmp: string;
 beforeAll(() => {
