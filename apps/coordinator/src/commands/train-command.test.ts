@@ -103,6 +103,7 @@ describe('bad input: one error line, exit code 2, nothing written', () => {
       /--batch: a batch of 100000 is larger than the 512 training samples/,
     ],
     ['unknown flag', ['--learning-rate', '1'], /unknown flag --learning-rate/],
+    ['a secret for a run without messages', ['--secret-file', 'secret'], /--secret-file has no meaning with --local/],
   ];
   it.each(cases)('%s', async (_name, extra, pattern) => {
     await expectInputError([...BASE, ...extra], pattern);

@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { defineCommand, removeStaleTempFiles, transferProgress, UsageError, type CommandIo } from '@gradq/cli';
+import { resolveSecret } from '@gradq/cluster';
 import { loadDataset } from '@gradq/data';
 import { Checkpointer, LocalGradientSource, runTraining, setUpTraining, type GradientSource, type TrainSummary } from '@gradq/train';
 import { ClusterRun } from '../cluster/cluster-run.js';
@@ -12,10 +13,11 @@ export const trainCommand = defineCommand({
   flags: TRAIN_FLAGS,
   async run(flags, io) {
     const config = trainConfigFromFlags(flags);
-    for (const flag of ['workers', 'redis'] as const) {
+    for (const flag of ['workers', 'redis', 'secret-file'] as const) {
       if (flags.local && flags[flag] !== undefined)
         throw new UsageError(`--${flag} has no meaning with --local (training runs in this process)`);
     }
+    const secret = flags.local ? undefined : resolveSecret(flags['secret-file']); // before any work: a bad secret is bad input
     const log = (line: string): void => void (flags.json ? io.stderr : io.stdout).write(`${line}\n`);
     const dataset = await loadDataset(config.dataset, { dataDir: config.dataDir, progress: transferProgress(io.stderr) });
     const setup = setUpTraining(config, dataset);
@@ -44,6 +46,7 @@ export const trainCommand = defineCommand({
         paramCount: setup.model.params.length,
         trainSamples: setup.train.count,
         workers: flags.workers ?? availableParallelism(),
+        secret,
         log: (line) => void io.stderr.write(`${line}\n`),
       });
       source = cluster.source;
