@@ -23,14 +23,16 @@ export const trainCommand = defineCommand({
     const setup = setUpTraining(config, dataset);
     const checkpointer = config.checkpoint === undefined ? undefined : new Checkpointer(config.checkpoint, config.checkpointEvery);
     // What a killed run's atomic writes left behind.
-    for (const file of [checkpointer?.file, config.out]) {
+    for (const file of [checkpointer?.file, checkpointer?.previousFile, config.out]) {
       if (file !== undefined) for (const name of removeStaleTempFiles(file)) log(`removed ${name}, left by an interrupted write`);
     }
-    const cursor = config.resume && checkpointer ? checkpointer.load(config, setup.model, setup.optimizer) : undefined;
+    const loaded = config.resume && checkpointer ? checkpointer.load(config, setup.model, setup.optimizer) : undefined;
+    const cursor = loaded?.cursor;
     if (config.resume) {
+      const unverified = loaded?.verified === false ? ' (format version 1: no checksum to check it against)' : '';
       log(
         cursor
-          ? `resuming from ${checkpointer?.file} at step ${cursor.nextStep}`
+          ? `resuming from ${checkpointer?.file} at step ${cursor.nextStep}${unverified}`
           : `no checkpoint in ${config.checkpoint}: starting at step 0`,
       );
     }
