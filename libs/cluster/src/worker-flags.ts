@@ -7,7 +7,7 @@ import { SECRET_ENV, SECRET_FILE_ENV } from './shared-secret.js';
 export const SECRET_FILE_FLAG = {
   type: 'string',
   placeholder: 'FILE',
-  help: `shared secret (one line, at least 16 bytes) that signs jobs, θ and results: unsigned or badly signed ones are refused (default: $${SECRET_FILE_ENV}, else the secret in $${SECRET_ENV}; none: unsigned)`,
+  help: `sign jobs, θ and results with the shared secret in FILE (a line of 16 bytes or more) and refuse unsigned ones (default: $${SECRET_FILE_ENV}, else the secret itself in $${SECRET_ENV}; neither: unsigned)`,
 } satisfies FlagSpec;
 
 /** Flags of `gradq worker`: part of the contract, since the coordinator's launcher starts workers with them. */
