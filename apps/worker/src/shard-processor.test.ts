@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import {
-  encodeParams, InvalidMessageError, KEY_TTL_MS, readGradientInto, readResultMessage, TensorConnection, validateShardJob,
-  type ShardJob,
+  encodeParams, InvalidMessageError, KEY_TTL_MS, MessageSigner, readGradientInto, readResultMessage, signShardJob, TensorConnection,
+  validateShardJob, type ShardJob,
 } from '@gradq/cluster'; // prettier-ignore
 import { epochOrder, limitSamples, loadDataset, type Split } from '@gradq/data';
 import { Model, paramsSha256 } from '@gradq/nn';
@@ -39,10 +39,10 @@ function reference(params: Float32Array, j: ShardJob) {
  * Pops the oldest message off the job's results list (waiting up to 2 s: process() resolves before its push is
  * acknowledged, on a connection of its own): its header and its gradient.
  */
-async function popResult(j: ShardJob): Promise<{ header: Record<string, unknown>; grads: Float32Array }> {
+async function popResult(j: ShardJob, signer?: MessageSigner): Promise<{ header: Record<string, unknown>; grads: Float32Array }> {
   const popped = await redis.blpopBuffer(j.resultsKey, 2);
   if (popped === null) throw new Error(`nothing on ${j.resultsKey}`);
-  const { header, gradient } = readResultMessage(popped[1]);
+  const { header, gradient } = readResultMessage(popped[1], undefined, signer);
   const grads = new Float32Array(gradient.byteLength / 4);
   readGradientInto(gradient, grads, 'test');
   return { header, grads };
@@ -217,5 +217,55 @@ describe('ShardProcessor', () => {
 
   it('is never given a job whose samples lie outside the run (validateShardJob refuses it)', () => {
     expect(() => validateShardJob(job({ end: 600 }))).toThrow('range [40, 600) is not within 512 samples');
+  });
+});
+
+describe('ShardProcessor with the run’s secret', () => {
+  const signer = new MessageSigner(Buffer.from('the run’s shared secret, 32 bytes'));
+  const stranger = new MessageSigner(Buffer.from('someone else’s secret, long enough'));
+  const signedJob = (patch: Partial<ShardJob> = {}): ShardJob => signShardJob(job(patch), signer);
+  /** θ_4 under its key, signed by `by` as the θ of `key`. */
+  const storeTheta = async (by: MessageSigner, key = `${prefix}params:4`) =>
+    void (await redis.set(`${prefix}params:4`, encodeParams(theta4, { key, signer: by })));
+
+  it('takes a signed job and signed θ, and pushes a signed result: the gradient of computing the shard directly', async () => {
+    await storeTheta(signer);
+    const result = await new ShardProcessor(tensors, DATA, 'w-signed', undefined, signer).process(signedJob());
+    const pushed = await popResult(job(), signer);
+    expect(pushed.header).toEqual(result);
+    expect(paramsSha256(pushed.grads)).toBe(paramsSha256(reference(theta4, job()).grads));
+  });
+
+  it.each([
+    ['an unsigned job', () => job(), /shard job is not signed/],
+    ['a job signed with another secret', () => signShardJob(job(), stranger), /shard job has a bad signature/],
+    ['a signed job changed since', () => ({ ...signedJob(), start: 0 }), /shard job has a bad signature/],
+  ])('refuses %s without computing, fetching or pushing anything', async (_what, make, pattern) => {
+    await storeTheta(signer);
+    const processor = new ShardProcessor(tensors, DATA, 'w-signed', undefined, signer);
+    const error = await processor.process(make()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidMessageError);
+    expect((error as Error).message).toMatch(pattern);
+    await processor.flush();
+    expect(await redis.llen(job().resultsKey)).toBe(0);
+    expect(processor.cachedModels).toEqual([]);
+  });
+
+  it.each([
+    ['unsigned θ', async () => void (await redis.set(`${prefix}params:4`, encodeParams(theta4))), /params:4: .*: not signed/],
+    ['θ signed with another secret', () => storeTheta(stranger), /params:4: bad signature/],
+    ['θ signed for another step', () => storeTheta(signer, `${prefix}params:3`), /params:4: bad signature/],
+  ])('refuses %s and reports it, signed', async (_what, store, pattern) => {
+    await store();
+    const error = await new ShardProcessor(tensors, DATA, 'w-signed', undefined, signer).process(signedJob()).catch((e: unknown) => e);
+    expect((error as Error).message).toMatch(pattern);
+    const report = await popResult(job(), signer);
+    expect(report.header).toMatchObject({ run: 'r1', step: 4, shard: 1, attempt: 0, worker: 'w-signed', error: (error as Error).message });
+  });
+
+  it('without a secret, fails a signed job and reports that, unsigned', async () => {
+    const error = await new ShardProcessor(tensors, DATA, 'w-plain').process(signedJob()).catch((e: unknown) => e);
+    expect((error as Error).message).toMatch(/shard job is signed, but this worker has no secret/);
+    expect((await popResult(job())).header).toMatchObject({ worker: 'w-plain', error: (error as Error).message });
   });
 });

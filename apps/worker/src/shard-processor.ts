@@ -3,7 +3,16 @@ import { hostname } from 'node:os';
 import { Model } from '@gradq/nn';
 import { epochOrder, getDatasetInfo, limitSamples, loadSplit, type Split } from '@gradq/data';
 import { checkModelFits, shardGradient, ShardInputs } from '@gradq/train';
-import { KEY_TTL_MS, ParamsFetcher, ResultWriter, type ShardJob, type ShardResult, type TensorConnection } from '@gradq/cluster';
+import {
+  checkShardJobSignature,
+  KEY_TTL_MS,
+  ParamsFetcher,
+  ResultWriter,
+  type MessageSigner,
+  type ShardJob,
+  type ShardResult,
+  type TensorConnection,
+} from '@gradq/cluster';
 
 /** Models a processor keeps (see model()). */
 export const MODEL_CACHE = 2;
@@ -24,6 +33,8 @@ export type TensorLink = Pick<TensorConnection, 'get' | 'rpushExpire'>;
  * the list (the coordinator allows for that). The next message waits for the previous push to be acknowledged
  * before reusing its buffer; flush() waits for the last one. A push that fails is logged; the coordinator's
  * watchdog then recomputes that shard.
+ *
+ * With the run's secret (`signer`) it takes only jobs and θ that the coordinator signed, and signs what it pushes.
  */
 export class ShardProcessor {
   readonly name: string;
@@ -33,7 +44,7 @@ export class ShardProcessor {
   private readonly inputs = new ShardInputs();
   private lastUploadMs = 0;
   private pushing: Promise<void> = Promise.resolve();
-  private readonly writer = new ResultWriter();
+  private readonly writer: ResultWriter;
   private readonly params: ParamsFetcher;
 
   constructor(
@@ -41,14 +52,20 @@ export class ShardProcessor {
     private readonly dataDir: string | undefined,
     name?: string,
     private readonly log: (line: string) => void = () => undefined,
+    private readonly signer?: MessageSigner,
   ) {
     // host:pid is not unique with host networking, where every container's worker is PID 1 on the same host name.
     this.name = name ?? `${hostname()}:${process.pid}-${randomBytes(2).toString('hex')}`;
-    this.params = new ParamsFetcher(tensors);
+    this.params = new ParamsFetcher(tensors, signer);
+    this.writer = new ResultWriter(signer);
   }
 
   async process(job: ShardJob): Promise<ShardResult> {
+    // A job without this worker's signature on it gets no answer signed by it: else whoever can add jobs could have
+    // genuine-looking failure reports signed for any shard. (Without a secret, a signed job is a failure to report.)
+    if (this.signer) checkShardJobSignature(job, this.signer);
     try {
+      if (!this.signer) checkShardJobSignature(job, undefined);
       return await this.compute(job);
     } catch (e) {
       const header = { v: 2 as const, run: job.run, step: job.step, shard: job.shard, attempt: job.attempt, worker: this.name };

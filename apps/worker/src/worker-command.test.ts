@@ -4,10 +4,12 @@ import { fileURLToPath } from 'node:url';
 import {
   deleteKeysWithPrefix,
   encodeParams,
+  MessageSigner,
   QUEUE_PREFIX,
   readResultMessage,
   runKeys,
   shardJobId,
+  signShardJob,
   validateShardResult,
   type ShardJob,
   type ShardResult,
@@ -98,7 +100,34 @@ describe('gradq worker', () => {
     expect(pushed.map((m) => readResultMessage(m).header)).toEqual([finished?.returnvalue]);
   });
 
+  it('with the secret in $GRADQ_SECRET, computes a signed job into a signed result; an unsigned job fails unanswered', async () => {
+    const secret = 'a secret of the test, 32 bytes..';
+    const signer = new MessageSigner(Buffer.from(secret));
+    const queue = testQueue();
+    const keys = runKeys(queue.name, 'r2');
+    cleanups.push(() => deleteKeysWithPrefix(connection, keys.prefix));
+    await connection.set(keys.params(0), encodeParams(new Model('mlp:784-16-10', { seed: 3 }).params, { key: keys.params(0), signer }));
+    const data: ShardJob = {
+      v: 3, run: 'r2', step: 0, shard: 0, attempt: 0, dataset: 'mnist', trainSamples: 512, seed: 7, epoch: 0, start: 0, end: 32,
+      model: 'mlp:784-16-10', shift: 0, paramsKey: keys.params(0), resultsKey: keys.results,
+    }; // prettier-ignore
+    const good = await queue.add('shard', signShardJob(data, signer), { jobId: shardJobId('r2', 0, 0, 0) });
+    const unsigned = await queue.add('shard', { ...data, shard: 1 }, { jobId: shardJobId('r2', 0, 1, 0) });
+    const w = run(['--queue', queue.name, '--data-dir', DATA, '--name', 'w2'], { GRADQ_SECRET: secret });
+    await until(
+      async () => (await unsigned.getState()) === 'failed' && (await good.getState()) === 'completed',
+      `both jobs; stderr: ${w.stderr()}`,
+    );
+    expect(w.stderr()).toContain('signed with the secret from $GRADQ_SECRET');
+    expect(w.stderr()).not.toContain(secret);
+    expect((await queue.getJob(shardJobId('r2', 0, 1, 0)))?.failedReason).toContain('shard job is not signed');
+    const pushed = await connection.lrangeBuffer(keys.results, 0, -1);
+    expect(pushed.map((m) => readResultMessage(m, undefined, signer).header)).toEqual([(await queue.getJob(good.id ?? ''))?.returnvalue]);
+  });
+
   it.each([
+    [['--secret-file', '/nonexistent/secret'], {}, 'secret file /nonexistent/secret: cannot open it (ENOENT)'],
+    [[], { GRADQ_SECRET: 'hunter2' }, '$GRADQ_SECRET: 7 bytes, a secret needs at least 16 (e.g. openssl rand -hex 32)'],
     [['--redis', 'http://:pw@example:80'], {}, 'Redis URL http://:***@example:80: scheme http: is not redis: or rediss:'],
     [[], { GRADQ_REDIS_URL: 'http://:pw@example:80' }, 'Redis URL http://:***@example:80: scheme http: is not redis: or rediss:'],
     [['--queue', 'a:b'], {}, 'invalid queue "a:b" (use 1-64 letters, digits, _ . -)'],
@@ -107,5 +136,6 @@ describe('gradq worker', () => {
     expect(code, stderr).toBe(2);
     expect(stderr.trim().split('\n')).toEqual([`gradq: error: ${line}`]);
     expect(stderr).not.toContain('pw@');
+    expect(stderr).not.toContain('hunter2');
   });
 });

@@ -6,6 +6,7 @@ import {
   QUEUE_PREFIX,
   redactRedisUrl,
   resolveRedisUrl,
+  resolveSecret,
   TensorConnection,
   validateShardJob,
   waitForRedis,
@@ -38,13 +39,14 @@ async function runWorker(flags: ParsedFlags<typeof WORKER_FLAGS>, io: CommandIo)
   checkRedisUrl(url);
   const { queue, quiet } = flags;
   checkName('queue', queue);
+  const secret = resolveSecret(flags['secret-file']);
   const log = (line: string): void => void io.stderr.write(`worker ${line}\n`);
   await waitForRedis(url, log);
   const redis = connectRedis(url, log);
   // θ fetches and result pushes get a lean connection of their own: a 400 KB push then travels while BullMQ
   // completes the job and hands out the next one on `redis`, instead of holding those commands up behind it.
   const tensors = new TensorConnection(url);
-  const processor = new ShardProcessor(tensors, flags['data-dir'], flags.name, log);
+  const processor = new ShardProcessor(tensors, flags['data-dir'], flags.name, log, secret?.signer);
   const worker = new Worker<ShardJob, ShardResult>(queue, async (job) => processor.process(validateShardJob(job.data)), {
     connection: redis,
     prefix: QUEUE_PREFIX,
@@ -55,7 +57,10 @@ async function runWorker(flags: ParsedFlags<typeof WORKER_FLAGS>, io: CommandIo)
   });
   worker.on('error', (e) => log(`${processor.name}: ${e.message}`));
   worker.on('failed', (job, e) => log(`${processor.name}: job ${job?.id ?? '?'} failed: ${e.message}`));
-  if (!quiet) log(`${processor.name} taking jobs from queue "${queue}" at ${redactRedisUrl(url)}`);
+  if (!quiet) {
+    const signing = secret ? `; jobs, θ and results signed with the secret from ${secret.source}` : '';
+    log(`${processor.name} taking jobs from queue "${queue}" at ${redactRedisUrl(url)}${signing}`);
+  }
 
   // Finish (or hand back) the current job and close on SIGTERM/SIGINT, or when the launching coordinator goes.
   await new Promise<void>((resolve) => {

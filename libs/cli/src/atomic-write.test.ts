@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -54,5 +54,40 @@ describe('writeFileAtomic', () => {
     writeFileAtomic(file, Buffer.from('hello'));
     expect(existsSync(file)).toBe(true);
     expect(readdirSync(tmp).filter((n) => n.startsWith('w.bin.tmp-'))).toEqual([]);
+  });
+
+  it('hands the bytes read back from disk to verify before they replace the file', () => {
+    const file = join(tmp, 'v.bin');
+    const seen: string[] = [];
+    writeFileAtomic(file, Buffer.from('checked'), { verify: (b) => void seen.push(Buffer.from(b).toString()) });
+    expect(seen).toEqual(['checked']);
+    expect(readFileSync(file, 'utf8')).toBe('checked');
+  });
+
+  it('leaves the file as it was, and no temporary file, when verify throws', () => {
+    const file = join(tmp, 'bad.bin');
+    writeFileSync(file, 'good');
+    const refuse = (): void => {
+      throw new Error('does not check out');
+    };
+    expect(() => writeFileAtomic(file, Buffer.from('new'), { verify: refuse, keepPrevious: `${file}.prev` })).toThrow('does not check out');
+    expect(readFileSync(file, 'utf8')).toBe('good');
+    expect(existsSync(`${file}.prev`)).toBe(false);
+    expect(readdirSync(tmp).filter((n) => n.startsWith('bad.bin.'))).toEqual([]);
+  });
+
+  it('keeps the file it replaces as the previous copy, replacing the one before; none when there was no file', () => {
+    const dir = join(tmp, 'prev');
+    mkdirSync(dir);
+    const file = join(dir, 'c.bin');
+    const prev = `${file}.prev`;
+    writeFileAtomic(file, Buffer.from('one'), { keepPrevious: prev });
+    expect(existsSync(prev)).toBe(false);
+    writeFileAtomic(file, Buffer.from('two'), { keepPrevious: prev });
+    expect([readFileSync(file, 'utf8'), readFileSync(prev, 'utf8')]).toEqual(['two', 'one']);
+    writeFileAtomic(file, Buffer.from('three'), { keepPrevious: prev });
+    expect([readFileSync(file, 'utf8'), readFileSync(prev, 'utf8')]).toEqual(['three', 'two']);
+    expect(statSync(prev).ino).not.toBe(statSync(file).ino); // a file of its own, not a second name of the new one
+    expect(readdirSync(dir).sort()).toEqual(['c.bin', 'c.bin.prev']);
   });
 });

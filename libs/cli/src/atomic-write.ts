@@ -1,4 +1,18 @@
-import { accessSync, closeSync, constants, fsyncSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import {
+  accessSync,
+  closeSync,
+  constants,
+  copyFileSync,
+  fsyncSync,
+  linkSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { UsageError } from './usage-error.js';
 
@@ -69,20 +83,88 @@ function processRuns(pid: number): boolean {
   }
 }
 
-/** Writes `bytes` to a temporary file beside `file`, flushes it, then renames it over `file`. */
-export function writeFileAtomic(file: string, bytes: Uint8Array): void {
-  const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
+/** What writeFileAtomic does besides writing. */
+export interface AtomicWriteOptions {
+  /**
+   * Called with the bytes read back from the temporary file once it is flushed; a throw leaves `file` as it was
+   * (and removes the temporary file), so that only a file that checks out replaces the one before it.
+   */
+  verify?: (written: Uint8Array) => void;
+  /** Keep the file being replaced under this name (the previous good copy), replacing an older one there. */
+  keepPrevious?: string;
+}
+
+/**
+ * Writes `bytes` to a temporary file beside `file`, flushes it, reads it back for `verify`, then renames it over
+ * `file` (keeping the file it replaces as `keepPrevious`). At no moment is `file` missing or partly written.
+ */
+export function writeFileAtomic(file: string, bytes: Uint8Array, options: AtomicWriteOptions = {}): void {
+  const tmp = tempName(file);
   try {
-    const fd = openSync(tmp, 'w');
-    try {
-      writeSync(fd, bytes);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
+    writeFlushed(tmp, bytes);
+    options.verify?.(readFileSync(tmp));
+    if (options.keepPrevious !== undefined) keepCopy(file, options.keepPrevious);
     renameSync(tmp, file);
   } catch (e) {
     rmSync(tmp, { force: true });
     throw e;
+  }
+  syncFolder(dirname(resolve(file)));
+}
+
+/** The name of a temporary file beside `file` (removeStaleTempFiles knows the pattern). */
+function tempName(file: string): string {
+  return `${file}.tmp-${process.pid}-${Date.now()}`;
+}
+
+function writeFlushed(file: string, bytes: Uint8Array): void {
+  const fd = openSync(file, 'w');
+  try {
+    writeSync(fd, bytes);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Makes `copy` a complete copy of `file` (nothing when there is no `file`): a second name for it (a hard link),
+ * or where links are not possible, a copy; either is put in place by a rename.
+ */
+function keepCopy(file: string, copy: string): void {
+  const tmp = tempName(copy);
+  try {
+    try {
+      linkSync(file, tmp);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return;
+      if (!['EPERM', 'EXDEV', 'ENOTSUP', 'EOPNOTSUPP', 'EMLINK', 'ENOSYS'].includes(code ?? '')) throw e;
+      copyFileSync(file, tmp);
+      const fd = openSync(tmp, 'r+');
+      try {
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+    }
+    renameSync(tmp, copy);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+/** Flushes a folder's entries (the renames), where the platform allows it. */
+function syncFolder(dir: string): void {
+  try {
+    const fd = openSync(dir, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // Not every platform can open or flush a folder (Windows); the rename itself stands.
   }
 }

@@ -12,4 +12,4 @@ export {
 } from './flags.js';
 export { defineCommand, type Command, type CommandIo } from './command.js';
 export { ProgressBar, transferProgress, formatCount, type OutputStream } from './progress.js';
-export { writeFileAtomic, checkWritableTarget, removeStaleTempFiles } from './atomic-write.js';
+export { writeFileAtomic, checkWritableTarget, removeStaleTempFiles, type AtomicWriteOptions } from './atomic-write.js';

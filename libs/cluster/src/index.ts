@@ -4,16 +4,20 @@ export {
   validateShardJob,
   validateShardResult,
   validateShardFailure,
+  signShardJob,
+  checkShardJobSignature,
   type ShardJob,
   type ShardResult,
   type ShardFailure,
 } from './shard-job.js';
-export { encodeParams, decodeParamsInto, ParamsFetcher } from './tensor-codec.js';
+export { encodeParams, decodeParamsInto, ParamsFetcher, type ParamsSignature } from './tensor-codec.js';
 export { TensorConnection, RedisConnectionError, RedisReplyError } from './tensor-connection.js';
 export { SkippedBulk } from './resp-reply-parser.js';
 export { ResultWriter, encodeResultMessage, readResultMessage, readGradientInto, type ResultMessage } from './result-message.js';
 export { checkRedisUrl, redactRedisUrl, resolveRedisUrl, DEFAULT_REDIS_URL, REDIS_URL_ENV, type RedisUrlChoice } from './redis-url.js';
 export { ClusterConfigError } from './cluster-config-error.js';
 export { connectRedis, waitForRedis, RedisUnavailableError } from './connect.js';
-export { WORKER_FLAGS } from './worker-flags.js';
+export { WORKER_FLAGS, SECRET_FILE_FLAG } from './worker-flags.js';
 export { deleteKeysWithPrefix } from './cleanup.js';
+export { MessageSigner, SIGNATURE_BYTES, type SignedKind } from './signing.js';
+export { SharedSecret, resolveSecret, SECRET_ENV, SECRET_FILE_ENV, MIN_SECRET_BYTES } from './shared-secret.js';

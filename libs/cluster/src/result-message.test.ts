@@ -3,6 +3,7 @@ import { pack } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { encodeResultMessage, readGradientInto, readResultMessage, ResultWriter } from './result-message.js';
 import type { ShardFailure, ShardResult } from './shard-job.js';
+import { MessageSigner, SIGNATURE_BYTES } from './signing.js';
 import { invalidMessage as message } from './testing/invalid-message.js';
 
 // Values whose bits matter: subnormals, -0, tiny and huge magnitudes.
@@ -126,4 +127,68 @@ describe('reading garbage', () => {
       /header is \[1,2\], not a map/,
     ],
   ])('rejects %s', (_n, bytes, pattern) => expect(message(() => readResultMessage(bytes))).toMatch(pattern));
+});
+
+describe('signed result messages', () => {
+  const signer = new MessageSigner(Buffer.from('the run’s shared secret, 32 bytes'));
+  const other = new MessageSigner(Buffer.from('another run’s secret, also long'));
+  const signed = encodeResultMessage(result, values, signer);
+  const unsigned = encodeResultMessage(result, values);
+
+  it('are the unsigned message with magic "GQS2" and the HMAC of everything before it at the end', () => {
+    expect(signed.byteLength).toBe(unsigned.byteLength + SIGNATURE_BYTES);
+    expect(signed.subarray(0, 4).toString('latin1')).toBe('GQS2');
+    expect(signed.subarray(4, unsigned.byteLength).equals(unsigned.subarray(4))).toBe(true);
+    const body = signed.subarray(0, unsigned.byteLength);
+    expect(signer.verify('result', signed.subarray(unsigned.byteLength), [body])).toBe(true);
+  });
+  it.each([
+    ['a Buffer', (b: Buffer) => b],
+    ['a Buffer at an odd offset', unaligned],
+  ])('round-trip header and gradient bit for bit from %s', (_n, as) => {
+    const read = readResultMessage(as(signed), undefined, signer);
+    expect(read.header).toEqual(result);
+    const into = new Float32Array(values.length);
+    readGradientInto(read.gradient, into, 'test');
+    expect(paramsSha256(into)).toBe(paramsSha256(values));
+  });
+  it('carry a failure report, signed', () => {
+    const read = readResultMessage(encodeResultMessage(failure, undefined, signer), undefined, signer);
+    expect([read.header, read.gradient.byteLength]).toEqual([failure, 0]);
+  });
+  it('are written by a signing ResultWriter, each signed, in its reused buffer', () => {
+    const writer = new ResultWriter(signer);
+    writer.write(result, values);
+    const second = writer.write({ ...result, shard: 3 }, values.subarray(0, 10));
+    expect(readResultMessage(second, undefined, signer).header.shard).toBe(3);
+  });
+
+  /** `signed` with the byte at `index` changed. */
+  const flipped = (index: number): Buffer => {
+    const b = Buffer.from(signed);
+    b[index] ^= 0x10;
+    return b;
+  };
+  const gradientAt = signed.byteLength - SIGNATURE_BYTES - values.byteLength;
+  it.each([
+    ['an unsigned message', unsigned, /result message is not signed \(from a worker without the run’s secret, or forged\)/],
+    ['a message signed with another secret', encodeResultMessage(result, values, other), /bad signature/],
+    ['a changed header byte', flipped(12), /bad signature/],
+    ['a changed gradient byte', flipped(gradientAt + 100), /bad signature/],
+    ['a changed signature byte', flipped(signed.byteLength - 1), /bad signature/],
+    ['a changed header length', flipped(4), /bad signature/],
+    ['a message cut short', signed.subarray(0, signed.byteLength - 4), /bad signature/],
+    ['a signature alone', signed.subarray(signed.byteLength - SIGNATURE_BYTES), /of 32 bytes is not a signed result message/],
+    ['garbage', Buffer.alloc(100, 0x47), /of 100 bytes is not a signed result message/],
+    ['nothing', Buffer.alloc(0), /of 0 bytes is not a signed result message/],
+  ])('are refused when the run has a secret: %s', (_n, bytes, pattern) =>
+    expect(message(() => readResultMessage(bytes, undefined, signer))).toMatch(pattern),
+  );
+  it('are refused by a run without a secret, which says so', () =>
+    expect(message(() => readResultMessage(signed))).toMatch(/result message is signed, but this run has no secret/));
+  it('leave unsigned messages as they were: no signature, magic "GQR2"', () => {
+    expect(unsigned.subarray(0, 4).toString('latin1')).toBe('GQR2');
+    expect(unsigned.byteLength % 4).toBe(0);
+    expect(unsigned.byteLength).toBe(8 + unsigned.readUInt32LE(4) + ((4 - (unsigned.readUInt32LE(4) % 4)) % 4) + values.byteLength);
+  });
 });

@@ -2,6 +2,7 @@ import { bytesIntoFloats, firstNonFinite, floatsIntoBytes } from '@gradq/nn';
 import { Packr } from 'msgpackr';
 import { InvalidMessageError } from './invalid-message-error.js';
 import type { ShardFailure, ShardResult } from './shard-job.js';
+import { SIGNATURE_BYTES, type MessageSigner } from './signing.js';
 
 /**
  * A worker's answer to one shard job, as it travels through the run's results list (one RPUSH, one BLPOP):
@@ -14,8 +15,13 @@ import type { ShardFailure, ShardResult } from './shard-job.js';
  *
  * The gradient is raw bytes, never JSON, and the header says which (run, step, shard, attempt) it answers, so
  * that the coordinator can check every message against the job it is waiting for before using it.
+ *
+ * A run with a shared secret signs its messages: they start with "GQS2" instead, and end with 32 more bytes, the
+ * HMAC-SHA256 (MessageSigner, kind 'result') of everything before them. Their signature is checked before
+ * anything else of them is read.
  */
 const MAGIC = 0x32525147; // "GQR2" read as a little-endian uint32
+const SIGNED_MAGIC = 0x32535147; // "GQS2"
 const FIXED = 8;
 const packr = new Packr({ useRecords: false });
 
@@ -30,24 +36,29 @@ const headerEnd = (headerLength: number): number => Math.ceil((FIXED + headerLen
 export class ResultWriter {
   private buffer = new Uint8Array(0);
 
+  /** With `signer`, every message is signed. */
+  constructor(private readonly signer?: MessageSigner) {}
+
   write(header: ShardResult | ShardFailure, gradient?: Float32Array): Buffer {
     const packed = packr.pack(header);
     const start = headerEnd(packed.byteLength);
     const size = start + (gradient?.byteLength ?? 0);
-    if (this.buffer.byteLength < size) this.buffer = new Uint8Array(size + (size >>> 3)); // offset 0: 4-byte aligned
+    const total = size + (this.signer ? SIGNATURE_BYTES : 0);
+    if (this.buffer.byteLength < total) this.buffer = new Uint8Array(total + (total >>> 3)); // offset 0: 4-byte aligned
     const out = this.buffer;
-    new DataView(out.buffer).setUint32(0, MAGIC, true);
+    new DataView(out.buffer).setUint32(0, this.signer ? SIGNED_MAGIC : MAGIC, true);
     new DataView(out.buffer).setUint32(4, packed.byteLength, true);
     out.set(packed, FIXED);
     out.fill(0, FIXED + packed.byteLength, start);
     if (gradient) floatsIntoBytes(gradient, out.subarray(start, size));
-    return Buffer.from(out.buffer, 0, size);
+    if (this.signer) out.set(this.signer.sign('result', [out.subarray(0, size)]), size);
+    return Buffer.from(out.buffer, 0, total);
   }
 }
 
 /** One result message in a buffer of its own (for tests and tools; workers use a ResultWriter). */
-export function encodeResultMessage(header: ShardResult | ShardFailure, gradient?: Float32Array): Buffer {
-  return Buffer.from(new ResultWriter().write(header, gradient));
+export function encodeResultMessage(header: ShardResult | ShardFailure, gradient?: Float32Array, signer?: MessageSigner): Buffer {
+  return Buffer.from(new ResultWriter(signer).write(header, gradient));
 }
 
 /** A result message split into its header (not yet validated) and the gradient's bytes (a view, maybe unaligned). */
@@ -58,13 +69,18 @@ export interface ResultMessage {
 
 /**
  * Splits a message read from the results list; anything that is not one is an InvalidMessageError. A header
- * longer than `maxHeader` bytes is refused before it is parsed.
+ * longer than `maxHeader` bytes is refused before it is parsed. With `signer` (the run's secret) only messages
+ * it signed are read, without one only unsigned messages.
  */
-export function readResultMessage(bytes: Uint8Array, maxHeader = 64 * 1024): ResultMessage {
+export function readResultMessage(signed: Uint8Array, maxHeader = 64 * 1024, signer?: MessageSigner): ResultMessage {
+  const bytes = signer ? verified(signed, signer) : signed;
   if (bytes.byteLength < FIXED) throw new InvalidMessageError(`result message of ${bytes.byteLength} bytes is too short`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const magic = view.getUint32(0, true);
-  if (magic !== MAGIC) {
+  if (magic === SIGNED_MAGIC && !signer) {
+    throw new InvalidMessageError('result message is signed, but this run has no secret (give the coordinator the workers’ secret)');
+  }
+  if (magic !== MAGIC && !(magic === SIGNED_MAGIC && signer)) {
     throw new InvalidMessageError(
       `result message starts with 0x${magic.toString(16).padStart(8, '0')}, not "GQR2" (a worker of another gradq version?)`,
     );
@@ -86,6 +102,21 @@ export function readResultMessage(bytes: Uint8Array, maxHeader = 64 * 1024): Res
   }
   if (bytes.subarray(FIXED + length, start).some((b) => b !== 0)) throw new InvalidMessageError('result message: padding is not zero');
   return { header: header as Record<string, unknown>, gradient: bytes.subarray(start) };
+}
+
+/** A signed message without its signature, once the signature is checked; InvalidMessageError otherwise. */
+function verified(bytes: Uint8Array, signer: MessageSigner): Uint8Array {
+  const magic = bytes.byteLength >= 4 ? new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0, true) : undefined;
+  if (magic === MAGIC) throw new InvalidMessageError('result message is not signed (from a worker without the run’s secret, or forged)');
+  if (magic !== SIGNED_MAGIC || bytes.byteLength < FIXED + SIGNATURE_BYTES) {
+    throw new InvalidMessageError(`result message of ${bytes.byteLength} bytes is not a signed result message`);
+  }
+  const end = bytes.byteLength - SIGNATURE_BYTES;
+  const body = bytes.subarray(0, end);
+  if (!signer.verify('result', bytes.subarray(end), [body])) {
+    throw new InvalidMessageError('result message has a bad signature (made with another secret, or changed since)');
+  }
+  return body;
 }
 
 /**

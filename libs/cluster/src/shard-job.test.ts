@@ -1,6 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { invalidMessage as message } from './testing/invalid-message.js';
-import { validateShardFailure, validateShardJob, validateShardResult, type ShardJob, type ShardResult } from './shard-job.js';
+import {
+  checkShardJobSignature,
+  signShardJob,
+  validateShardFailure,
+  validateShardJob,
+  validateShardResult,
+  type ShardJob,
+  type ShardResult,
+} from './shard-job.js';
+import { MessageSigner } from './signing.js';
 
 const job: ShardJob = {
   v: 3, run: 'r1', step: 3, shard: 1, attempt: 0, dataset: 'mnist', trainSamples: 512, seed: 7, epoch: 0,
@@ -76,4 +85,35 @@ describe('validateShardFailure', () => {
     ['with a negative shard', { shard: -1 }, /field shard is -1/],
     ['without worker', { worker: '' }, /field worker is ""/],
   ])('rejects a report %s', (_n, patch, pattern) => expect(message(() => validateShardFailure({ ...failure, ...patch }))).toMatch(pattern));
+});
+
+describe('signed shard jobs', () => {
+  const signer = new MessageSigner(Buffer.from('the run’s shared secret, 32 bytes'));
+  const signed = signShardJob(job, signer);
+
+  it('carry the hex HMAC of their other fields in sig, and survive JSON (BullMQ’s job data)', () => {
+    expect(signed).toEqual({ ...job, sig: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    const values = [2, 'r1', 3, 1, 0, 'mnist', 512, 7, 0, 16, 32, 'mlp:784-16-10', 0, 'p', 'r'];
+    expect(signer.verify('shard-job', Buffer.from(signed.sig ?? '', 'hex'), [JSON.stringify(values)])).toBe(true);
+    const received = validateShardJob(JSON.parse(JSON.stringify(signed)));
+    expect(() => checkShardJobSignature(received, signer)).not.toThrow();
+  });
+  it('are accepted unsigned by a worker without a secret, as before', () => {
+    expect(() => checkShardJobSignature(job, undefined)).not.toThrow();
+  });
+  it.each([
+    ['an unsigned job', job, /shard job is not signed/],
+    ['a job signed with another secret', signShardJob(job, new MessageSigner(Buffer.from('y'.repeat(16)))), /bad signature/],
+    ['a changed range', { ...signed, start: 0 }, /bad signature/],
+    ['a changed θ key', { ...signed, paramsKey: 'q' }, /bad signature/],
+    ['a changed results list', { ...signed, resultsKey: 'elsewhere' }, /bad signature/],
+    ['a changed attempt', { ...signed, attempt: 1 }, /bad signature/],
+    ['a signature in capitals', { ...signed, sig: signed.sig?.toUpperCase() }, /bad signature/],
+    ['a signature cut short', { ...signed, sig: signed.sig?.slice(2) }, /bad signature/],
+    ['a signature of another type', { ...signed, sig: 7 as unknown as string }, /bad signature/],
+  ])('refuse %s when the worker has the secret', (_n, data, pattern) =>
+    expect(message(() => checkShardJobSignature(data, signer))).toMatch(pattern),
+  );
+  it('are refused by a worker without a secret, which says so', () =>
+    expect(message(() => checkShardJobSignature(signed, undefined))).toMatch(/signed, but this worker has no secret/));
 });

@@ -1,5 +1,6 @@
 import { MAX_SHIFT } from '@gradq/data';
 import { InvalidMessageError } from './invalid-message-error.js';
+import type { MessageSigner } from './signing.js';
 
 /**
  * The job descriptor of one shard (BullMQ job data, JSON): everything a worker needs to compute the shard's
@@ -22,6 +23,11 @@ export interface ShardJob {
   shift: number; // data augmentation: largest image shift in pixels (0: none; libs/data's sampleShift)
   paramsKey: string;
   resultsKey: string; // the run's results list: the worker RPUSHes its result message there
+  /**
+   * With a shared secret: the hex HMAC-SHA256 of the other fields (see signShardJob). Absent without one, so that
+   * an unsigned run's jobs are what they always were.
+   */
+  sig?: string;
 }
 
 /**
@@ -67,7 +73,7 @@ const str: Check = (v) => typeof v === 'string' && v.length > 0 && v.length <= 2
 const v2: Check = (v) => v === 2;
 const v3: Check = (v) => v === 3;
 
-const JOB_FIELDS: Record<keyof ShardJob, Check> = {
+const JOB_FIELDS: Record<Exclude<keyof ShardJob, 'sig'>, Check> = {
   v: v3, run: str, step: int, shard: int, attempt: int, dataset: str, trainSamples: int, seed: int,
   epoch: int, start: int, end: int, model: str, shift: (v) => int(v) && (v as number) <= MAX_SHIFT, paramsKey: str, resultsKey: str,
 }; // prettier-ignore
@@ -89,6 +95,36 @@ export function validateShardJob(data: unknown): ShardJob {
     throw new InvalidMessageError(`shard job: range [${job.start}, ${job.end}) is not within ${job.trainSamples} samples`);
   }
   return job;
+}
+
+/** The fields a job's signature covers: every field but `sig`, in the order of JOB_FIELDS. */
+const SIGNED_JOB_FIELDS = Object.keys(JOB_FIELDS) as Array<keyof typeof JOB_FIELDS>;
+
+/** What a job's signature is computed over: its fields' values, in a fixed order, as JSON. */
+const signedJobText = (job: ShardJob): string => JSON.stringify(SIGNED_JOB_FIELDS.map((key) => job[key]));
+
+/** `job` with its signature (`sig`). */
+export function signShardJob(job: ShardJob, signer: MessageSigner): ShardJob {
+  return { ...job, sig: signer.sign('shard-job', [signedJobText(job)]).toString('hex') };
+}
+
+/**
+ * Checks a job's signature against the worker's secret (`signer`), or that there is none when the worker has no
+ * secret; InvalidMessageError otherwise. Jobs are validated (validateShardJob) first.
+ */
+export function checkShardJobSignature(job: ShardJob, signer: MessageSigner | undefined): void {
+  const { sig } = job;
+  if (signer === undefined) {
+    if (sig !== undefined) throw new InvalidMessageError('shard job is signed, but this worker has no secret (give it the run’s secret)');
+    return;
+  }
+  if (sig === undefined) {
+    throw new InvalidMessageError('shard job is not signed (from a coordinator without the secret, or forged); job refused');
+  }
+  const signature = typeof sig === 'string' && /^[0-9a-f]{64}$/.test(sig) ? Buffer.from(sig, 'hex') : Buffer.alloc(0);
+  if (!signer.verify('shard-job', signature, [signedJobText(job)])) {
+    throw new InvalidMessageError('shard job has a bad signature (made with another secret, or changed since); job refused');
+  }
 }
 
 /** A worker's return value as a ShardResult for the expected (run, step, shard, attempt) and sample count. */

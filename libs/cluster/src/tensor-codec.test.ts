@@ -2,6 +2,7 @@ import { paramsSha256 } from '@gradq/nn';
 import { describe, expect, it } from 'vitest';
 import { invalidMessage as message } from './testing/invalid-message.js';
 import { SkippedBulk } from './resp-reply-parser.js';
+import { MessageSigner, SIGNATURE_BYTES } from './signing.js';
 import { decodeParamsInto, encodeParams, ParamsFetcher } from './tensor-codec.js';
 import type { TensorConnection } from './tensor-connection.js';
 
@@ -92,5 +93,54 @@ describe('ParamsFetcher', () => {
     await expect(fetcher.fetchInto('k:2', new Float32Array(1000))).rejects.toThrow('k:2 asked for while another fetch is in flight');
     await first;
     await fetcher.fetchInto('k:3', new Float32Array(1000)); // free again
+  });
+});
+
+describe('signed parameters', () => {
+  const signer = new MessageSigner(Buffer.from('the run’s shared secret, 32 bytes'));
+  const key = 'gradq:q:run:r1:params:4';
+  const signed = encodeParams(values, { key, signer });
+
+  it('are the raw bytes followed by the HMAC of the key and the bytes', () => {
+    const raw = encodeParams(values);
+    expect(signed.byteLength).toBe(raw.byteLength + SIGNATURE_BYTES);
+    expect(signed.subarray(0, raw.byteLength).equals(raw)).toBe(true);
+    expect(signer.verify('params', signed.subarray(raw.byteLength), [key, raw])).toBe(true);
+  });
+  it.each(asReceived)('round-trip bit for bit from %s', (_n, as) => {
+    const into = new Float32Array(values.length);
+    decodeParamsInto(as(signed), into, key, signer);
+    expect(paramsSha256(into)).toBe(paramsSha256(values));
+  });
+  it('are fetched by a signing ParamsFetcher', async () => {
+    const into = new Float32Array(values.length);
+    await new ParamsFetcher(holding(signed), signer).fetchInto(key, into);
+    expect(paramsSha256(into)).toBe(paramsSha256(values));
+  });
+
+  const flipped = (index: number): Buffer => {
+    const b = Buffer.from(signed);
+    b[index] ^= 0x01;
+    return b;
+  };
+  it.each([
+    ['unsigned θ', key, encodeParams(values), /4000 bytes, expected 4032 \(1000 float32 and a signature\): not signed/],
+    ['θ signed with another secret', key, encodeParams(values, { key, signer: new MessageSigner(Buffer.from('x'.repeat(16))) }), /bad sig/],
+    ['θ of another step', 'gradq:q:run:r1:params:5', signed, /params:5: bad signature/],
+    ['a changed parameter byte', key, flipped(2000), /bad signature/],
+    ['a changed signature byte', key, flipped(4031), /bad signature/],
+  ])('are refused: %s, and the target is left untouched', (_n, at, bytes, pattern) => {
+    const into = new Float32Array(1000).fill(2);
+    expect(message(() => decodeParamsInto(bytes, into, at, signer))).toMatch(pattern);
+    expect(into.every((x) => x === 2)).toBe(true);
+  });
+  it('are refused by a ParamsFetcher with the secret when unsigned, unread', async () => {
+    const stored = holding(encodeParams(values));
+    await expect(new ParamsFetcher(stored, signer).fetchInto(key, new Float32Array(1000))).rejects.toThrow(/: not signed/);
+  });
+  it('are refused by a worker without a secret, which says why', () => {
+    expect(message(() => decodeParamsInto(signed, new Float32Array(1000), key))).toMatch(
+      /4032 bytes, expected 4000 .*this worker has no secret/,
+    );
   });
 });

@@ -27,7 +27,15 @@ export { Sgd, Momentum } from './optim/sgd.js';
 export { Adam } from './optim/adam.js';
 export { makeOptimizer } from './optim/make-optimizer.js';
 export { makeSchedule, SCHEDULE_KINDS, type ScheduleKind, type ScheduleConfig, type LrSchedule } from './optim/schedule.js';
-export { encodeModel, decodeModel, MODEL_FORMAT, MODEL_FORMAT_VERSION, type SavedModel } from './serialize.js';
+export {
+  encodeModel,
+  decodeModel,
+  verifyModelFile,
+  DamagedModelFileError,
+  MODEL_FORMAT,
+  MODEL_FORMAT_VERSION,
+  type SavedModel,
+} from './serialize.js';
 export { floatsToBytes, floatsIntoBytes, floatBytesView, bytesToFloats, bytesIntoFloats } from './kernels/float-bytes.js';
 export { addInto, firstNonFinite, unitFloats, wasmFloats } from './kernels/vector-ops.js';
 export { paramsSha256 } from './params-hash.js';

@@ -1,11 +1,13 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { decodeModel, encodeModel, type Model, type Optimizer } from '@gradq/nn';
+import { DamagedModelFileError, decodeModel, encodeModel, verifyModelFile, type Model, type Optimizer } from '@gradq/nn';
 import { writeFileAtomic } from '@gradq/cli';
 import { CheckpointError } from './checkpoint-error.js';
 import type { TrainConfig } from './train-config.js';
 
 export const CHECKPOINT_FILE = 'checkpoint.gradq';
+/** The checkpoint before the last one, kept until a newer one has been written and read back intact. */
+export const PREVIOUS_CHECKPOINT_FILE = 'checkpoint.gradq.prev';
 
 /** Where training stands after a step: enough, with the config, to continue exactly. */
 export interface TrainCursor {
@@ -43,7 +45,17 @@ function fingerprint(c: TrainConfig): Record<string, unknown> {
 /** What a setting was in checkpoints written before it existed. */
 const BEFORE_IT_EXISTED: Record<string, unknown> = { 'augment-shift': 0 };
 
-/** Writes checkpoints to DIR/checkpoint.gradq (atomically) and reads them back to resume a run. */
+/** A checkpoint read back: where training stands, and whether the file's checksum was checked (not in version 1). */
+export interface LoadedCheckpoint {
+  cursor: TrainCursor;
+  verified: boolean;
+}
+
+/**
+ * Writes checkpoints to DIR/checkpoint.gradq and reads them back to resume a run. A new checkpoint is written
+ * beside the last one, read back and checked (its checksum), and only then renamed over it; the one it replaces
+ * stays as DIR/checkpoint.gradq.prev.
+ */
 export class Checkpointer {
   constructor(
     readonly dir: string,
@@ -54,16 +66,41 @@ export class Checkpointer {
     return join(this.dir, CHECKPOINT_FILE);
   }
 
+  get previousFile(): string {
+    return join(this.dir, PREVIOUS_CHECKPOINT_FILE);
+  }
+
   save(config: TrainConfig, model: Model, optimizer: Optimizer, cursor: TrainCursor): void {
     mkdirSync(this.dir, { recursive: true });
     const meta = { kind: 'checkpoint', config: fingerprint(config), ...cursor };
-    writeFileAtomic(this.file, encodeModel(model, optimizer.getState(), meta));
+    writeFileAtomic(this.file, encodeModel(model, optimizer.getState(), meta), {
+      verify: (written) => {
+        try {
+          verifyModelFile(written, this.file);
+        } catch (e) {
+          throw new Error(
+            `the checkpoint just written to ${this.file} does not read back intact (${(e as Error).message}); the last one is kept`,
+          );
+        }
+      },
+      keepPrevious: this.previousFile,
+    });
   }
 
-  /** Loads the checkpoint into model and optimizer and returns the cursor, or undefined when there is none. */
-  load(config: TrainConfig, model: Model, optimizer: Optimizer): TrainCursor | undefined {
+  /**
+   * Loads the checkpoint into model and optimizer and returns the cursor, or undefined when there is none. A damaged
+   * checkpoint (its checksum does not match) is a CheckpointError that points at the previous one.
+   */
+  load(config: TrainConfig, model: Model, optimizer: Optimizer): LoadedCheckpoint | undefined {
     if (!existsSync(this.file)) return undefined;
-    const saved = decodeModel(readFileSync(this.file), this.file);
+    let saved;
+    try {
+      saved = decodeModel(readFileSync(this.file), this.file);
+    } catch (e) {
+      if (!(e instanceof DamagedModelFileError)) throw e;
+      const previous = existsSync(this.previousFile) ? `, e.g. the previous checkpoint: mv ${this.previousFile} ${this.file}` : '';
+      throw new CheckpointError(`${e.message}${previous}`);
+    }
     const { meta } = saved;
     if (meta.kind !== 'checkpoint' || typeof meta.config !== 'object' || meta.config === null || !saved.optimizer) {
       throw new CheckpointError(`${this.file} is a model file, not a checkpoint`);
@@ -86,6 +123,6 @@ export class Checkpointer {
     if (optimizer.t !== cursor.nextStep) {
       throw new CheckpointError(`${this.file} is inconsistent (optimizer at step ${optimizer.t}, cursor at ${cursor.nextStep})`);
     }
-    return cursor as TrainCursor;
+    return { cursor: cursor as TrainCursor, verified: saved.verified };
   }
 }

@@ -5,7 +5,7 @@ export { LocalGradientSource } from './local-gradient-source.js';
 export { setUpTraining, type TrainingSetup } from './training-setup.js';
 export { checkModelFits, type DataShape } from './model-fit.js';
 export { runTraining, type TrainIo, type TrainOptions, type TrainSummary } from './trainer.js';
-export { Checkpointer, CHECKPOINT_FILE, type TrainCursor } from './checkpoint.js';
+export { Checkpointer, CHECKPOINT_FILE, PREVIOUS_CHECKPOINT_FILE, type LoadedCheckpoint, type TrainCursor } from './checkpoint.js';
 export { CheckpointError } from './checkpoint-error.js';
 export { DivergedError } from './diverged-error.js';
 export { parseScheduleSpec } from './schedule-spec.js';

@@ -1,5 +1,5 @@
 import { writeFileAtomic, formatCount, ProgressBar, type OutputStream } from '@gradq/cli';
-import { encodeModel, firstNonFinite, paramsSha256 } from '@gradq/nn';
+import { encodeModel, firstNonFinite, paramsSha256, verifyModelFile } from '@gradq/nn';
 import { epochOrder, planStep } from '@gradq/data';
 import type { Checkpointer, TrainCursor } from './checkpoint.js';
 import { DivergedError } from './diverged-error.js';
@@ -141,7 +141,8 @@ export async function runTraining(
   if (Number.isNaN(testEval.accuracy)) testEval = evaluateSplit(model, test);
   if (config.out !== undefined) {
     const meta = { dataset: config.dataset, epochs: config.epochs, seed: config.seed, test_accuracy: testEval.accuracy };
-    writeFileAtomic(config.out, encodeModel(model, optimizer.getState(), meta));
+    const out = config.out;
+    writeFileAtomic(out, encodeModel(model, optimizer.getState(), meta), { verify: (written) => verifyModelFile(written, out) });
     io.log(`saved ${config.out}`);
   }
   return {

@@ -1,4 +1,11 @@
-import { deleteKeysWithPrefix, type RunKeys, type ShardJob, type ShardResult, type TensorConnection } from '@gradq/cluster';
+import {
+  deleteKeysWithPrefix,
+  type MessageSigner,
+  type RunKeys,
+  type ShardJob,
+  type ShardResult,
+  type TensorConnection,
+} from '@gradq/cluster';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { GradientSource, StepPlan, StepStats } from '@gradq/train';
@@ -20,7 +27,10 @@ export class ClusterGradientSource implements GradientSource {
   private readonly publisher: StepPublisher;
   private readonly context: GatherContext;
 
-  /** `tensors` is a connection of its own: it writes θ, then waits in BLPOP for the results. */
+  /**
+   * `tensors` is a connection of its own: it writes θ, then waits in BLPOP for the results. With the run's secret
+   * (`signer`), jobs and θ are signed and only signed results are read.
+   */
   constructor(
     private readonly redis: Redis,
     tensors: TensorConnection,
@@ -29,11 +39,13 @@ export class ClusterGradientSource implements GradientSource {
     run: RunDescriptor,
     private readonly paramCount: number,
     log: (line: string) => void,
+    signer?: MessageSigner,
   ) {
     const retry = new TensorRetry(log);
-    this.publisher = new StepPublisher(tensors, queue, keys, run, retry);
+    this.publisher = new StepPublisher(tensors, queue, keys, run, retry, signer);
     const inbox = new ResultInbox(tensors, keys.results, paramCount, retry);
-    this.context = { runId: keys.runId, queue, publisher: this.publisher, inbox, grads: [], counters: this.counters, log };
+    const { counters } = this;
+    this.context = { runId: keys.runId, queue, publisher: this.publisher, inbox, grads: [], counters, log, signer };
   }
 
   /** Where a step's time went, summed over the steps after the first. */

@@ -12,6 +12,7 @@ import {
   runKeys,
   TensorConnection,
   waitForRedis,
+  type SharedSecret,
   type ShardJob,
   type ShardResult,
 } from '@gradq/cluster';
@@ -32,6 +33,8 @@ export interface ClusterRunOptions {
   trainSamples: number;
   /** Local worker processes to start; 0 = rely on external workers. */
   workers: number;
+  /** The run's shared secret, if any: jobs, θ and results are then signed. */
+  secret?: SharedSecret;
   log: (line: string) => void;
 }
 
@@ -73,21 +76,24 @@ export class ClusterRun {
     // their own.
     const tensors = new TensorConnection(url);
     const queue = new Queue<ShardJob, ShardResult>(queueName, { connection: redis, prefix: QUEUE_PREFIX });
+    // The URL and the secret through the environment: neither in a process list.
+    const env = { ...process.env, [REDIS_URL_ENV]: url };
     const workers = new LocalWorkers(
       ['--queue', queueName, ...(o.config.dataDir === undefined ? [] : ['--data-dir', o.config.dataDir])],
-      { ...process.env, [REDIS_URL_ENV]: url }, // the URL through the environment: no password in a process list
+      o.secret ? o.secret.childEnvironment(env) : env,
       o.log,
     );
     try {
       const keys = runKeys(queueName, `r${Date.now().toString(36)}${randomBytes(3).toString('hex')}`);
       const { dataset, seed, model, augmentShift: shift } = o.config;
       const run = { dataset, trainSamples: o.trainSamples, seed, model, shift };
-      const source = new ClusterGradientSource(redis, tensors, queue, keys, run, o.paramCount, o.log);
+      const source = new ClusterGradientSource(redis, tensors, queue, keys, run, o.paramCount, o.log, o.secret?.signer);
       workers.start(o.workers);
       o.log(
         `run ${keys.runId} on queue "${queueName}" at ${redactRedisUrl(url)}: ` +
           (o.workers > 0 ? `${o.workers} local workers` : 'waiting for external workers (gradq worker)'),
       );
+      if (o.secret) o.log(`jobs, θ and results are signed with the secret from ${o.secret.source}; unsigned results are rejected`);
       return new ClusterRun(url, source, [redis, tensors], queue, workers, privateRedis, o.workers);
     } catch (e) {
       await releaseAll([

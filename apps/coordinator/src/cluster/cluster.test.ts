@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  checkShardJobSignature,
   decodeParamsInto,
   deleteKeysWithPrefix,
   encodeResultMessage,
+  MessageSigner,
   QUEUE_PREFIX,
   validateShardJob,
   type ShardJob,
@@ -212,6 +214,117 @@ describe('gradq train on the cluster', () => {
     }
   });
 
+  describe('with a shared secret', () => {
+    const SECRET = 'f3b1c1c4e0a94f6d8d3b2a7c5e9f0a1b';
+    const secretFile = (): string => {
+      const file = join(tmp, 'secret');
+      writeFileSync(file, `${SECRET}\n`, { mode: 0o600 });
+      return file;
+    };
+
+    /**
+     * A worker that, for every job, first pushes a forged result: a finite zero gradient with the right run, step,
+     * shard, attempt and sample count, unsigned (or, at some steps, signed with another secret, or a genuine
+     * result changed since it was signed, or a forged failure report), and then the honest result, signed with
+     * `signer` when there is one. Without the secret the forgery arrives first and wins.
+     */
+    function forgingWorker(queue: string, train: Split, signer: MessageSigner | undefined): Worker<ShardJob, ShardResult> {
+      const stranger = new MessageSigner(Buffer.from('not the run’s secret, but long enough'));
+      return new Worker<ShardJob, ShardResult>(
+        queue,
+        async (job) => {
+          const data = validateShardJob(job.data);
+          checkShardJobSignature(data, signer); // the coordinator signs its jobs (and leaves them unsigned without a secret)
+          const { grads, result } = await honestShard(data, train, signer);
+          const zero = new Float32Array(grads.length);
+          const forged = { ...result, worker: 'forger', lossSum: 0, correct: result.count };
+          await redis.rpush(data.resultsKey, encodeResultMessage(forged, zero));
+          if (data.step === 4) await redis.rpush(data.resultsKey, encodeResultMessage(forged, zero, stranger));
+          if (data.step === 6 && signer) {
+            const changed = encodeResultMessage(result, grads, signer);
+            changed[changed.length - 100] ^= 0x40; // a gradient byte
+            await redis.rpush(data.resultsKey, changed);
+          }
+          if (data.step === 8) {
+            const failure = { v: 2 as const, run: data.run, step: data.step, shard: data.shard, attempt: data.attempt, worker: 'forger' };
+            await redis.rpush(data.resultsKey, encodeResultMessage({ ...failure, error: 'out of luck' }));
+          }
+          await redis.rpush(data.resultsKey, encodeResultMessage(result, grads, signer));
+          return result;
+        },
+        { connection: new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null }), prefix: QUEUE_PREFIX },
+      );
+    }
+
+    it('rejects forged results pushed ahead of the real ones and ends with the --local params_sha256; without it they win', async () => {
+      const train = await honestTrainSplit();
+      const signer = new MessageSigner(Buffer.from(SECRET));
+      // Without a secret: the forged zero gradients are taken, the real results dropped as duplicates.
+      const plainQueue = queueName();
+      const plain = forgingWorker(plainQueue, train, undefined);
+      try {
+        const r = await runCli(['train', '--workers', '0', '--queue', plainQueue, ...RUN]);
+        expect(r.code, r.stderr).toBe(0);
+        expect(lastJson(r.stdout).params_sha256).not.toBe(reference);
+      } finally {
+        await plain.close();
+      }
+      // With the secret: every forgery is rejected unread, counted, and the run is exact.
+      const queue = queueName();
+      const forger = forgingWorker(queue, train, signer);
+      try {
+        const r = await runCli(['train', '--workers', '0', '--queue', queue, '--secret-file', secretFile(), ...RUN]);
+        expect(r.code, r.stderr).toBe(0);
+        // One forged zero gradient per job, and at steps 4, 6 and 8 one more per shard.
+        expect(lastJson(r.stdout)).toMatchObject({
+          params_sha256: reference, applied_steps: STEPS, results_rejected: 4 * STEPS + 3 * 4, duplicates_ignored: 0,
+          shards_recomputed: 0, jobs_failed: 0,
+        }); // prettier-ignore
+        expect(r.stderr).toMatch(/signed with the secret from file .*secret; unsigned results are rejected/);
+        expect(r.stderr).toMatch(
+          /step 0: result rejected \(result message is not signed \(from a worker without the run’s secret, or forged\)\)/,
+        );
+        expect(r.stderr).toMatch(/step 4: result rejected \(result message has a bad signature/);
+        expect(r.stderr).toMatch(/step 6: result rejected \(result message has a bad signature/);
+        expect(r.stderr).not.toContain('out of luck'); // the failure reports were never read
+        expect(r.stderr).not.toContain(SECRET);
+      } finally {
+        await forger.close();
+      }
+    });
+
+    it('gives the --local params_sha256 with 2 local workers, which get the secret through their environment, not argv', async () => {
+      const queue = queueName();
+      const coordinator = spawnCli(['train', '--workers', '2', '--queue', queue, '--secret-file', secretFile(), ...RUN]);
+      await waitFor('step 10', async () => (await publishedStep(queue)) >= 10);
+      const pid = coordinator.child.pid ?? 0;
+      const children = readdirSync(`/proc/${pid}/task`).flatMap((t) =>
+        readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean),
+      );
+      expect(children).toHaveLength(2);
+      for (const child of children) {
+        const argv = readFileSync(`/proc/${child}/cmdline`, 'utf8');
+        expect(argv).toContain('worker');
+        expect(argv).not.toContain(SECRET);
+        expect(argv).not.toContain('secret');
+        expect(readFileSync(`/proc/${child}/environ`, 'utf8').split('\0')).toContain(`GRADQ_SECRET=${SECRET}`);
+      }
+      const r = await coordinator.done;
+      expect(r.code, r.stderr).toBe(0);
+      expect(lastJson(r.stdout)).toMatchObject({ params_sha256: reference, applied_steps: STEPS, workers: 2, results_rejected: 0 });
+    });
+
+    it('refuses a secret file that cannot be used before any work, with one line and exit code 2', async () => {
+      const short = join(tmp, 'short-secret');
+      writeFileSync(short, 'hunter2\n');
+      const r = await runCli(['train', '--queue', queueName(), '--secret-file', short, ...RUN]);
+      expect(r.code).toBe(2);
+      expect(r.stderr.trim().split('\n')).toEqual([
+        `gradq: error: secret file ${short}: 7 bytes, a secret needs at least 16 (e.g. openssl rand -hex 32)`,
+      ]);
+    });
+  });
+
   it('says clearly that Redis does not answer, without its password, and exits 2', async () => {
     const r = await runCli(['train', '--redis', 'redis://:hunter2@127.0.0.1:1', '--queue', queueName(), ...RUN]);
     expect(r.code).toBe(2);
@@ -225,11 +338,11 @@ async function honestTrainSplit(): Promise<Split> {
   return (await loadDataset('mnist', { dataDir: SHARED_DATA })).train;
 }
 
-/** What an honest worker computes for a job, with libs/nn and libs/data directly. */
-async function honestShard(job: ShardJob, fullTrain: Split): Promise<{ grads: Float32Array; result: ShardResult }> {
+/** What an honest worker computes for a job, with libs/nn and libs/data directly (reading θ signed with `signer`, if any). */
+async function honestShard(job: ShardJob, fullTrain: Split, signer?: MessageSigner): Promise<{ grads: Float32Array; result: ShardResult }> {
   const train = limitSamples(fullTrain, job.trainSamples);
   const model = new Model(job.model);
-  decodeParamsInto(await redis.getBuffer(job.paramsKey), model.params, job.paramsKey);
+  decodeParamsInto(await redis.getBuffer(job.paramsKey), model.params, job.paramsKey, signer);
   const count = job.end - job.start;
   const x = new Float32Array(count * train.features);
   const y = new Uint8Array(count);

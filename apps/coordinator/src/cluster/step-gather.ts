@@ -1,6 +1,7 @@
 import {
   InvalidMessageError,
   readGradientInto,
+  type MessageSigner,
   readResultMessage,
   SkippedBulk,
   validateShardFailure,
@@ -34,6 +35,8 @@ export interface GatherContext {
   grads: Float32Array[];
   counters: ClusterCounters;
   log: (line: string) => void;
+  /** With the run's secret: only result messages it signed are read (others are rejected unread). */
+  signer?: MessageSigner;
 }
 
 /** The attempt of a shard the gather waits for, and the BullMQ id of its job. */
@@ -145,7 +148,7 @@ export class StepGather {
       if (bytes instanceof SkippedBulk) {
         throw new InvalidMessageError(`result message of ${bytes.length} bytes (at most ${this.ctx.inbox.maxMessageBytes} for this model)`);
       }
-      message = readResultMessage(bytes, MAX_HEADER_BYTES);
+      message = readResultMessage(bytes, MAX_HEADER_BYTES, this.ctx.signer);
     } catch (e) {
       if (!(e instanceof InvalidMessageError)) throw e;
       return this.reject(what, e.message); // cannot tell which shard it was for: the watchdog covers it

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import {
+  checkShardJobSignature,
   decodeParamsInto,
+  MessageSigner,
   deleteKeysWithPrefix,
   KEY_TTL_MS,
   QUEUE_PREFIX,
@@ -86,5 +88,28 @@ describe('StepPublisher', () => {
     expect(validateShardJob((await queue.getJob('rpub.6.1.1'))?.data)).toEqual(again.data);
     await publisher.withdraw(['rpub.6.1.0', 'rpub.6.9.9', 'rpub.6.2.0']);
     expect((await queue.getWaiting()).map((j) => j.id).sort()).toEqual(['rpub.6.0.0', 'rpub.6.1.1']);
+  });
+
+  it('with the run’s secret, signs θ (for its key) and every job, attempts included', async () => {
+    const signer = new MessageSigner(Buffer.from('the run’s shared secret, 32 bytes'));
+    const signedKeys = runKeys(queueName, 'rsig');
+    const signing = new StepPublisher(tensors, queue, signedKeys, run, new TensorRetry(() => undefined), signer);
+    const params = Float32Array.from({ length: 23 }, (_, i) => Math.fround(i / 7 - 1));
+    await signing.publish(plan.globalStep, params, signing.firstJobs(plan));
+    await signing.add(signing.job(plan, 2, 1));
+
+    const key = signedKeys.params(6);
+    const stored = new Float32Array(params.length);
+    const bytes = await redis.getBuffer(key);
+    decodeParamsInto(bytes, stored, key, signer);
+    expect(Array.from(stored)).toEqual(Array.from(params));
+    expect(() => decodeParamsInto(bytes, stored, signedKeys.params(7), signer)).toThrow(/bad signature/); // not θ of another step
+    const jobs = (await queue.getWaiting()).filter((j) => j.id?.startsWith('rsig.'));
+    expect(jobs.map((j) => j.id).sort()).toEqual(['rsig.6.0.0', 'rsig.6.1.0', 'rsig.6.2.0', 'rsig.6.2.1']);
+    for (const j of jobs) {
+      const data = validateShardJob(j.data);
+      expect(data.sig).toMatch(/^[0-9a-f]{64}$/);
+      expect(() => checkShardJobSignature(data, signer)).not.toThrow();
+    }
   });
 });

@@ -1,4 +1,14 @@
-import { encodeParams, KEY_TTL_MS, shardJobId, type RunKeys, type ShardJob, type ShardResult, type TensorConnection } from '@gradq/cluster';
+import {
+  encodeParams,
+  KEY_TTL_MS,
+  shardJobId,
+  signShardJob,
+  type MessageSigner,
+  type RunKeys,
+  type ShardJob,
+  type ShardResult,
+  type TensorConnection,
+} from '@gradq/cluster';
 import type { Queue } from 'bullmq';
 import type { StepPlan } from '@gradq/train';
 import type { TensorRetry } from './tensor-retry.js';
@@ -20,7 +30,10 @@ export interface ShardJobSpec {
   opts: { jobId: string; removeOnComplete: true; removeOnFail: true };
 }
 
-/** Puts a step where the workers find it: θ_t on the tensor connection, the shard jobs on the queue. */
+/**
+ * Puts a step where the workers find it: θ_t on the tensor connection, the shard jobs on the queue. With the run's
+ * secret (`signer`), both are signed.
+ */
 export class StepPublisher {
   constructor(
     private readonly tensors: TensorConnection,
@@ -28,6 +41,7 @@ export class StepPublisher {
     private readonly keys: RunKeys,
     private readonly run: RunDescriptor,
     private readonly retry: TensorRetry,
+    private readonly signer?: MessageSigner,
   ) {}
 
   /** The job of attempt `attempt` at shard `shard` of the step. */
@@ -38,7 +52,11 @@ export class StepPublisher {
       paramsKey: this.keys.params(plan.globalStep), resultsKey: this.keys.results,
     }; // prettier-ignore
     const jobId = shardJobId(this.keys.runId, plan.globalStep, shard, attempt);
-    return { name: 'shard', data, opts: { jobId, removeOnComplete: true, removeOnFail: true } };
+    return {
+      name: 'shard',
+      data: this.signer ? signShardJob(data, this.signer) : data,
+      opts: { jobId, removeOnComplete: true, removeOnFail: true },
+    };
   }
 
   /** Attempt 0 of every non-empty shard of the step (a shard of a last, partial batch may be empty). */
@@ -57,11 +75,10 @@ export class StepPublisher {
 
   /** Writes θ_t and drops θ_{t-1}, both again after a lost connection until they go through. */
   async writeParams(step: number, params: Float32Array): Promise<void> {
+    const key = this.keys.params(step);
+    const bytes = encodeParams(params, this.signer && { key, signer: this.signer });
     await this.retry.untilDone(`step ${step}: writing θ`, () =>
-      Promise.all([
-        this.tensors.set(this.keys.params(step), encodeParams(params), KEY_TTL_MS),
-        step > 0 ? this.tensors.unlink(this.keys.params(step - 1)) : undefined,
-      ]),
+      Promise.all([this.tensors.set(key, bytes, KEY_TTL_MS), step > 0 ? this.tensors.unlink(this.keys.params(step - 1)) : undefined]),
     );
   }
 

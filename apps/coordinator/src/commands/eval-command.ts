@@ -19,7 +19,9 @@ export const evalCommand = defineCommand({
     } catch (e) {
       throw new UsageError(`--model ${file}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
     }
-    const { model } = decodeModel(bytes, file);
+    const { model, verified } = decodeModel(bytes, file);
+    if (!verified)
+      io.stderr.write(`note: ${file} is a model file of format version 1, without a checksum: it cannot be checked for damage\n`);
     const dataset = await loadDataset(flags.dataset, { dataDir: flags['data-dir'], progress: transferProgress(io.stderr) });
     const { rows, cols } = dataset.test;
     checkModelFits(model, { name: dataset.name, rows, cols, classes: dataset.classNames.length });

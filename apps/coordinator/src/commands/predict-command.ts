@@ -33,7 +33,9 @@ export const predictCommand = defineCommand({
     } catch (e) {
       throw new UsageError(`--model ${file}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
     }
-    const { model, meta } = decodeModel(bytes, file);
+    const { model, meta, verified } = decodeModel(bytes, file);
+    if (!verified)
+      io.stderr.write(`note: ${file} is a model file of format version 1, without a checksum: it cannot be checked for damage\n`);
     const dataset = flags.dataset ?? trainedOn(meta, file);
     const { classNames } = getDatasetInfo(dataset);
     const style = sampleStyle(dataset);

@@ -1,8 +1,9 @@
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeModel } from '@gradq/nn';
 import { expectInputError as expectInputErrorAt, lastJson, runCli, SHARED_DATA } from '../testing/run-cli.js';
 
 const BASE = ['train', '--local', '--data-dir', SHARED_DATA, '--epochs', '1'];
@@ -118,6 +119,7 @@ describe('bad input: one error line, exit code 2, nothing written', () => {
       /--batch: a batch of 100000 is larger than the 512 training samples/,
     ],
     ['unknown flag', ['--learning-rate', '1'], /unknown flag --learning-rate/],
+    ['a secret for a run without messages', ['--secret-file', 'secret'], /--secret-file has no meaning with --local/],
   ];
   it.each(cases)('%s', async (_name, extra, pattern) => {
     await expectInputError([...BASE, ...extra], pattern);
@@ -195,5 +197,57 @@ describe('bad input: one error line, exit code 2, nothing written', () => {
     expect(r.code).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toContain('not-a-model.gradq');
+  });
+});
+
+describe('damaged checkpoints and model files: one error line, exit code 2', () => {
+  /** `file` with one bit flipped in its parameters (found by decoding it), `at` bytes into them. */
+  function flipParameter(file: string, at: number): void {
+    const bytes = readFileSync(file);
+    const { params } = decodeModel(bytes, file).model;
+    const start = bytes.indexOf(Buffer.from(params.buffer, params.byteOffset, params.byteLength));
+    expect(start).toBeGreaterThan(0);
+    bytes[start + at] ^= 0x08;
+    writeFileSync(file, bytes);
+  }
+  const oneLine = (stderr: string): string[] => stderr.trim().split('\n');
+
+  it('--resume refuses a checkpoint with a flipped bit and names the previous one, from which the run ends exact', async () => {
+    const dir = join(tmp, 'damaged-ckpt');
+    const args = [...SMALL, '--checkpoint', dir, '--checkpoint-every', '10', '--json'];
+    const full = await runCli(args); // 32 steps: checkpoints after steps 10, 20 and 30
+    expect(full.code, full.stderr).toBe(0);
+    const file = join(dir, 'checkpoint.gradq');
+    const previous = join(dir, 'checkpoint.gradq.prev');
+    expect(existsSync(previous)).toBe(true);
+    flipParameter(file, 4 * 1000 + 2);
+    const refused = await runCli([...args, '--resume']);
+    expect(refused.code, refused.stderr).toBe(2);
+    expect(oneLine(refused.stderr)).toHaveLength(1);
+    expect(refused.stderr).toMatch(
+      /^gradq: error: --resume: .*checkpoint\.gradq: damaged: the SHA-256 of its content is [0-9a-f]{16}…, the file records [0-9a-f]{16}…/,
+    );
+    expect(refused.stderr.trim()).toMatch(new RegExp(`e\\.g\\. the previous checkpoint: mv ${previous} ${file}$`));
+    renameSync(previous, file);
+    const resumed = await runCli([...args, '--resume']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toMatch(/resuming from .*checkpoint\.gradq at step 20\n/);
+    expect(lastJson(resumed.stdout).params_sha256).toBe(lastJson(full.stdout).params_sha256);
+  });
+
+  it('eval and predict refuse a model file with a flipped bit', async () => {
+    const out = join(tmp, 'damaged.gradq');
+    const t = await runCli([...SMALL, '--out', out]);
+    expect(t.code, t.stderr).toBe(0);
+    expect((await runCli(['eval', '--model', out, '--data-dir', SHARED_DATA])).code).toBe(0);
+    flipParameter(out, 77);
+    for (const args of [
+      ['eval', '--model', out, '--data-dir', SHARED_DATA],
+      ['predict', '--model', out, join(tmp, 'any.png')],
+    ]) {
+      const r = await runCli(args);
+      expect(r.code, r.stderr).toBe(2);
+      expect(oneLine(r.stderr)).toEqual([expect.stringMatching(/^gradq: error: .*damaged\.gradq: damaged: the SHA-256 of its content is/)]);
+    }
   });
 });

@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { defineCommand, removeStaleTempFiles, transferProgress, UsageError, type CommandIo } from '@gradq/cli';
+import { resolveSecret } from '@gradq/cluster';
 import { loadDataset } from '@gradq/data';
 import { Checkpointer, LocalGradientSource, runTraining, setUpTraining, type GradientSource, type TrainSummary } from '@gradq/train';
 import { ClusterRun } from '../cluster/cluster-run.js';
@@ -12,23 +13,26 @@ export const trainCommand = defineCommand({
   flags: TRAIN_FLAGS,
   async run(flags, io) {
     const config = trainConfigFromFlags(flags);
-    for (const flag of ['workers', 'redis'] as const) {
+    for (const flag of ['workers', 'redis', 'secret-file'] as const) {
       if (flags.local && flags[flag] !== undefined)
         throw new UsageError(`--${flag} has no meaning with --local (training runs in this process)`);
     }
+    const secret = flags.local ? undefined : resolveSecret(flags['secret-file']); // before any work: a bad secret is bad input
     const log = (line: string): void => void (flags.json ? io.stderr : io.stdout).write(`${line}\n`);
     const dataset = await loadDataset(config.dataset, { dataDir: config.dataDir, progress: transferProgress(io.stderr) });
     const setup = setUpTraining(config, dataset);
     const checkpointer = config.checkpoint === undefined ? undefined : new Checkpointer(config.checkpoint, config.checkpointEvery);
     // What a killed run's atomic writes left behind.
-    for (const file of [checkpointer?.file, config.out]) {
+    for (const file of [checkpointer?.file, checkpointer?.previousFile, config.out]) {
       if (file !== undefined) for (const name of removeStaleTempFiles(file)) log(`removed ${name}, left by an interrupted write`);
     }
-    const cursor = config.resume && checkpointer ? checkpointer.load(config, setup.model, setup.optimizer) : undefined;
+    const loaded = config.resume && checkpointer ? checkpointer.load(config, setup.model, setup.optimizer) : undefined;
+    const cursor = loaded?.cursor;
     if (config.resume) {
+      const unverified = loaded?.verified === false ? ' (format version 1: no checksum to check it against)' : '';
       log(
         cursor
-          ? `resuming from ${checkpointer?.file} at step ${cursor.nextStep}`
+          ? `resuming from ${checkpointer?.file} at step ${cursor.nextStep}${unverified}`
           : `no checkpoint in ${config.checkpoint}: starting at step 0`,
       );
     }
@@ -44,6 +48,7 @@ export const trainCommand = defineCommand({
         paramCount: setup.model.params.length,
         trainSamples: setup.train.count,
         workers: flags.workers ?? availableParallelism(),
+        secret,
         log: (line) => void io.stderr.write(`${line}\n`),
       });
       source = cluster.source;
