@@ -93,7 +93,7 @@ describe('signed shard jobs', () => {
 
   it('carry the hex HMAC of their other fields in sig, and survive JSON (BullMQ’s job data)', () => {
     expect(signed).toEqual({ ...job, sig: expect.stringMatching(/^[0-9a-f]{64}$/) });
-    const values = [2, 'r1', 3, 1, 0, 'mnist', 512, 7, 0, 16, 32, 'mlp:784-16-10', 0, 'p', 'r'];
+    const values = [3, 'r1', 3, 1, 0, 'mnist', 512, 7, 0, 16, 32, 'mlp:784-16-10', 0, 'p', 'r'];
     expect(signer.verify('shard-job', Buffer.from(signed.sig ?? '', 'hex'), [JSON.stringify(values)])).toBe(true);
     const received = validateShardJob(JSON.parse(JSON.stringify(signed)));
     expect(() => checkShardJobSignature(received, signer)).not.toThrow();
