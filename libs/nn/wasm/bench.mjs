@@ -85,7 +85,8 @@ if (only === undefined) wholeGemms();
 // Per product the export the model's gemm (gemmWasmSkipZeros) runs: gemmSkipZeros when B is not transposed (it
 // switches to the dense kernel itself when more than 60% of A is nonzero), else gemm. Zero fractions of A are
 // those measured in training on MNIST at batch 16 (after 150 Adam steps): images 80%, hidden ReLU outputs 30%
-// (mlp), 35% / 50% (lenet's 512 / 128), 60% / 75% (convnet's 9216 / 128); dY·Wᵀ multiplies the ReLU-masked dY.
+// (mlp:784-128-10), 40% / 45% (the default mlp:784-256-128-10's 256 / 128), 35% / 50% (lenet's 512 / 128), 60% /
+// 75% (convnet's 9216 / 128); dY·Wᵀ multiplies the ReLU-masked dY.
 
 const WASM_DIR = new URL('.', import.meta.url).pathname;
 const FILE = { 'relaxed-simd': 'gemm-relaxed.wasm', simd: 'gemm-simd.wasm' }[WASM_KERNEL];
@@ -168,6 +169,9 @@ for (const batch of [16, 64]) {
   const cases = [
     ...denseProducts('mlp 784→128', batch, 784, 128, 0.8, null, inputs(batch)),
     ...denseProducts('mlp 128→10', batch, 128, 10, 0.3, 0),
+    ...denseProducts('mlp 784→256', batch, 784, 256, 0.8, null, inputs(batch)),
+    ...denseProducts('mlp 256→128', batch, 256, 128, 0.4, 0.4),
+    ...denseProducts('mlp 128→10 (after 256)', batch, 128, 10, 0.45, 0),
     ...denseProducts('lenet 512→128', batch, 512, 128, 0.35, 0.5),
     ...denseProducts('lenet 128→10', batch, 128, 10, 0.5, 0),
     ...denseProducts('convnet 9216→128', batch, 9216, 128, 0.6, 0.75),
