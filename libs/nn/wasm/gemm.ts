@@ -15,8 +15,9 @@
 // per p it loads two vectors of the panel and splats one value of each of four A rows. Zeros are multiplied like
 // any other value, so Inf/NaN propagate as in the reference. Each output is one sum over p in order 0..k-1.
 
-// Staging for the 8 values of a partial tile row (n not a multiple of 8).
-const TILE: usize = memory.data(32, 16);
+// Staging for the values of a partial tile row (n not a multiple of the tile width): 8 for gemm, 28 for
+// gemmSkipZeros.
+const TILE: usize = memory.data(112, 16);
 
 /** Byte address of the packing scratch: the heap base, 16-byte aligned. */
 export function scratch(): usize {
@@ -193,23 +194,40 @@ export function gemm(transA: i32, transB: i32, m: i32, n: i32, k: i32, a: usize,
 // the value equals gemm's (leaving out acc + 0·b changes at most the sign of a zero sum). Unlike gemm, 0·Inf and
 // 0·NaN in B are left out instead of giving NaN (as gemmFast does). NaN in A is kept (NaN ≠ 0).
 //
-// Method: B is packed into panels of 32 columns (k rows × 32 floats, zero-padded past n; contiguous, so the rows
-// a list visits do not collide in the same cache sets as B's power-of-two row strides would). For every row i of
-// op(A) a list holds its nonzeros, p ascending, each with the byte offset of row p in a panel. Then per panel and
-// row the list is run with the 32 outputs in eight f32x4 accumulators.
+// Method: B is packed into panels of PANEL = 7 vectors (28 columns; k rows, contiguous, so the rows a list visits
+// do not collide in the same cache sets as B's power-of-two row strides would); a last panel of at most 16
+// columns is NARROW = 4 vectors wide, and columns past n are zero. For every row i of op(A) a list holds its
+// nonzeros, p ascending, each with p. Then per panel and row the list is run with the panel's columns in 7 (or 4)
+// f32x4 accumulators, starting from zero; the sum is added to C when accumulating.
+//
+// Seven, not eight: V8 (Node 20) issues the loads of an entry's B vectors before its multiply-adds, so it needs
+// accumulators + B vectors + the splat ≤ 15 vector registers (xmm15 is its scratch); with 8 accumulators it keeps
+// some on the stack and the loop runs at under half the speed (as in wasm/conv.ts).
 //
 // Scratch at scratch(): the panels, then the lists (k entries of 8 bytes per row), then each list's end.
+
+const PANEL = 7;
+const NARROW = 4;
 
 /** Fraction of nonzeros of A above which gemmSkipZeros runs the dense kernel instead (both give the same C). */
 const DENSE_ABOVE: f64 = 0.6;
 
-function panels32Bytes(n: i32, k: i32): usize {
-  return <usize>k * <usize>((n + 31) & ~31) * 4;
+/** Vectors per row of the panel at column j0 of an n-column B: PANEL, or NARROW when at most 4·NARROW are left. */
+function panelVectors(n: i32, j0: i32): i32 {
+  return n - j0 <= 4 * NARROW ? NARROW : PANEL;
+}
+
+/** Bytes of B (k×n) in panels: the full ones, then the last (full, or narrow). */
+function panelsBytes(n: i32, k: i32): usize {
+  const full = n / (4 * PANEL);
+  const rest = n - full * 4 * PANEL;
+  const vectors = full * PANEL + (rest == 0 ? 0 : panelVectors(rest, 0));
+  return <usize>k * <usize>vectors * 16;
 }
 
 /** Bytes of scratch that gemmSkipZeros uses for these m, n, k (at least packedBytes(n, k), for its dense path). */
 export function skipZerosBytes(m: i32, n: i32, k: i32): usize {
-  const sparse = panels32Bytes(n, k) + <usize>m * <usize>k * 8 + <usize>m * 4;
+  const sparse = panelsBytes(n, k) + <usize>m * <usize>k * 8 + <usize>m * 4;
   return max(sparse, packedBytes(n, k));
 }
 
@@ -224,29 +242,30 @@ function countNonzeros(a: usize, count: i32): i32 {
   return n;
 }
 
-/** Packs B (k×n) into ceil(n/32) panels of k×32 floats at `pack`; columns past n are zero. */
-function packB32(n: i32, k: i32, b: usize, pack: usize): void {
+/** Packs B (k×n) into its panels at `pack` (see above); columns past n are zero. */
+function packPanels(n: i32, k: i32, b: usize, pack: usize): void {
   const rowBytes = (<usize>n) << 2;
-  for (let j0 = 0; j0 < n; j0 += 32) {
-    const w = min(32, n - j0);
-    let dst = pack + <usize>j0 * <usize>k * 4;
+  let dst = pack;
+  for (let j0 = 0; j0 < n; j0 += 4 * PANEL) {
+    const vectors = panelVectors(n, j0);
+    const w = min(4 * vectors, n - j0);
     let src = b + ((<usize>j0) << 2);
     for (let p = 0; p < k; p++) {
-      if (w == 32) {
-        memory.copy(dst, src, 128);
+      if (w == 4 * vectors) {
+        for (let v = 0; v < vectors; v++) v128.store(dst + ((<usize>v) << 4), v128.load(src + ((<usize>v) << 4)));
       } else {
-        memory.fill(dst, 0, 128);
-        memory.copy(dst, src, (<usize>w) << 2);
+        for (let v = 0; v < vectors; v++) v128.store(dst + ((<usize>v) << 4), f32x4.splat(0));
+        for (let j = 0; j < w; j++) store<f32>(dst + ((<usize>j) << 2), load<f32>(src + ((<usize>j) << 2)));
       }
       src += rowBytes;
-      dst += 128;
+      dst += (<usize>vectors) << 4;
     }
   }
 }
 
-/** Appends (p·128, x) to the list ending at `end` and returns the new end: past the entry only when x ≠ 0. */
+/** Appends (p, x) to the list ending at `end` and returns the new end: past the entry only when x ≠ 0. */
 function entry(end: usize, p: i32, x: f32): usize {
-  store<u32>(end, p << 7);
+  store<u32>(end, p);
   store<f32>(end, x, 4);
   return end + select<usize>(8, 0, x != 0);
 }
@@ -314,6 +333,123 @@ function listNonzerosT(m: i32, k: i32, a: usize, lists: usize, ends: usize): voi
   }
 }
 
+/** Writes (or adds) the 4 values of v to C at dst. */
+function store4(dst: usize, v: v128, accumulate: i32): void {
+  if (accumulate) v = f32x4.add(v128.load(dst), v);
+  v128.store(dst, v);
+}
+
+/** Writes (or adds) the first w values staged at TILE to C at dst: whole vectors, then one at a time. */
+function storeStaged(dst: usize, w: i32, accumulate: i32): void {
+  let j = 0;
+  for (; j + 4 <= w; j += 4) store4(dst + ((<usize>j) << 2), v128.load(TILE + ((<usize>j) << 2)), accumulate);
+  for (; j < w; j++) {
+    const d = dst + ((<usize>j) << 2);
+    let v = load<f32>(TILE + ((<usize>j) << 2));
+    if (accumulate) v = load<f32>(d) + v;
+    store<f32>(d, v);
+  }
+}
+
+/**
+ * C[·, j0 + w) (+)= the lists times a panel of PANEL vectors: row i of C (at dst + i·cRow) gets Σ x·B(p, j0..)
+ * over the entries (p, x) of list i (at lists + i·listBytes, its end at ends + 4i).
+ */
+function runPanel(
+  m: i32,
+  lists: usize,
+  listBytes: usize,
+  ends: usize,
+  panel: usize,
+  dst: usize,
+  cRow: usize,
+  w: i32,
+  accumulate: i32,
+): void {
+  for (let i = 0; i < m; i++) {
+    let c0 = f32x4.splat(0),
+      c1 = f32x4.splat(0),
+      c2 = f32x4.splat(0),
+      c3 = f32x4.splat(0);
+    let c4 = f32x4.splat(0),
+      c5 = f32x4.splat(0),
+      c6 = f32x4.splat(0);
+    const end = <usize>load<u32>(ends + ((<usize>i) << 2));
+    for (let e = lists + <usize>i * listBytes; e < end; e += 8) {
+      const x = v128.load32_splat(e, 4);
+      const bp = panel + <usize>load<u32>(e) * (PANEL * 16);
+      c0 = madd(x, v128.load(bp), c0);
+      c1 = madd(x, v128.load(bp, 16), c1);
+      c2 = madd(x, v128.load(bp, 32), c2);
+      c3 = madd(x, v128.load(bp, 48), c3);
+      c4 = madd(x, v128.load(bp, 64), c4);
+      c5 = madd(x, v128.load(bp, 80), c5);
+      c6 = madd(x, v128.load(bp, 96), c6);
+    }
+    const d = dst + <usize>i * cRow;
+    if (w >= 4 * PANEL) {
+      store4(d, c0, accumulate);
+      store4(d + 16, c1, accumulate);
+      store4(d + 32, c2, accumulate);
+      store4(d + 48, c3, accumulate);
+      store4(d + 64, c4, accumulate);
+      store4(d + 80, c5, accumulate);
+      store4(d + 96, c6, accumulate);
+    } else {
+      v128.store(TILE, c0);
+      v128.store(TILE, c1, 16);
+      v128.store(TILE, c2, 32);
+      v128.store(TILE, c3, 48);
+      v128.store(TILE, c4, 64);
+      v128.store(TILE, c5, 80);
+      v128.store(TILE, c6, 96);
+      storeStaged(d, w, accumulate);
+    }
+  }
+}
+
+/** runPanel for a narrow panel (NARROW vectors). */
+function runNarrowPanel(
+  m: i32,
+  lists: usize,
+  listBytes: usize,
+  ends: usize,
+  panel: usize,
+  dst: usize,
+  cRow: usize,
+  w: i32,
+  accumulate: i32,
+): void {
+  for (let i = 0; i < m; i++) {
+    let c0 = f32x4.splat(0),
+      c1 = f32x4.splat(0),
+      c2 = f32x4.splat(0),
+      c3 = f32x4.splat(0);
+    const end = <usize>load<u32>(ends + ((<usize>i) << 2));
+    for (let e = lists + <usize>i * listBytes; e < end; e += 8) {
+      const x = v128.load32_splat(e, 4);
+      const bp = panel + <usize>load<u32>(e) * (NARROW * 16);
+      c0 = madd(x, v128.load(bp), c0);
+      c1 = madd(x, v128.load(bp, 16), c1);
+      c2 = madd(x, v128.load(bp, 32), c2);
+      c3 = madd(x, v128.load(bp, 48), c3);
+    }
+    const d = dst + <usize>i * cRow;
+    if (w >= 4 * NARROW) {
+      store4(d, c0, accumulate);
+      store4(d + 16, c1, accumulate);
+      store4(d + 32, c2, accumulate);
+      store4(d + 48, c3, accumulate);
+    } else {
+      v128.store(TILE, c0);
+      v128.store(TILE, c1, 16);
+      v128.store(TILE, c2, 32);
+      v128.store(TILE, c3, 48);
+      storeStaged(d, w, accumulate);
+    }
+  }
+}
+
 /**
  * C (m×n) = op(A)·B (+ C when accumulate != 0), leaving out the terms where A(i,p) is zero. op(A) is A (m×k) or,
  * when transA, Aᵀ with A stored k×m; B is k×n. Runs gemm when more than DENSE_ABOVE of A is nonzero.
@@ -327,43 +463,20 @@ export function gemmSkipZeros(transA: i32, m: i32, n: i32, k: i32, a: usize, b: 
     return;
   }
   const pack = scratch();
-  packB32(n, k, b, pack);
-  const lists = pack + panels32Bytes(n, k);
+  packPanels(n, k, b, pack);
+  const lists = pack + panelsBytes(n, k);
   const listBytes = (<usize>k) << 3;
   const ends = lists + <usize>m * listBytes;
   if (transA) listNonzerosT(m, k, a, lists, ends);
   else listNonzeros(m, k, a, lists, ends);
   const cRow = (<usize>n) << 2;
-  for (let j0 = 0; j0 < n; j0 += 32) {
-    const panel = pack + <usize>j0 * <usize>k * 4;
-    const w = n - j0;
-    for (let i = 0; i < m; i++) {
-      let c0 = f32x4.splat(0),
-        c1 = f32x4.splat(0),
-        c2 = f32x4.splat(0),
-        c3 = f32x4.splat(0);
-      let c4 = f32x4.splat(0),
-        c5 = f32x4.splat(0),
-        c6 = f32x4.splat(0),
-        c7 = f32x4.splat(0);
-      const end = <usize>load<u32>(ends + ((<usize>i) << 2));
-      for (let e = lists + <usize>i * listBytes; e < end; e += 8) {
-        const x = v128.load32_splat(e, 4);
-        const bp = panel + <usize>load<u32>(e);
-        c0 = madd(x, v128.load(bp), c0);
-        c1 = madd(x, v128.load(bp, 16), c1);
-        c2 = madd(x, v128.load(bp, 32), c2);
-        c3 = madd(x, v128.load(bp, 48), c3);
-        c4 = madd(x, v128.load(bp, 64), c4);
-        c5 = madd(x, v128.load(bp, 80), c5);
-        c6 = madd(x, v128.load(bp, 96), c6);
-        c7 = madd(x, v128.load(bp, 112), c7);
-      }
-      const d = c + <usize>i * cRow + ((<usize>j0) << 2);
-      storeRow(d, c0, c1, min(8, w), accumulate);
-      if (w > 8) storeRow(d + 32, c2, c3, min(8, w - 8), accumulate);
-      if (w > 16) storeRow(d + 64, c4, c5, min(8, w - 16), accumulate);
-      if (w > 24) storeRow(d + 96, c6, c7, min(8, w - 24), accumulate);
-    }
+  let panel = pack;
+  for (let j0 = 0; j0 < n; j0 += 4 * PANEL) {
+    const vectors = panelVectors(n, j0);
+    const w = min(4 * vectors, n - j0);
+    const dst = c + ((<usize>j0) << 2);
+    if (vectors == PANEL) runPanel(m, lists, listBytes, ends, panel, dst, cRow, w, accumulate);
+    else runNarrowPanel(m, lists, listBytes, ends, panel, dst, cRow, w, accumulate);
+    panel += <usize>k * ((<usize>vectors) << 4);
   }
 }
