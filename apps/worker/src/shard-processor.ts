@@ -1,8 +1,17 @@
 import { hostname } from 'node:os';
 import { Model } from '@gradq/nn';
-import { epochOrder, limitSamples, loadSplit, type Split } from '@gradq/data';
+import { InputError } from '@gradq/cli';
+import { DATASET_NAMES, epochOrder, limitSamples, loadSplit, type Split } from '@gradq/data';
 import { shardGradient, ShardInputs } from '@gradq/train';
-import { KEY_TTL_MS, ParamsFetcher, ResultWriter, type ShardJob, type ShardResult, type TensorConnection } from '@gradq/cluster';
+import {
+  InvalidMessageError,
+  KEY_TTL_MS,
+  ParamsFetcher,
+  ResultWriter,
+  type ShardJob,
+  type ShardResult,
+  type TensorConnection,
+} from '@gradq/cluster';
 
 /** Models a processor keeps (see model()). */
 export const MODEL_CACHE = 2;
@@ -65,12 +74,20 @@ export class ShardProcessor {
     return this.pushing;
   }
 
+  /**
+   * What the job names (a dataset, a sample count, a model) that cannot be had is the job's fault, an
+   * InvalidMessageError; what fails here (reading the dataset files, memory) is the worker's.
+   */
   private async compute(job: ShardJob): Promise<ShardResult> {
-    const train = await this.trainSplit(job.dataset, job.trainSamples);
-    const entry = this.model(job.model);
+    if (!(DATASET_NAMES as readonly string[]).includes(job.dataset)) {
+      throw new InvalidMessageError(`shard job: dataset ${JSON.stringify(job.dataset)} is not one of ${DATASET_NAMES.join(', ')}`);
+    }
+    const full = await this.trainSplit(job.dataset);
+    const train = badJobIfInputError(() => limitSamples(full, job.trainSamples, { samples: `training samples of ${job.dataset}` }));
+    const entry = badJobIfInputError(() => this.model(job.model));
     const { model } = entry;
     if (model.inputSize !== train.features) {
-      throw new Error(`model ${job.model} takes ${model.inputSize} inputs; ${job.dataset} has ${train.features}`);
+      throw new InvalidMessageError(`shard job: model ${job.model} takes ${model.inputSize} inputs; ${job.dataset} has ${train.features}`);
     }
     // Fetch θ unless this model already holds that version.
     const t0 = performance.now();
@@ -111,14 +128,14 @@ export class ShardProcessor {
     }
   }
 
-  private trainSplit(dataset: string, samples: number): Promise<Split> {
+  private trainSplit(dataset: string): Promise<Split> {
     let loaded = this.datasets.get(dataset);
     if (!loaded) {
       loaded = loadSplit(dataset, 'train', { dataDir: this.dataDir }); // a worker never evaluates
       loaded.catch(() => this.datasets.delete(dataset));
       this.datasets.set(dataset, loaded);
     }
-    return loaded.then((train) => limitSamples(train, samples, { samples: `training samples of ${dataset}` }));
+    return loaded;
   }
 
   /**
@@ -140,5 +157,15 @@ export class ShardProcessor {
   /** The specs of the cached models, least recently used first. */
   get cachedModels(): string[] {
     return [...this.models.keys()];
+  }
+}
+
+/** `make()`, with bad input (a model spec, a sample count the job names) turned into the job's fault. */
+function badJobIfInputError<T>(make: () => T): T {
+  try {
+    return make();
+  } catch (e) {
+    if (e instanceof InputError) throw new InvalidMessageError(`shard job: ${e.message}`);
+    throw e;
   }
 }

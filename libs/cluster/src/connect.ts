@@ -35,7 +35,13 @@ export async function waitForRedis(url: string, log: (line: string) => void, att
   const safe = redactRedisUrl(url);
   let last = '';
   for (let i = 0; i < attempts; i++) {
-    const redis = new Redis(url, { maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 3000, lazyConnect: true });
+    const redis = new Redis(url, {
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+      connectTimeout: 3000,
+      lazyConnect: true,
+      disconnectTimeout: 100,
+    });
     // ioredis reports why a connection failed (ECONNREFUSED, a refused AUTH or SELECT) in an 'error' event; the
     // promise of connect() only says "Connection is closed.". A failed SELECT does not even fail connect().
     let reason: Error | undefined;
