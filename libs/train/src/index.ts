@@ -7,5 +7,6 @@ export { runTraining, type TrainIo, type TrainOptions, type TrainSummary } from 
 export { Checkpointer, CHECKPOINT_FILE, type TrainCursor } from './checkpoint.js';
 export { CheckpointError } from './checkpoint-error.js';
 export { DivergedError } from './diverged-error.js';
+export { RunStoppedError } from './run-stopped-error.js';
 export { parseScheduleSpec } from './schedule-spec.js';
 export { evaluateSplit, type Evaluation } from './evaluate.js';
