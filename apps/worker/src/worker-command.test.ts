@@ -162,6 +162,26 @@ describe('gradq worker', () => {
     expect(stderr).not.toContain('pw@');
   });
 
+  it.skipIf(!REDIS_SERVER_ON_PATH)('reports a Redis outage in one line, and one more when it is back', async () => {
+    const server = await TestRedisServer.start();
+    cleanups.push(() => server.kill());
+    const w = run(['--queue', 'outage', '--name', 'w1'], { GRADQ_REDIS_URL: server.url() });
+    await until(async () => w.stderr().includes('taking jobs'), `the worker to start; stderr: ${w.stderr()}`);
+    await server.kill();
+    await new Promise((r) => setTimeout(r, 2500)); // several reconnection attempts of each connection
+    await server.restart();
+    await until(async () => w.stderr().includes('connected again'), `the worker to reconnect; stderr: ${w.stderr()}`);
+    w.child.kill('SIGTERM');
+    const { code, stderr } = await w.done;
+    expect(code, stderr).toBe(0);
+    expect(stderr.trim().split('\n')).toEqual([
+      `worker w1 taking jobs from queue "outage" at ${server.url()}`,
+      expect.stringMatching(new RegExp(`^worker Redis at ${server.url()}: .*(ECONNRESET|ECONNREFUSED|closed).*; retrying with backoff$`)),
+      `worker Redis at ${server.url()}: connected again`,
+      'worker w1: SIGTERM, closing',
+    ]);
+  });
+
   describe.skipIf(!REDIS_SERVER_ON_PATH)('against a Redis with a password', () => {
     let server: TestRedisServer;
     afterEach(async () => {

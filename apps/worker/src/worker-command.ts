@@ -78,7 +78,10 @@ async function runWorker(flags: ParsedFlags<typeof WORKER_FLAGS>, io: CommandIo)
     maxStalledCount: 2,
     name: processor.name, // the coordinator tells connected workers by it (and their results by the same name)
   });
-  worker.on('error', (e) => log(`${processor.name}: ${e.message}`));
+  // Connection errors (of BullMQ's second, blocking connection too) are the outage connectRedis reports once.
+  worker.on('error', (e) => {
+    if (!isConnectionError(e)) log(`${processor.name}: ${e.message}`);
+  });
   worker.on('failed', (job, e) => log(`${processor.name}: job ${job?.id ?? '?'} failed: ${e.message}`));
   if (!quiet) log(`${processor.name} taking jobs from queue "${queue}" at ${redactRedisUrl(url)}`);
 
@@ -113,4 +116,9 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
     }
     signal.addEventListener('abort', done);
   });
+}
+
+/** A socket's failure (ECONNREFUSED, ECONNRESET…) or ioredis' "Connection is closed.": Redis is out of reach. */
+function isConnectionError(e: Error): boolean {
+  return typeof (e as NodeJS.ErrnoException).syscall === 'string' || e.message === 'Connection is closed.';
 }
