@@ -44,6 +44,7 @@ export const trainCommand = defineCommand({
         paramCount: setup.model.params.length,
         trainSamples: setup.train.count,
         workers: flags.workers ?? availableParallelism(),
+        giveUpMs: flags['give-up-after'] * 1000,
         log: (line) => void io.stderr.write(`${line}\n`),
       });
       source = cluster.source;

@@ -18,6 +18,13 @@ export const TRAIN_FLAGS = {
     help: `Redis for the queue (default ${DEFAULT_REDIS_URL}; when nothing answers there and redis-server is on PATH, a private one is started)`,
   },
   queue: { type: 'string', placeholder: 'NAME', default: DEFAULT_QUEUE, help: 'queue name shared with the workers (their --queue)' },
+  'give-up-after': {
+    type: 'int',
+    min: 1,
+    default: 600,
+    placeholder: 'SECONDS',
+    help: 'stop (exit code 4) when a step has had no valid result for SECONDS and no worker is responsive',
+  },
   dataset: { type: 'string', choices: DATASET_NAMES, default: 'mnist', help: 'dataset to train on' },
   'data-dir': {
     type: 'string',
