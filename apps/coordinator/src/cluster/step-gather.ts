@@ -271,8 +271,8 @@ export class StepGather {
   }
 
   /**
-   * Every WATCHDOG_MS while shards are missing: write θ_t again if it is gone, re-add the jobs that are gone from
-   * the queue, and, after REPORT_WAIT_MS without a shard coming in, say what is being waited for and which
+   * Every WATCHDOG_MS while shards are missing: re-add the jobs that are gone from the queue (writing θ_t again
+   * first if it is gone too), and, after REPORT_WAIT_MS without a shard coming in, say what is being waited for and which
    * connected workers are unresponsive (sent nothing for UNRESPONSIVE_MS). A job is gone once it completed or
    * failed (they are removed); a worker pushes its result just after completing it, so a job counts as lost only
    * when it is still gone, with no result, one tick later.
@@ -282,16 +282,22 @@ export class StepGather {
    */
   private async watchdog(waitedMs: number): Promise<void> {
     const t = this.plan.globalStep;
-    await this.keepParams();
-    for (const [shard, p] of [...this.pending.entries()]) {
+    const lost: number[] = [];
+    let gone = false;
+    for (const [shard, p] of this.pending) {
       if (await this.ctx.queue.getJob(p.jobId)) {
         this.missing.delete(p.jobId);
         continue;
       }
+      gone = true;
       const ticks = (this.missing.get(p.jobId) ?? 0) + 1;
       this.missing.set(p.jobId, ticks);
-      if (ticks < 2) continue;
-      this.ctx.log(`step ${t} shard ${shard}: job ${p.jobId} is gone without a usable result; recomputing`);
+      if (ticks >= 2) lost.push(shard);
+    }
+    // Jobs gone may be a Redis restarted empty, which took θ too (it is not checked otherwise: it may be large).
+    if (gone) await this.keepParams();
+    for (const shard of lost) {
+      this.ctx.log(`step ${t} shard ${shard}: job ${this.pending.get(shard)?.jobId} is gone without a usable result; recomputing`);
       await this.again(shard);
     }
     if (waitedMs <= REPORT_WAIT_MS && waitedMs < this.ctx.giveUpMs) return;
