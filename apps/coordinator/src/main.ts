@@ -1,11 +1,16 @@
 import { flagOf, formatFlags, InputError, parseCommandLine, UsageError, type Command, type CommandIo } from '@gradq/cli';
-import { DivergedError } from '@gradq/train';
+import { DivergedError, RunStoppedError } from '@gradq/train';
+import { InterruptedError } from './cluster/interrupted-error.js';
+import { signalExitCode } from './cluster/stop-signals.js';
 import { evalCommand } from './commands/eval-command.js';
 import { predictCommand } from './commands/predict-command.js';
 import { trainCommand } from './commands/train-command.js';
 
-/** Exit codes: success, anything unexpected, bad input, a run that diverged. */
-export const EXIT = { ok: 0, internal: 1, input: 2, diverged: 3 } as const;
+/**
+ * Exit codes: success, anything unexpected, bad input, a run that diverged, a cluster run that gave up waiting
+ * for workers. A cluster run stopped by SIGINT or SIGTERM exits with 130 or 143 (signalExitCode).
+ */
+export const EXIT = { ok: 0, internal: 1, input: 2, diverged: 3, gaveUp: 4 } as const;
 
 export const COMMANDS: Record<string, Command> = {
   train: trainCommand,
@@ -18,13 +23,17 @@ export function helpText(commands: Record<string, Command> = COMMANDS): string {
   const parts = ['gradq: data-parallel training of a from-scratch neural network over BullMQ and Redis', '', 'Commands:'];
   for (const [name, c] of Object.entries(commands)) parts.push(`  ${name.padEnd(8)} ${c.summary}`);
   for (const c of Object.values(commands)) parts.push('', `${c.usage}`, formatFlags(c.flags));
-  parts.push('', 'Exit codes: 0 success, 2 bad input (flags, files, data), 3 training diverged, 1 anything else.');
+  parts.push(
+    '',
+    'Exit codes: 0 success, 2 bad input (flags, files, data), 3 training diverged, 4 no worker to compute the shards,',
+    '130/143 interrupted (SIGINT/SIGTERM), 1 anything else.',
+  );
   return `${parts.join('\n')}\n`;
 }
 
 /**
- * Runs `gradq ARGS…` and returns the exit code (EXIT): 2 for bad input and 3 for a diverged run (one line on
- * stderr each), 1 for anything else (with the stack).
+ * Runs `gradq ARGS…` and returns the exit code (EXIT): 2 for bad input, 3 for a diverged run, 4 or 130/143 for a
+ * run stopped between steps (one line on stderr each), 1 for anything else (with the stack).
  * `commands` lets the bin add commands of other apps (the worker) without this app importing them.
  */
 export async function main(args: readonly string[], io: CommandIo, commands: Record<string, Command> = COMMANDS): Promise<number> {
@@ -52,6 +61,10 @@ export async function main(args: readonly string[], io: CommandIo, commands: Rec
       io.stderr.write(`gradq: ${e.message}\n`);
       return EXIT.diverged;
     }
+    if (e instanceof RunStoppedError) {
+      io.stderr.write(`gradq: ${stoppedText(e)}\n`);
+      return e instanceof InterruptedError ? signalExitCode(e.signal) : EXIT.gaveUp;
+    }
     io.stderr.write(`gradq: internal error: ${(e as Error).stack ?? String(e)}\n`);
     return EXIT.internal;
   }
@@ -65,4 +78,12 @@ function inputErrorText(e: InputError, command: Command | undefined): string {
   if (e instanceof UsageError || e.about === undefined || command === undefined) return e.message;
   const flag = flagOf(e.about);
   return Object.hasOwn(command.flags, flag.slice(2)) ? `${flag}: ${e.message}` : e.message;
+}
+
+/** A stopped run's line: why, and where its steps were kept. */
+function stoppedText(e: RunStoppedError): string {
+  const saved = e.savedAt;
+  return saved
+    ? `${e.message}; checkpoint written to ${saved.file}: the same command with --resume continues at step ${saved.nextStep}`
+    : `${e.message}; no --checkpoint, so the steps done are not kept`;
 }

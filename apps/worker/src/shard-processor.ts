@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Model } from '@gradq/nn';
-import { epochOrder, getDatasetInfo, limitSamples, loadSplit, type Split } from '@gradq/data';
+import { InputError } from '@gradq/cli';
+import { DATASET_NAMES, epochOrder, getDatasetInfo, limitSamples, loadSplit, type Split } from '@gradq/data';
 import { checkModelFits, shardGradient, ShardInputs } from '@gradq/train';
 import {
   checkShardJobSignature,
+  InvalidMessageError,
   KEY_TTL_MS,
   ParamsFetcher,
   ResultWriter,
@@ -84,16 +86,20 @@ export class ShardProcessor {
     return this.pushing;
   }
 
+  /**
+   * What the job names (a dataset, a sample count, a model) that cannot be had is the job's fault, an
+   * InvalidMessageError; what fails here (reading the dataset files, memory) is the worker's.
+   */
   private async compute(job: ShardJob): Promise<ShardResult> {
-    const train = await this.trainSplit(job.dataset, job.trainSamples);
-    const entry = this.model(job.model);
+    if (!(DATASET_NAMES as readonly string[]).includes(job.dataset)) {
+      throw new InvalidMessageError(`shard job: dataset ${JSON.stringify(job.dataset)} is not one of ${DATASET_NAMES.join(', ')}`);
+    }
+    const full = await this.trainSplit(job.dataset);
+    const train = badJobIfInputError(() => limitSamples(full, job.trainSamples, { samples: `training samples of ${job.dataset}` }));
+    const entry = badJobIfInputError(() => this.model(job.model));
     const { model } = entry;
-    checkModelFits(model, {
-      name: job.dataset,
-      rows: train.rows,
-      cols: train.cols,
-      classes: getDatasetInfo(job.dataset).classNames.length,
-    });
+    const classes = getDatasetInfo(job.dataset).classNames.length;
+    badJobIfInputError(() => checkModelFits(model, { name: job.dataset, rows: train.rows, cols: train.cols, classes }));
     // Fetch θ unless this model already holds that version.
     const t0 = performance.now();
     if (entry.paramsKey !== job.paramsKey) {
@@ -133,14 +139,14 @@ export class ShardProcessor {
     }
   }
 
-  private trainSplit(dataset: string, samples: number): Promise<Split> {
+  private trainSplit(dataset: string): Promise<Split> {
     let loaded = this.datasets.get(dataset);
     if (!loaded) {
       loaded = loadSplit(dataset, 'train', { dataDir: this.dataDir }); // a worker never evaluates
       loaded.catch(() => this.datasets.delete(dataset));
       this.datasets.set(dataset, loaded);
     }
-    return loaded.then((train) => limitSamples(train, samples, { samples: `training samples of ${dataset}` }));
+    return loaded;
   }
 
   /**
@@ -162,5 +168,15 @@ export class ShardProcessor {
   /** The specs of the cached models, least recently used first. */
   get cachedModels(): string[] {
     return [...this.models.keys()];
+  }
+}
+
+/** `make()`, with bad input (a model spec, a sample count the job names) turned into the job's fault. */
+function badJobIfInputError<T>(make: () => T): T {
+  try {
+    return make();
+  } catch (e) {
+    if (e instanceof InputError) throw new InvalidMessageError(`shard job: ${e.message}`);
+    throw e;
   }
 }

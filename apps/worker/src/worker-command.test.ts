@@ -1,6 +1,10 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { REDIS_SERVER_ON_PATH, TestRedisServer } from '@gradq/cluster/testing';
 import {
   deleteKeysWithPrefix,
   encodeParams,
@@ -18,6 +22,7 @@ import { Model } from '@gradq/nn';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { STOP_AFTER_FAILURES } from './failure-streak.js';
 
 const BIN = fileURLToPath(new URL('../../coordinator/bin/gradq.js', import.meta.url));
 const DATA = fileURLToPath(new URL('../../../../shared/data', import.meta.url));
@@ -85,19 +90,57 @@ describe('gradq worker', () => {
       v: 3, run: 'r1', step: 0, shard: 0, attempt: 0, dataset: 'mnist', trainSamples: 512, seed: 7, epoch: 0, start: 0, end: 32,
       model: 'mlp:784-16-10', shift: 0, paramsKey: keys.params(0), resultsKey: keys.results,
     }; // prettier-ignore
-    const good = await queue.add('shard', data, { jobId: shardJobId('r1', 0, 0, 0) });
+    // Bad jobs first, more than a worker's own failures in a row would take to stop it: bad jobs do not count.
     const bad = await queue.add('shard', { ...data, shard: 1, end: 600 }, { jobId: shardJobId('r1', 0, 1, 0) });
+    for (let attempt = 1; attempt <= STOP_AFTER_FAILURES; attempt++) {
+      await queue.add('shard', { ...data, shard: 1, attempt, dataset: 'cifar' }, { jobId: shardJobId('r1', 0, 1, attempt) });
+    }
+    const good = await queue.add('shard', data, { jobId: shardJobId('r1', 0, 0, 0) });
     const w = run(['--queue', queue.name, '--data-dir', DATA, '--name', 'w1', '--quiet']);
     await until(
       async () => (await bad.getState()) === 'failed' && (await good.getState()) === 'completed',
       `both jobs; stderr: ${w.stderr()}`,
     );
+    expect(w.child.exitCode).toBeNull();
+    expect(w.stderr()).toContain('shard job: dataset "cifar" is not one of mnist, fashion-mnist');
     const finished = await queue.getJob(shardJobId('r1', 0, 0, 0));
     expect(validateShardResult(finished?.returnvalue, { run: 'r1', step: 0, shard: 0, count: 32 })).toMatchObject({ worker: 'w1' });
     expect((await queue.getJob(shardJobId('r1', 0, 1, 0)))?.failedReason).toContain('range [0, 600) is not within 512 samples');
     // One message on the results list: the good shard's (a job that fails validation is not trusted to say where to report).
-    const pushed = await connection.lrangeBuffer(keys.results, 0, -1);
-    expect(pushed.map((m) => readResultMessage(m).header)).toEqual([finished?.returnvalue]);
+    const pushed = (await connection.lrangeBuffer(keys.results, 0, -1)).map((m) => readResultMessage(m).header);
+    expect(pushed.filter((h) => !('error' in h))).toEqual([finished?.returnvalue]);
+    expect(pushed.filter((h) => 'error' in h)).toHaveLength(STOP_AFTER_FAILURES); // the reports of the "cifar" jobs
+  });
+
+  it(`stops with exit code 2 and one line after ${STOP_AFTER_FAILURES} jobs in a row fail by its own fault, pausing longer after each`, async () => {
+    const queue = testQueue();
+    const keys = runKeys(queue.name, 'r1');
+    cleanups.push(() => deleteKeysWithPrefix(connection, keys.prefix));
+    const empty = mkdtempSync(join(tmpdir(), 'gradq-no-data-'));
+    cleanups.push(async () => rmSync(empty, { recursive: true, force: true }));
+    const data = (shard: number): ShardJob => ({
+      v: 3, run: 'r1', step: 0, shard, attempt: 0, dataset: 'mnist', trainSamples: 512, seed: 7, epoch: 0, start: 0, end: 32,
+      model: 'mlp:784-16-10', shift: 0, paramsKey: keys.params(0), resultsKey: keys.results,
+    }); // prettier-ignore
+    for (let shard = 0; shard < STOP_AFTER_FAILURES + 3; shard++)
+      await queue.add('shard', data(shard), { jobId: shardJobId('r1', 0, shard, 0) });
+    const w = run(['--queue', queue.name, '--data-dir', empty, '--name', 'nodata', '--quiet']);
+    const { code, stderr } = await w.done;
+    expect(code, stderr).toBe(2);
+    const lines = stderr.trim().split('\n');
+    expect(lines.filter((l) => l.startsWith('gradq:'))).toEqual([
+      expect.stringMatching(
+        new RegExp(
+          `^gradq: error: worker nodata: ${STOP_AFTER_FAILURES} jobs in a row failed here \\(the last: .*${empty}.*\\); stopping: fix the cause`,
+        ),
+      ),
+    ]);
+    expect(lines.at(-1)).toMatch(/^gradq: error: /);
+    // One failure report per job taken, at growing intervals (0.5 + 1 + 2 + 4 s between the five).
+    const reports = (await connection.lrangeBuffer(keys.results, 0, -1)).map((m) => readResultMessage(m).header);
+    expect(reports.map((h) => [h.worker, h.shard])).toEqual(Array.from({ length: STOP_AFTER_FAILURES }, (_, k) => ['nodata', k]));
+    const left = (await queue.getWaiting()).length;
+    expect(left).toBe(3); // the jobs it did not take are there for healthy workers
   });
 
   it('with the secret in $GRADQ_SECRET, computes a signed job into a signed result; an unsigned job fails unanswered', async () => {
@@ -137,5 +180,54 @@ describe('gradq worker', () => {
     expect(stderr.trim().split('\n')).toEqual([`gradq: error: ${line}`]);
     expect(stderr).not.toContain('pw@');
     expect(stderr).not.toContain('hunter2');
+  });
+
+  it('says in one line, exit code 2, that Redis does not answer (as gradq train does)', async () => {
+    const { code, stderr } = await run(['--redis', 'redis://:pw@127.0.0.1:1']).done;
+    expect(code, stderr).toBe(2);
+    const lines = stderr.trim().split('\n');
+    expect(lines.filter((l) => !l.startsWith('worker Redis at redis://:***@127.0.0.1:1 does not answer'))).toEqual([
+      'gradq: error: Redis at redis://:***@127.0.0.1:1 does not answer after 5 tries (connect ECONNREFUSED 127.0.0.1:1); check --redis (or $GRADQ_REDIS_URL)',
+    ]);
+    expect(stderr).not.toContain('pw@');
+  });
+
+  it.skipIf(!REDIS_SERVER_ON_PATH)('reports a Redis outage in one line, and one more when it is back', async () => {
+    const server = await TestRedisServer.start();
+    cleanups.push(() => server.kill());
+    const w = run(['--queue', 'outage', '--name', 'w1'], { GRADQ_REDIS_URL: server.url() });
+    await until(async () => w.stderr().includes('taking jobs'), `the worker to start; stderr: ${w.stderr()}`);
+    await server.kill();
+    await new Promise((r) => setTimeout(r, 2500)); // several reconnection attempts of each connection
+    await server.restart();
+    await until(async () => w.stderr().includes('connected again'), `the worker to reconnect; stderr: ${w.stderr()}`);
+    w.child.kill('SIGTERM');
+    const { code, stderr } = await w.done;
+    expect(code, stderr).toBe(0);
+    expect(stderr.trim().split('\n')).toEqual([
+      `worker w1 taking jobs from queue "outage" at ${server.url()}`,
+      expect.stringMatching(new RegExp(`^worker Redis at ${server.url()}: .*(ECONNRESET|ECONNREFUSED|closed).*; retrying with backoff$`)),
+      `worker Redis at ${server.url()}: connected again`,
+      'worker w1: SIGTERM, closing',
+    ]);
+  });
+
+  describe.skipIf(!REDIS_SERVER_ON_PATH)('against a Redis with a password', () => {
+    let server: TestRedisServer;
+    afterEach(async () => {
+      await server?.kill();
+    });
+    it.each([
+      ['a wrong password', ':wrong@', ':***@', "the server refused the URL's user or password (WRONGPASS"],
+      ['no password', '', '', 'the server needs a password and none was given (NOAUTH'],
+    ])('says authentication failed for %s: one line, exit code 2, at once', async (_what, credentials, shown, why) => {
+      server = await TestRedisServer.start({ password: 'hunter2' });
+      const { code, stderr } = await run([], { GRADQ_REDIS_URL: `redis://${credentials}127.0.0.1:${server.port}` }).done;
+      expect(code, stderr).toBe(2);
+      expect(stderr.trim().split('\n')).toEqual([
+        expect.stringContaining(`gradq: error: Redis at redis://${shown}127.0.0.1:${server.port}: authentication failed: ${why}`),
+      ]);
+      expect(stderr).not.toContain('hunter2');
+    });
   });
 });

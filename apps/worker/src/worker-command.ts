@@ -1,10 +1,11 @@
-import { defineCommand, type CommandIo, type ParsedFlags } from '@gradq/cli';
+import { defineCommand, InputError, UsageError, type CommandIo, type ParsedFlags } from '@gradq/cli';
 import {
   checkName,
   checkRedisUrl,
   connectRedis,
   QUEUE_PREFIX,
   redactRedisUrl,
+  REDIS_URL_ENV,
   resolveRedisUrl,
   resolveSecret,
   TensorConnection,
@@ -15,6 +16,7 @@ import {
   type ShardResult,
 } from '@gradq/cluster';
 import { Worker } from 'bullmq';
+import { FailureStreak, type WorkerFailingError } from './failure-streak.js';
 import { ShardProcessor } from './shard-processor.js';
 
 /**
@@ -41,21 +43,47 @@ async function runWorker(flags: ParsedFlags<typeof WORKER_FLAGS>, io: CommandIo)
   checkName('queue', queue);
   const secret = resolveSecret(flags['secret-file']);
   const log = (line: string): void => void io.stderr.write(`worker ${line}\n`);
-  await waitForRedis(url, log);
+  await waitForRedis(url, log).catch((e: unknown) => {
+    throw e instanceof InputError ? new UsageError(`${e.message}; check --redis (or $${REDIS_URL_ENV})`) : e;
+  });
   const redis = connectRedis(url, log);
   // θ fetches and result pushes get a lean connection of their own: a 400 KB push then travels while BullMQ
   // completes the job and hands out the next one on `redis`, instead of holding those commands up behind it.
   const tensors = new TensorConnection(url);
   const processor = new ShardProcessor(tensors, flags['data-dir'], flags.name, log, secret?.signer);
-  const worker = new Worker<ShardJob, ShardResult>(queue, async (job) => processor.process(validateShardJob(job.data)), {
+  // Closing: a signal, the coordinator gone, or this worker failing job after job (see FailureStreak).
+  const closing = new AbortController();
+  const streak = new FailureStreak();
+  let failing: WorkerFailingError | undefined;
+  const compute = async (data: unknown): Promise<ShardResult> => {
+    try {
+      const result = await processor.process(validateShardJob(data));
+      streak.succeeded();
+      return result;
+    } catch (e) {
+      // The failure report is pushed already; pausing here (holding the job, which is superseded) keeps this
+      // worker from taking the shard's next attempt before a healthy worker does.
+      const next = streak.failed(e);
+      if (next === 'stop') {
+        failing ??= streak.stopError(processor.name);
+        closing.abort();
+      } else if (next > 0) await pause(next, closing.signal);
+      throw e;
+    }
+  };
+  const worker = new Worker<ShardJob, ShardResult>(queue, async (job) => compute(job.data), {
     connection: redis,
     prefix: QUEUE_PREFIX,
     concurrency: 1,
     lockDuration: LOCK_MS,
     stalledInterval: STALLED_CHECK_MS,
     maxStalledCount: 2,
+    name: processor.name, // the coordinator tells connected workers by it (and their results by the same name)
   });
-  worker.on('error', (e) => log(`${processor.name}: ${e.message}`));
+  // Connection errors (of BullMQ's second, blocking connection too) are the outage connectRedis reports once.
+  worker.on('error', (e) => {
+    if (!isConnectionError(e)) log(`${processor.name}: ${e.message}`);
+  });
   worker.on('failed', (job, e) => log(`${processor.name}: job ${job?.id ?? '?'} failed: ${e.message}`));
   if (!quiet) {
     const signing = secret ? `; jobs, θ and results signed with the secret from ${secret.source}` : '';
@@ -71,9 +99,31 @@ async function runWorker(flags: ParsedFlags<typeof WORKER_FLAGS>, io: CommandIo)
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
     if (process.send) process.once('disconnect', () => stop('coordinator gone'));
+    closing.signal.addEventListener('abort', () => resolve());
   });
+  closing.abort(); // ends a pause in progress
   await worker.close();
   await processor.flush();
   await tensors.quit();
   await redis.quit().catch(() => redis.disconnect());
+  if (failing) throw failing;
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done);
+  });
+}
+
+/** A socket's failure (ECONNREFUSED, ECONNRESET…) or ioredis' "Connection is closed.": Redis is out of reach. */
+function isConnectionError(e: Error): boolean {
+  return typeof (e as NodeJS.ErrnoException).syscall === 'string' || e.message === 'Connection is closed.';
 }

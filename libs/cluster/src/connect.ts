@@ -1,4 +1,5 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { InputError } from '@gradq/cli';
+import { Redis, ReplyError, type RedisOptions } from 'ioredis';
 import { redactRedisUrl } from './redis-url.js';
 
 /**
@@ -27,23 +28,35 @@ export function connectRedis(url: string, log: (line: string) => void, options: 
 
 /**
  * Pings Redis until it answers or `attempts` tries (with doubling delays) have failed; the error names the URL
- * (without its password) and what went wrong.
+ * (without its password) and what went wrong. A server that answers with an error (a wrong or missing password,
+ * a database number it does not have) is not asked again: RedisRefusedError at once.
  */
 export async function waitForRedis(url: string, log: (line: string) => void, attempts = 5): Promise<void> {
   const safe = redactRedisUrl(url);
   let last = '';
   for (let i = 0; i < attempts; i++) {
-    const redis = new Redis(url, { maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 3000, lazyConnect: true });
-    redis.on('error', () => undefined);
+    const redis = new Redis(url, {
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+      connectTimeout: 3000,
+      lazyConnect: true,
+      disconnectTimeout: 100,
+    });
+    // ioredis reports why a connection failed (ECONNREFUSED, a refused AUTH or SELECT) in an 'error' event; the
+    // promise of connect() only says "Connection is closed.". A failed SELECT does not even fail connect().
+    let reason: Error | undefined;
+    redis.on('error', (e: Error) => (reason ??= e));
     try {
       await redis.connect();
       await redis.ping();
-      return;
+      if (reason === undefined) return;
     } catch (e) {
-      last = (e as Error).message;
+      reason ??= e as Error;
     } finally {
       redis.disconnect();
     }
+    if (reason instanceof ReplyError && !TRANSIENT_REPLY.test(reason.message)) throw refused(url, reason.message);
+    last = reason.message;
     if (i + 1 < attempts) {
       const delay = 250 * 2 ** i;
       log(`Redis at ${safe} does not answer (${last}); retrying in ${(delay / 1000).toFixed(2)} s (${i + 1}/${attempts})`);
@@ -53,6 +66,34 @@ export async function waitForRedis(url: string, log: (line: string) => void, att
   throw new RedisUnavailableError(`Redis at ${safe} does not answer after ${attempts} tries (${last})`);
 }
 
-export class RedisUnavailableError extends Error {
-  override readonly name = 'RedisUnavailableError';
+/** Error replies of a server that will answer in a moment (loading its data, busy with a script, a replica). */
+const TRANSIENT_REPLY = /^(LOADING|BUSY|MASTERDOWN|TRYAGAIN)\b/;
+
+/** What Redis's error reply at connect means, in a RedisRefusedError (never quoting the password). */
+function refused(url: string, reply: string): RedisRefusedError {
+  const safe = redactRedisUrl(url);
+  if (/^NOAUTH\b/.test(reply)) {
+    return new RedisRefusedError(
+      `Redis at ${safe}: authentication failed: the server needs a password and none was given (${reply}); put it in the URL, redis://:PASSWORD@host:port`,
+    );
+  }
+  if (/^WRONGPASS\b|invalid password|^ERR AUTH\b/i.test(reply)) {
+    return new RedisRefusedError(`Redis at ${safe}: authentication failed: the server refused the URL's user or password (${reply})`);
+  }
+  if (/DB index is out of range/i.test(reply)) {
+    return new RedisRefusedError(
+      `Redis at ${safe}: the server has no database ${new URL(url).pathname.slice(1)} (${reply}); use one it has (…/0 to …/15 by default)`,
+    );
+  }
+  return new RedisRefusedError(`Redis at ${safe} refused the connection: ${reply}`);
+}
+
+/** Redis does not answer at the URL: bad input (the URL), or a server that is down. */
+export class RedisUnavailableError extends InputError {
+  override name = 'RedisUnavailableError';
+}
+
+/** Redis answers at the URL but refuses it (authentication, database number): asking again would not help. */
+export class RedisRefusedError extends InputError {
+  override name = 'RedisRefusedError';
 }

@@ -16,7 +16,7 @@ export { SkippedBulk } from './resp-reply-parser.js';
 export { ResultWriter, encodeResultMessage, readResultMessage, readGradientInto, type ResultMessage } from './result-message.js';
 export { checkRedisUrl, redactRedisUrl, resolveRedisUrl, DEFAULT_REDIS_URL, REDIS_URL_ENV, type RedisUrlChoice } from './redis-url.js';
 export { ClusterConfigError } from './cluster-config-error.js';
-export { connectRedis, waitForRedis, RedisUnavailableError } from './connect.js';
+export { connectRedis, waitForRedis, RedisUnavailableError, RedisRefusedError } from './connect.js';
 export { WORKER_FLAGS, SECRET_FILE_FLAG } from './worker-flags.js';
 export { deleteKeysWithPrefix } from './cleanup.js';
 export { MessageSigner, SIGNATURE_BYTES, type SignedKind } from './signing.js';

@@ -8,5 +8,6 @@ export { runTraining, type TrainIo, type TrainOptions, type TrainSummary } from 
 export { Checkpointer, CHECKPOINT_FILE, PREVIOUS_CHECKPOINT_FILE, type LoadedCheckpoint, type TrainCursor } from './checkpoint.js';
 export { CheckpointError } from './checkpoint-error.js';
 export { DivergedError } from './diverged-error.js';
+export { RunStoppedError } from './run-stopped-error.js';
 export { parseScheduleSpec } from './schedule-spec.js';
 export { evaluateSplit, type Evaluation } from './evaluate.js';

@@ -3,6 +3,7 @@ import { encodeModel, firstNonFinite, paramsSha256, verifyModelFile } from '@gra
 import { epochOrder, planStep } from '@gradq/data';
 import type { Checkpointer, TrainCursor } from './checkpoint.js';
 import { DivergedError } from './diverged-error.js';
+import { RunStoppedError } from './run-stopped-error.js';
 import { evaluateSplit } from './evaluate.js';
 import type { GradientSource, StepPlan } from './gradient-source.js';
 import { StepTimes } from './step-times.js';
@@ -64,8 +65,8 @@ export interface TrainOptions {
 
 /**
  * The training loop: for each step, plan the batch and its shards, gather the shard gradients from the
- * source in shard order, and apply the optimizer; checkpoint every M steps; evaluate on the test split after
- * each epoch; save at the end.
+ * source in shard order, and apply the optimizer; checkpoint every M steps, and before a step the source stops
+ * the run at (RunStoppedError); evaluate on the test split after each epoch; save at the end.
  */
 export async function runTraining(
   setup: TrainingSetup,
@@ -106,7 +107,17 @@ export async function runTraining(
       const t0 = performance.now();
       // Scatter the shards and gather their gradient sums in shard order.
       sum.fill(0);
-      const stats = await source.step(plan, model.params, sum);
+      let stats;
+      try {
+        stats = await source.step(plan, model.params, sum);
+      } catch (e) {
+        // The source stopped the run before this step: keep the steps done.
+        if (e instanceof RunStoppedError && checkpointer) {
+          checkpointer.save(config, model, optimizer, { nextStep: globalStep, epochLoss, epochCorrect, trainSeconds });
+          e.savedAt = { file: checkpointer.file, nextStep: globalStep };
+        }
+        throw e;
+      }
       const t1 = performance.now();
       // Average over the batch and step.
       const bad = firstNonFinite(sum);

@@ -60,7 +60,9 @@ function source(stub: ReturnType<typeof tensors>, log: string[]) {
     getJob: async () => ({}),
   } as unknown as Queue<ShardJob, ShardResult>;
   const run = { dataset: 'mnist', trainSamples: 16, seed: 1, model: 'mlp:4-4-2', shift: 0 };
-  return new ClusterGradientSource({} as Redis, stub as unknown as TensorConnection, queue, keys, run, N, (l) => log.push(l));
+  return new ClusterGradientSource({} as Redis, stub as unknown as TensorConnection, queue, keys, run, N, (l) => log.push(l), {
+    giveUpMs: 60_000,
+  });
 }
 
 describe('ClusterGradientSource on a failing tensor connection', () => {

@@ -9,11 +9,25 @@ import {
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { GradientSource, StepPlan, StepStats } from '@gradq/train';
+import { settlesWithin, untilAborted } from './bounded-wait.js';
 import { ClusterTimer, type ClusterTimings } from './cluster-timings.js';
+import { InterruptedError, type StopSignal } from './interrupted-error.js';
 import { ResultInbox } from './result-inbox.js';
 import { StepGather, type ClusterCounters, type GatherContext } from './step-gather.js';
 import { StepPublisher, type RunDescriptor } from './step-publisher.js';
 import { TensorRetry } from './tensor-retry.js';
+import { WorkerRoster } from './worker-roster.js';
+
+/** How long a failed or interrupted step may take to withdraw its queued jobs (Redis may be down). */
+const WITHDRAW_MS = 3000;
+
+/** How the source stops: on its own after a time without results, or when told to. */
+export interface StopOptions {
+  /** A step gives up after this long without a valid result while no worker is responsive (GaveUpError). */
+  giveUpMs: number;
+  /** Aborted with the signal's name (StopSignal) when the run is interrupted: step() throws InterruptedError. */
+  signal?: AbortSignal;
+}
 
 /**
  * The gradient source of the cluster. Per step: write θ_t and add the step's shard jobs (StepPublisher), then
@@ -39,13 +53,16 @@ export class ClusterGradientSource implements GradientSource {
     run: RunDescriptor,
     private readonly paramCount: number,
     log: (line: string) => void,
+    stop: StopOptions,
     signer?: MessageSigner,
   ) {
-    const retry = new TensorRetry(log);
+    const retry = new TensorRetry(log, stop.signal);
     this.publisher = new StepPublisher(tensors, queue, keys, run, retry, signer);
     const inbox = new ResultInbox(tensors, keys.results, paramCount, retry);
-    const { counters } = this;
-    this.context = { runId: keys.runId, queue, publisher: this.publisher, inbox, grads: [], counters, log, signer };
+    this.context = {
+      runId: keys.runId, queue, publisher: this.publisher, inbox, grads: [], counters: this.counters, roster: new WorkerRoster(),
+      giveUpMs: stop.giveUpMs, signal: stop.signal, log, signer,
+    }; // prettier-ignore
   }
 
   /** Where a step's time went, summed over the steps after the first. */
@@ -53,15 +70,28 @@ export class ClusterGradientSource implements GradientSource {
     return this.timer.totals;
   }
 
+  /**
+   * One step. Interrupted (the signal aborts), it throws InterruptedError at once, even while Redis is down; a
+   * step that fails or is interrupted first withdraws its jobs still queued (for at most WITHDRAW_MS).
+   */
   async step(plan: StepPlan, params: Float32Array, sum: Float32Array): Promise<StepStats> {
+    const signal = this.context.signal;
+    if (signal?.aborted) throw new InterruptedError(signal.reason as StopSignal, plan.globalStep);
     const t0 = performance.now();
     const grads = this.context.grads;
     while (grads.length < plan.shards.length) grads.push(new Float32Array(this.paramCount));
     const jobs = this.publisher.firstJobs(plan);
-    const gather = new StepGather(plan, jobs, sum, this.context);
-    await this.publisher.publish(plan.globalStep, params, jobs);
-    const t1 = performance.now();
-    await gather.collect();
+    const gather = new StepGather(plan, jobs, params, sum, this.context);
+    let t1 = t0;
+    try {
+      await untilAborted(this.publisher.publish(plan.globalStep, params, jobs), signal);
+      t1 = performance.now();
+      await untilAborted(gather.collect(), signal);
+    } catch (e) {
+      // The run ends here: no worker is to compute what is left of the step.
+      await settlesWithin(gather.withdrawAll(), WITHDRAW_MS).catch(() => false);
+      throw signal?.aborted ? new InterruptedError(signal.reason as StopSignal, plan.globalStep) : e;
+    }
     const t2 = performance.now();
     await gather.finish();
     const stats = gather.stats();

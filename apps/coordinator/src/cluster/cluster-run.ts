@@ -4,9 +4,11 @@ import {
   checkName,
   checkRedisUrl,
   connectRedis,
+  KEY_TTL_MS,
   QUEUE_PREFIX,
   redactRedisUrl,
   REDIS_URL_ENV,
+  RedisRefusedError,
   RedisUnavailableError,
   resolveRedisUrl,
   runKeys,
@@ -19,9 +21,14 @@ import {
 import type { TrainConfig } from '@gradq/train';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { settlesWithin } from './bounded-wait.js';
 import { ClusterGradientSource } from './cluster-gradient-source.js';
 import { LocalWorkers } from './local-workers.js';
 import { PrivateRedis, redisServerAvailable } from './private-redis.js';
+import { StopSignals } from './stop-signals.js';
+
+/** How long each part of stop() may wait for Redis (which may be down) before it is dropped. */
+const RELEASE_MS = 5000;
 
 export interface ClusterRunOptions {
   /** The queue shared with the workers. */
@@ -35,12 +42,16 @@ export interface ClusterRunOptions {
   workers: number;
   /** The run's shared secret, if any: jobs, θ and results are then signed. */
   secret?: SharedSecret;
+  /** A step gives up after this long without a valid result while no worker is responsive. */
+  giveUpMs: number;
   log: (line: string) => void;
 }
 
 /**
  * Everything a distributed run holds besides the model: the Redis connections (a private redis-server when
- * none answers at the default address), the queue, the local workers, the gradient source.
+ * none answers at the default address), the queue, the local workers, the gradient source, and the handlers of
+ * SIGINT and SIGTERM, which stop the run cleanly: the source throws InterruptedError (the trainer checkpoints),
+ * then stop() removes the run's jobs and keys and stops the local workers.
  */
 export class ClusterRun {
   private liveWorkers = 0;
@@ -55,6 +66,8 @@ export class ClusterRun {
     private readonly localWorkers: LocalWorkers,
     private readonly privateRedis: PrivateRedis | undefined,
     private readonly workerCount: number,
+    private readonly signals: StopSignals,
+    private readonly log: (line: string) => void,
   ) {
     const poll = (): void => {
       this.queue.getWorkersCount().then(
@@ -78,24 +91,30 @@ export class ClusterRun {
     const queue = new Queue<ShardJob, ShardResult>(queueName, { connection: redis, prefix: QUEUE_PREFIX });
     // The URL and the secret through the environment: neither in a process list.
     const env = { ...process.env, [REDIS_URL_ENV]: url };
+    // Without a listener BullMQ prints every connection error with its stack; connectRedis logs an outage once.
+    queue.on('error', () => undefined);
     const workers = new LocalWorkers(
       ['--queue', queueName, ...(o.config.dataDir === undefined ? [] : ['--data-dir', o.config.dataDir])],
       o.secret ? o.secret.childEnvironment(env) : env,
       o.log,
     );
+    // From the first signal on, local workers that exit (they may have had the SIGINT of a terminal too) are expected.
+    const signals = new StopSignals(() => workers.expectExit(), o.log);
     try {
       const keys = runKeys(queueName, `r${Date.now().toString(36)}${randomBytes(3).toString('hex')}`);
       const { dataset, seed, model, augmentShift: shift } = o.config;
       const run = { dataset, trainSamples: o.trainSamples, seed, model, shift };
-      const source = new ClusterGradientSource(redis, tensors, queue, keys, run, o.paramCount, o.log, o.secret?.signer);
+      const stop = { giveUpMs: o.giveUpMs, signal: signals.signal };
+      const source = new ClusterGradientSource(redis, tensors, queue, keys, run, o.paramCount, o.log, stop, o.secret?.signer);
       workers.start(o.workers);
       o.log(
         `run ${keys.runId} on queue "${queueName}" at ${redactRedisUrl(url)}: ` +
           (o.workers > 0 ? `${o.workers} local workers` : 'waiting for external workers (gradq worker)'),
       );
       if (o.secret) o.log(`jobs, θ and results are signed with the secret from ${o.secret.source}; unsigned results are rejected`);
-      return new ClusterRun(url, source, [redis, tensors], queue, workers, privateRedis, o.workers);
+      return new ClusterRun(url, source, [redis, tensors], queue, workers, privateRedis, o.workers, signals, o.log);
     } catch (e) {
+      signals.uninstall();
       await releaseAll([
         () => workers.stop(),
         () => queue.close(),
@@ -137,18 +156,28 @@ export class ClusterRun {
   /**
    * Stops the local workers first (each finishes or hands back its job and flushes its last push), then removes
    * the run's keys and closes the queue, the connections and a private redis-server. Every step runs even when
-   * one fails; the first failure is thrown at the end.
+   * one fails, and none waits for Redis longer than RELEASE_MS (it may be down: the keys expire anyway); the
+   * first failure is thrown at the end.
    */
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    this.signals.uninstall();
     this.workerPeakRss = this.localWorkers.peakRssMb();
     await releaseAll([
       () => this.localWorkers.stop(),
-      () => this.source.close(),
-      () => this.queue.close(),
+      () => this.removeKeys(),
+      () => settlesWithin(this.queue.close(), RELEASE_MS),
       ...this.connections.map((c) => () => quit(c)),
       () => this.privateRedis?.stop(),
     ]);
+  }
+
+  private async removeKeys(): Promise<void> {
+    const removed = await settlesWithin(this.source.close(), RELEASE_MS).catch((e: unknown) => e as Error);
+    if (removed !== true) {
+      const why = removed === false ? `no answer in ${RELEASE_MS / 1000} s` : removed.message;
+      this.log(`the run's keys could not be removed from Redis (${why}); they expire within ${KEY_TTL_MS / 60_000} minutes`);
+    }
   }
 }
 
@@ -165,8 +194,10 @@ async function releaseAll(steps: Array<() => Promise<unknown> | undefined>): Pro
   if (failures.length > 0) throw failures[0];
 }
 
+/** QUIT, or a plain disconnect when that fails or takes longer than RELEASE_MS. */
 async function quit(connection: Redis | TensorConnection): Promise<void> {
-  await connection.quit().catch(() => connection.disconnect());
+  const done = await settlesWithin(connection.quit(), RELEASE_MS).catch(() => false);
+  if (!done) connection.disconnect();
 }
 
 /**
@@ -180,6 +211,7 @@ async function reachRedis(given: string | undefined, log: (line: string) => void
     await waitForRedis(url, log, chosen ? 5 : 1);
     return { url };
   } catch (e) {
+    if (e instanceof RedisRefusedError) throw new UsageError(`${e.message}; check --redis (or $${REDIS_URL_ENV})`);
     if (!(e instanceof RedisUnavailableError)) throw e;
     if (chosen) throw new UsageError(`${e.message}; check --redis, or train with --local`);
     if (!redisServerAvailable()) {

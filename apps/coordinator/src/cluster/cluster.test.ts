@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   checkShardJobSignature,
-  decodeParamsInto,
   deleteKeysWithPrefix,
   encodeResultMessage,
   MessageSigner,
@@ -13,34 +12,18 @@ import {
   type ShardJob,
   type ShardResult,
 } from '@gradq/cluster';
-import { epochOrder, gatherBatch, limitSamples, loadDataset, type Split } from '@gradq/data';
-import { Model } from '@gradq/nn';
+import type { Split } from '@gradq/data';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  honestShard as honestShardOf,
+  honestTrainSplit,
+  publishedStep as publishedStepOf,
+  RUN,
+  STEPS,
+} from '../testing/cluster-fixtures.js';
 import { lastJson, runCli, SHARED_DATA, spawnCli, waitFor } from '../testing/run-cli.js';
-
-// Every run: same seed, 4 shards, 2 epochs over the first 4096 MNIST samples (128 steps).
-const RUN = [
-  '--data-dir',
-  SHARED_DATA,
-  '--model',
-  'mlp:784-32-10',
-  '--train-samples',
-  '4096',
-  '--epochs',
-  '2',
-  '--shards',
-  '4',
-  '--batch',
-  '64',
-  '--augment-shift',
-  '0',
-  '--seed',
-  '5',
-  '--json',
-];
-const STEPS = 128;
 
 const redis = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
 const queues: string[] = [];
@@ -54,11 +37,9 @@ function queueName(): string {
   return q;
 }
 
-/** The highest parameter version a run has published on `queue` (-1 before the first). */
-async function publishedStep(queue: string): Promise<number> {
-  const keys = await redis.keys(`${QUEUE_PREFIX}:${queue}:run:*:params:*`);
-  return Math.max(-1, ...keys.map((k) => Number(k.slice(k.lastIndexOf(':') + 1))));
-}
+const publishedStep = (queue: string): Promise<number> => publishedStepOf(redis, queue);
+const honestShard = (job: ShardJob, train: Parameters<typeof honestShardOf>[2], signer?: MessageSigner) =>
+  honestShardOf(redis, job, train, signer);
 
 beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), 'gradq-cluster-'));
@@ -330,27 +311,16 @@ describe('gradq train on the cluster', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:1 does not answer/);
     expect(r.stderr).not.toContain('hunter2');
+    expect(r.stderr.split('\n').filter((l) => l.startsWith('gradq:'))).toEqual([
+      'gradq: error: Redis at redis://:***@127.0.0.1:1 does not answer after 5 tries (connect ECONNREFUSED 127.0.0.1:1); check --redis, or train with --local',
+    ]);
+  });
+
+  it('refuses a database the server does not have at once: one line, exit 2', async () => {
+    const r = await runCli(['train', '--redis', 'redis://127.0.0.1:6379/99', '--queue', queueName(), ...RUN]);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr.trim().split('\n')).toEqual([
+      'gradq: error: Redis at redis://127.0.0.1:6379/99: the server has no database 99 (ERR DB index is out of range); use one it has (…/0 to …/15 by default); check --redis (or $GRADQ_REDIS_URL)',
+    ]);
   });
 });
-
-/** The training split every worker uses, loaded once. */
-async function honestTrainSplit(): Promise<Split> {
-  return (await loadDataset('mnist', { dataDir: SHARED_DATA })).train;
-}
-
-/** What an honest worker computes for a job, with libs/nn and libs/data directly (reading θ signed with `signer`, if any). */
-async function honestShard(job: ShardJob, fullTrain: Split, signer?: MessageSigner): Promise<{ grads: Float32Array; result: ShardResult }> {
-  const train = limitSamples(fullTrain, job.trainSamples);
-  const model = new Model(job.model);
-  decodeParamsInto(await redis.getBuffer(job.paramsKey), model.params, job.paramsKey, signer);
-  const count = job.end - job.start;
-  const x = new Float32Array(count * train.features);
-  const y = new Uint8Array(count);
-  gatherBatch(train, epochOrder(job.seed, job.epoch, job.trainSamples), job.start, job.end, x, y);
-  const stats = model.forwardBackward(x, y, count);
-  const result: ShardResult = {
-    v: 2, run: job.run, step: job.step, shard: job.shard, attempt: job.attempt, count, ...stats,
-    worker: 'evil', fetchMs: 0, computeMs: 0, uploadMs: 0,
-  }; // prettier-ignore
-  return { grads: model.grads, result };
-}

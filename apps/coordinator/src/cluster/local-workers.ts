@@ -56,7 +56,12 @@ export class LocalWorkers {
     });
   }
 
-  /** SIGTERM to every worker, then wait for them (SIGKILL after 5 s). */
+  /** From now on a worker that exits is not worth a log line (the run is stopping). */
+  expectExit(): void {
+    this.stopping = true;
+  }
+
+  /** SIGTERM to every worker (and SIGCONT, should one be stopped), then wait for them (SIGKILL after 5 s). */
   async stop(): Promise<void> {
     this.stopping = true;
     await Promise.all(
@@ -70,6 +75,7 @@ export class LocalWorkers {
               resolve();
             });
             c.kill('SIGTERM');
+            c.kill('SIGCONT');
           }),
       ),
     );

@@ -14,10 +14,12 @@ import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { StepPlan } from '@gradq/train';
 import { waitFor } from '../testing/run-cli.js';
+import { GaveUpError } from './gave-up-error.js';
 import { ResultInbox } from './result-inbox.js';
 import { StepGather, type ClusterCounters, type GatherContext } from './step-gather.js';
 import { StepPublisher } from './step-publisher.js';
 import { TensorRetry } from './tensor-retry.js';
+import { WorkerRoster } from './worker-roster.js';
 
 // One step's gather against the shared Redis, on a queue of its own, with no worker: the test pushes the result
 // messages a worker would, in the order it wants them to arrive.
@@ -58,8 +60,14 @@ function sumOf(shards: number[]): number[] {
   return Array.from(acc);
 }
 
-/** A step of a run of its own: its publisher, inbox and counters, and a way to push what a worker would. */
-function harness(sizes: number[]) {
+/** θ of the steps the tests publish. */
+const THETA = Float32Array.from({ length: N }, (_, i) => i / 8);
+
+/**
+ * A step of a run of its own: its publisher, inbox and counters, a way to push what a worker would, and to
+ * take a shard's job off the queue as a worker does (a worker's job is active, then removed once done).
+ */
+function harness(sizes: number[], giveUpMs = 600_000) {
   const runId = `r${randomUUID().slice(0, 8)}`;
   const keys = runKeys(queueName, runId);
   const log: string[] = [];
@@ -74,7 +82,9 @@ function harness(sizes: number[]) {
   const counters: ClusterCounters = { duplicates: 0, rejected: 0, recomputed: 0, failed: 0 };
   const inbox = new ResultInbox(tensors, keys.results, N, retry);
   const grads = GRADS.map(() => new Float32Array(N));
-  const ctx: GatherContext = { runId, queue, publisher, inbox, grads, counters, log: (l) => log.push(l) };
+  const ctx: GatherContext = {
+    runId, queue, publisher, inbox, grads, counters, roster: new WorkerRoster(), giveUpMs, log: (l) => log.push(l),
+  }; // prettier-ignore
   const plan = planOf(sizes);
   const sum = new Float32Array(N);
   const result = (shard: number, more: Partial<ShardResult> = {}): ShardResult => ({
@@ -88,16 +98,18 @@ function harness(sizes: number[]) {
   /** Publishes the step (θ and its jobs) and returns its gather. */
   const start = async (): Promise<StepGather> => {
     const jobs = publisher.firstJobs(plan);
-    const gather = new StepGather(plan, jobs, sum, ctx);
-    await publisher.publish(plan.globalStep, new Float32Array(N), jobs);
+    const gather = new StepGather(plan, jobs, THETA, sum, ctx);
+    await publisher.publish(plan.globalStep, THETA, jobs);
     return gather;
   };
+  const take = async (shard: number, attempt = 0): Promise<void> =>
+    void (await queue.remove(`${runId}.${plan.globalStep}.${shard}.${attempt}`));
   const waitingJobs = async (): Promise<string[]> =>
     (await queue.getWaiting())
       .map((j) => j.id ?? '')
       .filter((id) => id.startsWith(`${runId}.`))
       .sort();
-  return { runId, keys, log, counters, sum, result, failure, push, start, waitingJobs };
+  return { runId, keys, log, counters, sum, result, failure, push, start, take, waitingJobs };
 }
 
 describe('StepGather', () => {
@@ -143,11 +155,12 @@ describe('StepGather', () => {
     expect(h.log).toEqual(['step 4 shard 1: duplicate result from "late" ignored']);
   });
 
-  it('rejects a bad gradient and adds the shard again, not for a bad answer of an earlier attempt, and withdraws the superseded job', async () => {
+  it('rejects a bad gradient and adds the shard again, not for a bad answer of an earlier attempt', async () => {
     const h = harness([2, 2]);
     const nan = GRADS[0].slice();
     nan[3] = Number.NaN;
     const gather = await h.start();
+    await h.take(0);
     await h.push(
       encodeResultMessage(h.result(0), nan),
       encodeResultMessage(h.result(0), GRADS[0].subarray(1)), // attempt 0, now that attempt 1 is waited for
@@ -155,9 +168,8 @@ describe('StepGather', () => {
       encodeResultMessage(h.result(0, { attempt: 1 }), GRADS[0]),
     );
     await gather.collect();
-    expect(await h.waitingJobs()).toEqual([`${h.runId}.4.0.0`, `${h.runId}.4.0.1`, `${h.runId}.4.1.0`]);
     await gather.finish();
-    expect(await h.waitingJobs()).toEqual([`${h.runId}.4.0.1`, `${h.runId}.4.1.0`]);
+    expect(await h.waitingJobs()).toEqual([`${h.runId}.4.0.1`, `${h.runId}.4.1.0`]); // no worker here takes them
     expect(Array.from(h.sum)).toEqual(sumOf([0, 1]));
     expect(h.counters).toEqual({ duplicates: 0, rejected: 2, recomputed: 1, failed: 0 });
     expect(h.log).toEqual([
@@ -169,6 +181,7 @@ describe('StepGather', () => {
   it('adds a shard again when its worker reports the attempt waited for failed, and ignores reports of other attempts', async () => {
     const h = harness([2, 2]);
     const gather = await h.start();
+    await h.take(0);
     await h.push(
       encodeResultMessage(h.failure(0, 0)),
       encodeResultMessage(h.failure(0, 0)), // about an earlier attempt now
@@ -181,7 +194,9 @@ describe('StepGather', () => {
     await gather.finish();
     expect(Array.from(h.sum)).toEqual(sumOf([0, 1]));
     expect(h.counters).toEqual({ duplicates: 0, rejected: 0, recomputed: 1, failed: 1 });
-    expect(h.log).toEqual(['step 4 shard 0: worker w failed ("out of memory"); recomputing']);
+    expect(h.log).toEqual([
+      'step 4 shard 0: worker w failed ("out of memory"); recomputing (its next failures are counted, not logged, until it delivers a result)',
+    ]);
   });
 
   it('rejects what it cannot read or place without recomputing anything: the watchdog covers the shard', async () => {
@@ -204,13 +219,62 @@ describe('StepGather', () => {
     ]);
   });
 
-  it('gives up on a shard after 8 attempts', async () => {
-    const h = harness([2]);
+  it('is not ended by any count of messages: a burst of failure reports and bad results costs one attempt per attempt taken', async () => {
+    const h = harness([2, 2]);
     const nan = GRADS[0].slice();
     nan[0] = Number.NaN;
     const gather = await h.start();
-    await h.push(...Array.from({ length: 8 }, (_, attempt) => encodeResultMessage(h.result(0, { attempt }), nan)));
-    await expect(gather.collect()).rejects.toThrow('step 4 shard 0: no valid result after 8 attempts; see the worker logs');
-    expect(h.counters).toMatchObject({ rejected: 8, recomputed: 7 });
+    const collected = gather.collect();
+    await h.push(encodeResultMessage(h.failure(0, 5))); // about an attempt nobody waits for: ignored
+    await h.push(encodeResultMessage(h.failure(0, 0))); // attempt 0 was not taken by any worker: rejected
+    await waitFor('the untaken report rejected', () => h.counters.rejected === 1);
+    await h.take(0);
+    await h.push(encodeResultMessage(h.failure(0, 0))); // taken: attempt 1 is added
+    await waitFor('attempt 1', () => h.counters.recomputed === 1);
+    const burst: Uint8Array[] = [];
+    for (let attempt = 0; attempt < 50; attempt++) {
+      burst.push(encodeResultMessage(h.failure(0, attempt)), encodeResultMessage(h.result(0, { attempt }), nan), new Uint8Array(3));
+    }
+    await h.push(...burst, encodeResultMessage(h.result(1), GRADS[1]), encodeResultMessage(h.result(0), GRADS[0]));
+    await collected;
+    await gather.finish();
+    expect(Array.from(h.sum)).toEqual(sumOf([0, 1]));
+    // Rejected: the first untaken report; in the burst, the report about attempt 1 (untaken), 50 NaN results and 50 unreadable messages.
+    expect(h.counters).toEqual({ duplicates: 0, rejected: 102, recomputed: 1, failed: 1 });
+    expect(h.log.filter((l) => l.includes('rejected'))).toHaveLength(11); // 10 lines, then one saying the rest are counted
+    expect(h.log).toContain('step 4: more results rejected; counted (results_rejected), not logged, for the rest of the step');
+    expect(
+      (await h.waitingJobs()).filter((id) => id.startsWith(`${h.runId}.4.0.`)),
+      'attempt 1, overtaken by attempt 0, is withdrawn',
+    ).toEqual([]);
+  });
+
+  it('writes θ again when a failure report comes and θ is gone from Redis (a Redis restarted empty)', async () => {
+    const h = harness([2]);
+    const gather = await h.start();
+    const collected = gather.collect();
+    await redis.del(h.keys.params(4));
+    await h.take(0);
+    await h.push(encodeResultMessage({ ...h.failure(0, 0), error: `${h.keys.params(4)}: missing (expired, or the run was cleaned up)` }));
+    await waitFor('θ written again', async () => (await redis.exists(h.keys.params(4))) === 1);
+    expect(new Float32Array(new Uint8Array((await redis.getBuffer(h.keys.params(4))) as Buffer).buffer)).toEqual(THETA);
+    await h.push(encodeResultMessage(h.result(0, { attempt: 1 }), GRADS[0]));
+    await collected;
+    expect(h.log).toContain('step 4: θ was gone from Redis (restarted empty?); written again');
+    expect(h.counters).toMatchObject({ failed: 1, recomputed: 1 });
+  });
+
+  it('gives up, one GaveUpError, when no valid result came for giveUpMs and no worker is connected', async () => {
+    const h = harness([2], 1000);
+    const gather = await h.start();
+    const error = await gather.collect().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(GaveUpError);
+    expect((error as Error).message).toMatch(
+      new RegExp(
+        `^step 4: no valid result for [3-9] s and no responsive worker \\(0 workers connected\\); gave up \\(start workers: gradq worker --queue ${queueName}; or see their logs\\)$`,
+      ),
+    );
+    await gather.withdrawAll();
+    expect(await h.waitingJobs()).toEqual([]);
   });
 });

@@ -12,8 +12,10 @@ import {
 import type { Queue } from 'bullmq';
 import { addInto } from '@gradq/nn';
 import type { StepPlan, StepStats } from '@gradq/train';
+import { GaveUpError } from './gave-up-error.js';
 import { MAX_HEADER_BYTES, type ResultInbox } from './result-inbox.js';
 import type { ShardJobSpec, StepPublisher } from './step-publisher.js';
+import { UNRESPONSIVE_MS, type WorkerRoster } from './worker-roster.js';
 
 /** Counters of what the gather loop met; reported in --json. */
 export interface ClusterCounters {
@@ -34,6 +36,12 @@ export interface GatherContext {
   /** Where shard k's gradient is read into (at least one per shard of the step); reused. */
   grads: Float32Array[];
   counters: ClusterCounters;
+  /** Who answered when, who is failing, who is connected. */
+  roster: WorkerRoster;
+  /** A step gives up after this long without a valid result, if no worker is responsive then (see watchdog). */
+  giveUpMs: number;
+  /** Aborted when the run is interrupted: the gather stops at its next turn. */
+  signal?: AbortSignal;
   log: (line: string) => void;
   /** With the run's secret: only result messages it signed are read (others are rejected unread). */
   signer?: MessageSigner;
@@ -45,15 +53,25 @@ interface Pending {
   jobId: string;
 }
 
-const MAX_ATTEMPTS = 8;
 /** How often the gather loop checks on the jobs it waits for (see watchdog). */
 const WATCHDOG_MS = 3000;
+/** After this long without a shard coming in, each watchdog tick logs what the step waits for. */
+const REPORT_WAIT_MS = 10_000;
+/** Rejections logged per step; more are counted only (a flood of bad messages must not flood the log). */
+const MAX_LOGGED_REJECTIONS = 10;
+/** Job states in which no worker has taken the job (yet). */
+const QUEUED = new Set(['waiting', 'delayed', 'prioritized', 'waiting-children']);
 
 /**
  * One step's gather. It pops result messages off the run's results list as workers push them (keeping the first
  * valid result per shard, dropping duplicates, rejecting and recomputing bad ones), adding shard k's gradient into
  * the sum as soon as shards 0..k are all in. A shard whose job vanished or failed is added again; nothing a worker
  * sends reaches the model without passing validation.
+ *
+ * No count of messages ends a step: a shard is attempted again as often as it takes. A bad answer or a failure
+ * report only asks for a new attempt when the attempt waited for has been taken by a worker (one still queued
+ * will be computed anyway), so that a burst of forged messages costs at most one attempt per job a worker takes.
+ * The one way a step gives up is the watchdog's: no valid result for giveUpMs and no responsive worker.
  *
  * A BLPOP that the server leaves unanswered fails after POLL_S + 2 s, and a lost connection is retried, so that
  * neither can stall the loop: the watchdog runs every WATCHDOG_MS whatever arrives.
@@ -67,11 +85,13 @@ export class StepGather {
   private readonly superseded = new Set<string>(); // job ids of attempts that were added again
   /** Watchdog ticks in a row at which a job was missing from the queue, by job id. */
   private readonly missing = new Map<string, number>();
+  private rejectionsLogged = 0;
 
-  /** Gathers the results of `jobs` (the step's first attempts, to be published) into `sum`. */
+  /** Gathers the results of `jobs` (the step's first attempts, to be published with θ = `params`) into `sum`. */
   constructor(
     private readonly plan: StepPlan,
     jobs: readonly ShardJobSpec[],
+    private readonly params: Float32Array,
     private readonly sum: Float32Array,
     private readonly ctx: GatherContext,
   ) {
@@ -89,6 +109,7 @@ export class StepGather {
     let lastProgress = performance.now();
     let lastWatchdog = lastProgress;
     while (this.pending.size > 0) {
+      this.ctx.signal?.throwIfAborted();
       const popped = await this.ctx.inbox.pop(this.plan.globalStep);
       if (popped !== null) {
         const a0 = performance.now();
@@ -111,6 +132,11 @@ export class StepGather {
   /** Once collected: removes the jobs of attempts that were not needed. */
   async finish(): Promise<void> {
     await this.ctx.publisher.withdraw(this.superseded);
+  }
+
+  /** When the run stops mid-step: removes every job of the step still queued. */
+  async withdrawAll(): Promise<void> {
+    await this.ctx.publisher.withdraw([...this.superseded, ...[...this.pending.values()].map((p) => p.jobId)]);
   }
 
   /** The summed loss and correct count of the results kept. */
@@ -161,15 +187,26 @@ export class StepGather {
       return this.reject(what, `shard ${String(k)} does not exist`);
     }
     const waiting = this.pending.get(k);
-    // A failure report: recompute, if it is about the attempt being waited for.
+    // A failure report: recompute, if it is about the attempt being waited for and a worker took that attempt.
     if ('error' in claim) {
       try {
         const failure = validateShardFailure(claim);
         if (message.gradient.byteLength > 0)
           throw new InvalidMessageError(`failure report with ${message.gradient.byteLength} bytes after it`);
         if (waiting === undefined || failure.attempt !== waiting.attempt) return; // late, or about an earlier attempt
+        if (await this.queued(waiting.jobId)) {
+          throw new InvalidMessageError(
+            `failure report from ${JSON.stringify(failure.worker.slice(0, 100))} about attempt ${failure.attempt}, which no worker has taken`,
+          );
+        }
         this.ctx.counters.failed++;
-        this.ctx.log(`${what} shard ${k}: worker ${failure.worker} failed (${JSON.stringify(failure.error.slice(0, 300))}); recomputing`);
+        if (this.ctx.roster.failed(failure.worker)) {
+          this.ctx.log(
+            `${what} shard ${k}: worker ${failure.worker} failed (${JSON.stringify(failure.error.slice(0, 300))}); recomputing ` +
+              `(its next failures are counted, not logged, until it delivers a result)`,
+          );
+        }
+        await this.keepParams(); // the failure may be θ gone: Redis restarted empty
         await this.again(k);
       } catch (e) {
         if (!(e instanceof InvalidMessageError)) throw e;
@@ -189,27 +226,46 @@ export class StepGather {
       readGradientInto(message.gradient, this.ctx.grads[k], `from ${JSON.stringify(result.worker.slice(0, 100))}`);
       this.results[k] = result;
       this.pending.delete(k);
+      if (result.attempt !== waiting.attempt) this.superseded.add(waiting.jobId); // an earlier attempt came first
+      this.ctx.roster.delivered(result.worker);
     } catch (e) {
       if (!(e instanceof InvalidMessageError)) throw e;
-      // A bad answer from an earlier attempt needs no new one: the attempt waited for is on its way.
+      // A bad answer from an earlier attempt needs no new one: the attempt waited for is on its way; so is one
+      // that no worker has taken yet.
       const earlier = typeof claim.attempt === 'number' && claim.attempt < waiting.attempt;
-      await this.reject(`${what} shard ${k}`, e.message, earlier ? undefined : () => this.again(k));
+      const recompute = !earlier && !(await this.queued(waiting.jobId));
+      await this.reject(`${what} shard ${k}`, e.message, recompute ? () => this.again(k) : undefined);
     }
   }
 
   private async reject(what: string, why: string, recompute?: () => Promise<void>): Promise<void> {
     this.ctx.counters.rejected++;
-    this.ctx.log(`${what}: result rejected (${why})${recompute ? '; recomputing' : ''}`);
+    if (this.rejectionsLogged < MAX_LOGGED_REJECTIONS) {
+      this.ctx.log(`${what}: result rejected (${why})${recompute ? '; recomputing' : ''}`);
+    } else if (this.rejectionsLogged === MAX_LOGGED_REJECTIONS) {
+      this.ctx.log(`step ${this.plan.globalStep}: more results rejected; counted (results_rejected), not logged, for the rest of the step`);
+    }
+    this.rejectionsLogged++;
     await recompute?.();
   }
 
-  /** Adds the shard's job again as a new attempt. */
+  /** True while the job is in the queue untaken (a job that is gone, active or done was taken). */
+  private async queued(jobId: string): Promise<boolean> {
+    return QUEUED.has(await this.ctx.queue.getJobState(jobId));
+  }
+
+  /** Writes θ_t again if it is gone from Redis (restarted empty, flushed): workers without it could not compute. */
+  private async keepParams(): Promise<void> {
+    if (await this.ctx.publisher.restoreParams(this.plan.globalStep, this.params)) {
+      this.ctx.log(`step ${this.plan.globalStep}: θ was gone from Redis (restarted empty?); written again`);
+    }
+  }
+
+  /** Adds the shard's job again as a new attempt (not once the run is interrupted). */
   private async again(shard: number): Promise<void> {
+    if (this.ctx.signal?.aborted) return;
     const previous = this.pending.get(shard);
     const attempt = (previous?.attempt ?? 0) + 1;
-    if (attempt >= MAX_ATTEMPTS) {
-      throw new Error(`step ${this.plan.globalStep} shard ${shard}: no valid result after ${MAX_ATTEMPTS} attempts; see the worker logs`);
-    }
     if (previous) this.superseded.add(previous.jobId);
     const job = this.ctx.publisher.job(this.plan, shard, attempt);
     this.pending.set(shard, { attempt, jobId: job.opts.jobId });
@@ -218,28 +274,51 @@ export class StepGather {
   }
 
   /**
-   * Every WATCHDOG_MS while shards are missing: re-add the jobs that are gone from the queue and say what is being
-   * waited for. A job is gone once it completed or failed (they are removed); a worker pushes its result just
-   * after completing it, so a job counts as lost only when it is still gone, with no result, one tick later.
+   * Every WATCHDOG_MS while shards are missing: re-add the jobs that are gone from the queue (writing θ_t again
+   * first if it is gone too), and, after REPORT_WAIT_MS without a shard coming in, say what is being waited for and which
+   * connected workers are unresponsive (sent nothing for UNRESPONSIVE_MS). A job is gone once it completed or
+   * failed (they are removed); a worker pushes its result just after completing it, so a job counts as lost only
+   * when it is still gone, with no result, one tick later.
+   *
+   * The step gives up (GaveUpError) when it has waited giveUpMs without a valid result and no worker is
+   * responsive: none is connected, or every connected one is unresponsive.
    */
   private async watchdog(waitedMs: number): Promise<void> {
     const t = this.plan.globalStep;
-    for (const [shard, p] of [...this.pending.entries()]) {
+    const lost: number[] = [];
+    let gone = false;
+    for (const [shard, p] of this.pending) {
       if (await this.ctx.queue.getJob(p.jobId)) {
         this.missing.delete(p.jobId);
         continue;
       }
+      gone = true;
       const ticks = (this.missing.get(p.jobId) ?? 0) + 1;
       this.missing.set(p.jobId, ticks);
-      if (ticks < 2) continue;
-      this.ctx.log(`step ${t} shard ${shard}: job ${p.jobId} is gone without a usable result; recomputing`);
+      if (ticks >= 2) lost.push(shard);
+    }
+    // Jobs gone may be a Redis restarted empty, which took θ too (it is not checked otherwise: it may be large).
+    if (gone) await this.keepParams();
+    for (const shard of lost) {
+      this.ctx.log(`step ${t} shard ${shard}: job ${this.pending.get(shard)?.jobId} is gone without a usable result; recomputing`);
       await this.again(shard);
     }
-    if (waitedMs > 10_000) {
-      const workers = await this.ctx.queue.getWorkersCount();
-      this.ctx.log(
-        `step ${t}: waiting ${(waitedMs / 1000).toFixed(0)} s for shards ${[...this.pending.keys()].join(', ')}; ${workers} workers connected`,
+    if (waitedMs <= REPORT_WAIT_MS && waitedMs < this.ctx.giveUpMs) return;
+    const { connected, unresponsive } = await this.ctx.roster.survey(this.ctx.queue);
+    const shown = unresponsive.slice(0, 10).join(', ') + (unresponsive.length > 10 ? ', …' : '');
+    const workers =
+      `${connected} workers connected` +
+      (unresponsive.length > 0
+        ? `, ${unresponsive.length} unresponsive (no answer for ${UNRESPONSIVE_MS / 1000} s or more): ${shown}`
+        : '');
+    if (waitedMs >= this.ctx.giveUpMs && connected === unresponsive.length) {
+      throw new GaveUpError(
+        `step ${t}: no valid result for ${(waitedMs / 1000).toFixed(0)} s and no responsive worker (${workers}); gave up ` +
+          `(start workers: gradq worker --queue ${this.ctx.queue.name}; or see their logs)`,
       );
+    }
+    if (waitedMs > REPORT_WAIT_MS) {
+      this.ctx.log(`step ${t}: waiting ${(waitedMs / 1000).toFixed(0)} s for shards ${[...this.pending.keys()].join(', ')}; ${workers}`);
     }
   }
 }

@@ -82,6 +82,17 @@ export class StepPublisher {
     );
   }
 
+  /**
+   * Writes θ_t again if it is gone from Redis (a Redis restarted empty, a flush); true when it had to. Nothing is
+   * written when the check itself fails (the connection is down): the next check sees.
+   */
+  async restoreParams(step: number, params: Float32Array): Promise<boolean> {
+    const there = await this.retry.once(`step ${step}: checking θ`, () => this.tensors.get(this.keys.params(step), () => 'skip'));
+    if (there !== null) return false; // there (its bytes skipped unread), or not known
+    await this.writeParams(step, params);
+    return true;
+  }
+
   /** Adds one more job: a new attempt at a shard. */
   async add(job: ShardJobSpec): Promise<void> {
     await this.queue.add(job.name, job.data, job.opts);

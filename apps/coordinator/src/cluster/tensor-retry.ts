@@ -16,7 +16,11 @@ type Defined = NonNullable<unknown> | null;
 export class TensorRetry {
   private down = false; // the connection's last command failed
 
-  constructor(private readonly log: (line: string) => void) {}
+  /** `signal` ends the retries of untilDone (it throws the signal's reason). */
+  constructor(
+    private readonly log: (line: string) => void,
+    private readonly signal?: AbortSignal,
+  ) {}
 
   /** Runs `command` once; undefined when the connection failed (`what` names it in the log). */
   async once<T extends Defined>(what: string, command: () => Promise<T>): Promise<T | undefined> {
@@ -35,7 +39,7 @@ export class TensorRetry {
 
   /**
    * Runs `command` until it goes through, pausing FIRST_PAUSE_MS after the first failure and twice as long after
-   * each next one, up to LONGEST_PAUSE_MS. `command` must be safe to send again.
+   * each next one, up to LONGEST_PAUSE_MS, until the signal aborts. `command` must be safe to send again.
    */
   async untilDone(what: string, command: () => Promise<unknown>): Promise<void> {
     const sent = async (): Promise<true> => {
@@ -43,6 +47,7 @@ export class TensorRetry {
       return true;
     };
     for (let pause = FIRST_PAUSE_MS; !(await this.once(what, sent)); pause = Math.min(2 * pause, LONGEST_PAUSE_MS)) {
+      this.signal?.throwIfAborted();
       await new Promise((r) => setTimeout(r, pause));
     }
   }

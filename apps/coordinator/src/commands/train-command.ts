@@ -49,6 +49,7 @@ export const trainCommand = defineCommand({
         trainSamples: setup.train.count,
         workers: flags.workers ?? availableParallelism(),
         secret,
+        giveUpMs: flags['give-up-after'] * 1000,
         log: (line) => void io.stderr.write(`${line}\n`),
       });
       source = cluster.source;

@@ -19,6 +19,13 @@ export const TRAIN_FLAGS = {
   },
   queue: { type: 'string', placeholder: 'NAME', default: DEFAULT_QUEUE, help: 'queue name shared with the workers (their --queue)' },
   'secret-file': SECRET_FILE_FLAG,
+  'give-up-after': {
+    type: 'int',
+    min: 1,
+    default: 600,
+    placeholder: 'SECONDS',
+    help: 'stop (exit code 4) when a step has had no valid result for SECONDS and no worker is responsive',
+  },
   dataset: { type: 'string', choices: DATASET_NAMES, default: 'mnist', help: 'dataset to train on' },
   'data-dir': {
     type: 'string',

@@ -1,0 +1,60 @@
+import { decodeParamsInto, QUEUE_PREFIX, type MessageSigner, type ShardJob, type ShardResult } from '@gradq/cluster';
+import { epochOrder, gatherBatch, limitSamples, loadDataset, type Split } from '@gradq/data';
+import { Model } from '@gradq/nn';
+import type { Redis } from 'ioredis';
+import { SHARED_DATA } from './run-cli.js';
+
+/** The cluster tests' run: same seed, 4 shards, 2 epochs over the first 4096 MNIST samples (STEPS steps). */
+export const RUN = [
+  '--data-dir',
+  SHARED_DATA,
+  '--model',
+  'mlp:784-32-10',
+  '--train-samples',
+  '4096',
+  '--epochs',
+  '2',
+  '--shards',
+  '4',
+  '--batch',
+  '64',
+  '--augment-shift',
+  '0',
+  '--seed',
+  '5',
+  '--json',
+];
+export const STEPS = 128;
+
+/** The highest parameter version a run has published on `queue` (-1 before the first). */
+export async function publishedStep(redis: Redis, queue: string): Promise<number> {
+  const keys = await redis.keys(`${QUEUE_PREFIX}:${queue}:run:*:params:*`);
+  return Math.max(-1, ...keys.map((k) => Number(k.slice(k.lastIndexOf(':') + 1))));
+}
+
+/** The training split every worker uses, loaded once. */
+export async function honestTrainSplit(): Promise<Split> {
+  return (await loadDataset('mnist', { dataDir: SHARED_DATA })).train;
+}
+
+/** What an honest worker computes for a job, with libs/nn and libs/data directly (θ read from `redis`, signed with `signer` if any). */
+export async function honestShard(
+  redis: Redis,
+  job: ShardJob,
+  fullTrain: Split,
+  signer?: MessageSigner,
+): Promise<{ grads: Float32Array; result: ShardResult }> {
+  const train = limitSamples(fullTrain, job.trainSamples);
+  const model = new Model(job.model);
+  decodeParamsInto(await redis.getBuffer(job.paramsKey), model.params, job.paramsKey, signer);
+  const count = job.end - job.start;
+  const x = new Float32Array(count * train.features);
+  const y = new Uint8Array(count);
+  gatherBatch(train, epochOrder(job.seed, job.epoch, job.trainSamples), job.start, job.end, x, y);
+  const stats = model.forwardBackward(x, y, count);
+  const result: ShardResult = {
+    v: 2, run: job.run, step: job.step, shard: job.shard, attempt: job.attempt, count, ...stats,
+    worker: 'evil', fetchMs: 0, computeMs: 0, uploadMs: 0,
+  }; // prettier-ignore
+  return { grads: model.grads, result };
+}
