@@ -145,6 +145,7 @@ describe('gradq worker', () => {
     [['--redis', 'http://:pw@example:80'], {}, 'Redis URL http://:***@example:80: scheme http: is not redis: or rediss:'],
     [[], { GRADQ_REDIS_URL: 'http://:pw@example:80' }, 'Redis URL http://:***@example:80: scheme http: is not redis: or rediss:'],
     [['--queue', 'a:b'], {}, 'invalid queue "a:b" (use 1-64 letters, digits, _ . -)'],
+    [['--name', 'a b'], {}, '--name "a b": use 1-100 printable ASCII characters without spaces'],
   ])('refuses %j %j with exit code 2 and one line', async (args, env, line) => {
     const { code, stderr } = await run(args, env).done;
     expect(code, stderr).toBe(2);
