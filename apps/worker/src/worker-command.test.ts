@@ -174,6 +174,7 @@ describe('gradq worker', () => {
     [['--redis', 'http://:pw@example:80'], {}, 'Redis URL http://:***@example:80: scheme http: is not redis: or rediss:'],
     [[], { GRADQ_REDIS_URL: 'http://:pw@example:80' }, 'Redis URL http://:***@example:80: scheme http: is not redis: or rediss:'],
     [['--queue', 'a:b'], {}, 'invalid queue "a:b" (use 1-64 letters, digits, _ . -)'],
+    [['--name', 'a b'], {}, '--name "a b": use 1-100 printable ASCII characters without spaces'],
   ])('refuses %j %j with exit code 2 and one line', async (args, env, line) => {
     const { code, stderr } = await run(args, env).done;
     expect(code, stderr).toBe(2);
@@ -206,7 +207,9 @@ describe('gradq worker', () => {
     expect(code, stderr).toBe(0);
     expect(stderr.trim().split('\n')).toEqual([
       `worker w1 taking jobs from queue "outage" at ${server.url()}`,
-      expect.stringMatching(new RegExp(`^worker Redis at ${server.url()}: .*(ECONNRESET|ECONNREFUSED|closed).*; retrying with backoff$`)),
+      expect.stringMatching(
+        new RegExp(`^worker Redis at ${server.url()}: .*(ECONNRESET|ECONNREFUSED|EPIPE|closed).*; retrying with backoff$`),
+      ),
       `worker Redis at ${server.url()}: connected again`,
       'worker w1: SIGTERM, closing',
     ]);

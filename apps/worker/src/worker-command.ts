@@ -41,6 +41,11 @@ async function runWorker(flags: ParsedFlags<typeof WORKER_FLAGS>, io: CommandIo)
   checkRedisUrl(url);
   const { queue, quiet } = flags;
   checkName('queue', queue);
+  // The name is also the BullMQ connection's (CLIENT SETNAME: printable ASCII, no spaces), by which the coordinator
+  // tells connected workers apart.
+  if (flags.name !== undefined && !/^[!-~]{1,100}$/.test(flags.name)) {
+    throw new UsageError(`--name ${JSON.stringify(flags.name.slice(0, 100))}: use 1-100 printable ASCII characters without spaces`);
+  }
   const secret = resolveSecret(flags['secret-file']);
   const log = (line: string): void => void io.stderr.write(`worker ${line}\n`);
   await waitForRedis(url, log).catch((e: unknown) => {
