@@ -9,7 +9,7 @@ import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { honestShard, honestTrainSplit, publishedStep, RUN, STEPS } from '../testing/cluster-fixtures.js';
-import { lastJson, runCli, SHARED_DATA, spawnCli, waitFor } from '../testing/run-cli.js';
+import { killLeftoverChildren, lastJson, runCli, SHARED_DATA, spawnCli, waitFor } from '../testing/run-cli.js';
 
 // The faults of issue 11 that used to end a run or leave it behind, each against real processes: a worker that
 // fails every job, Redis restarted empty, a burst of forged messages, no worker at all, SIGTERM and SIGINT.
@@ -72,6 +72,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  killLeftoverChildren();
   for (const q of queues) {
     await new Queue(q, { connection: redis, prefix: QUEUE_PREFIX }).obliterate({ force: true });
     await deleteKeysWithPrefix(redis, `${QUEUE_PREFIX}:${q}:`);

@@ -23,7 +23,7 @@ import {
   RUN,
   STEPS,
 } from '../testing/cluster-fixtures.js';
-import { lastJson, runCli, SHARED_DATA, spawnCli, waitFor } from '../testing/run-cli.js';
+import { killLeftoverChildren, lastJson, runCli, SHARED_DATA, spawnCli, waitFor } from '../testing/run-cli.js';
 
 const redis = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
 const queues: string[] = [];
@@ -49,6 +49,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  killLeftoverChildren();
   for (const q of queues) {
     await new Queue(q, { connection: redis, prefix: QUEUE_PREFIX }).obliterate({ force: true });
     await deleteKeysWithPrefix(redis, `${QUEUE_PREFIX}:${q}:`);

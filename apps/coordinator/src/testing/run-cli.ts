@@ -24,9 +24,14 @@ export function lastJson(stdout: string): Record<string, unknown> {
   return JSON.parse(lines[lines.length - 1]) as Record<string, unknown>;
 }
 
+/** Children of spawnCli that have not exited yet: a failed test must not leave workers running. */
+const running = new Set<ChildProcess>();
+
 /** Starts `gradq ARGS…` and returns the child (for tests that kill it) with its collected output. */
 export function spawnCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; done: Promise<CliResult> } {
   const child = spawn(process.execPath, [GRADQ_BIN, ...args], { env: { ...process.env, ...env } });
+  running.add(child);
+  child.on('exit', () => running.delete(child));
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -36,6 +41,12 @@ export function spawnCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): 
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
   return { child, done };
+}
+
+/** SIGKILLs every child of spawnCli still running (call in afterAll: a test that failed half-way leaves them). */
+export function killLeftoverChildren(): void {
+  for (const child of running) child.kill('SIGKILL');
+  running.clear();
 }
 
 /** Polls `check` every 50 ms until it returns true, or fails after `timeoutMs` saying what it waited for. */
