@@ -8,7 +8,9 @@ export async function deleteKeysWithPrefix(redis: Redis | Cluster, prefix: strin
   if (!('nodes' in redis)) return deleteOnNode(redis, prefix, (keys) => redis.unlink(...keys));
   let deleted = 0;
   for (const node of redis.nodes('master')) {
-    deleted += await deleteOnNode(node, prefix, async (keys) => (await Promise.all(keys.map((k) => node.unlink(k)))).reduce((a, b) => a + b, 0));
+    deleted += await deleteOnNode(node, prefix, async (keys) =>
+      (await Promise.all(keys.map((k) => node.unlink(k)))).reduce((a, b) => a + b, 0),
+    );
   }
   return deleted;
 }

@@ -50,7 +50,12 @@ export class ClusterTensorConnection implements TensorStore {
     return this.route(key, (c) => c.rpushExpire(key, bytes, ttlMs));
   }
 
-  blpop(key: string, timeoutS: number, into: (length: number) => Uint8Array | 'skip', graceMs?: number): Promise<Uint8Array | SkippedBulk | null> {
+  blpop(
+    key: string,
+    timeoutS: number,
+    into: (length: number) => Uint8Array | 'skip',
+    graceMs?: number,
+  ): Promise<Uint8Array | SkippedBulk | null> {
     return this.route(key, (c) => c.blpop(key, timeoutS, into, graceMs));
   }
 
@@ -146,7 +151,9 @@ export class ClusterTensorConnection implements TensorStore {
   }
 
   private unserved(slot: number): RedisConnectionError {
-    return new RedisConnectionError(`Redis Cluster at ${redactRedisUrl(this.seed.href)}: no node serves hash slot ${slot} (is the cluster down?)`);
+    return new RedisConnectionError(
+      `Redis Cluster at ${redactRedisUrl(this.seed.href)}: no node serves hash slot ${slot} (is the cluster down?)`,
+    );
   }
 }
 

@@ -88,8 +88,11 @@ export async function waitForRedis(url: string, log: (line: string) => void, att
     try {
       await redis.connect();
       await redis.ping();
-      const info = await redis.info('cluster');
-      if (reason === undefined) return topologyFromInfo(info);
+      const topology = topologyFromInfo(await redis.info('cluster'));
+      // A cluster client reads the slot table (CLUSTER SLOTS) and the cluster's state (CLUSTER INFO, ioredis' ready
+      // check) first of all, and waits for ever when it may not: a user who may not is refused here.
+      if (topology === 'cluster') for (const sub of ['SLOTS', 'INFO']) await redis.call('CLUSTER', sub);
+      if (reason === undefined) return topology;
     } catch (e) {
       reason ??= e as Error;
     } finally {
@@ -128,6 +131,11 @@ function refused(url: string, reply: string): RedisRefusedError {
   if (/DB index is out of range/i.test(reply)) {
     return new RedisRefusedError(
       `Redis at ${safe}: the server has no database ${new URL(url).pathname.slice(1)} (${reply}); use one it has (…/0 to …/15 by default)`,
+    );
+  }
+  if (/^NOPERM\b/.test(reply)) {
+    return new RedisRefusedError(
+      `Redis at ${safe}: the URL's user may not run a command gradq needs (${reply}); grant it as the README's ACL does`,
     );
   }
   return new RedisRefusedError(`Redis at ${safe} refused the connection: ${reply}`);

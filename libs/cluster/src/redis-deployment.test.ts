@@ -70,6 +70,27 @@ describe.skipIf(REDIS_CLUSTER_UNSUPPORTED !== undefined)(clusterSuite('against a
     expect((error as Error).message).toMatch(/authentication failed: the server refused the URL's user or password \(WRONGPASS/);
   });
 
+  it.each([
+    ['the slot table', 'slots', '+cluster|info'],
+    ['the cluster’s state', 'info', '+cluster|slots'],
+  ])('refuses a user who may not read %s (CLUSTER %s), saying so', async (_what, denied, allowed) => {
+    const nodes = cluster.ports.map((_, i) => cluster.node(i));
+    try {
+      for (const node of nodes)
+        await node.call('ACL', 'SETUSER', `no${denied}`, 'reset', 'on', '>pw', '~*', '-@all', '+@connection', '+info', allowed);
+      const url = cluster.url(0).replace('redis://', `redis://no${denied}:pw@`);
+      const error = await waitForRedis(url, () => undefined, 3).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(RedisRefusedError);
+      expect((error as Error).message).toMatch(
+        new RegExp(
+          `^Redis at redis://no${denied}:\\*\\*\\*@127\\.0\\.0\\.1:\\d+: the URL's user may not run a command gradq needs \\(NOPERM .*cluster\\|${denied}.*\\); grant it as the README's ACL does$`,
+        ),
+      );
+    } finally {
+      for (const node of nodes) node.disconnect();
+    }
+  });
+
   it('runs BullMQ on the cluster with its prefix: every key of the queue in one slot', async () => {
     const deployment = await RedisDeployment.reach(cluster.url(2, password), () => undefined, 1);
     const name = `t-${randomUUID()}`;

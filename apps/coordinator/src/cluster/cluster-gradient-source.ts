@@ -1,11 +1,4 @@
-import {
-  deleteKeysWithPrefix,
-  type MessageSigner,
-  type RunKeys,
-  type ShardJob,
-  type ShardResult,
-  type TensorStore,
-} from '@gradq/cluster';
+import { deleteKeysWithPrefix, type MessageSigner, type RunKeys, type ShardJob, type ShardResult, type TensorStore } from '@gradq/cluster';
 import type { Queue } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
 import type { GradientSource, StepPlan, StepStats } from '@gradq/train';

@@ -97,7 +97,15 @@ export class TestRedisCluster {
     const nodes = this.ports.map((p) => `127.0.0.1:${p}`);
     const create = spawnSync(
       'redis-cli',
-      ['--cluster', 'create', ...nodes, '--cluster-replicas', '0', '--cluster-yes', ...(this.password === undefined ? [] : ['-a', this.password])],
+      [
+        '--cluster',
+        'create',
+        ...nodes,
+        '--cluster-replicas',
+        '0',
+        '--cluster-yes',
+        ...(this.password === undefined ? [] : ['-a', this.password]),
+      ],
       { encoding: 'utf8', env: { ...process.env, REDISCLI_AUTH: this.password ?? '' }, timeout: 60_000 },
     );
     if (create.status !== 0) throw new Error(`redis-cli --cluster create failed (${create.status}): ${create.stdout}${create.stderr}`);
