@@ -7,7 +7,7 @@ import { clusterSuite, REDIS_CLUSTER_UNSUPPORTED, TestRedisCluster } from '@grad
 import { Queue } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RUN, STEPS } from '../testing/cluster-fixtures.js';
+import { freezeHoldingShard, RUN, STEPS } from '../testing/cluster-fixtures.js';
 import { lastJson, runCli, SHARED_DATA, spawnCli, waitFor } from '../testing/run-cli.js';
 
 // gradq against a Redis Cluster of the test's own (3 masters, no replicas, a password on every node): the
@@ -131,13 +131,7 @@ describe.skipIf(unsupported)(clusterSuite('gradq on a Redis Cluster'), () => {
     await waitFor('step 30', async () => finished || (await publishedStep(queue)) >= 30, 120_000);
     const deployment = RedisDeployment.of(cluster.url(1, password), 'cluster');
     const jobs = new Queue(queue, { connection: admin, prefix: deployment.queuePrefix(queue) });
-    for (let holding = false; !holding;) {
-      expect(finished, 'the run ended before worker a was caught holding a shard').toBe(false);
-      a.child.kill('SIGSTOP');
-      await new Promise((r) => setTimeout(r, 200));
-      holding = (await jobs.getActiveCount()) > 0;
-      if (!holding) a.child.kill('SIGCONT');
-    }
+    await freezeHoldingShard(a.child, jobs, () => finished);
     await jobs.close();
     const b = worker('b');
     a.child.kill('SIGKILL');
