@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterTensorConnection, parseRedirect } from './cluster-tensor-connection.js';
+import { RedisConnectionError } from './tensor-connection.js';
 import { clusterSuite, REDIS_CLUSTER_UNSUPPORTED, TestRedisCluster } from './testing/redis-cluster.js';
 
 describe('parseRedirect', () => {
@@ -109,5 +110,25 @@ describe.skipIf(REDIS_CLUSTER_UNSUPPORTED !== undefined)(clusterSuite('ClusterTe
     expect(await tensors.nodeOf(key)).toBe(`127.0.0.1:${cluster.ports[1]}`);
     await tensors.set(key, bytes.subarray(0, 10), 60_000);
     expect(await holders(key)).toEqual([1]);
+  });
+
+  it('fails a command with a RedisConnectionError (retried by its callers) while the cluster is down, and works again after', async () => {
+    const tensors = connect(0);
+    const key = await keyOn(2);
+    await tensors.set(key, randomBytes(10), 60_000);
+    const slot = Number(await nodes[2].call('CLUSTER', 'KEYSLOT', key));
+    await nodes[2].call('CLUSTER', 'DELSLOTS', slot); // node 2 no longer serves it: the cluster is down for node 2
+    try {
+      const error = await tensors.get(key, (length) => new Uint8Array(length)).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(RedisConnectionError);
+      expect((error as Error).message).toMatch(/^Redis Cluster at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+: Redis GET: CLUSTERDOWN /);
+    } finally {
+      await nodes[2].call('CLUSTER', 'ADDSLOTS', slot);
+    }
+    for (let i = 0; !/cluster_state:ok/.test(String(await nodes[2].call('CLUSTER', 'INFO'))); i++) {
+      expect(i, 'the cluster is up again within 10 s').toBeLessThan(200);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(await tensors.get(key, () => 'skip')).not.toBeNull();
   });
 });

@@ -16,7 +16,9 @@ const SLOTS = 16384;
  * password). The slot table comes from CLUSTER SLOTS, asked of the node of the URL first, then of the nodes known;
  * it is read again after a MOVED reply (the slot moved: the command goes to the node named) and after a lost
  * connection (a node may have failed over). An ASK reply (the slot is migrating) sends that one command, after
- * ASKING, to the node named. Each command names one key, so nothing crosses slots.
+ * ASKING, to the node named. A CLUSTERDOWN or TRYAGAIN reply (the cluster is reconfiguring) fails the command
+ * with a RedisConnectionError, which callers retry, as they do a lost connection. Each command names one key, so
+ * nothing crosses slots.
  */
 export class ClusterTensorConnection implements TensorStore {
   private readonly seed: URL;
@@ -98,6 +100,11 @@ export class ClusterTensorConnection implements TensorStore {
         const [, result] = await Promise.all([asking, command(connection)]);
         return result;
       } catch (e) {
+        if (e instanceof RedisReplyError && /\b(CLUSTERDOWN|TRYAGAIN)\b/.test(e.message)) {
+          // The cluster is reconfiguring (a node failing over, a slot unserved, a migration): worth trying again.
+          this.slots = undefined;
+          throw new RedisConnectionError(`Redis Cluster at ${redactRedisUrl(this.seed.href)}: ${e.message}`);
+        }
         if (e instanceof RedisConnectionError) this.slots = undefined;
         const redirect = e instanceof RedisReplyError ? parseRedirect(e.message, hostOfNode(node)) : undefined;
         if (redirect === undefined || redirections >= MAX_REDIRECTIONS) throw e;
