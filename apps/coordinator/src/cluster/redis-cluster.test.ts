@@ -8,7 +8,7 @@ import { Queue } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freezeHoldingShard, RUN, STEPS } from '../testing/cluster-fixtures.js';
-import { lastJson, runCli, SHARED_DATA, spawnCli, waitFor } from '../testing/run-cli.js';
+import { killLeftoverChildren, lastJson, runCli, SHARED_DATA, spawnCli, waitFor } from '../testing/run-cli.js';
 
 // gradq against a Redis Cluster of the test's own (3 masters, no replicas, a password on every node): the
 // coordinator and its workers are each given a different node, find out it is a cluster, and end with the
@@ -25,14 +25,11 @@ let admin: Cluster;
 let masters: Redis[];
 let tmp: string;
 let secretFile: string;
-const spawned: Array<ReturnType<typeof spawnCli>> = [];
 
 /** `gradq ARGS…` with the URL of node `node` (the default user's password, or `user`'s) in the environment, not in argv. */
 function gradq(args: string[], node: number, user?: string): ReturnType<typeof spawnCli> {
   const url = user === undefined ? cluster.url(node, password) : cluster.url(node, password).replace('redis://', `redis://${user}`);
-  const p = spawnCli(args, { GRADQ_REDIS_URL: url });
-  spawned.push(p);
-  return p;
+  return spawnCli(args, { GRADQ_REDIS_URL: url });
 }
 
 /** The highest θ version the run on `queue` has on any master (-1 before the first). */
@@ -65,8 +62,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (unsupported) return;
-  for (const p of spawned) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
-  await Promise.all(spawned.map((p) => p.done));
+  killLeftoverChildren();
   await admin?.quit().catch(() => admin.disconnect());
   for (const m of masters ?? []) m.disconnect();
   await cluster?.stop();
