@@ -2,15 +2,11 @@ import { defineCommand, InputError, UsageError, type CommandIo, type ParsedFlags
 import {
   checkName,
   checkRedisUrl,
-  connectRedis,
-  QUEUE_PREFIX,
-  redactRedisUrl,
   REDIS_URL_ENV,
+  RedisDeployment,
   resolveRedisUrl,
   resolveSecret,
-  TensorConnection,
   validateShardJob,
-  waitForRedis,
   WORKER_FLAGS,
   type ShardJob,
   type ShardResult,
@@ -48,13 +44,13 @@ async function runWorker(flags: ParsedFlags<typeof WORKER_FLAGS>, io: CommandIo)
   }
   const secret = resolveSecret(flags['secret-file']);
   const log = (line: string): void => void io.stderr.write(`worker ${line}\n`);
-  await waitForRedis(url, log).catch((e: unknown) => {
+  const deployment = await RedisDeployment.reach(url, log).catch((e: unknown) => {
     throw e instanceof InputError ? new UsageError(`${e.message}; check --redis (or $${REDIS_URL_ENV})`) : e;
   });
-  const redis = connectRedis(url, log);
+  const redis = deployment.connect(log);
   // θ fetches and result pushes get a lean connection of their own: a 400 KB push then travels while BullMQ
   // completes the job and hands out the next one on `redis`, instead of holding those commands up behind it.
-  const tensors = new TensorConnection(url);
+  const tensors = deployment.tensors();
   const processor = new ShardProcessor(tensors, flags['data-dir'], flags.name, log, secret?.signer);
   // Closing: a signal, the coordinator gone, or this worker failing job after job (see FailureStreak).
   const closing = new AbortController();
@@ -78,7 +74,7 @@ async function runWorker(flags: ParsedFlags<typeof WORKER_FLAGS>, io: CommandIo)
   };
   const worker = new Worker<ShardJob, ShardResult>(queue, async (job) => compute(job.data), {
     connection: redis,
-    prefix: QUEUE_PREFIX,
+    prefix: deployment.queuePrefix(queue),
     concurrency: 1,
     lockDuration: LOCK_MS,
     stalledInterval: STALLED_CHECK_MS,
@@ -92,7 +88,7 @@ async function runWorker(flags: ParsedFlags<typeof WORKER_FLAGS>, io: CommandIo)
   worker.on('failed', (job, e) => log(`${processor.name}: job ${job?.id ?? '?'} failed: ${e.message}`));
   if (!quiet) {
     const signing = secret ? `; jobs, θ and results signed with the secret from ${secret.source}` : '';
-    log(`${processor.name} taking jobs from queue "${queue}" at ${redactRedisUrl(url)}${signing}`);
+    log(`${processor.name} taking jobs from queue "${queue}" at ${deployment.describe()}${signing}`);
   }
 
   // Finish (or hand back) the current job and close on SIGTERM/SIGINT, or when the launching coordinator goes.

@@ -1,20 +1,58 @@
 import { InputError } from '@gradq/cli';
-import { Redis, ReplyError, type RedisOptions } from 'ioredis';
-import { redactRedisUrl } from './redis-url.js';
+import { Cluster, Redis, ReplyError, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { isIP } from 'node:net';
+import { checkRedisUrl, redactRedisUrl } from './redis-url.js';
+import type { RedisTopology } from './redis-deployment.js';
 
 /**
  * An ioredis connection for BullMQ (maxRetriesPerRequest: null, as BullMQ requires for workers) that retries
  * with capped exponential backoff and reports each failure through `log` once per outage, never silently.
  */
 export function connectRedis(url: string, log: (line: string) => void, options: RedisOptions = {}): Redis {
+  return reportOutages(
+    new Redis(url, {
+      maxRetriesPerRequest: null,
+      enableReadyCheck: true,
+      retryStrategy: backoff,
+      ...options,
+    }),
+    url,
+    log,
+  );
+}
+
+/**
+ * connectRedis for a Redis Cluster: an ioredis Cluster that starts from the node of `url` (any node), finds the
+ * others itself and follows MOVED and ASK; every node connection has the URL's user, password and TLS.
+ */
+export function connectCluster(url: string, log: (line: string) => void, options: ClusterOptions = {}): Cluster {
+  const u = checkRedisUrl(url);
+  const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
+  return reportOutages(
+    new Cluster([{ host, port: u.port === '' ? 6379 : Number(u.port) }], {
+      clusterRetryStrategy: backoff,
+      ...options,
+      redisOptions: {
+        username: u.username === '' ? undefined : decodeURIComponent(u.username),
+        password: u.password === '' ? undefined : decodeURIComponent(u.password),
+        tls: u.protocol === 'rediss:' ? { servername: isIP(host) === 0 ? host : undefined } : undefined,
+        maxRetriesPerRequest: null,
+        enableReadyCheck: true,
+        ...options.redisOptions,
+      },
+    }),
+    url,
+    log,
+  );
+}
+
+/** Capped exponential backoff between reconnection attempts. */
+const backoff = (times: number): number => Math.min(100 * 2 ** Math.min(times, 10), 5000);
+
+/** Logs the first error of an outage and the reconnection that ends it, never silently. */
+function reportOutages<C extends Redis | Cluster>(redis: C, url: string, log: (line: string) => void): C {
   const safe = redactRedisUrl(url);
   let down = false;
-  const redis = new Redis(url, {
-    maxRetriesPerRequest: null,
-    enableReadyCheck: true,
-    retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 10), 5000),
-    ...options,
-  });
   redis.on('error', (e: Error) => {
     if (!down) log(`Redis at ${safe}: ${e.message}; retrying with backoff`);
     down = true;
@@ -29,9 +67,10 @@ export function connectRedis(url: string, log: (line: string) => void, options: 
 /**
  * Pings Redis until it answers or `attempts` tries (with doubling delays) have failed; the error names the URL
  * (without its password) and what went wrong. A server that answers with an error (a wrong or missing password,
- * a database number it does not have) is not asked again: RedisRefusedError at once.
+ * a database number it does not have) is not asked again: RedisRefusedError at once. Resolves to what answered:
+ * a node of a Redis Cluster (INFO cluster says cluster_enabled:1) or a standalone server.
  */
-export async function waitForRedis(url: string, log: (line: string) => void, attempts = 5): Promise<void> {
+export async function waitForRedis(url: string, log: (line: string) => void, attempts = 5): Promise<RedisTopology> {
   const safe = redactRedisUrl(url);
   let last = '';
   for (let i = 0; i < attempts; i++) {
@@ -49,7 +88,11 @@ export async function waitForRedis(url: string, log: (line: string) => void, att
     try {
       await redis.connect();
       await redis.ping();
-      if (reason === undefined) return;
+      const topology = topologyFromInfo(await redis.info('cluster'));
+      // A cluster client reads the slot table (CLUSTER SLOTS) and the cluster's state (CLUSTER INFO, ioredis' ready
+      // check) first of all, and waits for ever when it may not: a user who may not is refused here.
+      if (topology === 'cluster') for (const sub of ['SLOTS', 'INFO']) await redis.call('CLUSTER', sub);
+      if (reason === undefined) return topology;
     } catch (e) {
       reason ??= e as Error;
     } finally {
@@ -64,6 +107,11 @@ export async function waitForRedis(url: string, log: (line: string) => void, att
     }
   }
   throw new RedisUnavailableError(`Redis at ${safe} does not answer after ${attempts} tries (${last})`);
+}
+
+/** What INFO cluster says the server is. */
+export function topologyFromInfo(info: string): RedisTopology {
+  return /^cluster_enabled:1\s*$/m.test(info) ? 'cluster' : 'standalone';
 }
 
 /** Error replies of a server that will answer in a moment (loading its data, busy with a script, a replica). */
@@ -83,6 +131,11 @@ function refused(url: string, reply: string): RedisRefusedError {
   if (/DB index is out of range/i.test(reply)) {
     return new RedisRefusedError(
       `Redis at ${safe}: the server has no database ${new URL(url).pathname.slice(1)} (${reply}); use one it has (…/0 to …/15 by default)`,
+    );
+  }
+  if (/^NOPERM\b/.test(reply)) {
+    return new RedisRefusedError(
+      `Redis at ${safe}: the URL's user may not run a command gradq needs (${reply}); grant it as the README's ACL does`,
     );
   }
   return new RedisRefusedError(`Redis at ${safe} refused the connection: ${reply}`);

@@ -11,12 +11,14 @@ export {
   type ShardFailure,
 } from './shard-job.js';
 export { encodeParams, decodeParamsInto, ParamsFetcher, type ParamsSignature } from './tensor-codec.js';
-export { TensorConnection, RedisConnectionError, RedisReplyError } from './tensor-connection.js';
+export { TensorConnection, RedisConnectionError, RedisReplyError, type TensorStore, type SlotRange } from './tensor-connection.js';
+export { ClusterTensorConnection } from './cluster-tensor-connection.js';
+export { RedisDeployment, type RedisTopology } from './redis-deployment.js';
 export { SkippedBulk } from './resp-reply-parser.js';
 export { ResultWriter, encodeResultMessage, readResultMessage, readGradientInto, type ResultMessage } from './result-message.js';
 export { checkRedisUrl, redactRedisUrl, resolveRedisUrl, DEFAULT_REDIS_URL, REDIS_URL_ENV, type RedisUrlChoice } from './redis-url.js';
 export { ClusterConfigError } from './cluster-config-error.js';
-export { connectRedis, waitForRedis, RedisUnavailableError, RedisRefusedError } from './connect.js';
+export { connectRedis, connectCluster, waitForRedis, topologyFromInfo, RedisUnavailableError, RedisRefusedError } from './connect.js';
 export { WORKER_FLAGS, SECRET_FILE_FLAG } from './worker-flags.js';
 export { deleteKeysWithPrefix } from './cleanup.js';
 export { MessageSigner, SIGNATURE_BYTES, type SignedKind } from './signing.js';

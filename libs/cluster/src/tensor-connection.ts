@@ -98,6 +98,32 @@ export class TensorConnection {
     return value;
   }
 
+  /**
+   * CLUSTER SLOTS of a Redis Cluster node: which node serves each range of hash slots (masters only). A node given
+   * with an empty host is this connection's host (the node answers for itself).
+   */
+  async clusterSlots(): Promise<SlotRange[]> {
+    const reply = await this.command(['CLUSTER', 'SLOTS']);
+    if (!Array.isArray(reply)) throw unexpected('CLUSTER SLOTS', reply);
+    return reply.map((range) => {
+      const [start, end, master] = Array.isArray(range) ? range : [];
+      const [host, port] = Array.isArray(master) ? master : [];
+      if (typeof start !== 'number' || typeof end !== 'number' || !(host instanceof Uint8Array) || typeof port !== 'number') {
+        throw unexpected('CLUSTER SLOTS', range);
+      }
+      const name = Buffer.from(host).toString();
+      return { start, end, host: name === '' ? this.url.hostname.replace(/^\[(.*)\]$/, '$1') : name, port };
+    });
+  }
+
+  /**
+   * ASKING: the next command sent on this connection (which the caller sends at once, without awaiting this)
+   * may use a slot this node is importing, as the ASK redirection of a Redis Cluster asks.
+   */
+  async asking(): Promise<void> {
+    expectOk(await this.command(['ASKING']), 'ASKING');
+  }
+
   /** Sends QUIT and closes once the commands in flight are answered, or after QUIT_MS; later commands fail. */
   async quit(): Promise<void> {
     if (this.closed) return;
@@ -217,6 +243,14 @@ export class TensorConnection {
   }
 }
 
+/** A range of hash slots of a Redis Cluster and the master that serves it. */
+export interface SlotRange {
+  start: number;
+  end: number;
+  host: string;
+  port: number;
+}
+
 const QUIT_MS = 1000;
 /** A server that has sent no byte of a (non-blocking) command's reply this long after it was sent is taken for dead. */
 const REPLY_MS = 30_000;
@@ -274,3 +308,6 @@ function unexpected(what: string, reply: RespValue): Error {
   const shown = reply instanceof Uint8Array ? `${reply.length} bytes` : JSON.stringify(reply)?.slice(0, 80);
   return new Error(`Redis ${what}: unexpected reply ${shown}`);
 }
+
+/** The tensor commands, as TensorConnection (one server) and ClusterTensorConnection (a Redis Cluster) both give them. */
+export type TensorStore = Pick<TensorConnection, 'set' | 'unlink' | 'get' | 'rpushExpire' | 'blpop' | 'quit' | 'disconnect'>;

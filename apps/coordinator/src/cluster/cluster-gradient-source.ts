@@ -1,13 +1,6 @@
-import {
-  deleteKeysWithPrefix,
-  type MessageSigner,
-  type RunKeys,
-  type ShardJob,
-  type ShardResult,
-  type TensorConnection,
-} from '@gradq/cluster';
+import { deleteKeysWithPrefix, type MessageSigner, type RunKeys, type ShardJob, type ShardResult, type TensorStore } from '@gradq/cluster';
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { GradientSource, StepPlan, StepStats } from '@gradq/train';
 import { settlesWithin, untilAborted } from './bounded-wait.js';
 import { ClusterTimer, type ClusterTimings } from './cluster-timings.js';
@@ -46,8 +39,8 @@ export class ClusterGradientSource implements GradientSource {
    * (`signer`), jobs and θ are signed and only signed results are read.
    */
   constructor(
-    private readonly redis: Redis,
-    tensors: TensorConnection,
+    private readonly redis: Redis | Cluster,
+    tensors: TensorStore,
     queue: Queue<ShardJob, ShardResult>,
     private readonly keys: RunKeys,
     run: RunDescriptor,

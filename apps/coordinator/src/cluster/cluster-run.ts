@@ -2,25 +2,22 @@ import { randomBytes } from 'node:crypto';
 import { UsageError } from '@gradq/cli';
 import {
   checkName,
-  checkRedisUrl,
-  connectRedis,
   KEY_TTL_MS,
-  QUEUE_PREFIX,
   redactRedisUrl,
   REDIS_URL_ENV,
+  RedisDeployment,
   RedisRefusedError,
   RedisUnavailableError,
   resolveRedisUrl,
   runKeys,
-  TensorConnection,
-  waitForRedis,
+  type TensorStore,
   type SharedSecret,
   type ShardJob,
   type ShardResult,
 } from '@gradq/cluster';
 import type { TrainConfig } from '@gradq/train';
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { settlesWithin } from './bounded-wait.js';
 import { ClusterGradientSource } from './cluster-gradient-source.js';
 import { LocalWorkers } from './local-workers.js';
@@ -61,7 +58,7 @@ export class ClusterRun {
   private constructor(
     readonly url: string,
     readonly source: ClusterGradientSource,
-    private readonly connections: Array<Redis | TensorConnection>,
+    private readonly connections: Array<Redis | Cluster | TensorStore>,
     private readonly queue: Queue<ShardJob, ShardResult>,
     private readonly localWorkers: LocalWorkers,
     private readonly privateRedis: PrivateRedis | undefined,
@@ -83,12 +80,13 @@ export class ClusterRun {
   static async start(o: ClusterRunOptions): Promise<ClusterRun> {
     const queueName = o.queue;
     checkName('queue', queueName);
-    const { url, privateRedis } = await reachRedis(o.redis, o.log);
-    const redis = connectRedis(url, o.log);
+    const { deployment, privateRedis } = await reachRedis(o.redis, o.log);
+    const url = deployment.url;
+    const redis = deployment.connect(o.log);
     // θ is written and the results are popped (with BLPOP, which blocks its connection) on a lean connection of
     // their own.
-    const tensors = new TensorConnection(url);
-    const queue = new Queue<ShardJob, ShardResult>(queueName, { connection: redis, prefix: QUEUE_PREFIX });
+    const tensors = deployment.tensors();
+    const queue = new Queue<ShardJob, ShardResult>(queueName, { connection: redis, prefix: deployment.queuePrefix(queueName) });
     // The URL and the secret through the environment: neither in a process list.
     const env = { ...process.env, [REDIS_URL_ENV]: url };
     // Without a listener BullMQ prints every connection error with its stack; connectRedis logs an outage once.
@@ -108,7 +106,7 @@ export class ClusterRun {
       const source = new ClusterGradientSource(redis, tensors, queue, keys, run, o.paramCount, o.log, stop, o.secret?.signer);
       workers.start(o.workers);
       o.log(
-        `run ${keys.runId} on queue "${queueName}" at ${redactRedisUrl(url)}: ` +
+        `run ${keys.runId} on queue "${queueName}" at ${deployment.describe()}: ` +
           (o.workers > 0 ? `${o.workers} local workers` : 'waiting for external workers (gradq worker)'),
       );
       if (o.secret) o.log(`jobs, θ and results are signed with the secret from ${o.secret.source}; unsigned results are rejected`);
@@ -195,7 +193,7 @@ async function releaseAll(steps: Array<() => Promise<unknown> | undefined>): Pro
 }
 
 /** QUIT, or a plain disconnect when that fails or takes longer than RELEASE_MS. */
-async function quit(connection: Redis | TensorConnection): Promise<void> {
+async function quit(connection: Redis | Cluster | TensorStore): Promise<void> {
   const done = await settlesWithin(connection.quit(), RELEASE_MS).catch(() => false);
   if (!done) connection.disconnect();
 }
@@ -204,12 +202,13 @@ async function quit(connection: Redis | TensorConnection): Promise<void> {
  * --redis URL (or $GRADQ_REDIS_URL) must answer, after retries with backoff. Without either, the default
  * address is tried once; if nothing answers there, a private redis-server is started when one is on PATH.
  */
-async function reachRedis(given: string | undefined, log: (line: string) => void): Promise<{ url: string; privateRedis?: PrivateRedis }> {
+async function reachRedis(
+  given: string | undefined,
+  log: (line: string) => void,
+): Promise<{ deployment: RedisDeployment; privateRedis?: PrivateRedis }> {
   const { url, chosen } = resolveRedisUrl(given);
-  checkRedisUrl(url);
   try {
-    await waitForRedis(url, log, chosen ? 5 : 1);
-    return { url };
+    return { deployment: await RedisDeployment.reach(url, log, chosen ? 5 : 1) };
   } catch (e) {
     if (e instanceof RedisRefusedError) throw new UsageError(`${e.message}; check --redis (or $${REDIS_URL_ENV})`);
     if (!(e instanceof RedisUnavailableError)) throw e;
@@ -220,6 +219,6 @@ async function reachRedis(given: string | undefined, log: (line: string) => void
       );
     }
     const privateRedis = await PrivateRedis.start(log);
-    return { url: privateRedis.url, privateRedis };
+    return { deployment: RedisDeployment.of(privateRedis.url, 'standalone'), privateRedis };
   }
 }

@@ -17,6 +17,7 @@ import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  freezeHoldingShard,
   honestShard as honestShardOf,
   honestTrainSplit,
   publishedStep as publishedStepOf,
@@ -99,13 +100,7 @@ describe('gradq train on the cluster', () => {
     let finished = false;
     void coordinator.done.then(() => (finished = true));
     const jobs = new Queue(queue, { connection: redis, prefix: QUEUE_PREFIX });
-    for (let holding = false; !holding;) {
-      expect(finished, 'the run ended before worker a was caught holding a shard').toBe(false);
-      a.child.kill('SIGSTOP');
-      await new Promise((r) => setTimeout(r, 200));
-      holding = (await jobs.getActiveCount()) > 0;
-      if (!holding) a.child.kill('SIGCONT');
-    }
+    await freezeHoldingShard(a.child, jobs, () => finished);
     await jobs.close();
     const b = worker();
     const stalledAt = await publishedStep(queue);

@@ -1,4 +1,4 @@
-import type { SkippedBulk, TensorConnection } from '@gradq/cluster';
+import type { SkippedBulk, TensorStore } from '@gradq/cluster';
 import type { TensorRetry } from './tensor-retry.js';
 
 /** BLPOP's timeout: the gather loop wakes at least this often, result or not. */
@@ -16,7 +16,7 @@ export class ResultInbox {
 
   /** Pops off `key` on `tensors` (which blocks in BLPOP meanwhile). */
   constructor(
-    private readonly tensors: TensorConnection,
+    private readonly tensors: TensorStore,
     private readonly key: string,
     paramCount: number,
     private readonly retry: TensorRetry,

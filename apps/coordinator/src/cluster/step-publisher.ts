@@ -7,7 +7,7 @@ import {
   type RunKeys,
   type ShardJob,
   type ShardResult,
-  type TensorConnection,
+  type TensorStore,
 } from '@gradq/cluster';
 import type { Queue } from 'bullmq';
 import type { StepPlan } from '@gradq/train';
@@ -36,7 +36,7 @@ export interface ShardJobSpec {
  */
 export class StepPublisher {
   constructor(
-    private readonly tensors: TensorConnection,
+    private readonly tensors: TensorStore,
     private readonly queue: Queue<ShardJob, ShardResult>,
     private readonly keys: RunKeys,
     private readonly run: RunDescriptor,

@@ -1,13 +1,16 @@
-import { QUEUE_PREFIX, type ShardJob, type ShardResult } from '@gradq/cluster';
+import { QUEUE_PREFIX, RedisDeployment, type ShardJob, type ShardResult } from '@gradq/cluster';
 import type { Queue } from 'bullmq';
 import { describe, expect, it } from 'vitest';
 import { UNRESPONSIVE_MS, WorkerRoster } from './worker-roster.js';
 
-/** A queue whose client list holds workers named `names` (null: a worker without a name), connected for `ageS` s. */
-function queueWith(workers: Array<{ name: string | null; ageS: number }>): Queue<ShardJob, ShardResult> {
-  const base = `${QUEUE_PREFIX}:${Buffer.from('q1').toString('base64')}`;
+/**
+ * A queue with BullMQ's `prefix` whose client list holds workers named `names` (null: a worker without a name),
+ * connected for `ageS` s, named as BullMQ names its workers' connections.
+ */
+function queueWith(workers: Array<{ name: string | null; ageS: number }>, prefix = QUEUE_PREFIX): Queue<ShardJob, ShardResult> {
+  const base = `${prefix}:${Buffer.from('q1').toString('base64')}`;
   const clients = workers.map((w) => ({ name: 'q1', rawname: w.name === null ? base : `${base}:w:${w.name}`, age: String(w.ageS) }));
-  return { name: 'q1', getWorkers: async () => clients } as unknown as Queue<ShardJob, ShardResult>;
+  return { name: 'q1', opts: { prefix }, getWorkers: async () => clients } as unknown as Queue<ShardJob, ShardResult>;
 }
 
 describe('WorkerRoster', () => {
@@ -28,6 +31,20 @@ describe('WorkerRoster', () => {
     ]);
     roster.delivered('frozen-then-reconnected', now - 60_000);
     expect(await roster.survey(queue, now)).toEqual({ connected: 7, unresponsive: ['frozen', 'never-answered'] });
+  });
+
+  it('tells workers by name under a Redis Cluster’s hash-tagged prefix too', async () => {
+    const roster = new WorkerRoster();
+    const now = 100_000;
+    roster.delivered('busy', now - 2000);
+    const queue = queueWith(
+      [
+        { name: 'busy', ageS: 60 },
+        { name: 'frozen', ageS: 60 },
+      ],
+      RedisDeployment.of('redis://127.0.0.1:7000', 'cluster').queuePrefix('q1'),
+    );
+    expect(await roster.survey(queue, now)).toEqual({ connected: 2, unresponsive: ['frozen'] });
   });
 
   it('says when a failing streak starts, once per worker, until the worker delivers a result', () => {

@@ -1,4 +1,4 @@
-import { QUEUE_PREFIX, type ShardJob, type ShardResult } from '@gradq/cluster';
+import type { ShardJob, ShardResult } from '@gradq/cluster';
 import type { Queue } from 'bullmq';
 
 /** A connected worker that has sent nothing for this long, while shards wait, is unresponsive. */
@@ -40,7 +40,7 @@ export class WorkerRoster {
 
   /** Who is connected to `queue` now, and which of them have been silent for UNRESPONSIVE_MS. */
   async survey(queue: Queue<ShardJob, ShardResult>, now = performance.now()): Promise<WorkerSurvey> {
-    const named = `${QUEUE_PREFIX}:${Buffer.from(queue.name).toString('base64')}:w:`;
+    const named = `${queue.opts.prefix}:${Buffer.from(queue.name).toString('base64')}:w:`; // BullMQ's client name
     const clients = await queue.getWorkers();
     const unresponsive: string[] = [];
     for (const c of clients) {

@@ -1,7 +1,10 @@
+import type { ChildProcess } from 'node:child_process';
 import { decodeParamsInto, QUEUE_PREFIX, type MessageSigner, type ShardJob, type ShardResult } from '@gradq/cluster';
 import { epochOrder, gatherBatch, limitSamples, loadDataset, type Split } from '@gradq/data';
 import { Model } from '@gradq/nn';
+import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { expect } from 'vitest';
 import { SHARED_DATA } from './run-cli.js';
 
 /** The cluster tests' run: same seed, 4 shards, 2 epochs over the first 4096 MNIST samples (STEPS steps). */
@@ -30,6 +33,20 @@ export const STEPS = 128;
 export async function publishedStep(redis: Redis, queue: string): Promise<number> {
   const keys = await redis.keys(`${QUEUE_PREFIX}:${queue}:run:*:params:*`);
   return Math.max(-1, ...keys.map((k) => Number(k.slice(k.lastIndexOf(':') + 1))));
+}
+
+/**
+ * Stops `worker` (SIGSTOP) at a moment it holds a shard of `jobs`' queue: it must be the only worker taking jobs,
+ * so that an active job is its. Fails when the run has `finished()` first.
+ */
+export async function freezeHoldingShard(worker: ChildProcess, jobs: Queue, finished: () => boolean): Promise<void> {
+  for (let holding = false; !holding;) {
+    expect(finished(), 'the run ended before the worker was caught holding a shard').toBe(false);
+    worker.kill('SIGSTOP');
+    await new Promise((r) => setTimeout(r, 200));
+    holding = (await jobs.getActiveCount()) > 0;
+    if (!holding) worker.kill('SIGCONT');
+  }
 }
 
 /** The training split every worker uses, loaded once. */

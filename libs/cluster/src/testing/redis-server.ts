@@ -1,6 +1,8 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
+import { freePort } from './free-port.js';
+
+export { TestRedisCluster, REDIS_CLUSTER_UNSUPPORTED, clusterSuite } from './redis-cluster.js';
 
 /** True when tests can start a redis-server of their own (it is on PATH). */
 export const REDIS_SERVER_ON_PATH = spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
@@ -70,16 +72,4 @@ export class TestRedisServer {
       await new Promise((r) => setTimeout(r, 50));
     }
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
