@@ -7,6 +7,7 @@ import { checkModelFits, shardGradient, ShardInputs } from '@gradq/train';
 import {
   checkShardJobSignature,
   InvalidMessageError,
+  jobShards,
   KEY_TTL_MS,
   ParamsFetcher,
   ResultWriter,
@@ -16,6 +17,14 @@ import {
   type TensorConnection,
 } from '@gradq/cluster';
 
+/** What the shards of one job share (see ShardProcessor.prepare). */
+interface Prepared {
+  train: Split;
+  model: Model;
+  /** Milliseconds spent fetching θ for the job: reported with its first shard, 0 with the others. */
+  fetchMs: number;
+}
+
 /** Models a processor keeps (see model()). */
 export const MODEL_CACHE = 2;
 
@@ -24,8 +33,9 @@ export type TensorLink = Pick<TensorConnection, 'get' | 'rpushExpire'>;
 
 /**
  * Computes shard gradients: loads each dataset once, keeps one model per spec, fetches θ only when the
- * parameter key changes, keeps the current epoch order, and pushes a result message (the ShardResult and the
- * gradient sum) onto the job's results list; when a shard fails, it pushes a failure message instead, so the
+ * parameter key changes, keeps the current epoch order, and pushes a result message per shard of the job (the
+ * ShardResult and the shard's gradient sum, the next shard computed while it travels) onto the job's results
+ * list; when a shard fails, it pushes a failure message instead, so the
  * coordinator can recompute it at once. Computing a job twice pushes the same result twice (the coordinator
  * keeps the first).
  *
@@ -62,21 +72,32 @@ export class ShardProcessor {
     this.writer = new ResultWriter(signer);
   }
 
-  async process(job: ShardJob): Promise<ShardResult> {
+  /**
+   * Computes the job's shards in order, pushing each one's result as soon as it is computed; resolves to the
+   * results (one per non-empty shard). When a shard fails, a failure report is pushed for it and for each shard
+   * after it, and the error is thrown.
+   */
+  async process(job: ShardJob): Promise<ShardResult[]> {
+    const shards = jobShards(job).filter((s) => s.end > s.start);
+    const results: ShardResult[] = [];
     // A job without this worker's signature on it gets no answer signed by it: else whoever can add jobs could have
     // genuine-looking failure reports signed for any shard. (Without a secret, a signed job is a failure to report.)
     if (this.signer) checkShardJobSignature(job, this.signer);
     try {
       if (!this.signer) checkShardJobSignature(job, undefined);
-      return await this.compute(job);
+      const prepared = await this.prepare(job);
+      for (const shard of shards) {
+        results.push(await this.compute(job, prepared, shard));
+        prepared.fetchMs = 0; // θ is fetched once a job
+      }
+      return results;
     } catch (e) {
-      const header = { v: 2 as const, run: job.run, step: job.step, shard: job.shard, attempt: job.attempt, worker: this.name };
-      await this.pushing;
-      this.pushing = this.push(
-        job,
-        this.writer.write({ ...header, error: String((e as Error).message).slice(0, 1000) }),
-        performance.now(),
-      );
+      const error = String((e as Error).message).slice(0, 1000);
+      for (const { shard } of shards.slice(results.length)) {
+        const header = { v: 2 as const, run: job.run, step: job.step, shard, attempt: job.attempt, worker: this.name };
+        await this.pushing;
+        this.pushing = this.push(job, shard, this.writer.write({ ...header, error }), performance.now());
+      }
       throw e;
     }
   }
@@ -87,10 +108,11 @@ export class ShardProcessor {
   }
 
   /**
+   * What a job's shards share: the training split, the model holding θ of the job's step, the epoch order.
    * What the job names (a dataset, a sample count, a model) that cannot be had is the job's fault, an
    * InvalidMessageError; what fails here (reading the dataset files, memory) is the worker's.
    */
-  private async compute(job: ShardJob): Promise<ShardResult> {
+  private async prepare(job: ShardJob): Promise<Prepared> {
     if (!(DATASET_NAMES as readonly string[]).includes(job.dataset)) {
       throw new InvalidMessageError(`shard job: dataset ${JSON.stringify(job.dataset)} is not one of ${DATASET_NAMES.join(', ')}`);
     }
@@ -107,22 +129,31 @@ export class ShardProcessor {
       await this.params.fetchInto(job.paramsKey, model.params);
       entry.paramsKey = job.paramsKey;
     }
-    const t1 = performance.now();
-    // The shard's gradient sum, by the recipe the in-process trainer uses.
+    const fetchMs = performance.now() - t0;
     const orderKey = `${job.dataset}/${job.seed}/${job.epoch}/${job.trainSamples}`;
     if (this.order.key !== orderKey) this.order = { key: orderKey, order: epochOrder(job.seed, job.epoch, job.trainSamples) };
-    const count = job.end - job.start;
+    return { train, model, fetchMs };
+  }
+
+  /** One shard's gradient sum, by the recipe the in-process trainer uses, pushed as a result message. */
+  private async compute(
+    job: ShardJob,
+    prepared: Prepared,
+    { shard, start, end }: { shard: number; start: number; end: number },
+  ): Promise<ShardResult> {
+    const { train, model } = prepared;
+    const t1 = performance.now();
     const augmentation = { seed: job.seed, epoch: job.epoch, shift: job.shift };
-    const stats = shardGradient(model, train, this.order.order, job.start, job.end, this.inputs, augmentation);
+    const stats = shardGradient(model, train, this.order.order, start, end, this.inputs, augmentation);
     const t2 = performance.now();
     // Push the result and the gradient sum, once the previous push has freed the writer's buffer. uploadMs is
     // the previous push's (this one has not happened yet).
     await this.pushing;
-    const { run, step, shard, attempt } = job;
+    const { run, step, attempt } = job;
     const { lossSum, correct } = stats;
-    const timings = { fetchMs: t1 - t0, computeMs: t2 - t1, uploadMs: this.lastUploadMs };
-    const result: ShardResult = { v: 2, run, step, shard, attempt, count, lossSum, correct, worker: this.name, ...timings };
-    this.pushing = this.push(job, this.writer.write(result, model.grads), performance.now());
+    const timings = { fetchMs: prepared.fetchMs, computeMs: t2 - t1, uploadMs: this.lastUploadMs };
+    const result: ShardResult = { v: 2, run, step, shard, attempt, count: end - start, lossSum, correct, worker: this.name, ...timings };
+    this.pushing = this.push(job, shard, this.writer.write(result, model.grads), performance.now());
     return result;
   }
 
@@ -130,12 +161,12 @@ export class ShardProcessor {
    * RPUSH onto the job's results list, then renew its expiry (it expires with the run's other keys); never
    * rejects.
    */
-  private async push(job: ShardJob, message: Buffer, since: number): Promise<void> {
+  private async push(job: ShardJob, shard: number, message: Buffer, since: number): Promise<void> {
     try {
       await this.tensors.rpushExpire(job.resultsKey, message, KEY_TTL_MS);
       this.lastUploadMs = performance.now() - since;
     } catch (e) {
-      this.log(`${this.name}: step ${job.step} shard ${job.shard}: pushing the result failed (${(e as Error).message})`);
+      this.log(`${this.name}: step ${job.step} shard ${shard}: pushing the result failed (${(e as Error).message})`);
     }
   }
 

@@ -49,9 +49,9 @@ function run(args: string[], env: NodeJS.ProcessEnv = {}) {
 }
 
 /** A fresh queue under the gradq prefix; obliterated after the test. */
-function testQueue(): Queue<ShardJob, ShardResult> {
+function testQueue(): Queue<ShardJob, ShardResult[]> {
   const name = `test-${randomUUID()}`;
-  const queue = new Queue<ShardJob, ShardResult>(name, { connection, prefix: QUEUE_PREFIX });
+  const queue = new Queue<ShardJob, ShardResult[]>(name, { connection, prefix: QUEUE_PREFIX });
   cleanups.push(async () => {
     await queue.obliterate({ force: true });
     await queue.close();
@@ -87,7 +87,7 @@ describe('gradq worker', () => {
     cleanups.push(() => deleteKeysWithPrefix(connection, keys.prefix));
     await connection.set(keys.params(0), Buffer.from(encodeParams(new Model('mlp:784-16-10', { seed: 3 }).params)));
     const data: ShardJob = {
-      v: 3, run: 'r1', step: 0, shard: 0, attempt: 0, dataset: 'mnist', trainSamples: 512, seed: 7, epoch: 0, start: 0, end: 32,
+      v: 4, run: 'r1', step: 0, shard: 0, attempt: 0, dataset: 'mnist', trainSamples: 512, seed: 7, epoch: 0, start: 0, end: 32, cuts: [],
       model: 'mlp:784-16-10', shift: 0, paramsKey: keys.params(0), resultsKey: keys.results,
     }; // prettier-ignore
     // Bad jobs first, more than a worker's own failures in a row would take to stop it: bad jobs do not count.
@@ -119,7 +119,7 @@ describe('gradq worker', () => {
     const empty = mkdtempSync(join(tmpdir(), 'gradq-no-data-'));
     cleanups.push(async () => rmSync(empty, { recursive: true, force: true }));
     const data = (shard: number): ShardJob => ({
-      v: 3, run: 'r1', step: 0, shard, attempt: 0, dataset: 'mnist', trainSamples: 512, seed: 7, epoch: 0, start: 0, end: 32,
+      v: 4, run: 'r1', step: 0, shard, attempt: 0, dataset: 'mnist', trainSamples: 512, seed: 7, epoch: 0, start: 0, end: 32, cuts: [],
       model: 'mlp:784-16-10', shift: 0, paramsKey: keys.params(0), resultsKey: keys.results,
     }); // prettier-ignore
     for (let shard = 0; shard < STOP_AFTER_FAILURES + 3; shard++)
@@ -151,7 +151,7 @@ describe('gradq worker', () => {
     cleanups.push(() => deleteKeysWithPrefix(connection, keys.prefix));
     await connection.set(keys.params(0), encodeParams(new Model('mlp:784-16-10', { seed: 3 }).params, { key: keys.params(0), signer }));
     const data: ShardJob = {
-      v: 3, run: 'r2', step: 0, shard: 0, attempt: 0, dataset: 'mnist', trainSamples: 512, seed: 7, epoch: 0, start: 0, end: 32,
+      v: 4, run: 'r2', step: 0, shard: 0, attempt: 0, dataset: 'mnist', trainSamples: 512, seed: 7, epoch: 0, start: 0, end: 32, cuts: [],
       model: 'mlp:784-16-10', shift: 0, paramsKey: keys.params(0), resultsKey: keys.results,
     }; // prettier-ignore
     const good = await queue.add('shard', signShardJob(data, signer), { jobId: shardJobId('r2', 0, 0, 0) });

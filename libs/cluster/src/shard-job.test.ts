@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { invalidMessage as message } from './testing/invalid-message.js';
 import {
   checkShardJobSignature,
+  jobShards,
   signShardJob,
   validateShardFailure,
   validateShardJob,
@@ -12,8 +13,8 @@ import {
 import { MessageSigner } from './signing.js';
 
 const job: ShardJob = {
-  v: 3, run: 'r1', step: 3, shard: 1, attempt: 0, dataset: 'mnist', trainSamples: 512, seed: 7, epoch: 0,
-  start: 16, end: 32, model: 'mlp:784-16-10', shift: 0, paramsKey: 'p', resultsKey: 'r',
+  v: 4, run: 'r1', step: 3, shard: 1, attempt: 0, dataset: 'mnist', trainSamples: 512, seed: 7, epoch: 0,
+  start: 16, end: 32, cuts: [], model: 'mlp:784-16-10', shift: 0, paramsKey: 'p', resultsKey: 'r',
 }; // prettier-ignore
 const result: ShardResult = {
   v: 2, run: 'r1', step: 3, shard: 1, attempt: 0, count: 16, lossSum: 30.5, correct: 9, worker: 'w', fetchMs: 1, computeMs: 2, uploadMs: 0.5,
@@ -47,6 +48,13 @@ describe('validateShardJob', () => {
     ['end before start', { start: 40, end: 32 }, /range \[40, 32\) is empty/],
     ['an empty range', { start: 40, end: 40 }, /range \[40, 40\) is empty/],
     ['end past the samples', { end: 513 }, /range \[16, 513\) is not within 512 samples/],
+    ['version 3 (one shard a job, no cuts: an older coordinator)', { v: 3 }, /field v is 3/],
+    ['cuts that are not a list', { cuts: 20 }, /field cuts is 20/],
+    ['a fractional cut', { cuts: [20.5] }, /field cuts is \[20.5\]/],
+    ['cuts that decrease', { cuts: [24, 20] }, /cuts \[24,20\] do not increase within \[16, 32\]/],
+    ['a cut before start', { cuts: [8] }, /cuts \[8\] do not increase within \[16, 32\]/],
+    ['a cut past end', { cuts: [33] }, /cuts \[33\] do not increase within \[16, 32\]/],
+    ['more than 1024 shards', { cuts: new Array(1024).fill(20) }, /field cuts is \[20,20/],
   ])('rejects %s, naming the field', (_n, patch, pattern) =>
     expect(message(() => validateShardJob({ ...job, ...patch }))).toMatch(pattern),
   );
@@ -55,6 +63,17 @@ describe('validateShardJob', () => {
     ['null', null],
     ['an array', [job]],
   ])('rejects %s', (_n, data) => expect(message(() => validateShardJob(data))).toMatch(/shard job: expected an object/));
+});
+
+describe('jobShards', () => {
+  it("is the job's one shard without cuts", () => expect(jobShards(job)).toEqual([{ shard: 1, start: 16, end: 32 }]));
+  it('cuts the range into consecutive shards, empty ones included', () =>
+    expect(jobShards({ shard: 2, start: 10, end: 30, cuts: [15, 15, 22] })).toEqual([
+      { shard: 2, start: 10, end: 15 },
+      { shard: 3, start: 15, end: 15 },
+      { shard: 4, start: 15, end: 22 },
+      { shard: 5, start: 22, end: 30 },
+    ]));
 });
 
 describe('validateShardResult', () => {
@@ -93,7 +112,7 @@ describe('signed shard jobs', () => {
 
   it('carry the hex HMAC of their other fields in sig, and survive JSON (BullMQ’s job data)', () => {
     expect(signed).toEqual({ ...job, sig: expect.stringMatching(/^[0-9a-f]{64}$/) });
-    const values = [3, 'r1', 3, 1, 0, 'mnist', 512, 7, 0, 16, 32, 'mlp:784-16-10', 0, 'p', 'r'];
+    const values = [4, 'r1', 3, 1, 0, 'mnist', 512, 7, 0, 16, 32, [], 'mlp:784-16-10', 0, 'p', 'r'];
     expect(signer.verify('shard-job', Buffer.from(signed.sig ?? '', 'hex'), [JSON.stringify(values)])).toBe(true);
     const received = validateShardJob(JSON.parse(JSON.stringify(signed)));
     expect(() => checkShardJobSignature(received, signer)).not.toThrow();

@@ -58,7 +58,7 @@ function source(stub: ReturnType<typeof tensors>, log: string[]) {
   const queue = {
     addBulk: async (jobs: unknown[]) => void stub.calls.push(`addBulk ${jobs.length}`),
     getJob: async () => ({}),
-  } as unknown as Queue<ShardJob, ShardResult>;
+  } as unknown as Queue<ShardJob, ShardResult[]>;
   const run = { dataset: 'mnist', trainSamples: 16, seed: 1, model: 'mlp:4-4-2', shift: 0 };
   return new ClusterGradientSource({} as Redis, stub as unknown as TensorConnection, queue, keys, run, N, (l) => log.push(l), {
     giveUpMs: 60_000,

@@ -62,7 +62,7 @@ export class ClusterRun {
     readonly url: string,
     readonly source: ClusterGradientSource,
     private readonly connections: Array<Redis | TensorConnection>,
-    private readonly queue: Queue<ShardJob, ShardResult>,
+    private readonly queue: Queue<ShardJob, ShardResult[]>,
     private readonly localWorkers: LocalWorkers,
     private readonly privateRedis: PrivateRedis | undefined,
     private readonly workerCount: number,
@@ -88,7 +88,7 @@ export class ClusterRun {
     // θ is written and the results are popped (with BLPOP, which blocks its connection) on a lean connection of
     // their own.
     const tensors = new TensorConnection(url);
-    const queue = new Queue<ShardJob, ShardResult>(queueName, { connection: redis, prefix: QUEUE_PREFIX });
+    const queue = new Queue<ShardJob, ShardResult[]>(queueName, { connection: redis, prefix: QUEUE_PREFIX });
     // The URL and the secret through the environment: neither in a process list.
     const env = { ...process.env, [REDIS_URL_ENV]: url };
     // Without a listener BullMQ prints every connection error with its stack; connectRedis logs an outage once.

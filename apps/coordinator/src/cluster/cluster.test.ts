@@ -141,7 +141,7 @@ describe('gradq train on the cluster', () => {
   it('rejects NaN, wrong-length and oversized results, ignores duplicates, other steps and stale failure reports, recomputes failed and lost shards, and ends with the same hash', async () => {
     const queue = queueName();
     const train = await honestTrainSplit();
-    const jobs = new Queue<ShardJob, ShardResult>(queue, { connection: redis, prefix: QUEUE_PREFIX });
+    const jobs = new Queue<ShardJob, ShardResult[]>(queue, { connection: redis, prefix: QUEUE_PREFIX });
     const evil = new Worker<ShardJob, ShardResult>(
       queue,
       async (job) => {

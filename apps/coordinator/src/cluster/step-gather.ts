@@ -1,5 +1,6 @@
 import {
   InvalidMessageError,
+  jobShards,
   readGradientInto,
   type MessageSigner,
   readResultMessage,
@@ -29,7 +30,7 @@ export interface ClusterCounters {
 export interface GatherContext {
   runId: string;
   /** Asked whether a job is still there, and how many workers are connected. */
-  queue: Queue<ShardJob, ShardResult>;
+  queue: Queue<ShardJob, ShardResult[]>;
   /** Adds a shard's job again. */
   publisher: StepPublisher;
   inbox: ResultInbox;
@@ -87,16 +88,23 @@ export class StepGather {
   private readonly missing = new Map<string, number>();
   private rejectionsLogged = 0;
 
-  /** Gathers the results of `jobs` (the step's first attempts, to be published with θ = `params`) into `sum`. */
+  /** Gathers the results of the step (to be published with θ = `params`) into `sum`. */
   constructor(
     private readonly plan: StepPlan,
-    jobs: readonly ShardJobSpec[],
     private readonly params: Float32Array,
     private readonly sum: Float32Array,
     private readonly ctx: GatherContext,
   ) {
     this.results = new Array(plan.shards.length);
-    for (const j of jobs) this.pending.set(j.data.shard, { attempt: j.data.attempt, jobId: j.opts.jobId });
+  }
+
+  /** Waits for the shards of `jobs`, the step's first attempts (before they are published). */
+  expect(jobs: readonly ShardJobSpec[]): void {
+    for (const j of jobs) {
+      for (const { shard, start, end } of jobShards(j.data)) {
+        if (end > start) this.pending.set(shard, { attempt: j.data.attempt, jobId: j.opts.jobId });
+      }
+    }
   }
 
   /** The results kept, by shard (undefined for an empty shard). */
@@ -136,7 +144,7 @@ export class StepGather {
 
   /** When the run stops mid-step: removes every job of the step still queued. */
   async withdrawAll(): Promise<void> {
-    await this.ctx.publisher.withdraw([...this.superseded, ...[...this.pending.values()].map((p) => p.jobId)]);
+    await this.ctx.publisher.withdraw(new Set([...this.superseded, ...[...this.pending.values()].map((p) => p.jobId)]));
   }
 
   /** The summed loss and correct count of the results kept. */

@@ -4,10 +4,10 @@ import { describe, expect, it } from 'vitest';
 import { UNRESPONSIVE_MS, WorkerRoster } from './worker-roster.js';
 
 /** A queue whose client list holds workers named `names` (null: a worker without a name), connected for `ageS` s. */
-function queueWith(workers: Array<{ name: string | null; ageS: number }>): Queue<ShardJob, ShardResult> {
+function queueWith(workers: Array<{ name: string | null; ageS: number }>): Queue<ShardJob, ShardResult[]> {
   const base = `${QUEUE_PREFIX}:${Buffer.from('q1').toString('base64')}`;
   const clients = workers.map((w) => ({ name: 'q1', rawname: w.name === null ? base : `${base}:w:${w.name}`, age: String(w.ageS) }));
-  return { name: 'q1', getWorkers: async () => clients } as unknown as Queue<ShardJob, ShardResult>;
+  return { name: 'q1', getWorkers: async () => clients } as unknown as Queue<ShardJob, ShardResult[]>;
 }
 
 describe('WorkerRoster', () => {
