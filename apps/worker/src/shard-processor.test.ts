@@ -79,7 +79,7 @@ describe('ShardProcessor', () => {
     expect(paramsSha256(pushed.grads)).toBe(paramsSha256(ref.grads));
     expect(pushed.header).toEqual(result);
     expect(result).toMatchObject({
-      v: 2,
+      v: 3,
       run: 'r1',
       step: 4,
       shard: 1,
@@ -111,6 +111,27 @@ describe('ShardProcessor', () => {
       expect(paramsSha256(pushed.grads)).toBe(paramsSha256(ref.grads));
     }
     expect(await redis.llen(several.resultsKey)).toBe(0);
+  });
+
+  it('answers a job that starts at shard 0 with one message: the shards summed in shard order from zero, as the coordinator adds them', async () => {
+    // Shards 0, 1 (empty), 2 of [0, 72): [0, 40), [40, 40), [40, 72).
+    const prefix = job({ shard: 0, start: 0, end: 72, cuts: [40, 40] });
+    const [result, ...more] = await new ShardProcessor(tensors, DATA, 'w0').process(prefix);
+    expect(more).toEqual([]);
+    const refs = [job({ shard: 0, start: 0, end: 40 }), job({ shard: 2, start: 40, end: 72 })].map((j) => reference(theta4, j));
+    const sum = new Float32Array(refs[0].grads.length);
+    for (const ref of refs) for (let i = 0; i < sum.length; i++) sum[i] = Math.fround(sum[i] + ref.grads[i]);
+    expect(result).toMatchObject({
+      shard: 0,
+      through: 2,
+      count: 72,
+      lossSum: 0 + refs[0].lossSum + refs[1].lossSum,
+      correct: refs[0].correct + refs[1].correct,
+    });
+    const pushed = await popResult(prefix);
+    expect(pushed.header).toEqual(result);
+    expect(paramsSha256(pushed.grads)).toBe(paramsSha256(sum));
+    expect(await redis.llen(prefix.resultsKey)).toBe(0);
   });
 
   it('reports every shard of a job that fails: one failure report per non-empty shard', async () => {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { Model } from '@gradq/nn';
+import { addInto, Model } from '@gradq/nn';
 import { InputError } from '@gradq/cli';
 import { DATASET_NAMES, epochOrder, getDatasetInfo, limitSamples, loadSplit, type Split } from '@gradq/data';
 import { checkModelFits, shardGradient, ShardInputs } from '@gradq/train';
@@ -54,6 +54,7 @@ export class ShardProcessor {
   private readonly models = new Map<string, { model: Model; paramsKey: string }>();
   private order: { key: string; order: Uint32Array } = { key: '', order: new Uint32Array(0) };
   private readonly inputs = new ShardInputs();
+  private prefix = new Float32Array(0); // the sum of a job's shards when it starts at shard 0
   private lastUploadMs = 0;
   private pushing: Promise<void> = Promise.resolve();
   private readonly writer: ResultWriter;
@@ -74,8 +75,10 @@ export class ShardProcessor {
 
   /**
    * Computes the job's shards in order, pushing each one's result as soon as it is computed; resolves to the
-   * results (one per non-empty shard). When a shard fails, a failure report is pushed for it and for each shard
-   * after it, and the error is thrown.
+   * results (one per non-empty shard). A job that starts at shard 0 is answered with one message instead (see
+   * ShardResult): the shards' gradient sums added in shard order into a zeroed sum with addInto, which is what the
+   * coordinator does with them, so the bits are the same and 1 message travels instead of several. When a shard
+   * fails, a failure report is pushed for it and for each shard not answered after it, and the error is thrown.
    */
   async process(job: ShardJob): Promise<ShardResult[]> {
     const shards = jobShards(job).filter((s) => s.end > s.start);
@@ -86,8 +89,18 @@ export class ShardProcessor {
     try {
       if (!this.signer) checkShardJobSignature(job, undefined);
       const prepared = await this.prepare(job);
+      if (job.shard === 0 && shards.length > 1) return [await this.computePrefix(job, prepared, shards)];
       for (const shard of shards) {
-        results.push(await this.compute(job, prepared, shard));
+        const { stats, computeMs } = this.compute(job, prepared, shard);
+        results.push(
+          await this.pushResult(
+            job,
+            { shard: shard.shard, through: shard.shard, count: shard.end - shard.start, ...stats },
+            computeMs,
+            prepared.fetchMs,
+            prepared.model.grads,
+          ),
+        );
         prepared.fetchMs = 0; // θ is fetched once a job
       }
       return results;
@@ -135,25 +148,59 @@ export class ShardProcessor {
     return { train, model, fetchMs };
   }
 
-  /** One shard's gradient sum, by the recipe the in-process trainer uses, pushed as a result message. */
-  private async compute(
-    job: ShardJob,
-    prepared: Prepared,
-    { shard, start, end }: { shard: number; start: number; end: number },
-  ): Promise<ShardResult> {
-    const { train, model } = prepared;
+  /** One shard's gradient sum (into the model's gradient), by the recipe the in-process trainer uses. */
+  private compute(job: ShardJob, { train, model }: Prepared, { start, end }: { start: number; end: number }) {
     const t1 = performance.now();
     const augmentation = { seed: job.seed, epoch: job.epoch, shift: job.shift };
     const stats = shardGradient(model, train, this.order.order, start, end, this.inputs, augmentation);
-    const t2 = performance.now();
-    // Push the result and the gradient sum, once the previous push has freed the writer's buffer. uploadMs is
-    // the previous push's (this one has not happened yet).
+    return { stats, computeMs: performance.now() - t1 };
+  }
+
+  /** Shards 0..k of a step as one result: their sums, losses, correct and sample counts added in shard order from 0. */
+  private async computePrefix(
+    job: ShardJob,
+    prepared: Prepared,
+    shards: ReadonlyArray<{ shard: number; start: number; end: number }>,
+  ): Promise<ShardResult> {
+    const { grads } = prepared.model;
+    if (this.prefix.length !== grads.length) this.prefix = new Float32Array(grads.length);
+    const sum = this.prefix; // copied into the message when it is written: free again once pushResult returns
+    sum.fill(0);
+    let lossSum = 0;
+    let correct = 0;
+    let computeMs = 0;
+    for (const shard of shards) {
+      const step = this.compute(job, prepared, shard);
+      addInto(sum, grads);
+      lossSum += step.stats.lossSum;
+      correct += step.stats.correct;
+      computeMs += step.computeMs;
+    }
+    const last = shards[shards.length - 1];
+    return this.pushResult(
+      job,
+      { shard: 0, through: last.shard, count: last.end - shards[0].start, lossSum, correct },
+      computeMs,
+      prepared.fetchMs,
+      sum,
+    );
+  }
+
+  /**
+   * Pushes a result and its gradient, once the previous push has freed the writer's buffer. uploadMs is the
+   * previous push's (this one has not happened yet).
+   */
+  private async pushResult(
+    job: ShardJob,
+    what: Pick<ShardResult, 'shard' | 'through' | 'count' | 'lossSum' | 'correct'>,
+    computeMs: number,
+    fetchMs: number,
+    gradient: Float32Array,
+  ): Promise<ShardResult> {
     await this.pushing;
     const { run, step, attempt } = job;
-    const { lossSum, correct } = stats;
-    const timings = { fetchMs: prepared.fetchMs, computeMs: t2 - t1, uploadMs: this.lastUploadMs };
-    const result: ShardResult = { v: 2, run, step, shard, attempt, count: end - start, lossSum, correct, worker: this.name, ...timings };
-    this.pushing = this.push(job, shard, this.writer.write(result, model.grads), performance.now());
+    const result: ShardResult = { v: 3, run, step, ...what, attempt, worker: this.name, fetchMs, computeMs, uploadMs: this.lastUploadMs };
+    this.pushing = this.push(job, what.shard, this.writer.write(result, gradient), performance.now());
     return result;
   }
 

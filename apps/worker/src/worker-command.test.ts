@@ -104,11 +104,13 @@ describe('gradq worker', () => {
     expect(w.child.exitCode).toBeNull();
     expect(w.stderr()).toContain('shard job: dataset "cifar" is not one of mnist, fashion-mnist');
     const finished = await queue.getJob(shardJobId('r1', 0, 0, 0));
-    expect(validateShardResult(finished?.returnvalue, { run: 'r1', step: 0, shard: 0, count: 32 })).toMatchObject({ worker: 'w1' });
+    expect(validateShardResult(finished?.returnvalue[0], { run: 'r1', step: 0, shard: 0, ranges: [[0, 32]] })).toMatchObject({
+      worker: 'w1',
+    });
     expect((await queue.getJob(shardJobId('r1', 0, 1, 0)))?.failedReason).toContain('range [0, 600) is not within 512 samples');
     // One message on the results list: the good shard's (a job that fails validation is not trusted to say where to report).
     const pushed = (await connection.lrangeBuffer(keys.results, 0, -1)).map((m) => readResultMessage(m).header);
-    expect(pushed.filter((h) => !('error' in h))).toEqual([finished?.returnvalue]);
+    expect(pushed.filter((h) => !('error' in h))).toEqual(finished?.returnvalue);
     expect(pushed.filter((h) => 'error' in h)).toHaveLength(STOP_AFTER_FAILURES); // the reports of the "cifar" jobs
   });
 
@@ -165,7 +167,7 @@ describe('gradq worker', () => {
     expect(w.stderr()).not.toContain(secret);
     expect((await queue.getJob(shardJobId('r2', 0, 1, 0)))?.failedReason).toContain('shard job is not signed');
     const pushed = await connection.lrangeBuffer(keys.results, 0, -1);
-    expect(pushed.map((m) => readResultMessage(m, undefined, signer).header)).toEqual([(await queue.getJob(good.id ?? ''))?.returnvalue]);
+    expect(pushed.map((m) => readResultMessage(m, undefined, signer).header)).toEqual((await queue.getJob(good.id ?? ''))?.returnvalue);
   });
 
   it.each([

@@ -17,9 +17,11 @@ const job: ShardJob = {
   start: 16, end: 32, cuts: [], model: 'mlp:784-16-10', shift: 0, paramsKey: 'p', resultsKey: 'r',
 }; // prettier-ignore
 const result: ShardResult = {
-  v: 2, run: 'r1', step: 3, shard: 1, attempt: 0, count: 16, lossSum: 30.5, correct: 9, worker: 'w', fetchMs: 1, computeMs: 2, uploadMs: 0.5,
+  v: 3, run: 'r1', step: 3, shard: 1, through: 1, attempt: 0, count: 16, lossSum: 30.5, correct: 9, worker: 'w', fetchMs: 1, computeMs: 2, uploadMs: 0.5,
 }; // prettier-ignore
-const expected = { run: 'r1', step: 3, shard: 1, count: 16 };
+// Shards of 16, 16, 16 and 8 samples.
+const ranges: Array<[number, number]> = [[0, 16], [16, 32], [32, 48], [48, 56]]; // prettier-ignore
+const expected = { run: 'r1', step: 3, shard: 1, ranges };
 
 /** The message of the InvalidMessageError that `fn` throws; fails the test if it throws nothing or another error. */
 
@@ -79,6 +81,19 @@ describe('jobShards', () => {
 describe('validateShardResult', () => {
   it('accepts the result it expects', () => expect(validateShardResult(JSON.parse(JSON.stringify(result)), expected)).toEqual(result));
   it('accepts another attempt at the same shard', () => expect(validateShardResult({ ...result, attempt: 2 }, expected).attempt).toBe(2));
+  it('accepts a result for shards 0..k, with their summed count', () => {
+    const prefix = { ...result, shard: 0, through: 2, count: 48, correct: 40 };
+    expect(validateShardResult(prefix, { ...expected, shard: 0 })).toEqual(prefix);
+  });
+  it.each([
+    ['shards 1..2: only a prefix of the step may be summed', { through: 2, count: 32 }, 1, /covers shards 1..2/],
+    ['shards 0..4 of 4', { shard: 0, through: 4, count: 56 }, 0, /covers shards 0..4/],
+    ['a through before the shard', { through: 0 }, 1, /covers shards 1..0/],
+    ['shards 0..1 with the count of one shard', { shard: 0, through: 1, count: 16 }, 0, /count is 16, expected 32/],
+    ['no through (version 2)', { v: 2, through: undefined }, 1, /field v is 2/],
+  ])('rejects a result for %s', (_n, patch, shard, pattern) =>
+    expect(message(() => validateShardResult({ ...result, ...patch }, { ...expected, shard }))).toMatch(pattern),
+  );
   it('rejects a result without lossSum', () =>
     expect(message(() => validateShardResult(without(result, 'lossSum'), expected))).toMatch(/field lossSum is undefined/));
   it.each([

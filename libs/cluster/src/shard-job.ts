@@ -42,13 +42,19 @@ export interface ShardJob {
 
 /**
  * What a worker reports for a shard: the header of its result message (with the gradient sum after it), and
- * the job's BullMQ return value.
+ * (in a list, one per message) the job's BullMQ return value.
+ *
+ * A result normally covers one shard (`through` = `shard`). A job that starts at shard 0 answers with one
+ * message for shards 0..through instead: their gradient sums added in shard order into a zeroed sum, as the
+ * coordinator would add them (the same bits: see ShardProcessor), with count, lossSum and correct summed likewise.
+ * Only a prefix of the step can be summed ahead: a later run of shards would change the order of the additions.
  */
 export interface ShardResult {
-  v: 2;
+  v: 3; // 3 = with through (2: one shard a message)
   run: string;
   step: number;
   shard: number;
+  through: number; // the last shard covered (shard itself, or a later one when shard is 0)
   attempt: number;
   count: number;
   lossSum: number;
@@ -90,7 +96,7 @@ const JOB_FIELDS: Record<Exclude<keyof ShardJob, 'sig'>, Check> = {
 }; // prettier-ignore
 
 const RESULT_FIELDS: Record<keyof ShardResult, Check> = {
-  v: v2, run: str, step: int, shard: int, attempt: int, count: int, lossSum: num, correct: int,
+  v: (v) => v === 3, run: str, step: int, shard: int, through: int, attempt: int, count: int, lossSum: num, correct: int,
   worker: str, fetchMs: ms, computeMs: ms, uploadMs: ms,
 }; // prettier-ignore
 
@@ -155,14 +161,28 @@ export function checkShardJobSignature(job: ShardJob, signer: MessageSigner | un
   }
 }
 
-/** A worker's return value as a ShardResult for the expected (run, step, shard, attempt) and sample count. */
-export function validateShardResult(data: unknown, expected: Pick<ShardResult, 'run' | 'step' | 'shard' | 'count'>): ShardResult {
+/**
+ * A worker's return value as a ShardResult for the expected (run, step, shard) of a step whose shards cover the
+ * positions `ranges` (its count must be that of the shards it covers).
+ */
+export function validateShardResult(
+  data: unknown,
+  expected: Pick<ShardResult, 'run' | 'step' | 'shard'> & { ranges: ReadonlyArray<readonly [number, number]> },
+): ShardResult {
   const r = checkFields<ShardResult>('shard result', data, RESULT_FIELDS);
-  for (const key of ['run', 'step', 'shard', 'count'] as const) {
+  for (const key of ['run', 'step', 'shard'] as const) {
     if (r[key] !== expected[key]) {
       throw new InvalidMessageError(`shard result: ${key} is ${JSON.stringify(r[key])}, expected ${JSON.stringify(expected[key])}`);
     }
   }
+  const { shard, through } = r;
+  if (through < shard || through >= expected.ranges.length || (through > shard && shard !== 0)) {
+    throw new InvalidMessageError(
+      `shard result: covers shards ${shard}..${through} (one shard, or 0..k for k < ${expected.ranges.length})`,
+    );
+  }
+  const count = expected.ranges[through][1] - expected.ranges[shard][0];
+  if (r.count !== count) throw new InvalidMessageError(`shard result: count is ${r.count}, expected ${count}`);
   if (r.correct > r.count) throw new InvalidMessageError(`shard result: ${r.correct} correct of ${r.count} samples`);
   return r;
 }
