@@ -3,7 +3,7 @@ import { ConnectedWorkers, FIRST_REFRESH_MS, shardsPerJob, WORKER_COUNT_REFRESH_
 
 describe('shardsPerJob', () => {
   it.each([
-    [4, 0, 4], // no worker seen yet: one job
+    [4, 0, 1], // no worker counted yet: as with several
     [4, 1, 4],
     [7, 1, 7],
     [4, 2, 1],

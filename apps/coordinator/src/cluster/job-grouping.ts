@@ -14,17 +14,20 @@ const FIRST_COUNT_WAIT_MS = 1000;
 
 /**
  * Consecutive shards per job for a step of `shards` shards when `workers` workers are connected: all of them in
- * one job while at most one worker is connected (one hand-out instead of K, θ fetched once, and one message
- * back: see ShardResult's shards 0..n), one shard a job otherwise. Which worker computes which shard does not
+ * one job while exactly one worker is connected (one hand-out instead of K, θ fetched once, and one message
+ * back: see ShardResult's shards 0..n), one shard a job otherwise (none counted yet included: see below). Which worker computes which shard does not
  * change a result; this only decides how many jobs carry them.
  *
  * Measured here (gradq bench, mlp:784-128-10, batch 512, 4 shards, 2 cores): with one worker, one job a step
  * ran at 0.48-0.51× the in-process trainer against 0.35-0.36× with four; with two workers, ⌈K/N⌉ = 2 shards a
  * job (two jobs a step) ran at 0.30-0.33× against 0.36× with four jobs, the results waiting 3.2-3.6 ms longer
- * beyond the busiest worker's own work (with and without summing shards 0..1 ahead), so it is not done.
+ * beyond the busiest worker's own work (with and without summing shards 0..1 ahead), so it is not done. A
+ * 2-worker run whose first two steps were one job each (no worker counted yet) stayed that slow for the rest of
+ * the run (0.29× against 0.39×, 3.3 ms against 0.3 ms of queue wait; the cause is not found), so an unknown
+ * count is one shard a job.
  */
 export function shardsPerJob(shards: number, workers: number): number {
-  return workers <= 1 ? shards : 1;
+  return workers === 1 ? shards : 1;
 }
 
 /**
