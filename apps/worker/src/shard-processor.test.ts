@@ -22,7 +22,7 @@ const theta5 = new Model(SPEC, { seed: 4 }).params;
 
 function job(patch: Partial<ShardJob> = {}): ShardJob {
   return {
-    v: 3, run: 'r1', step: 4, shard: 1, attempt: 0, dataset: 'mnist', trainSamples: 512, seed: 7, epoch: 1, start: 40, end: 72,
+    v: 4, run: 'r1', step: 4, shard: 1, attempt: 0, dataset: 'mnist', trainSamples: 512, seed: 7, epoch: 1, start: 40, end: 72, cuts: [],
     model: SPEC, shift: 0, paramsKey: `${prefix}params:4`, resultsKey: `${prefix}results`, ...patch,
   }; // prettier-ignore
 }
@@ -72,13 +72,14 @@ afterAll(async () => {
 
 describe('ShardProcessor', () => {
   it('pushes the same gradient sum, loss and correct count as computing the shard directly, bit for bit', async () => {
-    const result = await new ShardProcessor(tensors, DATA, 'test-worker').process(job());
+    const [result, ...more] = await new ShardProcessor(tensors, DATA, 'test-worker').process(job());
+    expect(more).toEqual([]);
     const ref = reference(theta4, job());
     const pushed = await popResult(job());
     expect(paramsSha256(pushed.grads)).toBe(paramsSha256(ref.grads));
     expect(pushed.header).toEqual(result);
     expect(result).toMatchObject({
-      v: 2,
+      v: 3,
       run: 'r1',
       step: 4,
       shard: 1,
@@ -91,12 +92,65 @@ describe('ShardProcessor', () => {
     for (const ms of [result.fetchMs, result.computeMs, result.uploadMs]) expect(ms).toBeGreaterThanOrEqual(0);
   });
 
+  it('answers a job of several shards with one result per non-empty shard, in shard order, each as computed alone', async () => {
+    // Shards 1, 2, 3 and an empty shard 4 of [40, 100): [40, 55), [55, 72), [72, 100), [100, 100).
+    const several = job({ start: 40, end: 100, cuts: [55, 72, 100] });
+    const results = await new ShardProcessor(tensors, DATA, 'w3').process(several);
+    expect(results.map((r) => [r.shard, r.count])).toEqual([[1, 15], [2, 17], [3, 28]]); // prettier-ignore
+    expect(results.slice(1).map((r) => r.fetchMs)).toEqual([0, 0]); // θ fetched once for the job
+    for (const [i, [start, end]] of [
+      [40, 55],
+      [55, 72],
+      [72, 100],
+    ].entries()) {
+      const alone = job({ shard: 1 + i, start, end });
+      const pushed = await popResult(alone);
+      const ref = reference(theta4, alone);
+      expect(pushed.header).toEqual(results[i]);
+      expect([pushed.header.lossSum, pushed.header.correct]).toEqual([ref.lossSum, ref.correct]);
+      expect(paramsSha256(pushed.grads)).toBe(paramsSha256(ref.grads));
+    }
+    expect(await redis.llen(several.resultsKey)).toBe(0);
+  });
+
+  it('answers a job that starts at shard 0 with one message: the shards summed in shard order from zero, as the coordinator adds them', async () => {
+    // Shards 0, 1 (empty), 2 of [0, 72): [0, 40), [40, 40), [40, 72).
+    const prefix = job({ shard: 0, start: 0, end: 72, cuts: [40, 40] });
+    const [result, ...more] = await new ShardProcessor(tensors, DATA, 'w0').process(prefix);
+    expect(more).toEqual([]);
+    const refs = [job({ shard: 0, start: 0, end: 40 }), job({ shard: 2, start: 40, end: 72 })].map((j) => reference(theta4, j));
+    const sum = new Float32Array(refs[0].grads.length);
+    for (const ref of refs) for (let i = 0; i < sum.length; i++) sum[i] = Math.fround(sum[i] + ref.grads[i]);
+    expect(result).toMatchObject({
+      shard: 0,
+      through: 2,
+      count: 72,
+      lossSum: 0 + refs[0].lossSum + refs[1].lossSum,
+      correct: refs[0].correct + refs[1].correct,
+    });
+    const pushed = await popResult(prefix);
+    expect(pushed.header).toEqual(result);
+    expect(paramsSha256(pushed.grads)).toBe(paramsSha256(sum));
+    expect(await redis.llen(prefix.resultsKey)).toBe(0);
+  });
+
+  it('reports every shard of a job that fails: one failure report per non-empty shard', async () => {
+    const several = job({ step: 5, paramsKey: `${prefix}params:5`, start: 40, end: 100, cuts: [40, 72] }); // θ missing; shard 1 empty
+    const error = await new ShardProcessor(tensors, DATA, 'w9').process(several).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidMessageError);
+    for (const shard of [2, 3]) {
+      const report = await popResult(several);
+      expect(report.header).toEqual({ v: 2, run: 'r1', step: 5, shard, attempt: 0, worker: 'w9', error: (error as Error).message });
+    }
+    expect(await redis.llen(several.resultsKey)).toBe(0);
+  });
+
   it('logs a push that fails (here: the results key is not a list) instead of failing the job; flush() waits for it', async () => {
     const lines: string[] = [];
     const processor = new ShardProcessor(tensors, DATA, 'w1', (line) => lines.push(line));
     const wrong = job({ resultsKey: `${prefix}not-a-list` });
     await redis.set(wrong.resultsKey, 'text');
-    await expect(processor.process(wrong)).resolves.toMatchObject({ shard: 1 });
+    await expect(processor.process(wrong)).resolves.toMatchObject([{ shard: 1 }]);
     await processor.flush();
     expect(lines).toEqual([expect.stringMatching(/^w1: step 4 shard 1: pushing the result failed \(.*WRONGTYPE/)]);
     // The next job's push is not affected.
@@ -166,7 +220,7 @@ describe('ShardProcessor', () => {
     await redis.del(`${prefix}params:4`);
     await popResult(job());
     const next = job({ shard: 2, start: 72, end: 100 });
-    await expect(processor.process(next)).resolves.toMatchObject({ count: 28 });
+    await expect(processor.process(next)).resolves.toMatchObject([{ count: 28 }]);
     expect(paramsSha256(await gradientAt(next))).toBe(paramsSha256(reference(theta4, next).grads));
   });
 
@@ -230,7 +284,7 @@ describe('ShardProcessor with the run’s secret', () => {
 
   it('takes a signed job and signed θ, and pushes a signed result: the gradient of computing the shard directly', async () => {
     await storeTheta(signer);
-    const result = await new ShardProcessor(tensors, DATA, 'w-signed', undefined, signer).process(signedJob());
+    const [result] = await new ShardProcessor(tensors, DATA, 'w-signed', undefined, signer).process(signedJob());
     const pushed = await popResult(job(), signer);
     expect(pushed.header).toEqual(result);
     expect(paramsSha256(pushed.grads)).toBe(paramsSha256(reference(theta4, job()).grads));

@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { Model } from '@gradq/nn';
+import { addInto, Model } from '@gradq/nn';
 import { InputError } from '@gradq/cli';
 import { DATASET_NAMES, epochOrder, getDatasetInfo, limitSamples, loadSplit, type Split } from '@gradq/data';
 import { checkModelFits, shardGradient, ShardInputs } from '@gradq/train';
 import {
   checkShardJobSignature,
   InvalidMessageError,
+  jobShards,
   KEY_TTL_MS,
   ParamsFetcher,
   ResultWriter,
@@ -16,6 +17,14 @@ import {
   type TensorConnection,
 } from '@gradq/cluster';
 
+/** What the shards of one job share (see ShardProcessor.prepare). */
+interface Prepared {
+  train: Split;
+  model: Model;
+  /** Milliseconds spent fetching θ for the job: reported with its first shard, 0 with the others. */
+  fetchMs: number;
+}
+
 /** Models a processor keeps (see model()). */
 export const MODEL_CACHE = 2;
 
@@ -24,8 +33,9 @@ export type TensorLink = Pick<TensorConnection, 'get' | 'rpushExpire'>;
 
 /**
  * Computes shard gradients: loads each dataset once, keeps one model per spec, fetches θ only when the
- * parameter key changes, keeps the current epoch order, and pushes a result message (the ShardResult and the
- * gradient sum) onto the job's results list; when a shard fails, it pushes a failure message instead, so the
+ * parameter key changes, keeps the current epoch order, and pushes a result message per shard of the job (the
+ * ShardResult and the shard's gradient sum, the next shard computed while it travels) onto the job's results
+ * list; when a shard fails, it pushes a failure message instead, so the
  * coordinator can recompute it at once. Computing a job twice pushes the same result twice (the coordinator
  * keeps the first).
  *
@@ -44,6 +54,7 @@ export class ShardProcessor {
   private readonly models = new Map<string, { model: Model; paramsKey: string }>();
   private order: { key: string; order: Uint32Array } = { key: '', order: new Uint32Array(0) };
   private readonly inputs = new ShardInputs();
+  private prefix = new Float32Array(0); // the sum of a job's shards when it starts at shard 0
   private lastUploadMs = 0;
   private pushing: Promise<void> = Promise.resolve();
   private readonly writer: ResultWriter;
@@ -62,21 +73,44 @@ export class ShardProcessor {
     this.writer = new ResultWriter(signer);
   }
 
-  async process(job: ShardJob): Promise<ShardResult> {
+  /**
+   * Computes the job's shards in order, pushing each one's result as soon as it is computed; resolves to the
+   * results (one per non-empty shard). A job that starts at shard 0 is answered with one message instead (see
+   * ShardResult): the shards' gradient sums added in shard order into a zeroed sum with addInto, which is what the
+   * coordinator does with them, so the bits are the same and 1 message travels instead of several. When a shard
+   * fails, a failure report is pushed for it and for each shard not answered after it, and the error is thrown.
+   */
+  async process(job: ShardJob): Promise<ShardResult[]> {
+    const shards = jobShards(job).filter((s) => s.end > s.start);
+    const results: ShardResult[] = [];
     // A job without this worker's signature on it gets no answer signed by it: else whoever can add jobs could have
     // genuine-looking failure reports signed for any shard. (Without a secret, a signed job is a failure to report.)
     if (this.signer) checkShardJobSignature(job, this.signer);
     try {
       if (!this.signer) checkShardJobSignature(job, undefined);
-      return await this.compute(job);
+      const prepared = await this.prepare(job);
+      if (job.shard === 0 && shards.length > 1) return [await this.computePrefix(job, prepared, shards)];
+      for (const shard of shards) {
+        const { stats, computeMs } = this.compute(job, prepared, shard);
+        results.push(
+          await this.pushResult(
+            job,
+            { shard: shard.shard, through: shard.shard, count: shard.end - shard.start, ...stats },
+            computeMs,
+            prepared.fetchMs,
+            prepared.model.grads,
+          ),
+        );
+        prepared.fetchMs = 0; // θ is fetched once a job
+      }
+      return results;
     } catch (e) {
-      const header = { v: 2 as const, run: job.run, step: job.step, shard: job.shard, attempt: job.attempt, worker: this.name };
-      await this.pushing;
-      this.pushing = this.push(
-        job,
-        this.writer.write({ ...header, error: String((e as Error).message).slice(0, 1000) }),
-        performance.now(),
-      );
+      const error = String((e as Error).message).slice(0, 1000);
+      for (const { shard } of shards.slice(results.length)) {
+        const header = { v: 2 as const, run: job.run, step: job.step, shard, attempt: job.attempt, worker: this.name };
+        await this.pushing;
+        this.pushing = this.push(job, shard, this.writer.write({ ...header, error }), performance.now());
+      }
       throw e;
     }
   }
@@ -87,10 +121,11 @@ export class ShardProcessor {
   }
 
   /**
+   * What a job's shards share: the training split, the model holding θ of the job's step, the epoch order.
    * What the job names (a dataset, a sample count, a model) that cannot be had is the job's fault, an
    * InvalidMessageError; what fails here (reading the dataset files, memory) is the worker's.
    */
-  private async compute(job: ShardJob): Promise<ShardResult> {
+  private async prepare(job: ShardJob): Promise<Prepared> {
     if (!(DATASET_NAMES as readonly string[]).includes(job.dataset)) {
       throw new InvalidMessageError(`shard job: dataset ${JSON.stringify(job.dataset)} is not one of ${DATASET_NAMES.join(', ')}`);
     }
@@ -107,22 +142,65 @@ export class ShardProcessor {
       await this.params.fetchInto(job.paramsKey, model.params);
       entry.paramsKey = job.paramsKey;
     }
-    const t1 = performance.now();
-    // The shard's gradient sum, by the recipe the in-process trainer uses.
+    const fetchMs = performance.now() - t0;
     const orderKey = `${job.dataset}/${job.seed}/${job.epoch}/${job.trainSamples}`;
     if (this.order.key !== orderKey) this.order = { key: orderKey, order: epochOrder(job.seed, job.epoch, job.trainSamples) };
-    const count = job.end - job.start;
+    return { train, model, fetchMs };
+  }
+
+  /** One shard's gradient sum (into the model's gradient), by the recipe the in-process trainer uses. */
+  private compute(job: ShardJob, { train, model }: Prepared, { start, end }: { start: number; end: number }) {
+    const t1 = performance.now();
     const augmentation = { seed: job.seed, epoch: job.epoch, shift: job.shift };
-    const stats = shardGradient(model, train, this.order.order, job.start, job.end, this.inputs, augmentation);
-    const t2 = performance.now();
-    // Push the result and the gradient sum, once the previous push has freed the writer's buffer. uploadMs is
-    // the previous push's (this one has not happened yet).
+    const stats = shardGradient(model, train, this.order.order, start, end, this.inputs, augmentation);
+    return { stats, computeMs: performance.now() - t1 };
+  }
+
+  /** Shards 0..k of a step as one result: their sums, losses, correct and sample counts added in shard order from 0. */
+  private async computePrefix(
+    job: ShardJob,
+    prepared: Prepared,
+    shards: ReadonlyArray<{ shard: number; start: number; end: number }>,
+  ): Promise<ShardResult> {
+    const { grads } = prepared.model;
+    if (this.prefix.length !== grads.length) this.prefix = new Float32Array(grads.length);
+    const sum = this.prefix; // copied into the message when it is written: free again once pushResult returns
+    sum.fill(0);
+    let lossSum = 0;
+    let correct = 0;
+    let computeMs = 0;
+    for (const shard of shards) {
+      const step = this.compute(job, prepared, shard);
+      addInto(sum, grads);
+      lossSum += step.stats.lossSum;
+      correct += step.stats.correct;
+      computeMs += step.computeMs;
+    }
+    const last = shards[shards.length - 1];
+    return this.pushResult(
+      job,
+      { shard: 0, through: last.shard, count: last.end - shards[0].start, lossSum, correct },
+      computeMs,
+      prepared.fetchMs,
+      sum,
+    );
+  }
+
+  /**
+   * Pushes a result and its gradient, once the previous push has freed the writer's buffer. uploadMs is the
+   * previous push's (this one has not happened yet).
+   */
+  private async pushResult(
+    job: ShardJob,
+    what: Pick<ShardResult, 'shard' | 'through' | 'count' | 'lossSum' | 'correct'>,
+    computeMs: number,
+    fetchMs: number,
+    gradient: Float32Array,
+  ): Promise<ShardResult> {
     await this.pushing;
-    const { run, step, shard, attempt } = job;
-    const { lossSum, correct } = stats;
-    const timings = { fetchMs: t1 - t0, computeMs: t2 - t1, uploadMs: this.lastUploadMs };
-    const result: ShardResult = { v: 2, run, step, shard, attempt, count, lossSum, correct, worker: this.name, ...timings };
-    this.pushing = this.push(job, this.writer.write(result, model.grads), performance.now());
+    const { run, step, attempt } = job;
+    const result: ShardResult = { v: 3, run, step, ...what, attempt, worker: this.name, fetchMs, computeMs, uploadMs: this.lastUploadMs };
+    this.pushing = this.push(job, what.shard, this.writer.write(result, gradient), performance.now());
     return result;
   }
 
@@ -130,12 +208,12 @@ export class ShardProcessor {
    * RPUSH onto the job's results list, then renew its expiry (it expires with the run's other keys); never
    * rejects.
    */
-  private async push(job: ShardJob, message: Buffer, since: number): Promise<void> {
+  private async push(job: ShardJob, shard: number, message: Buffer, since: number): Promise<void> {
     try {
       await this.tensors.rpushExpire(job.resultsKey, message, KEY_TTL_MS);
       this.lastUploadMs = performance.now() - since;
     } catch (e) {
-      this.log(`${this.name}: step ${job.step} shard ${job.shard}: pushing the result failed (${(e as Error).message})`);
+      this.log(`${this.name}: step ${job.step} shard ${shard}: pushing the result failed (${(e as Error).message})`);
     }
   }
 

@@ -49,9 +49,9 @@ function run(args: string[], env: NodeJS.ProcessEnv = {}) {
 }
 
 /** A fresh queue under the gradq prefix; obliterated after the test. */
-function testQueue(): Queue<ShardJob, ShardResult> {
+function testQueue(): Queue<ShardJob, ShardResult[]> {
   const name = `test-${randomUUID()}`;
-  const queue = new Queue<ShardJob, ShardResult>(name, { connection, prefix: QUEUE_PREFIX });
+  const queue = new Queue<ShardJob, ShardResult[]>(name, { connection, prefix: QUEUE_PREFIX });
   cleanups.push(async () => {
     await queue.obliterate({ force: true });
     await queue.close();
@@ -87,7 +87,7 @@ describe('gradq worker', () => {
     cleanups.push(() => deleteKeysWithPrefix(connection, keys.prefix));
     await connection.set(keys.params(0), Buffer.from(encodeParams(new Model('mlp:784-16-10', { seed: 3 }).params)));
     const data: ShardJob = {
-      v: 3, run: 'r1', step: 0, shard: 0, attempt: 0, dataset: 'mnist', trainSamples: 512, seed: 7, epoch: 0, start: 0, end: 32,
+      v: 4, run: 'r1', step: 0, shard: 0, attempt: 0, dataset: 'mnist', trainSamples: 512, seed: 7, epoch: 0, start: 0, end: 32, cuts: [],
       model: 'mlp:784-16-10', shift: 0, paramsKey: keys.params(0), resultsKey: keys.results,
     }; // prettier-ignore
     // Bad jobs first, more than a worker's own failures in a row would take to stop it: bad jobs do not count.
@@ -104,11 +104,13 @@ describe('gradq worker', () => {
     expect(w.child.exitCode).toBeNull();
     expect(w.stderr()).toContain('shard job: dataset "cifar" is not one of mnist, fashion-mnist');
     const finished = await queue.getJob(shardJobId('r1', 0, 0, 0));
-    expect(validateShardResult(finished?.returnvalue, { run: 'r1', step: 0, shard: 0, count: 32 })).toMatchObject({ worker: 'w1' });
+    expect(validateShardResult(finished?.returnvalue[0], { run: 'r1', step: 0, shard: 0, ranges: [[0, 32]] })).toMatchObject({
+      worker: 'w1',
+    });
     expect((await queue.getJob(shardJobId('r1', 0, 1, 0)))?.failedReason).toContain('range [0, 600) is not within 512 samples');
     // One message on the results list: the good shard's (a job that fails validation is not trusted to say where to report).
     const pushed = (await connection.lrangeBuffer(keys.results, 0, -1)).map((m) => readResultMessage(m).header);
-    expect(pushed.filter((h) => !('error' in h))).toEqual([finished?.returnvalue]);
+    expect(pushed.filter((h) => !('error' in h))).toEqual(finished?.returnvalue);
     expect(pushed.filter((h) => 'error' in h)).toHaveLength(STOP_AFTER_FAILURES); // the reports of the "cifar" jobs
   });
 
@@ -119,7 +121,7 @@ describe('gradq worker', () => {
     const empty = mkdtempSync(join(tmpdir(), 'gradq-no-data-'));
     cleanups.push(async () => rmSync(empty, { recursive: true, force: true }));
     const data = (shard: number): ShardJob => ({
-      v: 3, run: 'r1', step: 0, shard, attempt: 0, dataset: 'mnist', trainSamples: 512, seed: 7, epoch: 0, start: 0, end: 32,
+      v: 4, run: 'r1', step: 0, shard, attempt: 0, dataset: 'mnist', trainSamples: 512, seed: 7, epoch: 0, start: 0, end: 32, cuts: [],
       model: 'mlp:784-16-10', shift: 0, paramsKey: keys.params(0), resultsKey: keys.results,
     }); // prettier-ignore
     for (let shard = 0; shard < STOP_AFTER_FAILURES + 3; shard++)
@@ -151,7 +153,7 @@ describe('gradq worker', () => {
     cleanups.push(() => deleteKeysWithPrefix(connection, keys.prefix));
     await connection.set(keys.params(0), encodeParams(new Model('mlp:784-16-10', { seed: 3 }).params, { key: keys.params(0), signer }));
     const data: ShardJob = {
-      v: 3, run: 'r2', step: 0, shard: 0, attempt: 0, dataset: 'mnist', trainSamples: 512, seed: 7, epoch: 0, start: 0, end: 32,
+      v: 4, run: 'r2', step: 0, shard: 0, attempt: 0, dataset: 'mnist', trainSamples: 512, seed: 7, epoch: 0, start: 0, end: 32, cuts: [],
       model: 'mlp:784-16-10', shift: 0, paramsKey: keys.params(0), resultsKey: keys.results,
     }; // prettier-ignore
     const good = await queue.add('shard', signShardJob(data, signer), { jobId: shardJobId('r2', 0, 0, 0) });
@@ -165,7 +167,7 @@ describe('gradq worker', () => {
     expect(w.stderr()).not.toContain(secret);
     expect((await queue.getJob(shardJobId('r2', 0, 1, 0)))?.failedReason).toContain('shard job is not signed');
     const pushed = await connection.lrangeBuffer(keys.results, 0, -1);
-    expect(pushed.map((m) => readResultMessage(m, undefined, signer).header)).toEqual([(await queue.getJob(good.id ?? ''))?.returnvalue]);
+    expect(pushed.map((m) => readResultMessage(m, undefined, signer).header)).toEqual((await queue.getJob(good.id ?? ''))?.returnvalue);
   });
 
   it.each([

@@ -56,7 +56,7 @@ async function runWorker(flags: ParsedFlags<typeof WORKER_FLAGS>, io: CommandIo)
   const closing = new AbortController();
   const streak = new FailureStreak();
   let failing: WorkerFailingError | undefined;
-  const compute = async (data: unknown): Promise<ShardResult> => {
+  const compute = async (data: unknown): Promise<ShardResult[]> => {
     try {
       const result = await processor.process(validateShardJob(data));
       streak.succeeded();
@@ -72,7 +72,7 @@ async function runWorker(flags: ParsedFlags<typeof WORKER_FLAGS>, io: CommandIo)
       throw e;
     }
   };
-  const worker = new Worker<ShardJob, ShardResult>(queue, async (job) => compute(job.data), {
+  const worker = new Worker<ShardJob, ShardResult[]>(queue, async (job) => compute(job.data), {
     connection: redis,
     prefix: deployment.queuePrefix(queue),
     concurrency: 1,

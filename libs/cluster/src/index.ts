@@ -2,6 +2,8 @@ export { InvalidMessageError } from './invalid-message-error.js';
 export { runKeys, shardJobId, checkName, QUEUE_PREFIX, DEFAULT_QUEUE, KEY_TTL_MS, type RunKeys } from './run-keys.js';
 export {
   validateShardJob,
+  jobShards,
+  MAX_JOB_SHARDS,
   validateShardResult,
   validateShardFailure,
   signShardJob,

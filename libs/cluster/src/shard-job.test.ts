@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { invalidMessage as message } from './testing/invalid-message.js';
 import {
   checkShardJobSignature,
+  jobShards,
   signShardJob,
   validateShardFailure,
   validateShardJob,
@@ -12,13 +13,15 @@ import {
 import { MessageSigner } from './signing.js';
 
 const job: ShardJob = {
-  v: 3, run: 'r1', step: 3, shard: 1, attempt: 0, dataset: 'mnist', trainSamples: 512, seed: 7, epoch: 0,
-  start: 16, end: 32, model: 'mlp:784-16-10', shift: 0, paramsKey: 'p', resultsKey: 'r',
+  v: 4, run: 'r1', step: 3, shard: 1, attempt: 0, dataset: 'mnist', trainSamples: 512, seed: 7, epoch: 0,
+  start: 16, end: 32, cuts: [], model: 'mlp:784-16-10', shift: 0, paramsKey: 'p', resultsKey: 'r',
 }; // prettier-ignore
 const result: ShardResult = {
-  v: 2, run: 'r1', step: 3, shard: 1, attempt: 0, count: 16, lossSum: 30.5, correct: 9, worker: 'w', fetchMs: 1, computeMs: 2, uploadMs: 0.5,
+  v: 3, run: 'r1', step: 3, shard: 1, through: 1, attempt: 0, count: 16, lossSum: 30.5, correct: 9, worker: 'w', fetchMs: 1, computeMs: 2, uploadMs: 0.5,
 }; // prettier-ignore
-const expected = { run: 'r1', step: 3, shard: 1, count: 16 };
+// Shards of 16, 16, 16 and 8 samples.
+const ranges: Array<[number, number]> = [[0, 16], [16, 32], [32, 48], [48, 56]]; // prettier-ignore
+const expected = { run: 'r1', step: 3, shard: 1, ranges };
 
 /** The message of the InvalidMessageError that `fn` throws; fails the test if it throws nothing or another error. */
 
@@ -47,6 +50,13 @@ describe('validateShardJob', () => {
     ['end before start', { start: 40, end: 32 }, /range \[40, 32\) is empty/],
     ['an empty range', { start: 40, end: 40 }, /range \[40, 40\) is empty/],
     ['end past the samples', { end: 513 }, /range \[16, 513\) is not within 512 samples/],
+    ['version 3 (one shard a job, no cuts: an older coordinator)', { v: 3 }, /field v is 3/],
+    ['cuts that are not a list', { cuts: 20 }, /field cuts is 20/],
+    ['a fractional cut', { cuts: [20.5] }, /field cuts is \[20.5\]/],
+    ['cuts that decrease', { cuts: [24, 20] }, /cuts \[24,20\] do not increase within \[16, 32\]/],
+    ['a cut before start', { cuts: [8] }, /cuts \[8\] do not increase within \[16, 32\]/],
+    ['a cut past end', { cuts: [33] }, /cuts \[33\] do not increase within \[16, 32\]/],
+    ['more than 1024 shards', { cuts: new Array(1024).fill(20) }, /field cuts is \[20,20/],
   ])('rejects %s, naming the field', (_n, patch, pattern) =>
     expect(message(() => validateShardJob({ ...job, ...patch }))).toMatch(pattern),
   );
@@ -57,9 +67,33 @@ describe('validateShardJob', () => {
   ])('rejects %s', (_n, data) => expect(message(() => validateShardJob(data))).toMatch(/shard job: expected an object/));
 });
 
+describe('jobShards', () => {
+  it("is the job's one shard without cuts", () => expect(jobShards(job)).toEqual([{ shard: 1, start: 16, end: 32 }]));
+  it('cuts the range into consecutive shards, empty ones included', () =>
+    expect(jobShards({ shard: 2, start: 10, end: 30, cuts: [15, 15, 22] })).toEqual([
+      { shard: 2, start: 10, end: 15 },
+      { shard: 3, start: 15, end: 15 },
+      { shard: 4, start: 15, end: 22 },
+      { shard: 5, start: 22, end: 30 },
+    ]));
+});
+
 describe('validateShardResult', () => {
   it('accepts the result it expects', () => expect(validateShardResult(JSON.parse(JSON.stringify(result)), expected)).toEqual(result));
   it('accepts another attempt at the same shard', () => expect(validateShardResult({ ...result, attempt: 2 }, expected).attempt).toBe(2));
+  it('accepts a result for shards 0..k, with their summed count', () => {
+    const prefix = { ...result, shard: 0, through: 2, count: 48, correct: 40 };
+    expect(validateShardResult(prefix, { ...expected, shard: 0 })).toEqual(prefix);
+  });
+  it.each([
+    ['shards 1..2: only a prefix of the step may be summed', { through: 2, count: 32 }, 1, /covers shards 1..2/],
+    ['shards 0..4 of 4', { shard: 0, through: 4, count: 56 }, 0, /covers shards 0..4/],
+    ['a through before the shard', { through: 0 }, 1, /covers shards 1..0/],
+    ['shards 0..1 with the count of one shard', { shard: 0, through: 1, count: 16 }, 0, /count is 16, expected 32/],
+    ['no through (version 2)', { v: 2, through: undefined }, 1, /field v is 2/],
+  ])('rejects a result for %s', (_n, patch, shard, pattern) =>
+    expect(message(() => validateShardResult({ ...result, ...patch }, { ...expected, shard }))).toMatch(pattern),
+  );
   it('rejects a result without lossSum', () =>
     expect(message(() => validateShardResult(without(result, 'lossSum'), expected))).toMatch(/field lossSum is undefined/));
   it.each([
@@ -93,7 +127,7 @@ describe('signed shard jobs', () => {
 
   it('carry the hex HMAC of their other fields in sig, and survive JSON (BullMQ’s job data)', () => {
     expect(signed).toEqual({ ...job, sig: expect.stringMatching(/^[0-9a-f]{64}$/) });
-    const values = [3, 'r1', 3, 1, 0, 'mnist', 512, 7, 0, 16, 32, 'mlp:784-16-10', 0, 'p', 'r'];
+    const values = [4, 'r1', 3, 1, 0, 'mnist', 512, 7, 0, 16, 32, [], 'mlp:784-16-10', 0, 'p', 'r'];
     expect(signer.verify('shard-job', Buffer.from(signed.sig ?? '', 'hex'), [JSON.stringify(values)])).toBe(true);
     const received = validateShardJob(JSON.parse(JSON.stringify(signed)));
     expect(() => checkShardJobSignature(received, signer)).not.toThrow();

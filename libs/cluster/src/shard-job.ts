@@ -2,23 +2,33 @@ import { MAX_SHIFT } from '@gradq/data';
 import { InvalidMessageError } from './invalid-message-error.js';
 import type { MessageSigner } from './signing.js';
 
+/** Most shards one job may carry. */
+export const MAX_JOB_SHARDS = 1024;
+
 /**
- * The job descriptor of one shard (BullMQ job data, JSON): everything a worker needs to compute the shard's
- * gradient sum, and no tensor. The samples are positions [start, end) of epochOrder(seed, epoch, trainSamples)
- * over the first `trainSamples` training samples of `dataset` (libs/data's contract).
+ * The job descriptor of one or more consecutive shards of a step (BullMQ job data, JSON): everything a worker
+ * needs to compute each shard's gradient sum, and no tensor. The samples are positions [start, end) of
+ * epochOrder(seed, epoch, trainSamples) over the first `trainSamples` training samples of `dataset` (libs/data's
+ * contract), cut at `cuts` into the job's shards: shard `shard + i` covers [b[i], b[i+1]) of
+ * b = [start, ...cuts, end] (one shard when `cuts` is empty). A worker answers each non-empty shard with a result
+ * message of its own, so that the coordinator still adds shard sums one by one in shard order.
  */
 export interface ShardJob {
-  v: 3; // job version: 3 = with shift (2 had no augmentation: an older worker must refuse these jobs, not ignore shift)
+  // job version: 4 = with cuts (several shards per job); 3 had one shard a job, 2 no augmentation: an older
+  // worker must refuse these jobs, not compute a part of them
+  v: 4;
   run: string;
   step: number; // global step; also the parameter version the gradient must be computed at
-  shard: number;
-  attempt: number; // 0, then 1, 2… when the coordinator asks for a recomputation
+  shard: number; // the job's first shard
+  attempt: number; // 0, then 1, 2… when the coordinator asks for a recomputation (of one shard)
   dataset: string;
   trainSamples: number;
   seed: number;
   epoch: number;
   start: number;
   end: number;
+  /** Where the job's range is cut into shards (increasing or equal, within [start, end]); empty for one shard. */
+  cuts: number[];
   model: string; // model spec, e.g. mlp:784-128-10
   shift: number; // data augmentation: largest image shift in pixels (0: none; libs/data's sampleShift)
   paramsKey: string;
@@ -32,13 +42,19 @@ export interface ShardJob {
 
 /**
  * What a worker reports for a shard: the header of its result message (with the gradient sum after it), and
- * the job's BullMQ return value.
+ * (in a list, one per message) the job's BullMQ return value.
+ *
+ * A result normally covers one shard (`through` = `shard`). A job that starts at shard 0 answers with one
+ * message for shards 0..through instead: their gradient sums added in shard order into a zeroed sum, as the
+ * coordinator would add them (the same bits: see ShardProcessor), with count, lossSum and correct summed likewise.
+ * Only a prefix of the step can be summed ahead: a later run of shards would change the order of the additions.
  */
 export interface ShardResult {
-  v: 2;
+  v: 3; // 3 = with through (2: one shard a message)
   run: string;
   step: number;
   shard: number;
+  through: number; // the last shard covered (shard itself, or a later one when shard is 0)
   attempt: number;
   count: number;
   lossSum: number;
@@ -71,15 +87,16 @@ const ms: Check = (v) => num(v) && (v as number) >= 0;
 const str: Check = (v) => typeof v === 'string' && v.length > 0 && v.length <= 256;
 
 const v2: Check = (v) => v === 2;
-const v3: Check = (v) => v === 3;
+const v4: Check = (v) => v === 4;
+const cuts: Check = (v) => Array.isArray(v) && v.length < MAX_JOB_SHARDS && v.every(int);
 
 const JOB_FIELDS: Record<Exclude<keyof ShardJob, 'sig'>, Check> = {
-  v: v3, run: str, step: int, shard: int, attempt: int, dataset: str, trainSamples: int, seed: int,
-  epoch: int, start: int, end: int, model: str, shift: (v) => int(v) && (v as number) <= MAX_SHIFT, paramsKey: str, resultsKey: str,
+  v: v4, run: str, step: int, shard: int, attempt: int, dataset: str, trainSamples: int, seed: int,
+  epoch: int, start: int, end: int, cuts, model: str, shift: (v) => int(v) && (v as number) <= MAX_SHIFT, paramsKey: str, resultsKey: str,
 }; // prettier-ignore
 
 const RESULT_FIELDS: Record<keyof ShardResult, Check> = {
-  v: v2, run: str, step: int, shard: int, attempt: int, count: int, lossSum: num, correct: int,
+  v: (v) => v === 3, run: str, step: int, shard: int, through: int, attempt: int, count: int, lossSum: num, correct: int,
   worker: str, fetchMs: ms, computeMs: ms, uploadMs: ms,
 }; // prettier-ignore
 
@@ -94,7 +111,24 @@ export function validateShardJob(data: unknown): ShardJob {
   if (job.end > job.trainSamples) {
     throw new InvalidMessageError(`shard job: range [${job.start}, ${job.end}) is not within ${job.trainSamples} samples`);
   }
+  let previous = job.start;
+  for (const cut of job.cuts) {
+    if (cut < previous || cut > job.end) {
+      throw new InvalidMessageError(
+        `shard job: cuts ${JSON.stringify(job.cuts).slice(0, 80)} do not increase within [${job.start}, ${job.end}]`,
+      );
+    }
+    previous = cut;
+  }
   return job;
+}
+
+/** The shards of a (validated) job: index and [start, end) positions, empty shards included. */
+export function jobShards(job: Pick<ShardJob, 'shard' | 'start' | 'end' | 'cuts'>): Array<{ shard: number; start: number; end: number }> {
+  const bounds = [job.start, ...job.cuts, job.end];
+  const shards = [];
+  for (let i = 0; i + 1 < bounds.length; i++) shards.push({ shard: job.shard + i, start: bounds[i], end: bounds[i + 1] });
+  return shards;
 }
 
 /** The fields a job's signature covers: every field but `sig`, in the order of JOB_FIELDS. */
@@ -127,14 +161,28 @@ export function checkShardJobSignature(job: ShardJob, signer: MessageSigner | un
   }
 }
 
-/** A worker's return value as a ShardResult for the expected (run, step, shard, attempt) and sample count. */
-export function validateShardResult(data: unknown, expected: Pick<ShardResult, 'run' | 'step' | 'shard' | 'count'>): ShardResult {
+/**
+ * A worker's return value as a ShardResult for the expected (run, step, shard) of a step whose shards cover the
+ * positions `ranges` (its count must be that of the shards it covers).
+ */
+export function validateShardResult(
+  data: unknown,
+  expected: Pick<ShardResult, 'run' | 'step' | 'shard'> & { ranges: ReadonlyArray<readonly [number, number]> },
+): ShardResult {
   const r = checkFields<ShardResult>('shard result', data, RESULT_FIELDS);
-  for (const key of ['run', 'step', 'shard', 'count'] as const) {
+  for (const key of ['run', 'step', 'shard'] as const) {
     if (r[key] !== expected[key]) {
       throw new InvalidMessageError(`shard result: ${key} is ${JSON.stringify(r[key])}, expected ${JSON.stringify(expected[key])}`);
     }
   }
+  const { shard, through } = r;
+  if (through < shard || through >= expected.ranges.length || (through > shard && shard !== 0)) {
+    throw new InvalidMessageError(
+      `shard result: covers shards ${shard}..${through} (one shard, or 0..k for k < ${expected.ranges.length})`,
+    );
+  }
+  const count = expected.ranges[through][1] - expected.ranges[shard][0];
+  if (r.count !== count) throw new InvalidMessageError(`shard result: count is ${r.count}, expected ${count}`);
   if (r.correct > r.count) throw new InvalidMessageError(`shard result: ${r.correct} correct of ${r.count} samples`);
   return r;
 }

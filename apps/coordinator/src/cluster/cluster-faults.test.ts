@@ -8,7 +8,7 @@ import { REDIS_SERVER_ON_PATH, TestRedisServer } from '@gradq/cluster/testing';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { honestShard, honestTrainSplit, publishedStep, RUN, STEPS } from '../testing/cluster-fixtures.js';
+import { honestShards, honestTrainSplit, publishedStep, RUN, STEPS } from '../testing/cluster-fixtures.js';
 import { killLeftoverChildren, lastJson, runCli, SHARED_DATA, spawnCli, waitFor } from '../testing/run-cli.js';
 
 // The faults of issue 11 that used to end a run or leave it behind, each against real processes: a worker that
@@ -108,25 +108,27 @@ describe('gradq train on the cluster, under faults', () => {
     const queue = queueName();
     const train = await honestTrainSplit();
     const connection = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
-    const forger = new Worker<ShardJob, ShardResult>(
+    const forger = new Worker<ShardJob, ShardResult[]>(
       queue,
       async (job) => {
         const data = validateShardJob(job.data);
-        const { grads, result } = await honestShard(redis, data, train);
-        if (data.step === 6 && data.shard === 1 && data.attempt === 0) {
-          // 20 of each, ahead of the honest result: 8 used to end the run.
-          const nan = grads.slice();
-          nan[0] = Number.NaN;
-          const burst: Buffer[] = [];
-          for (let attempt = 0; attempt < 20; attempt++) {
-            const { run, step, shard } = data;
-            burst.push(encodeResultMessage({ v: 2, run, step, shard, attempt, worker: 'forger', error: 'forged' }));
-            burst.push(encodeResultMessage({ ...result, attempt }, nan), Buffer.from('not a result message'));
+        const shards = await honestShards(redis, data, train);
+        for (const { grads, result } of shards) {
+          if (data.step === 6 && result.shard === 1 && data.attempt === 0) {
+            // 20 of each, ahead of the honest result: 8 used to end the run.
+            const nan = grads.slice();
+            nan[0] = Number.NaN;
+            const burst: Buffer[] = [];
+            for (let attempt = 0; attempt < 20; attempt++) {
+              const { run, step } = data;
+              burst.push(encodeResultMessage({ v: 2, run, step, shard: result.shard, attempt, worker: 'forger', error: 'forged' }));
+              burst.push(encodeResultMessage({ ...result, attempt }, nan), Buffer.from('not a result message'));
+            }
+            await redis.rpush(data.resultsKey, ...burst);
           }
-          await redis.rpush(data.resultsKey, ...burst);
+          await redis.rpush(data.resultsKey, encodeResultMessage(result, grads));
         }
-        await redis.rpush(data.resultsKey, encodeResultMessage(result, grads));
-        return result;
+        return shards.map((s) => s.result);
       },
       { connection, prefix: QUEUE_PREFIX },
     );

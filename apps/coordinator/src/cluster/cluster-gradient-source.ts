@@ -5,6 +5,7 @@ import type { GradientSource, StepPlan, StepStats } from '@gradq/train';
 import { settlesWithin, untilAborted } from './bounded-wait.js';
 import { ClusterTimer, type ClusterTimings } from './cluster-timings.js';
 import { InterruptedError, type StopSignal } from './interrupted-error.js';
+import { ConnectedWorkers, shardsPerJob } from './job-grouping.js';
 import { ResultInbox } from './result-inbox.js';
 import { StepGather, type ClusterCounters, type GatherContext } from './step-gather.js';
 import { StepPublisher, type RunDescriptor } from './step-publisher.js';
@@ -33,6 +34,7 @@ export class ClusterGradientSource implements GradientSource {
   private readonly timer = new ClusterTimer();
   private readonly publisher: StepPublisher;
   private readonly context: GatherContext;
+  private readonly workers: ConnectedWorkers;
 
   /**
    * `tensors` is a connection of its own: it writes θ, then waits in BLPOP for the results. With the run's secret
@@ -41,7 +43,7 @@ export class ClusterGradientSource implements GradientSource {
   constructor(
     private readonly redis: Redis | Cluster,
     tensors: TensorStore,
-    queue: Queue<ShardJob, ShardResult>,
+    queue: Queue<ShardJob, ShardResult[]>,
     private readonly keys: RunKeys,
     run: RunDescriptor,
     private readonly paramCount: number,
@@ -49,6 +51,7 @@ export class ClusterGradientSource implements GradientSource {
     stop: StopOptions,
     signer?: MessageSigner,
   ) {
+    this.workers = new ConnectedWorkers(queue);
     const retry = new TensorRetry(log, stop.signal);
     this.publisher = new StepPublisher(tensors, queue, keys, run, retry, signer);
     const inbox = new ResultInbox(tensors, keys.results, paramCount, retry);
@@ -73,10 +76,12 @@ export class ClusterGradientSource implements GradientSource {
     const t0 = performance.now();
     const grads = this.context.grads;
     while (grads.length < plan.shards.length) grads.push(new Float32Array(this.paramCount));
-    const jobs = this.publisher.firstJobs(plan);
-    const gather = new StepGather(plan, jobs, params, sum, this.context);
     let t1 = t0;
+    const gather = new StepGather(plan, params, sum, this.context);
     try {
+      const workers = await untilAborted(this.workers.current(), signal);
+      const jobs = this.publisher.firstJobs(plan, shardsPerJob(plan.shards.length, workers));
+      gather.expect(jobs);
       await untilAborted(this.publisher.publish(plan.globalStep, params, jobs), signal);
       t1 = performance.now();
       await untilAborted(gather.collect(), signal);

@@ -59,7 +59,7 @@ export class ClusterRun {
     readonly url: string,
     readonly source: ClusterGradientSource,
     private readonly connections: Array<Redis | Cluster | TensorStore>,
-    private readonly queue: Queue<ShardJob, ShardResult>,
+    private readonly queue: Queue<ShardJob, ShardResult[]>,
     private readonly localWorkers: LocalWorkers,
     private readonly privateRedis: PrivateRedis | undefined,
     private readonly workerCount: number,
@@ -86,7 +86,7 @@ export class ClusterRun {
     // θ is written and the results are popped (with BLPOP, which blocks its connection) on a lean connection of
     // their own.
     const tensors = deployment.tensors();
-    const queue = new Queue<ShardJob, ShardResult>(queueName, { connection: redis, prefix: deployment.queuePrefix(queueName) });
+    const queue = new Queue<ShardJob, ShardResult[]>(queueName, { connection: redis, prefix: deployment.queuePrefix(queueName) });
     // The URL and the secret through the environment: neither in a process list.
     const env = { ...process.env, [REDIS_URL_ENV]: url };
     // Without a listener BullMQ prints every connection error with its stack; connectRedis logs an outage once.

@@ -4,7 +4,21 @@ import { ClusterTimer } from './cluster-timings.js';
 
 /** A result of `worker` that took fetch, compute and upload milliseconds. */
 function result(worker: string, fetchMs: number, computeMs: number, uploadMs: number): ShardResult {
-  return { v: 2, run: 'r', step: 0, shard: 0, attempt: 0, count: 1, lossSum: 0, correct: 0, worker, fetchMs, computeMs, uploadMs };
+  return {
+    v: 3,
+    run: 'r',
+    step: 0,
+    shard: 0,
+    through: 0,
+    attempt: 0,
+    count: 1,
+    lossSum: 0,
+    correct: 0,
+    worker,
+    fetchMs,
+    computeMs,
+    uploadMs,
+  };
 }
 
 describe('ClusterTimer', () => {

@@ -18,7 +18,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   freezeHoldingShard,
-  honestShard as honestShardOf,
+  honestShards as honestShardsOf,
   honestTrainSplit,
   publishedStep as publishedStepOf,
   RUN,
@@ -39,8 +39,8 @@ function queueName(): string {
 }
 
 const publishedStep = (queue: string): Promise<number> => publishedStepOf(redis, queue);
-const honestShard = (job: ShardJob, train: Parameters<typeof honestShardOf>[2], signer?: MessageSigner) =>
-  honestShardOf(redis, job, train, signer);
+const honestShards = (job: ShardJob, train: Parameters<typeof honestShardsOf>[2], signer?: MessageSigner) =>
+  honestShardsOf(redis, job, train, signer);
 
 beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), 'gradq-cluster-'));
@@ -136,38 +136,42 @@ describe('gradq train on the cluster', () => {
   it('rejects NaN, wrong-length and oversized results, ignores duplicates, other steps and stale failure reports, recomputes failed and lost shards, and ends with the same hash', async () => {
     const queue = queueName();
     const train = await honestTrainSplit();
-    const jobs = new Queue<ShardJob, ShardResult>(queue, { connection: redis, prefix: QUEUE_PREFIX });
-    const evil = new Worker<ShardJob, ShardResult>(
+    const evil = new Worker<ShardJob, ShardResult[]>(
       queue,
       async (job) => {
         const data = validateShardJob(job.data);
-        const { grads, result } = await honestShard(data, train);
-        const first = data.attempt === 0 && !job.id?.endsWith('dup');
-        let sent = grads;
-        if (first && data.step === 3 && data.shard === 1) (sent = grads.slice())[5] = Number.NaN;
-        if (first && data.step === 5 && data.shard === 2) sent = grads.subarray(0, grads.length - 1);
-        const header = { ...result, step: first && data.step === 9 && data.shard === 3 ? 8 : data.step };
-        if (first && data.step === 7 && data.shard === 1) {
-          // Shard 0 of step 7 is already in: deliver it again, ahead of the rest.
-          const size = data.end - data.start; // shards of a full batch of 64 are 16 samples each
-          const dup = { ...data, shard: 0, start: data.start - size, end: data.start };
-          await jobs.add('shard', dup, { jobId: `${job.id}-dup`, lifo: true });
+        const results: ShardResult[] = [];
+        // Per shard of the job (one or several): what it sends for that shard.
+        for (const { grads, result, start } of await honestShards(data, train)) {
+          const { shard } = result;
+          const first = data.attempt === 0;
+          let sent = grads;
+          if (first && data.step === 3 && shard === 1) (sent = grads.slice())[5] = Number.NaN;
+          if (first && data.step === 5 && shard === 2) sent = grads.subarray(0, grads.length - 1);
+          const header = { ...result, step: first && data.step === 9 && shard === 3 ? 8 : data.step };
+          if (first && data.step === 7 && shard === 1) {
+            // Shard 0 of step 7 is already in: deliver it again, ahead of shard 1.
+            const [zero] = await honestShards({ ...data, shard: 0, start: start - result.count, end: start, cuts: [] }, train);
+            await redis.rpush(data.resultsKey, encodeResultMessage(zero.result, zero.grads));
+          }
+          if (first && data.step === 11 && shard === 2) {
+            // A failure report for this shard (the job's other shards are answered).
+            const failure = { v: 2 as const, run: data.run, step: data.step, shard, attempt: data.attempt, worker: 'evil' };
+            await redis.rpush(data.resultsKey, encodeResultMessage({ ...failure, error: 'out of luck' }));
+            continue;
+          }
+          const report = (attempt: number) =>
+            encodeResultMessage({ v: 2, run: data.run, step: data.step, shard, attempt, worker: 'evil', error: 'stale' });
+          // A report about an attempt nobody waits for, before the result: ignored.
+          if (first && data.step === 15 && shard === 1) await redis.rpush(data.resultsKey, report(7));
+          await redis.rpush(data.resultsKey, encodeResultMessage(header, sent));
+          // A report for a shard that is already in: ignored.
+          if (first && data.step === 13 && shard === 0) await redis.rpush(data.resultsKey, report(0));
+          // Something far larger than any result for this model, after the result: rejected unread.
+          if (first && data.step === 17 && shard === 2) await redis.rpush(data.resultsKey, Buffer.alloc(1 << 20, 0x47));
+          results.push(result);
         }
-        if (first && data.step === 11 && data.shard === 2) {
-          const failure = { v: 2 as const, run: data.run, step: data.step, shard: data.shard, attempt: data.attempt, worker: 'evil' };
-          await redis.rpush(data.resultsKey, encodeResultMessage({ ...failure, error: 'out of luck' }));
-          throw new Error('out of luck');
-        }
-        const report = (attempt: number) =>
-          encodeResultMessage({ v: 2, run: data.run, step: data.step, shard: data.shard, attempt, worker: 'evil', error: 'stale' });
-        // A report about an attempt nobody waits for, before the result: ignored.
-        if (first && data.step === 15 && data.shard === 1) await redis.rpush(data.resultsKey, report(7));
-        await redis.rpush(data.resultsKey, encodeResultMessage(header, sent));
-        // A report for a shard that is already in: ignored.
-        if (first && data.step === 13 && data.shard === 0) await redis.rpush(data.resultsKey, report(0));
-        // Something far larger than any result for this model, after the result: rejected unread.
-        if (first && data.step === 17 && data.shard === 2) await redis.rpush(data.resultsKey, Buffer.alloc(1 << 20, 0x47));
-        return result;
+        return results;
       },
       { connection: new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null }), prefix: QUEUE_PREFIX },
     );
@@ -187,7 +191,6 @@ describe('gradq train on the cluster', () => {
       expect(r.stderr).not.toMatch(/stale/); // the reports of steps 13 and 15 changed nothing (and the counts above are exact)
     } finally {
       await evil.close();
-      await jobs.close();
     }
   });
 
@@ -205,29 +208,38 @@ describe('gradq train on the cluster', () => {
      * result changed since it was signed, or a forged failure report), and then the honest result, signed with
      * `signer` when there is one. Without the secret the forgery arrives first and wins.
      */
-    function forgingWorker(queue: string, train: Split, signer: MessageSigner | undefined): Worker<ShardJob, ShardResult> {
+    function forgingWorker(queue: string, train: Split, signer: MessageSigner | undefined): Worker<ShardJob, ShardResult[]> {
       const stranger = new MessageSigner(Buffer.from('not the run’s secret, but long enough'));
-      return new Worker<ShardJob, ShardResult>(
+      return new Worker<ShardJob, ShardResult[]>(
         queue,
         async (job) => {
           const data = validateShardJob(job.data);
           checkShardJobSignature(data, signer); // the coordinator signs its jobs (and leaves them unsigned without a secret)
-          const { grads, result } = await honestShard(data, train, signer);
-          const zero = new Float32Array(grads.length);
-          const forged = { ...result, worker: 'forger', lossSum: 0, correct: result.count };
-          await redis.rpush(data.resultsKey, encodeResultMessage(forged, zero));
-          if (data.step === 4) await redis.rpush(data.resultsKey, encodeResultMessage(forged, zero, stranger));
-          if (data.step === 6 && signer) {
-            const changed = encodeResultMessage(result, grads, signer);
-            changed[changed.length - 100] ^= 0x40; // a gradient byte
-            await redis.rpush(data.resultsKey, changed);
+          const shards = await honestShards(data, train, signer);
+          for (const { grads, result } of shards) {
+            const zero = new Float32Array(grads.length);
+            const forged = { ...result, worker: 'forger', lossSum: 0, correct: result.count };
+            await redis.rpush(data.resultsKey, encodeResultMessage(forged, zero));
+            if (data.step === 4) await redis.rpush(data.resultsKey, encodeResultMessage(forged, zero, stranger));
+            if (data.step === 6 && signer) {
+              const changed = encodeResultMessage(result, grads, signer);
+              changed[changed.length - 100] ^= 0x40; // a gradient byte
+              await redis.rpush(data.resultsKey, changed);
+            }
+            if (data.step === 8) {
+              const failure = {
+                v: 2 as const,
+                run: data.run,
+                step: data.step,
+                shard: result.shard,
+                attempt: data.attempt,
+                worker: 'forger',
+              };
+              await redis.rpush(data.resultsKey, encodeResultMessage({ ...failure, error: 'out of luck' }));
+            }
+            await redis.rpush(data.resultsKey, encodeResultMessage(result, grads, signer));
           }
-          if (data.step === 8) {
-            const failure = { v: 2 as const, run: data.run, step: data.step, shard: data.shard, attempt: data.attempt, worker: 'forger' };
-            await redis.rpush(data.resultsKey, encodeResultMessage({ ...failure, error: 'out of luck' }));
-          }
-          await redis.rpush(data.resultsKey, encodeResultMessage(result, grads, signer));
-          return result;
+          return shards.map((s) => s.result);
         },
         { connection: new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null }), prefix: QUEUE_PREFIX },
       );

@@ -28,7 +28,7 @@ const N = 12; // parameters
 const queueName = `test-${randomUUID().slice(0, 8)}`;
 const redis = new Redis(URL, { maxRetriesPerRequest: null });
 const tensors = new TensorConnection(URL);
-const queue = new Queue<ShardJob, ShardResult>(queueName, { connection: redis, prefix: QUEUE_PREFIX });
+const queue = new Queue<ShardJob, ShardResult[]>(queueName, { connection: redis, prefix: QUEUE_PREFIX });
 
 afterAll(async () => {
   await queue.obliterate({ force: true });
@@ -88,7 +88,7 @@ function harness(sizes: number[], giveUpMs = 600_000) {
   const plan = planOf(sizes);
   const sum = new Float32Array(N);
   const result = (shard: number, more: Partial<ShardResult> = {}): ShardResult => ({
-    v: 2, run: runId, step: plan.globalStep, shard, attempt: 0, count: sizes[shard], lossSum: 0.1 * (shard + 1), correct: 1,
+    v: 3, run: runId, step: plan.globalStep, shard, through: shard, attempt: 0, count: sizes[shard], lossSum: 0.1 * (shard + 1), correct: 1,
     worker: `w${shard}`, fetchMs: 0, computeMs: 1, uploadMs: 0, ...more,
   }); // prettier-ignore
   const failure = (shard: number, attempt: number): ShardFailure => ({
@@ -96,9 +96,10 @@ function harness(sizes: number[], giveUpMs = 600_000) {
   }); // prettier-ignore
   const push = async (...messages: Uint8Array[]): Promise<void> => void (await redis.rpush(keys.results, ...messages.map(Buffer.from)));
   /** Publishes the step (θ and its jobs) and returns its gather. */
-  const start = async (): Promise<StepGather> => {
-    const jobs = publisher.firstJobs(plan);
-    const gather = new StepGather(plan, jobs, THETA, sum, ctx);
+  const start = async (shardsPerJob = 1): Promise<StepGather> => {
+    const jobs = publisher.firstJobs(plan, shardsPerJob);
+    const gather = new StepGather(plan, THETA, sum, ctx);
+    gather.expect(jobs);
     await publisher.publish(plan.globalStep, THETA, jobs);
     return gather;
   };
@@ -197,6 +198,66 @@ describe('StepGather', () => {
     expect(h.log).toEqual([
       'step 4 shard 0: worker w failed ("out of memory"); recomputing (its next failures are counted, not logged, until it delivers a result)',
     ]);
+  });
+
+  it('waits for every shard of a job of several, and recomputes each shard of it that failed as a job of its own', async () => {
+    const h = harness([2, 2, 2, 0]); // jobs: shards 0-1, shards 2-3 (3 empty)
+    const gather = await h.start(2);
+    expect(await h.waitingJobs()).toEqual([`${h.runId}.4.0.0`, `${h.runId}.4.2.0`]);
+    const collected = gather.collect();
+    await h.take(0); // one worker takes shards 0-1: shard 0 fails, so does shard 1 after it
+    await h.push(encodeResultMessage(h.failure(0, 0)), encodeResultMessage(h.failure(1, 0)));
+    await waitFor('shards 0 and 1 added again', async () => (await h.waitingJobs()).length === 3);
+    expect(await h.waitingJobs()).toEqual([`${h.runId}.4.0.1`, `${h.runId}.4.1.1`, `${h.runId}.4.2.0`]);
+    await h.take(2);
+    await h.push(encodeResultMessage(h.result(2), GRADS[2]));
+    await h.take(1, 1);
+    await h.push(encodeResultMessage(h.result(1, { attempt: 1 }), GRADS[1]));
+    await h.take(0, 1);
+    await h.push(encodeResultMessage(h.result(0, { attempt: 1 }), GRADS[0]));
+    await collected;
+    await gather.finish();
+    expect(Array.from(h.sum)).toEqual(sumOf([0, 1, 2]));
+    expect(gather.shardResults.map((r) => r?.attempt)).toEqual([1, 1, 0, undefined]);
+    expect(h.counters).toEqual({ duplicates: 0, rejected: 0, recomputed: 2, failed: 2 });
+  });
+
+  it('takes one result for shards 0..n (summed by the worker) in place of their own, and adds the rest after it', async () => {
+    const h = harness([2, 2, 2, 2]);
+    const gather = await h.start(2);
+    const prefix = Float32Array.from(sumOf([0, 1]));
+    await h.push(
+      encodeResultMessage(h.result(3), GRADS[3]),
+      encodeResultMessage(h.result(0, { through: 1, count: 4 }), prefix),
+      encodeResultMessage(h.result(1), GRADS[1]), // covered already
+      encodeResultMessage(h.result(2), GRADS[2]),
+    );
+    await gather.collect();
+    await gather.finish();
+    expect(Array.from(h.sum)).toEqual(sumOf([0, 1, 2, 3]));
+    expect(gather.stats().correct).toBe(3);
+    expect(h.counters).toEqual({ duplicates: 1, rejected: 0, recomputed: 0, failed: 0 });
+  });
+
+  it('ignores a result for shards 0..n when one of them is in from an attempt of its own, and computes shard 0 again', async () => {
+    const h = harness([2, 2]);
+    const gather = await h.start(2);
+    await h.take(0);
+    const collected = gather.collect();
+    await h.push(encodeResultMessage(h.failure(1, 0)));
+    await waitFor('shard 1 added again', async () => (await h.waitingJobs()).length === 1);
+    await h.take(1, 1);
+    await h.push(
+      encodeResultMessage(h.result(1, { attempt: 1 }), GRADS[1]),
+      encodeResultMessage(h.result(0, { through: 1, count: 4 }), Float32Array.from(sumOf([0, 1]))),
+    );
+    await waitFor('shard 0 added again', async () => (await h.waitingJobs()).includes(`${h.runId}.4.0.1`));
+    await h.push(encodeResultMessage(h.result(0, { attempt: 1 }), GRADS[0]));
+    await collected;
+    await gather.finish();
+    expect(Array.from(h.sum)).toEqual(sumOf([0, 1]));
+    expect(h.counters).toEqual({ duplicates: 1, rejected: 0, recomputed: 2, failed: 1 });
+    expect(h.log).toContain('step 4 shards 0..1: result from "w0" ignored (some of its shards are in already)');
   });
 
   it('rejects what it cannot read or place without recomputing anything: the watchdog covers the shard', async () => {

@@ -1,5 +1,6 @@
 import {
   InvalidMessageError,
+  jobShards,
   readGradientInto,
   type MessageSigner,
   readResultMessage,
@@ -29,7 +30,7 @@ export interface ClusterCounters {
 export interface GatherContext {
   runId: string;
   /** Asked whether a job is still there, and how many workers are connected. */
-  queue: Queue<ShardJob, ShardResult>;
+  queue: Queue<ShardJob, ShardResult[]>;
   /** Adds a shard's job again. */
   publisher: StepPublisher;
   inbox: ResultInbox;
@@ -65,7 +66,9 @@ const QUEUED = new Set(['waiting', 'delayed', 'prioritized', 'waiting-children']
 /**
  * One step's gather. It pops result messages off the run's results list as workers push them (keeping the first
  * valid result per shard, dropping duplicates, rejecting and recomputing bad ones), adding shard k's gradient into
- * the sum as soon as shards 0..k are all in. A shard whose job vanished or failed is added again; nothing a worker
+ * the sum as soon as shards 0..k are all in. A job may carry several shards; its worker answers each shard, or,
+ * for a job starting at shard 0, shards 0..n with one result whose gradient is their sum, added in shard order
+ * from zero as this gather would add them (see ShardResult): it stands for those shards. A shard whose job vanished or failed is added again; nothing a worker
  * sends reaches the model without passing validation.
  *
  * No count of messages ends a step: a shard is attempted again as often as it takes. A bad answer or a failure
@@ -83,20 +86,28 @@ export class StepGather {
   private readonly results: Array<ShardResult | undefined>;
   private added = 0; // shards 0..added-1 are in the sum, or empty
   private readonly superseded = new Set<string>(); // job ids of attempts that were added again
+  private readonly covered = new Set<number>(); // shards after 0 that a result for shards 0..n brought in
   /** Watchdog ticks in a row at which a job was missing from the queue, by job id. */
   private readonly missing = new Map<string, number>();
   private rejectionsLogged = 0;
 
-  /** Gathers the results of `jobs` (the step's first attempts, to be published with θ = `params`) into `sum`. */
+  /** Gathers the results of the step (to be published with θ = `params`) into `sum`. */
   constructor(
     private readonly plan: StepPlan,
-    jobs: readonly ShardJobSpec[],
     private readonly params: Float32Array,
     private readonly sum: Float32Array,
     private readonly ctx: GatherContext,
   ) {
     this.results = new Array(plan.shards.length);
-    for (const j of jobs) this.pending.set(j.data.shard, { attempt: j.data.attempt, jobId: j.opts.jobId });
+  }
+
+  /** Waits for the shards of `jobs`, the step's first attempts (before they are published). */
+  expect(jobs: readonly ShardJobSpec[]): void {
+    for (const j of jobs) {
+      for (const { shard, start, end } of jobShards(j.data)) {
+        if (end > start) this.pending.set(shard, { attempt: j.data.attempt, jobId: j.opts.jobId });
+      }
+    }
   }
 
   /** The results kept, by shard (undefined for an empty shard). */
@@ -136,7 +147,7 @@ export class StepGather {
 
   /** When the run stops mid-step: removes every job of the step still queued. */
   async withdrawAll(): Promise<void> {
-    await this.ctx.publisher.withdraw([...this.superseded, ...[...this.pending.values()].map((p) => p.jobId)]);
+    await this.ctx.publisher.withdraw(new Set([...this.superseded, ...[...this.pending.values()].map((p) => p.jobId)]));
   }
 
   /** The summed loss and correct count of the results kept. */
@@ -214,19 +225,26 @@ export class StepGather {
       }
       return;
     }
-    if (this.results[k] !== undefined) {
+    if (this.results[k] !== undefined || this.covered.has(k)) {
       this.ctx.counters.duplicates++;
       this.ctx.log(`${what} shard ${k}: duplicate result from ${JSON.stringify(String(claim.worker).slice(0, 100))} ignored`);
       return;
     }
     if (waiting === undefined) return;
     try {
-      const [start, end] = this.plan.shards[k];
-      const result = validateShardResult(claim, { run: this.ctx.runId, step: t, shard: k, count: end - start });
+      const result = validateShardResult(claim, { run: this.ctx.runId, step: t, shard: k, ranges: this.plan.shards });
+      if (result.through > k && this.results.slice(k + 1, result.through + 1).some((r) => r !== undefined)) {
+        return await this.overlapping(result, waiting.jobId);
+      }
       readGradientInto(message.gradient, this.ctx.grads[k], `from ${JSON.stringify(result.worker.slice(0, 100))}`);
       this.results[k] = result;
-      this.pending.delete(k);
-      if (result.attempt !== waiting.attempt) this.superseded.add(waiting.jobId); // an earlier attempt came first
+      for (let j = k; j <= result.through; j++) {
+        const p = this.pending.get(j);
+        if (j > k) this.covered.add(j);
+        if (p === undefined) continue;
+        this.pending.delete(j);
+        if (p.attempt !== result.attempt) this.superseded.add(p.jobId); // an earlier attempt came first
+      }
       this.ctx.roster.delivered(result.worker);
     } catch (e) {
       if (!(e instanceof InvalidMessageError)) throw e;
@@ -236,6 +254,20 @@ export class StepGather {
       const recompute = !earlier && !(await this.queued(waiting.jobId));
       await this.reject(`${what} shard ${k}`, e.message, recompute ? () => this.again(k) : undefined);
     }
+  }
+
+  /**
+   * A valid result for shards 0..n of which some are in already (from attempts of their own): it cannot be used
+   * (their gradients would count twice). It is counted as a duplicate; the shards still waiting for the job it
+   * came from get no other answer from it, so they are computed again.
+   */
+  private async overlapping(result: ShardResult, jobId: string): Promise<void> {
+    this.ctx.counters.duplicates++;
+    this.ctx.log(
+      `step ${this.plan.globalStep} shards ${result.shard}..${result.through}: result from ${JSON.stringify(result.worker.slice(0, 100))} ` +
+        `ignored (some of its shards are in already)`,
+    );
+    for (let j = result.shard; j <= result.through; j++) if (this.pending.get(j)?.jobId === jobId) await this.again(j);
   }
 
   private async reject(what: string, why: string, recompute?: () => Promise<void>): Promise<void> {

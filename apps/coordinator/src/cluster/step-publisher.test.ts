@@ -25,7 +25,7 @@ const queueName = `test-${randomUUID().slice(0, 8)}`;
 const keys = runKeys(queueName, 'rpub');
 const redis = new Redis(URL, { maxRetriesPerRequest: null });
 const tensors = new TensorConnection(URL);
-const queue = new Queue<ShardJob, ShardResult>(queueName, { connection: redis, prefix: QUEUE_PREFIX });
+const queue = new Queue<ShardJob, ShardResult[]>(queueName, { connection: redis, prefix: QUEUE_PREFIX });
 const run = { dataset: 'mnist', trainSamples: 1000, seed: 7, model: 'mlp:4-3-2', shift: 0 };
 const publisher = new StepPublisher(tensors, queue, keys, run, new TensorRetry(() => undefined));
 
@@ -73,10 +73,19 @@ describe('StepPublisher', () => {
       const data = validateShardJob(j.data);
       const [start, end] = plan.shards[data.shard];
       expect(data).toEqual({
-        v: 3, run: 'rpub', step: 6, shard: data.shard, attempt: 0, dataset: 'mnist', trainSamples: 1000, seed: 7, epoch: 1, start, end,
+        v: 4, run: 'rpub', step: 6, shard: data.shard, attempt: 0, dataset: 'mnist', trainSamples: 1000, seed: 7, epoch: 1, start, end, cuts: [],
         model: 'mlp:4-3-2', shift: 0, paramsKey: keys.params(6), resultsKey: keys.results,
       }); // prettier-ignore
     }
+  });
+
+  it('groups consecutive shards into jobs, cut where the shards meet, and leaves out a job of empty shards only', () => {
+    const grouped = (perJob: number) =>
+      publisher.firstJobs(plan, perJob).map((j) => [j.opts.jobId, j.data.shard, j.data.start, j.data.end, j.data.cuts]);
+    expect(grouped(2)).toEqual([['rpub.6.0.0', 0, 8, 10, [9]], ['rpub.6.2.0', 2, 10, 11, [11]]]); // prettier-ignore
+    expect(grouped(3)).toEqual([['rpub.6.0.0', 0, 8, 11, [9, 10]]]); // shard 3 alone is empty: no job
+    expect(grouped(4)).toEqual([['rpub.6.0.0', 0, 8, 11, [9, 10, 11]]]);
+    for (const j of publisher.firstJobs(plan, 4)) expect(validateShardJob(JSON.parse(JSON.stringify(j.data)))).toEqual(j.data);
   });
 
   it('adds a new attempt at a shard, and withdraws waiting jobs (one already gone is no error)', async () => {

@@ -37,18 +37,20 @@ export interface ShardJobSpec {
 export class StepPublisher {
   constructor(
     private readonly tensors: TensorStore,
-    private readonly queue: Queue<ShardJob, ShardResult>,
+    private readonly queue: Queue<ShardJob, ShardResult[]>,
     private readonly keys: RunKeys,
     private readonly run: RunDescriptor,
     private readonly retry: TensorRetry,
     private readonly signer?: MessageSigner,
   ) {}
 
-  /** The job of attempt `attempt` at shard `shard` of the step. */
-  job(plan: StepPlan, shard: number, attempt: number): ShardJobSpec {
-    const [start, end] = plan.shards[shard];
+  /** The job of attempt `attempt` at shards `shard`..`shard + count - 1` of the step. */
+  job(plan: StepPlan, shard: number, attempt: number, count = 1): ShardJobSpec {
+    const [start] = plan.shards[shard];
+    const [, end] = plan.shards[shard + count - 1];
+    const cuts = plan.shards.slice(shard + 1, shard + count).map(([cut]) => cut);
     const data: ShardJob = {
-      v: 3, run: this.keys.runId, step: plan.globalStep, shard, attempt, ...this.run, epoch: plan.epoch, start, end,
+      v: 4, run: this.keys.runId, step: plan.globalStep, shard, attempt, ...this.run, epoch: plan.epoch, start, end, cuts,
       paramsKey: this.keys.params(plan.globalStep), resultsKey: this.keys.results,
     }; // prettier-ignore
     const jobId = shardJobId(this.keys.runId, plan.globalStep, shard, attempt);
@@ -59,9 +61,17 @@ export class StepPublisher {
     };
   }
 
-  /** Attempt 0 of every non-empty shard of the step (a shard of a last, partial batch may be empty). */
-  firstJobs(plan: StepPlan): ShardJobSpec[] {
-    return plan.shards.flatMap(([start, end], k) => (end > start ? [this.job(plan, k, 0)] : []));
+  /**
+   * Attempt 0 of the step's shards, `shardsPerJob` consecutive shards a job (fewer in the last one); a job whose
+   * shards are all empty (a last, partial batch may have empty shards) is left out.
+   */
+  firstJobs(plan: StepPlan, shardsPerJob = 1): ShardJobSpec[] {
+    const jobs: ShardJobSpec[] = [];
+    for (let k = 0; k < plan.shards.length; k += shardsPerJob) {
+      const count = Math.min(shardsPerJob, plan.shards.length - k);
+      if (plan.shards[k + count - 1][1] > plan.shards[k][0]) jobs.push(this.job(plan, k, 0, count));
+    }
+    return jobs;
   }
 
   /**

@@ -7,10 +7,10 @@ import { UNRESPONSIVE_MS, WorkerRoster } from './worker-roster.js';
  * A queue with BullMQ's `prefix` whose client list holds workers named `names` (null: a worker without a name),
  * connected for `ageS` s, named as BullMQ names its workers' connections.
  */
-function queueWith(workers: Array<{ name: string | null; ageS: number }>, prefix = QUEUE_PREFIX): Queue<ShardJob, ShardResult> {
+function queueWith(workers: Array<{ name: string | null; ageS: number }>, prefix = QUEUE_PREFIX): Queue<ShardJob, ShardResult[]> {
   const base = `${prefix}:${Buffer.from('q1').toString('base64')}`;
   const clients = workers.map((w) => ({ name: 'q1', rawname: w.name === null ? base : `${base}:w:${w.name}`, age: String(w.ageS) }));
-  return { name: 'q1', opts: { prefix }, getWorkers: async () => clients } as unknown as Queue<ShardJob, ShardResult>;
+  return { name: 'q1', opts: { prefix }, getWorkers: async () => clients } as unknown as Queue<ShardJob, ShardResult[]>;
 }
 
 describe('WorkerRoster', () => {

@@ -39,7 +39,7 @@ export class WorkerRoster {
   }
 
   /** Who is connected to `queue` now, and which of them have been silent for UNRESPONSIVE_MS. */
-  async survey(queue: Queue<ShardJob, ShardResult>, now = performance.now()): Promise<WorkerSurvey> {
+  async survey(queue: Queue<ShardJob, ShardResult[]>, now = performance.now()): Promise<WorkerSurvey> {
     const named = `${queue.opts.prefix}:${Buffer.from(queue.name).toString('base64')}:w:`; // BullMQ's client name
     const clients = await queue.getWorkers();
     const unresponsive: string[] = [];

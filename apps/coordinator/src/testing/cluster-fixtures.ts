@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { decodeParamsInto, QUEUE_PREFIX, type MessageSigner, type ShardJob, type ShardResult } from '@gradq/cluster';
+import { decodeParamsInto, jobShards, QUEUE_PREFIX, type MessageSigner, type ShardJob, type ShardResult } from '@gradq/cluster';
 import { epochOrder, gatherBatch, limitSamples, loadDataset, type Split } from '@gradq/data';
 import { Model } from '@gradq/nn';
 import type { Queue } from 'bullmq';
@@ -54,24 +54,33 @@ export async function honestTrainSplit(): Promise<Split> {
   return (await loadDataset('mnist', { dataDir: SHARED_DATA })).train;
 }
 
-/** What an honest worker computes for a job, with libs/nn and libs/data directly (θ read from `redis`, signed with `signer` if any). */
-export async function honestShard(
+/**
+ * What an honest worker computes for each non-empty shard of a job, one result per shard (never one for shards
+ * 0..n), with libs/nn and libs/data directly (θ read from `redis`, signed with `signer` if any).
+ */
+export async function honestShards(
   redis: Redis,
   job: ShardJob,
   fullTrain: Split,
   signer?: MessageSigner,
-): Promise<{ grads: Float32Array; result: ShardResult }> {
+): Promise<Array<{ grads: Float32Array; result: ShardResult; start: number }>> {
   const train = limitSamples(fullTrain, job.trainSamples);
   const model = new Model(job.model);
   decodeParamsInto(await redis.getBuffer(job.paramsKey), model.params, job.paramsKey, signer);
-  const count = job.end - job.start;
-  const x = new Float32Array(count * train.features);
-  const y = new Uint8Array(count);
-  gatherBatch(train, epochOrder(job.seed, job.epoch, job.trainSamples), job.start, job.end, x, y);
-  const stats = model.forwardBackward(x, y, count);
-  const result: ShardResult = {
-    v: 2, run: job.run, step: job.step, shard: job.shard, attempt: job.attempt, count, ...stats,
-    worker: 'evil', fetchMs: 0, computeMs: 0, uploadMs: 0,
-  }; // prettier-ignore
-  return { grads: model.grads, result };
+  const order = epochOrder(job.seed, job.epoch, job.trainSamples);
+  return jobShards(job)
+    .filter(({ start, end }) => end > start)
+    .map(({ shard, start, end }) => {
+      const count = end - start;
+      const x = new Float32Array(count * train.features);
+      const y = new Uint8Array(count);
+      gatherBatch(train, order, start, end, x, y);
+      model.zeroGrads();
+      const stats = model.forwardBackward(x, y, count);
+      const result: ShardResult = {
+        v: 3, run: job.run, step: job.step, shard, through: shard, attempt: job.attempt, count, ...stats,
+        worker: 'evil', fetchMs: 0, computeMs: 0, uploadMs: 0,
+      }; // prettier-ignore
+      return { grads: model.grads.slice(), result, start };
+    });
 }
