@@ -110,13 +110,26 @@ export class Model {
    * for a fresh sum) and returns the loss sum and the number of correct predictions.
    */
   forwardBackward(x: Float32Array, labels: ArrayLike<number>, batch: number): BatchStats {
+    return this.backprop(x, labels, batch, false);
+  }
+
+  /**
+   * `grads` = the gradient of the batch's summed loss: the bits of zeroGrads then forwardBackward, without the pass
+   * that zeroes (each layer writes its parameter gradients instead of adding them). Returns as forwardBackward.
+   */
+  gradientOf(x: Float32Array, labels: ArrayLike<number>, batch: number): BatchStats {
+    return this.backprop(x, labels, batch, true);
+  }
+
+  /** Forward, loss and backward; each layer adds its parameter gradients (replace: writes them). */
+  private backprop(x: Float32Array, labels: ArrayLike<number>, batch: number, replace: boolean): BatchStats {
     this.checkLabels(labels, batch);
     const logits = this.forward(x, batch);
     this.dlogits = batchBuffer(this.dlogits, batch * this.classes);
     const stats = softmaxCrossEntropy(this.dlogits, logits, labels, batch, this.classes);
     let dy = this.dlogits;
     for (let l = this.layers.length - 1; l >= 0; l--) {
-      const dx = this.layers[l].backward(this.inputs[l], dy, batch, l > 0); // no input gradient for the first layer
+      const dx = this.layers[l].backward(this.inputs[l], dy, batch, l > 0, replace); // no input gradient for the first layer
       if (dx !== null) dy = dx;
     }
     return stats;
