@@ -18,6 +18,17 @@ export interface ModelOptions {
   gemm?: Gemm;
   conv2d?: Conv2dKernel;
   maxpool2d?: MaxPool2dKernel;
+  /** Where the parameters and gradients live (else new arrays): e.g. an optimizer's kernel memory. */
+  storage?: ModelStorage;
+}
+
+/**
+ * Two arrays of the model's parameter count for its parameters and gradients, e.g. in the memory of the optimizer's
+ * WebAssembly kernel (Optimizer.modelStorage), so that the update and adding up gradients copy neither.
+ */
+export interface ModelStorage {
+  params: Float32Array;
+  grads: Float32Array;
 }
 
 // WebAssembly SIMD leaving out zeros of A (inputs, ReLU outputs); gemmWasm is the plain one, gemmFast and
@@ -54,8 +65,15 @@ export class Model {
     this.layers = layersOf(this.spec, kernels);
     const count = parameterSum(this.layers);
     checkParameterCount(this.spec, count);
-    this.params = new Float32Array(count);
-    this.grads = new Float32Array(count);
+    const { storage } = options;
+    if (storage !== undefined && (storage.params.length !== count || storage.grads.length !== count)) {
+      throw new RangeError(
+        `model ${formatModelSpec(this.spec)} has ${count} parameters; its storage holds ${storage.params.length} parameters and ${storage.grads.length} gradients`,
+      );
+    }
+    this.params = storage?.params ?? new Float32Array(count);
+    this.grads = storage?.grads ?? new Float32Array(count);
+    this.grads.fill(0);
     let o = 0;
     for (const layer of this.layers) {
       const end = o + layer.parameterCount;

@@ -68,7 +68,8 @@ export function unitFloatsWasm(bytes: Uint8Array, into: Float32Array): void {
 /**
  * A float32 array in WebAssembly memory, for a sum that many vectors are added into and that is then checked (the
  * trainer's gradient sum): addInto and firstNonFinite run on it in place, copying only the other operand (into a
- * staging area of n floats in the same memory), where an ordinary array is copied in and, for addInto, back out.
+ * staging area of n floats in the same memory; nothing when that operand lives in the same memory too), where an
+ * ordinary array is copied in and, for addInto, back out.
  * The memory must never grow (its maximum equal to its initial size), so that `values` stays valid. vec.wasm has
  * no data of its own, so an instance over a memory leaves everything past base() as it is.
  */
@@ -83,10 +84,14 @@ class WasmFloats {
     this.staging = new Float32Array(memory.buffer, stagingAt, n);
   }
 
-  /** values += g, g (n) copied into the staging area. */
+  /** values += g, g (n) copied into the staging area unless it lives in this memory. */
   addInto(g: Float32Array): void {
-    this.staging.set(g);
-    this.wasm.addInto(this.values.length, this.values.byteOffset, this.staging.byteOffset);
+    let at = g.byteOffset;
+    if (g.buffer !== this.values.buffer) {
+      this.staging.set(g);
+      at = this.staging.byteOffset;
+    }
+    this.wasm.addInto(this.values.length, this.values.byteOffset, at);
   }
 
   firstNonFinite(): number {
