@@ -12,6 +12,8 @@ interface VecExports {
   addInto(n: number, sum: number, g: number): void;
   firstNonFinite(n: number, x: number): number;
   unitFloats(n: number, src: number, dst: number): void;
+  reluForward(n: number, x: number): void;
+  reluBackward(n: number, dout: number, mask: number): void;
 }
 
 const MODULE = new WebAssembly.Module(readWasm('vec.wasm'));
@@ -63,6 +65,25 @@ export function unitFloatsWasm(bytes: Uint8Array, into: Float32Array): void {
   heapBytes.set(bytes, BASE);
   wasm.unitFloats(n, BASE, intoAt << 2);
   into.set(heap.subarray(intoAt, intoAt + n));
+}
+
+/** out = x < 0 ? 0 : x over the first n values (bit for bit as reluForwardReference); out may be x. */
+export function reluForwardWasm(out: Float32Array, x: Float32Array, n: number): void {
+  reserve(n);
+  const at = BASE >>> 2;
+  heap.set(x.length === n ? x : x.subarray(0, n), at);
+  wasm.reluForward(n, BASE);
+  out.set(heap.subarray(at, at + n));
+}
+
+/** dx = mask > 0 ? dout : 0 over the first n values (bit for bit as reluBackwardReference); dx may be dout or mask. */
+export function reluBackwardWasm(dx: Float32Array, dout: Float32Array, mask: Float32Array, n: number): void {
+  const maskAt = reserve(n);
+  const at = BASE >>> 2;
+  heap.set(dout.length === n ? dout : dout.subarray(0, n), at);
+  heap.set(mask.length === n ? mask : mask.subarray(0, n), maskAt);
+  wasm.reluBackward(n, BASE, maskAt << 2);
+  dx.set(heap.subarray(at, at + n));
 }
 
 /**
