@@ -67,7 +67,7 @@ export class Conv2dLayer extends WeightsAndBias implements Layer {
   }
 
   // dy (batch, filters, outH, outW), x → dx (batch, inC, height, width) or null; dw, db += (= when replace)
-  backward(x: Float32Array, dy: Float32Array, batch: number, inputGradient: boolean, replace: boolean): Float32Array | null {
+  backward(x: Float32Array, dy: Float32Array, batch: number, inputGradient: boolean, replace = false): Float32Array | null {
     const dx = inputGradient ? (this.dx = batchBuffer(this.dx, batch * this.perSampleIn)) : null;
     this.shape.batch = batch;
     if (replace) {

@@ -110,7 +110,7 @@ export class DenseLayer extends WeightsAndBias implements Layer, DenseParams {
   }
 
   // dy (batch, outDim), x (batch, inDim) → dx (batch, inDim) or null; dw, db += (= when replace)
-  backward(x: Float32Array, dy: Float32Array, batch: number, inputGradient: boolean, replace: boolean): Float32Array | null {
+  backward(x: Float32Array, dy: Float32Array, batch: number, inputGradient: boolean, replace = false): Float32Array | null {
     const dx = inputGradient ? (this.dx = batchBuffer(this.dx, batch * this.inDim)) : null;
     denseBackward(this.gemm, dx, this.dw, this.db, dy, x, this.w, batch, this.inDim, this.outDim, replace);
     return dx;

@@ -53,7 +53,7 @@ export interface Layer {
   /** x (batch, ...inputShape) → y (batch, ...outputShape). */
   forward(x: Float32Array, batch: number): Float32Array;
   /** dy (batch, ...outputShape), x as given to forward → dx (batch, ...inputShape) or null; parameter gradients += (= when replace). */
-  backward(x: Float32Array, dy: Float32Array, batch: number, inputGradient: boolean, replace: boolean): Float32Array | null;
+  backward(x: Float32Array, dy: Float32Array, batch: number, inputGradient: boolean, replace?: boolean): Float32Array | null;
 }
 
 /** Zero floats: what a layer's views and buffers are before bind and before the first batch. */
