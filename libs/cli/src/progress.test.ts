@@ -21,6 +21,15 @@ describe('ProgressBar', () => {
     expect(stream.writes[0]).toBe(`\repoch 1/2 ${'█'.repeat(24)} 100% loss 1.0\x1b[K`);
     expect(stream.writes[1]).toBe('\r\x1b[K');
   });
+
+  it('is due on a terminal for its first draw and at the end, not again within 100 ms', () => {
+    const bar = new ProgressBar(fakeStream(true), 'epoch 1/2', 10);
+    expect(bar.due(1)).toBe(true);
+    bar.update(1, 'loss 1.0');
+    expect(bar.due(2)).toBe(false);
+    expect(bar.due(10)).toBe(true);
+    expect(new ProgressBar(fakeStream(false), 'epoch 1/2', 10).due(10)).toBe(false);
+  });
 });
 
 describe('transferProgress', () => {

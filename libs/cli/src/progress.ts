@@ -19,11 +19,17 @@ export class ProgressBar {
     private readonly total: number,
   ) {}
 
+  /**
+   * Whether update(done, …) would draw now: on a terminal, 100 ms after the last draw or at the end. A caller that
+   * updates often (a training step) asks first, so that it formats its text only when it is shown.
+   */
+  due(done: number): boolean {
+    return this.stream.isTTY === true && (performance.now() - this.lastDraw >= 100 || done >= this.total);
+  }
+
   update(done: number, text: string): void {
-    if (!this.stream.isTTY) return;
-    const now = performance.now();
-    if (now - this.lastDraw < 100 && done < this.total) return;
-    this.lastDraw = now;
+    if (!this.due(done)) return;
+    this.lastDraw = performance.now();
     const width = 24;
     const filled = Math.round((width * done) / Math.max(1, this.total));
     const bar = '█'.repeat(filled) + '░'.repeat(width - filled);

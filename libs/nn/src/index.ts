@@ -21,7 +21,7 @@ export {
   type MlpSpec,
   type CnnSpec,
 } from './model-spec.js';
-export { Model, checkModelSpec, type ModelOptions } from './model.js';
+export { Model, checkModelSpec, type ModelOptions, type ModelStorage } from './model.js';
 export { Optimizer, OPTIMIZER_NAMES, type OptimizerName, type OptimizerHyper, type OptimizerState } from './optim/optimizer.js';
 export { Sgd, Momentum } from './optim/sgd.js';
 export { Adam } from './optim/adam.js';

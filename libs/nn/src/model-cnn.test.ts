@@ -80,6 +80,18 @@ describe('a convolutional Model', () => {
     }
   });
 
+  it('gradientOf gives the bits of zeroGrads then forwardBackward, whatever grads held before (both kernels)', () => {
+    for (const conv2d of [conv2dReference, conv2dWasm]) {
+      const { model, x, labels } = randomSetup(TINY, 5, 8, conv2d);
+      model.zeroGrads();
+      const want = model.forwardBackward(x, labels, 5);
+      const wantGrads = model.grads.slice();
+      model.grads.fill(0.25); // what an earlier batch left
+      expect(model.gradientOf(x, labels, 5)).toEqual(want);
+      expect(new Uint32Array(model.grads.buffer, model.grads.byteOffset, model.grads.length)).toEqual(new Uint32Array(wantGrads.buffer));
+    }
+  });
+
   it('gives the same logits with the WebAssembly and the reference convolution (float32 rounding only)', () => {
     const a = randomSetup(TINY, 17, 5, conv2dReference);
     const b = randomSetup(TINY, 17, 5, conv2dWasm);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { gemmFast } from './kernels/gemm-fast.js';
 import { gemmReference } from './kernels/gemm-reference.js';
-import { gemmWasm } from './kernels/gemm-wasm.js';
+import { gemmWasm, gemmWasmSkipZeros } from './kernels/gemm-wasm.js';
 import { DenseLayer, denseForward } from './layers/dense.js';
 import { ReluLayer, reluForward } from './layers/relu.js';
 import { Model } from './model.js';
@@ -165,6 +165,26 @@ describe.each([
         1e-6,
       ),
     ).toBeNull();
+  });
+});
+
+describe.each([
+  ['gemmFast', gemmFast],
+  ['gemmReference', gemmReference],
+  ['gemmWasm', gemmWasm],
+  ['gemmWasmSkipZeros', gemmWasmSkipZeros],
+] as const)('Model.gradientOf with %s', (_name, gemm) => {
+  it.each([1, 3, 17, 64])('gives the bits of zeroGrads then forwardBackward, whatever grads held before (batch %i)', (batch) => {
+    const { model, x, labels } = randomSetup('mlp:29-17-6-3', batch, batch + 40, gemm);
+    x.forEach((v, i) => (x[i] = Math.max(0, v))); // images are >= 0, with exact zeros (skipped by gemmWasmSkipZeros)
+    model.zeroGrads();
+    const want = model.forwardBackward(x, labels, batch);
+    const wantGrads = model.grads.slice();
+    model.grads.set(randomFloats(new Rng(batch), model.grads.length)); // what an earlier batch left
+    const got = model.gradientOf(x, labels, batch);
+    expect(got).toEqual(want);
+    expect(new Uint32Array(model.grads.buffer, model.grads.byteOffset, model.grads.length)).toEqual(new Uint32Array(wantGrads.buffer));
+    expect(wantGrads.some((g) => g !== 0)).toBe(true); // not vacuous
   });
 });
 

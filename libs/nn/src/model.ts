@@ -18,6 +18,17 @@ export interface ModelOptions {
   gemm?: Gemm;
   conv2d?: Conv2dKernel;
   maxpool2d?: MaxPool2dKernel;
+  /** Where the parameters and gradients live (else new arrays): e.g. an optimizer's kernel memory. */
+  storage?: ModelStorage;
+}
+
+/**
+ * Two arrays of the model's parameter count for its parameters and gradients, e.g. in the memory of the optimizer's
+ * WebAssembly kernel (Optimizer.modelStorage), so that the update and adding up gradients copy neither.
+ */
+export interface ModelStorage {
+  params: Float32Array;
+  grads: Float32Array;
 }
 
 // WebAssembly SIMD leaving out zeros of A (inputs, ReLU outputs); gemmWasm is the plain one, gemmFast and
@@ -54,8 +65,15 @@ export class Model {
     this.layers = layersOf(this.spec, kernels);
     const count = parameterSum(this.layers);
     checkParameterCount(this.spec, count);
-    this.params = new Float32Array(count);
-    this.grads = new Float32Array(count);
+    const { storage } = options;
+    if (storage !== undefined && (storage.params.length !== count || storage.grads.length !== count)) {
+      throw new RangeError(
+        `model ${formatModelSpec(this.spec)} has ${count} parameters; its storage holds ${storage.params.length} parameters and ${storage.grads.length} gradients`,
+      );
+    }
+    this.params = storage?.params ?? new Float32Array(count);
+    this.grads = storage?.grads ?? new Float32Array(count);
+    this.grads.fill(0);
     let o = 0;
     for (const layer of this.layers) {
       const end = o + layer.parameterCount;
@@ -110,13 +128,26 @@ export class Model {
    * for a fresh sum) and returns the loss sum and the number of correct predictions.
    */
   forwardBackward(x: Float32Array, labels: ArrayLike<number>, batch: number): BatchStats {
+    return this.backprop(x, labels, batch, false);
+  }
+
+  /**
+   * `grads` = the gradient of the batch's summed loss: the bits of zeroGrads then forwardBackward, without the pass
+   * that zeroes (each layer writes its parameter gradients instead of adding them). Returns as forwardBackward.
+   */
+  gradientOf(x: Float32Array, labels: ArrayLike<number>, batch: number): BatchStats {
+    return this.backprop(x, labels, batch, true);
+  }
+
+  /** Forward, loss and backward; each layer adds its parameter gradients (replace: writes them). */
+  private backprop(x: Float32Array, labels: ArrayLike<number>, batch: number, replace: boolean): BatchStats {
     this.checkLabels(labels, batch);
     const logits = this.forward(x, batch);
     this.dlogits = batchBuffer(this.dlogits, batch * this.classes);
     const stats = softmaxCrossEntropy(this.dlogits, logits, labels, batch, this.classes);
     let dy = this.dlogits;
     for (let l = this.layers.length - 1; l >= 0; l--) {
-      const dx = this.layers[l].backward(this.inputs[l], dy, batch, l > 0); // no input gradient for the first layer
+      const dx = this.layers[l].backward(this.inputs[l], dy, batch, l > 0, replace); // no input gradient for the first layer
       if (dx !== null) dy = dx;
     }
     return stats;

@@ -27,9 +27,9 @@ export interface Augmentation {
 /**
  * THE recipe for one shard's gradient, which the in-process source and every worker call, so that a shard gives the
  * same bits wherever it is computed: gather positions [start, end) of the epoch `order` of `split` into `inputs`,
- * shift each image as the run's augmentation says (if any), zero the model's gradients, then forward and backward.
- * Leaves the shard's gradient **sum** (not mean) in `model.grads` and returns its loss sum and correct count; an
- * empty shard leaves zeros.
+ * shift each image as the run's augmentation says (if any), then forward and backward (Model.gradientOf: the bits of
+ * zeroing the gradients, then forwardBackward). Leaves the shard's gradient **sum** (not mean) in `model.grads` and
+ * returns its loss sum and correct count; an empty shard leaves zeros.
  */
 export function shardGradient(
   model: Model,
@@ -41,13 +41,15 @@ export function shardGradient(
   augmentation?: Augmentation,
 ): BatchStats {
   const count = end - start;
-  model.zeroGrads();
-  if (count === 0) return { lossSum: 0, correct: 0 };
+  if (count === 0) {
+    model.zeroGrads();
+    return { lossSum: 0, correct: 0 };
+  }
   inputs.reserve(count, split.features);
   gatherBatch(split, order, start, end, inputs.x, inputs.y);
   if (augmentation !== undefined && augmentation.shift > 0) {
     const { seed, epoch, shift } = augmentation;
     shiftImages(inputs.x, count, split.rows, split.cols, order.subarray(start, end), seed, epoch, shift, inputs.scratch);
   }
-  return model.forwardBackward(inputs.x, inputs.y, count);
+  return model.gradientOf(inputs.x, inputs.y, count);
 }

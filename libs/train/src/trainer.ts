@@ -134,10 +134,13 @@ export async function runTraining(
       if (checkpointer && (globalStep + 1) % checkpointer.every === 0) {
         checkpointer.save(config, model, optimizer, { nextStep: globalStep + 1, epochLoss, epochCorrect, trainSeconds });
       }
+      // The bar's text only when it is drawn: formatting it every step would cost ~20 µs of a 0.6 ms MLP step.
       const done = batchStart + batchSize;
-      const rate = (done - firstStep * config.batch) / epochSeconds;
-      const extra = options.progressText ? `  ${options.progressText()}` : '';
-      bar.update(done, `loss ${(epochLoss / done).toFixed(4)} acc ${pct(epochCorrect / done)} ${formatCount(rate)} samples/s${extra}`);
+      if (bar.due(done)) {
+        const rate = (done - firstStep * config.batch) / epochSeconds;
+        const extra = options.progressText ? `  ${options.progressText()}` : '';
+        bar.update(done, `loss ${(epochLoss / done).toFixed(4)} acc ${pct(epochCorrect / done)} ${formatCount(rate)} samples/s${extra}`);
+      }
     }
     bar.clear();
     // Evaluate.

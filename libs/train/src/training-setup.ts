@@ -1,4 +1,4 @@
-import { makeOptimizer, makeSchedule, Model, ConfigError, type Optimizer } from '@gradq/nn';
+import { checkModelSpec, makeOptimizer, makeSchedule, Model, ConfigError, type Optimizer } from '@gradq/nn';
 import { limitSamples, stepsPerEpoch, type Dataset, type Split } from '@gradq/data';
 import { checkModelFits } from './model-fit.js';
 import { parseScheduleSpec } from './schedule-spec.js';
@@ -24,7 +24,13 @@ export function setUpTraining(config: TrainConfig, dataset: Dataset): TrainingSe
     config.trainSamples === undefined
       ? dataset.train
       : limitSamples(dataset.train, config.trainSamples, { samples: `training samples of ${dataset.name}`, about: 'trainSamples' });
-  const model = new Model(config.model, { seed: config.seed, init: config.init });
+  // The optimizer before the model: the model's parameters and gradients live where its kernel updates and sums them.
+  const spec = checkModelSpec(config.model);
+  const perEpoch = stepsPerEpoch(train.count, config.batch);
+  const totalSteps = perEpoch * config.epochs;
+  const schedule = makeSchedule(config.lr, parseScheduleSpec(config.schedule, config.warmup, perEpoch, totalSteps));
+  const optimizer = makeOptimizer(config.optimizer, Model.parameterCount(spec), schedule, optimizerHyper(config));
+  const model = new Model(spec, { seed: config.seed, init: config.init, storage: optimizer.modelStorage() });
   checkModelFits(model, { name: dataset.name, rows: train.rows, cols: train.cols, classes: dataset.classNames.length });
   if (config.batch > train.count) {
     throw new ConfigError(
@@ -42,13 +48,12 @@ export function setUpTraining(config: TrainConfig, dataset: Dataset): TrainingSe
       { about: 'batch' },
     );
   }
-  const perEpoch = stepsPerEpoch(train.count, config.batch);
-  const totalSteps = perEpoch * config.epochs;
-  const schedule = makeSchedule(config.lr, parseScheduleSpec(config.schedule, config.warmup, perEpoch, totalSteps));
-  const hyper = {
+  return { config, train, test: dataset.test, model, optimizer, stepsPerEpoch: perEpoch, totalSteps };
+}
+
+function optimizerHyper(config: TrainConfig) {
+  return {
     ...(config.weightDecay !== undefined && { weightDecay: config.weightDecay }),
     ...(config.momentum !== undefined && { momentum: config.momentum }),
   };
-  const optimizer = makeOptimizer(config.optimizer, model.params.length, schedule, hyper);
-  return { config, train, test: dataset.test, model, optimizer, stepsPerEpoch: perEpoch, totalSteps };
 }

@@ -20,14 +20,15 @@ export type Gemm = (
 
 /** Checks that the operands are large enough for the shapes; the kernels trust it. */
 export function checkGemmShapes(m: number, n: number, k: number, a: Float32Array, b: Float32Array, c: Float32Array): void {
-  for (const [name, v] of [
-    ['m', m],
-    ['n', n],
-    ['k', k],
-  ] as const) {
-    if (!Number.isInteger(v) || v < 0) throw new RangeError(`gemm: ${name} must be a whole number >= 0, got ${v}`);
-  }
+  // One check per size, not a loop over [name, value] pairs: this runs on every product, and allocates nothing.
+  checkSize('m', m);
+  checkSize('n', n);
+  checkSize('k', k);
   if (a.length < m * k) throw new RangeError(`gemm: A holds ${a.length} values, needs ${m}×${k} = ${m * k}`);
   if (b.length < k * n) throw new RangeError(`gemm: B holds ${b.length} values, needs ${k}×${n} = ${k * n}`);
   if (c.length < m * n) throw new RangeError(`gemm: C holds ${c.length} values, needs ${m}×${n} = ${m * n}`);
+}
+
+function checkSize(name: string, v: number): void {
+  if (!Number.isInteger(v) || v < 0) throw new RangeError(`gemm: ${name} must be a whole number >= 0, got ${v}`);
 }

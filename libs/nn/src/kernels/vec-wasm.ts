@@ -12,6 +12,8 @@ interface VecExports {
   addInto(n: number, sum: number, g: number): void;
   firstNonFinite(n: number, x: number): number;
   unitFloats(n: number, src: number, dst: number): void;
+  reluForward(n: number, x: number): void;
+  reluBackward(n: number, dout: number, mask: number): void;
 }
 
 const MODULE = new WebAssembly.Module(readWasm('vec.wasm'));
@@ -65,10 +67,30 @@ export function unitFloatsWasm(bytes: Uint8Array, into: Float32Array): void {
   into.set(heap.subarray(intoAt, intoAt + n));
 }
 
+/** out = x < 0 ? 0 : x over the first n values (bit for bit as reluForwardReference); out may be x. */
+export function reluForwardWasm(out: Float32Array, x: Float32Array, n: number): void {
+  reserve(n);
+  const at = BASE >>> 2;
+  heap.set(x.length === n ? x : x.subarray(0, n), at);
+  wasm.reluForward(n, BASE);
+  out.set(heap.subarray(at, at + n));
+}
+
+/** dx = mask > 0 ? dout : 0 over the first n values (bit for bit as reluBackwardReference); dx may be dout or mask. */
+export function reluBackwardWasm(dx: Float32Array, dout: Float32Array, mask: Float32Array, n: number): void {
+  const maskAt = reserve(n);
+  const at = BASE >>> 2;
+  heap.set(dout.length === n ? dout : dout.subarray(0, n), at);
+  heap.set(mask.length === n ? mask : mask.subarray(0, n), maskAt);
+  wasm.reluBackward(n, BASE, maskAt << 2);
+  dx.set(heap.subarray(at, at + n));
+}
+
 /**
  * A float32 array in WebAssembly memory, for a sum that many vectors are added into and that is then checked (the
  * trainer's gradient sum): addInto and firstNonFinite run on it in place, copying only the other operand (into a
- * staging area of n floats in the same memory), where an ordinary array is copied in and, for addInto, back out.
+ * staging area of n floats in the same memory; nothing when that operand lives in the same memory too), where an
+ * ordinary array is copied in and, for addInto, back out.
  * The memory must never grow (its maximum equal to its initial size), so that `values` stays valid. vec.wasm has
  * no data of its own, so an instance over a memory leaves everything past base() as it is.
  */
@@ -83,10 +105,14 @@ class WasmFloats {
     this.staging = new Float32Array(memory.buffer, stagingAt, n);
   }
 
-  /** values += g, g (n) copied into the staging area. */
+  /** values += g, g (n) copied into the staging area unless it lives in this memory. */
   addInto(g: Float32Array): void {
-    this.staging.set(g);
-    this.wasm.addInto(this.values.length, this.values.byteOffset, this.staging.byteOffset);
+    let at = g.byteOffset;
+    if (g.buffer !== this.values.buffer) {
+      this.staging.set(g);
+      at = this.staging.byteOffset;
+    }
+    this.wasm.addInto(this.values.length, this.values.byteOffset, at);
   }
 
   firstNonFinite(): number {

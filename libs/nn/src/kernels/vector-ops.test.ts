@@ -119,6 +119,20 @@ describe('wasmFloats', () => {
     expect(() => wasmFloatsIn(memory, at - 16, at + 64, 10)).toThrow(`wasmFloatsIn: the arrays must lie at or past byte ${at}`);
   });
 
+  it('adds an operand that lives in the same memory in place, leaving the staging area alone', () => {
+    const memory = new WebAssembly.Memory({ initial: 1, maximum: 1 });
+    const at = wasmFloatsBase;
+    const sum = wasmFloatsIn(memory, at, at + 64, 10);
+    const staging = new Float32Array(memory.buffer, at + 64, 10).fill(7);
+    const g = new Float32Array(memory.buffer, at + 128, 10);
+    g.forEach((_, i) => (g[i] = i - 4.5));
+    sum.fill(1);
+    addIntoWasm(sum, g);
+    const want = new Float32Array(10).fill(1);
+    addIntoReference(want, g);
+    expect([Array.from(sum), Array.from(staging)]).toEqual([Array.from(want), Array(10).fill(7)]);
+  });
+
   it.each([-1, 1.5, Number.NaN])('rejects %s values', (n) => {
     expect(() => wasmFloats(n)).toThrow(`wasmFloats: n must be a whole number >= 0, got ${n}`);
   });

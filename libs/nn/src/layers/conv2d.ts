@@ -66,10 +66,15 @@ export class Conv2dLayer extends WeightsAndBias implements Layer {
     return this.y;
   }
 
-  // dy (batch, filters, outH, outW), x → dx (batch, inC, height, width) or null; dw, db +=
-  backward(x: Float32Array, dy: Float32Array, batch: number, inputGradient: boolean): Float32Array | null {
+  // dy (batch, filters, outH, outW), x → dx (batch, inC, height, width) or null; dw, db += (= when replace)
+  backward(x: Float32Array, dy: Float32Array, batch: number, inputGradient: boolean, replace = false): Float32Array | null {
     const dx = inputGradient ? (this.dx = batchBuffer(this.dx, batch * this.perSampleIn)) : null;
     this.shape.batch = batch;
+    if (replace) {
+      // The kernels add into dw and db: start them from zeros.
+      this.dw.fill(0);
+      this.db.fill(0);
+    }
     this.kernel.backward(dx, this.dw, this.db, dy, x, this.w, this.shape);
     return dx;
   }

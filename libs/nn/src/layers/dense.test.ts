@@ -3,6 +3,7 @@ import { ConfigError } from '../config-error.js';
 import type { Gemm } from '../kernels/gemm.js';
 import { gemmFast } from '../kernels/gemm-fast.js';
 import { gemmReference } from '../kernels/gemm-reference.js';
+import { gemmWasm, gemmWasmSkipZeros } from '../kernels/gemm-wasm.js';
 import { Rng } from '../rng.js';
 import { dotLoss, firstMismatch, numericGradient, randomFloats } from '../testing/numeric.js';
 import { DenseLayer, denseBackward, denseForward } from './dense.js';
@@ -158,6 +159,24 @@ describe('DenseLayer', () => {
     expect(layer.backward(new Float32Array(4).fill(1), new Float32Array([1, 2, 3]), 1, false)).toBeNull();
     expect(Array.from(layer.db)).toEqual([1, 2, 3]);
     expect(Array.from(layer.dw.subarray(0, 3))).toEqual([1, 2, 3]);
+  });
+
+  it('with replace writes dw and db (the bits of adding into zeros) instead of adding to what they held', () => {
+    for (const gemm of [gemmReference, gemmWasm, gemmWasmSkipZeros]) {
+      const { layer } = boundLayer(gemm);
+      const rng = new Rng(12);
+      layer.w.set(randomFloats(rng, layer.w.length));
+      const x = randomFloats(rng, 5 * 4, 0, 1, 0.4);
+      const dy = randomFloats(rng, 5 * 3);
+      layer.dw.fill(0);
+      layer.db.fill(0);
+      layer.backward(x, dy, 5, true);
+      const want = [...layer.dw, ...layer.db];
+      layer.dw.fill(3);
+      layer.db.fill(-2);
+      layer.backward(x, dy, 5, true, true);
+      expect([...layer.dw, ...layer.db].map((v) => (Object.is(v, -0) ? '-0' : v))).toEqual(want.map((v) => (Object.is(v, -0) ? '-0' : v)));
+    }
   });
 
   it('reuses its output and input-gradient buffers while the batch does not grow', () => {

@@ -25,7 +25,9 @@ export function denseForward(
 
 /**
  * Dense layer backward, accumulating (+=) into the gradients: dw += xᵀ·dout, db += Σ_rows dout, and
- * dx = dout·wᵀ (overwritten; pass null when x needs no gradient, as for the input layer).
+ * dx = dout·wᵀ (overwritten; pass null when x needs no gradient, as for the input layer). With replace, dw and db
+ * are written instead (=), with the bits += gives on zeros: db sums from 0 as before, and dw is the GEMM's sum
+ * itself, which is never -0 (every kernel starts its sums at +0, and x + (±0) = x for x ≠ -0), so 0 + sum = sum.
  * dout is (batch, outDim), x is (batch, inDim), w is (inDim, outDim), dx is (batch, inDim).
  */
 export function denseBackward(
@@ -39,8 +41,10 @@ export function denseBackward(
   batch: number,
   inDim: number,
   outDim: number,
+  replace = false,
 ): void {
-  gemm(true, false, inDim, outDim, batch, x, dout, dw, true);
+  gemm(true, false, inDim, outDim, batch, x, dout, dw, !replace);
+  if (replace) db.fill(0, 0, outDim);
   for (let i = 0; i < batch; i++) {
     const o = i * outDim;
     for (let j = 0; j < outDim; j++) db[j] += dout[o + j];
@@ -105,10 +109,10 @@ export class DenseLayer extends WeightsAndBias implements Layer, DenseParams {
     return this.y;
   }
 
-  // dy (batch, outDim), x (batch, inDim) → dx (batch, inDim) or null; dw, db +=
-  backward(x: Float32Array, dy: Float32Array, batch: number, inputGradient: boolean): Float32Array | null {
+  // dy (batch, outDim), x (batch, inDim) → dx (batch, inDim) or null; dw, db += (= when replace)
+  backward(x: Float32Array, dy: Float32Array, batch: number, inputGradient: boolean, replace = false): Float32Array | null {
     const dx = inputGradient ? (this.dx = batchBuffer(this.dx, batch * this.inDim)) : null;
-    denseBackward(this.gemm, dx, this.dw, this.db, dy, x, this.w, batch, this.inDim, this.outDim);
+    denseBackward(this.gemm, dx, this.dw, this.db, dy, x, this.w, batch, this.inDim, this.outDim, replace);
     return dx;
   }
 }

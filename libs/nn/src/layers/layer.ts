@@ -25,11 +25,12 @@ export function shapeSize(shape: Shape): number {
  * initialize(rng, scheme) draws the initial values from the one seeded Rng the model passes to every layer in
  * order; a layer without parameters draws nothing, so the values of the layers after it do not depend on it.
  *
- * Forward and backward over a batch. forward(x, batch) returns y. backward(x, dy, batch, inputGradient) comes after
- * the forward of the same batch, with the same x, and dy, the gradient of the loss with respect to y: it adds (+=)
- * the gradient of its parameters into its gradient views (the model zeroes them between steps) and returns dx, the
- * gradient with respect to x, or null when inputGradient is false (the first layer: no one needs it, and dense
- * saves a GEMM).
+ * Forward and backward over a batch. forward(x, batch) returns y. backward(x, dy, batch, inputGradient, replace)
+ * comes after the forward of the same batch, with the same x, and dy, the gradient of the loss with respect to y: it
+ * adds (+=) the gradient of its parameters into its gradient views (the model zeroes them between steps), or, when
+ * replace is true, writes it there (=), giving the bits that adding into zeros gives (dense skips copying its zeros
+ * into the GEMM), and returns dx, the gradient with respect to x, or null when inputGradient is false (the first
+ * layer: no one needs it, and dense saves a GEMM).
  *
  * Buffers. y and dx are the layer's own buffers, sized for the largest batch so far and then reused: no allocation
  * per step once the batch size is reached (batchBuffer). They may be longer than the batch needs (values past it
@@ -51,8 +52,8 @@ export interface Layer {
   initialize(rng: Rng, scheme: InitScheme): void;
   /** x (batch, ...inputShape) → y (batch, ...outputShape). */
   forward(x: Float32Array, batch: number): Float32Array;
-  /** dy (batch, ...outputShape), x as given to forward → dx (batch, ...inputShape) or null; parameter gradients +=. */
-  backward(x: Float32Array, dy: Float32Array, batch: number, inputGradient: boolean): Float32Array | null;
+  /** dy (batch, ...outputShape), x as given to forward → dx (batch, ...inputShape) or null; parameter gradients += (= when replace). */
+  backward(x: Float32Array, dy: Float32Array, batch: number, inputGradient: boolean, replace?: boolean): Float32Array | null;
 }
 
 /** Zero floats: what a layer's views and buffers are before bind and before the first batch. */

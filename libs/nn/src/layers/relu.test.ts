@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../rng.js';
 import { dotLoss, firstMismatch, numericGradient, randomFloats } from '../testing/numeric.js';
-import { ReluLayer, reluBackward, reluForward } from './relu.js';
+import { ReluLayer, reluBackward, reluBackwardReference, reluForward, reluForwardReference } from './relu.js';
+import { reluBackwardWasm, reluForwardWasm } from '../kernels/vec-wasm.js';
 
 describe('reluForward', () => {
   it('sets negative values to 0 and keeps the others', () => {
@@ -23,11 +24,30 @@ describe('reluForward', () => {
   });
 });
 
-describe('ReLU without branches', () => {
-  // Every kind of float32: signed zeros, subnormals, the largest values, infinities, NaN, and random values.
+describe.each([
+  ['the dispatch', reluForward, reluBackward],
+  ['the reference loops', reluForwardReference, reluBackwardReference],
+  ['WebAssembly', reluForwardWasm, reluBackwardWasm],
+] as const)('ReLU without branches: %s', (_name, reluForward, reluBackward) => {
+  // Every kind of float32: signed zeros, subnormals, the largest values, infinities, NaN (both signs), random values.
   const special = [0, -0, 1e-45, -1e-45, 1.1754942e-38, -1.1754942e-38, 3.4028235e38, -3.4028235e38, Infinity, -Infinity, Number.NaN];
   const values = Float32Array.from([...special, ...randomFloats(new Rng(5), 4099, -1, 1, 0.1)]);
+  new Uint32Array(values.buffer)[special.length] = 0xffc00001; // a NaN with the sign bit set
   const bits = (x: Float32Array) => Array.from(new Uint32Array(x.buffer, x.byteOffset, x.length));
+
+  it.each([values.length, 17, 5])('on the first %i values gives the bits of the reference, other values left alone', (n) => {
+    const out = new Float32Array(values.length).fill(9);
+    reluForward(out, values, n);
+    const want = new Float32Array(values.length).fill(9);
+    reluForwardReference(want, values, n);
+    expect(bits(out)).toEqual(bits(want));
+    const dx = new Float32Array(values.length).fill(9);
+    const dout = Float32Array.from(values).reverse();
+    reluBackward(dx, dout, values, n);
+    const wantDx = new Float32Array(values.length).fill(9);
+    reluBackwardReference(wantDx, dout, values, n);
+    expect(bits(dx)).toEqual(bits(wantDx));
+  });
 
   it('reluForward gives the bits of x < 0 ? 0 : x, also in place and on a view at an offset', () => {
     const want = values.map((v) => (v < 0 ? 0 : v));
@@ -41,12 +61,14 @@ describe('ReLU without branches', () => {
     expect(bits(view)).toEqual(bits(want));
   });
 
-  it('reluBackward gives the bits of mask > 0 ? dout : 0', () => {
+  it('reluBackward gives the bits of mask > 0 ? dout : 0, also in place', () => {
     const dout = Float32Array.from(values).reverse();
     const want = dout.map((d, i) => (values[i] > 0 ? d : 0));
     const dx = new Float32Array(values.length);
     reluBackward(dx, dout, values, values.length);
     expect(bits(dx)).toEqual(bits(want));
+    reluBackward(dout, dout, values, values.length);
+    expect(bits(dout)).toEqual(bits(want));
   });
 });
 

@@ -1,22 +1,40 @@
+import { reluBackwardWasm, reluForwardWasm } from '../kernels/vec-wasm.js';
 import { batchBuffer, EMPTY, shapeSize, type Layer, type Shape } from './layer.js';
 
+/** From this many values on, ReLU runs in WebAssembly SIMD (copies included, ~6× faster than the loops below). */
+const WASM_FROM = 256;
+
 /**
- * ReLU forward, in place allowed: out[i] = x[i] < 0 ? 0 : x[i] over n values (NaN and -0 stay as they are).
- * Without a branch: the bits of x[i] are kept or cleared with the mask -!(x[i] < 0) (all ones or 0), which gives
- * the same bits as the comparison; a branch on the sign of hidden pre-activations, which is as likely one way as
- * the other, mispredicts half the time (about 45 µs instead of 11 µs for 64 × 128 values).
+ * ReLU forward, in place allowed: out[i] = x[i] < 0 ? 0 : x[i] over n values (NaN and -0 stay as they are). The
+ * WebAssembly SIMD pass (wasm/vec.ts) from WASM_FROM values on, else reluForwardReference: the same bits.
  */
 export function reluForward(out: Float32Array, x: Float32Array, n: number): void {
+  if (n < WASM_FROM) reluForwardReference(out, x, n);
+  else reluForwardWasm(out, x, n);
+}
+
+/**
+ * ReLU backward, in place allowed: dx[i] = mask[i] > 0 ? dout[i] : 0 over n values, where mask is the ReLU's output
+ * or its input (the same mask). WebAssembly from WASM_FROM values on, else reluBackwardReference: the same bits.
+ */
+export function reluBackward(dx: Float32Array, dout: Float32Array, mask: Float32Array, n: number): void {
+  if (n < WASM_FROM) reluBackwardReference(dx, dout, mask, n);
+  else reluBackwardWasm(dx, dout, mask, n);
+}
+
+/**
+ * The reference ReLU forward (the loop). Without a branch: the bits of x[i] are kept or cleared with the mask
+ * -!(x[i] < 0) (all ones or 0), which gives the same bits as the comparison; a branch on the sign of hidden
+ * pre-activations, which is as likely one way as the other, mispredicts half the time.
+ */
+export function reluForwardReference(out: Float32Array, x: Float32Array, n: number): void {
   const xBits = new Int32Array(x.buffer, x.byteOffset, n);
   const outBits = new Int32Array(out.buffer, out.byteOffset, n);
   for (let i = 0; i < n; i++) outBits[i] = xBits[i] & -!(x[i] < 0);
 }
 
-/**
- * ReLU backward, in place allowed: dx[i] = mask[i] > 0 ? dout[i] : 0 over n values, where mask is the ReLU's output
- * or its input (the same mask). Without a branch, as reluForward: the bits of dout[i] and the mask -(mask[i] > 0).
- */
-export function reluBackward(dx: Float32Array, dout: Float32Array, mask: Float32Array, n: number): void {
+/** The reference ReLU backward (the loop). Without a branch, as reluForwardReference: dout[i] & -(mask[i] > 0). */
+export function reluBackwardReference(dx: Float32Array, dout: Float32Array, mask: Float32Array, n: number): void {
   const doutBits = new Int32Array(dout.buffer, dout.byteOffset, n);
   const dxBits = new Int32Array(dx.buffer, dx.byteOffset, n);
   for (let i = 0; i < n; i++) dxBits[i] = doutBits[i] & -(mask[i] > 0);

@@ -1,4 +1,5 @@
 import { ConfigError } from '../config-error.js';
+import type { ModelStorage } from '../model.js';
 import { adamReference, type AdamConstants } from './adam-reference.js';
 import { AdamWasm } from './adam-wasm.js';
 import { Optimizer, type OptimizerHyper, type OptimizerName } from './optimizer.js';
@@ -37,6 +38,10 @@ export class Adam extends Optimizer {
   private static wasmFor(kernel: AdamKernel, size: number): AdamWasm | null {
     if (!ADAM_KERNELS.includes(kernel)) throw new ConfigError(`unknown Adam kernel "${String(kernel)}" (use ${ADAM_KERNELS.join(' or ')})`);
     return kernel === 'wasm' ? new AdamWasm(size) : null;
+  }
+
+  override modelStorage(): ModelStorage | undefined {
+    return this.wasm ? { params: this.wasm.params, grads: this.wasm.grads } : undefined;
   }
 
   protected override makeGradientSum(): Float32Array {

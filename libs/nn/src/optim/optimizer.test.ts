@@ -5,6 +5,8 @@ import { Rng } from '../rng.js';
 import { randomFloats } from '../testing/numeric.js';
 import { addIntoReference, firstNonFiniteReference } from '../kernels/vec-reference.js';
 import { addInto, firstNonFinite } from '../kernels/vector-ops.js';
+import { Model } from '../model.js';
+import { parseModelSpec } from '../model-spec.js';
 import { Adam } from './adam.js';
 import { makeOptimizer } from './make-optimizer.js';
 import type { OptimizerHyper } from './optimizer.js';
@@ -288,6 +290,49 @@ describe('Adam kernels', () => {
       }
     },
   );
+
+  it.each(['adam', 'adamw'])(
+    '%s: a model in modelStorage() trains to the bits of a model in its own arrays, shard sums and steps copying nothing',
+    (name) => {
+      const spec = 'mlp:13-9-3';
+      const size = Model.parameterCount(parseModelSpec(spec));
+      const schedule = (t: number) => 0.01 / (1 + t);
+      const [homed, plain] = [makeOptimizer(name, size, schedule), makeOptimizer(name, size, schedule)];
+      const storage = homed.modelStorage();
+      expect(storage).toBeDefined();
+      const a = new Model(spec, { seed: 5, storage });
+      const b = new Model(spec, { seed: 5 });
+      expect([a.params, a.grads]).toEqual([storage?.params, storage?.grads]);
+      const rng = new Rng(8);
+      const bits = (x: Float32Array) => Array.from(new Uint32Array(x.buffer, x.byteOffset, x.length));
+      for (let step = 0; step < 3; step++) {
+        const [sumA, sumB] = [homed.gradientSum(), new Float32Array(size)];
+        sumA.fill(0);
+        for (let shard = 0; shard < 2; shard++) {
+          const x = randomFloats(rng, 4 * 13, 0, 1, 0.5);
+          const labels = [0, 1, 2, shard];
+          a.gradientOf(x, labels, 4);
+          b.gradientOf(x, labels, 4);
+          addInto(sumA, a.grads);
+          addInto(sumB, b.grads);
+        }
+        homed.step(a.params, sumA, 8);
+        plain.step(b.params, sumB, 8);
+      }
+      expect(bits(a.params)).toEqual(bits(b.params));
+      expect(bits(homed.getState().buffers[1])).toEqual(bits(plain.getState().buffers[1]));
+    },
+  );
+
+  it('has no model storage with the reference kernel or for SGD', () => {
+    expect([
+      new Adam(3, constant(0.1), {}, false, 'reference').modelStorage(),
+      makeOptimizer('sgd', 3, constant(0.1)).modelStorage(),
+    ]).toEqual([undefined, undefined]);
+    expect(() => new Model('mlp:2-2', { storage: { params: new Float32Array(5), grads: new Float32Array(6) } })).toThrow(
+      'model mlp:2-2 has 6 parameters; its storage holds 5 parameters and 6 gradients',
+    );
+  });
 
   it('rejects an unknown kernel with its name', () => {
     expect(configErrorOf(() => new Adam(1, constant(0.1), {}, false, 'gpu' as 'wasm')).message).toContain('unknown Adam kernel "gpu"');

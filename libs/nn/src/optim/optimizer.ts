@@ -1,4 +1,5 @@
 import { ConfigError } from '../config-error.js';
+import type { ModelStorage } from '../model.js';
 import { wasmFloats } from '../kernels/vec-wasm.js';
 import type { LrSchedule } from './schedule.js';
 
@@ -71,6 +72,15 @@ export abstract class Optimizer {
   gradientSum(): Float32Array {
     this.gradSumBuffer ??= this.makeGradientSum();
     return this.gradSumBuffer;
+  }
+
+  /**
+   * Arrays of `size` for a Model's parameters and gradients (ModelOptions.storage) that this optimizer's kernel
+   * updates and sums in place, copying neither; undefined when it has no such place (any arrays work, with copies).
+   * For one model only: the arrays are the same on every call.
+   */
+  modelStorage(): ModelStorage | undefined {
+    return undefined;
   }
 
   /** Where gradientSum() lives: a wasmFloats array unless the update kernel has its own place for it. */
