@@ -212,18 +212,19 @@ describe.skipIf(skipped !== undefined)('docker compose on a real engine', () => 
     expect(r.stdout).toMatch(/gradq worker/);
   }, 900_000);
 
-  it('refuses a /runs it cannot write at start: one `gradq: error:` line, exit 2', () => {
+  it('refuses a bind mount it cannot write (root’s) at start: one `gradq: error:` line, exit 2', () => {
+    // Mounted beside /runs, not over it: compose v1 does not say which of two mounts at one target wins.
     const readOnlyRuns = mkdtempSync(join(tmpdir(), 'gradq-engine-runs-')); // root's, mode 0700: not uid 1000's
     try {
       const r = run(compose[0], [
-        ...compose.slice(1), 'run', '--rm', '--no-deps', '-v', `${readOnlyRuns}:/runs`, 'coordinator',
+        ...compose.slice(1), 'run', '--rm', '--no-deps', '-v', `${readOnlyRuns}:/unwritable`, 'coordinator',
         ...localTrainArgs().filter((a, i, all) => a !== SHARED_DATA && !(a === '--data-dir' && all[i + 1] === SHARED_DATA)),
-        '--out', '/runs/model.gradq',
+        '--out', '/unwritable/model.gradq',
       ]); // prettier-ignore
       expect(r.code, r.stderr).toBe(2);
       const lines = r.stderr.split('\n').filter((l) => l.startsWith('gradq:'));
       expect(lines, r.stderr).toHaveLength(1);
-      expect(lines[0]).toMatch(/^gradq: error: --out .*\/runs/);
+      expect(lines[0]).toMatch(/^gradq: error: --out .*\/unwritable/);
       expect(existsSync(join(readOnlyRuns, 'model.gradq'))).toBe(false);
     } finally {
       rmSync(readOnlyRuns, { recursive: true, force: true });
