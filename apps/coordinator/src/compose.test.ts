@@ -9,13 +9,24 @@ import { parse } from 'yaml';
 import { COMMANDS } from './index.js';
 import { WORKER_NODE_FLAGS } from './cluster/local-workers.js';
 
-// The container setup (Dockerfile, docker-compose.yml) can't be run here (no Docker engine in CI), so this test
-// checks what can break without one: that compose's commands parse with the real `gradq` flag parser, that the
+// What can break in the container setup (Dockerfile, docker-compose.yml) without a Docker engine (the real engine
+// runs them in compose-engine.test.ts, where one can be started): that compose's commands parse with the real `gradq` flag parser, that the
 // services fit together (scalable workers, Redis health, shared data volume) and that the worker healthcheck
 // really detects a BullMQ worker.
 
 const root = new URL('../../../', import.meta.url);
-const compose = parse(readFileSync(new URL('docker-compose.yml', root), 'utf8')) as ComposeFile;
+const composeText = readFileSync(new URL('docker-compose.yml', root), 'utf8');
+
+/** docker-compose.yml with `${NAME:-default}` interpolated as compose does, from `vars` (none set: the defaults). */
+function composeWith(vars: Record<string, string>): ComposeFile {
+  const text = composeText.replace(/\$\{(\w+)(?::-([^}]*))?\}/g, (whole, name: string, fallback?: string) => {
+    const value = vars[name] || fallback;
+    if (value === undefined) throw new Error(`docker-compose.yml: ${whole} has no default (compose would leave it empty)`);
+    return value;
+  });
+  return parse(text) as ComposeFile;
+}
+const compose = composeWith({});
 const dockerfile = readFileSync(new URL('Dockerfile', root), 'utf8');
 
 interface ComposeService {
@@ -28,14 +39,16 @@ interface ComposeService {
   volumes?: unknown[];
   depends_on?: Record<string, { condition?: string }> | string[];
   healthcheck?: { test?: unknown };
+  stop_grace_period?: string;
 }
 interface ComposeFile {
+  name?: string;
   services: Record<string, ComposeService>;
   volumes?: Record<string, unknown>;
 }
 
-const service = (name: string): ComposeService => {
-  const s = compose.services?.[name];
+const service = (name: string, file: ComposeFile = compose): ComposeService => {
+  const s = file.services?.[name];
   if (!s) throw new Error(`docker-compose.yml has no service "${name}"`);
   return s;
 };
@@ -47,8 +60,8 @@ function flagsOf(command: string): FlagSpecs | undefined {
 }
 
 /** A service's `command`, which must be the exec (array) form `[gradq-command, ...flags]`, parsed like `gradq` does. */
-function gradqCommand(name: string): { command: string; args: string[]; flags: ParsedFlags } {
-  const raw = service(name).command;
+function gradqCommand(name: string, file: ComposeFile = compose): { command: string; args: string[]; flags: ParsedFlags } {
+  const raw = service(name, file).command;
   if (!Array.isArray(raw)) throw new Error(`${name}: command must be a YAML sequence (exec form), got ${JSON.stringify(raw)}`);
   // Numbers must be quoted: compose would accept 12, but only strings reach the program unchanged.
   for (const a of raw) if (typeof a !== 'string') throw new Error(`${name}: command element ${JSON.stringify(a)} is not a string`);
@@ -88,7 +101,42 @@ function finalStage(): { keyword: string; rest: string }[] {
   return instructions.slice(lastFrom);
 }
 
+/** Seconds of a compose duration such as `30s`, `1m30s`. */
+function seconds(duration: string): number {
+  const parts = [...duration.matchAll(/(\d+(?:\.\d+)?)(h|m|s|ms|us)/g)];
+  expect(parts.map((p) => p[0]).join(''), `duration ${duration}`).toBe(duration);
+  const unit = { h: 3600, m: 60, s: 1, ms: 1e-3, us: 1e-6 } as const;
+  return parts.reduce((sum, [, n, u]) => sum + Number(n) * unit[u as keyof typeof unit], 0);
+}
+
 describe('docker-compose.yml', () => {
+  it('has nothing Compose v1.29 rejects: no top-level name (the project name comes from .env)', () => {
+    expect(compose).not.toHaveProperty('name');
+    expect(readFileSync(new URL('.env', root), 'utf8')).toMatch(/^COMPOSE_PROJECT_NAME=gradq$/m);
+  });
+
+  it.each<Record<string, string>>([{}, { GRADQ_REDIS_PORT: '6390' }])(
+    'probes Redis on the port its command gives, which the others use (%j)',
+    (vars) => {
+      const file = composeWith(vars);
+      const command = service('redis', file).command as string[];
+      const port = command[command.indexOf('--port') + 1];
+      expect(command, 'redis-server --port').toContain('--port');
+      expect(port).toBe(vars.GRADQ_REDIS_PORT ?? '6379');
+      const probe = (service('redis', file).healthcheck?.test as string[]).join(' ');
+      expect(probe).toMatch(new RegExp(`redis-cli -p ${port} ping`));
+      for (const name of ['coordinator', 'worker']) expect(gradqCommand(name, file).flags.redis).toBe(`redis://redis:${port}`);
+      expect((service('worker', file).healthcheck?.test as string[])[4]).toBe(`redis://redis:${port}`);
+    },
+  );
+
+  it('gives the coordinator time for its final checkpoint when stopped (SIGTERM), as the workers to hand back a shard', () => {
+    for (const name of ['coordinator', 'worker']) {
+      expect(service(name).stop_grace_period, `${name}.stop_grace_period`).toBeDefined();
+      expect(seconds(service(name).stop_grace_period ?? '')).toBeGreaterThanOrEqual(30);
+    }
+  });
+
   it('has redis, coordinator and worker, and the worker can be scaled', () => {
     for (const name of ['redis', 'coordinator', 'worker']) expect(compose.services).toHaveProperty(name);
     expect(service('worker').container_name, 'a container_name would make --scale worker=N fail').toBeUndefined();
@@ -219,6 +267,10 @@ describe('Dockerfile', () => {
     const user = stage.filter((i) => i.keyword === 'USER').at(-1)?.rest ?? 'root';
     expect(['root', '0'], `USER ${user}`).not.toContain(user.split(':')[0]);
     expect(stage.some((i) => i.keyword === 'ENV' && /(^|\s)GRADQ_DATA_DIR=\/data(\s|$)/.test(i.rest))).toBe(true);
+  });
+
+  it('builds without BuildKit (engines before 23, clients without buildx): no RUN --mount', () => {
+    expect(dockerfile).not.toMatch(/^\s*RUN\s+--mount/m);
   });
 
   it('keeps host builds and run outputs out of the build context', () => {

@@ -68,7 +68,7 @@ export class ShardProcessor {
     private readonly signer?: MessageSigner,
   ) {
     // host:pid is not unique with host networking, where every container's worker is PID 1 on the same host name.
-    this.name = name ?? `${hostname()}:${process.pid}-${randomBytes(2).toString('hex')}`;
+    this.name = name ?? `${hostname()}:${process.pid}-${randomBytes(4).toString('hex')}`;
     this.params = new ParamsFetcher(tensors, signer);
     this.writer = new ResultWriter(signer);
   }
