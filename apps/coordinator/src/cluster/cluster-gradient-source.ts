@@ -30,7 +30,7 @@ export interface StopOptions {
  * retried (TensorRetry); the jobs travel on BullMQ's.
  */
 export class ClusterGradientSource implements GradientSource {
-  readonly counters: ClusterCounters = { duplicates: 0, rejected: 0, recomputed: 0, failed: 0 };
+  readonly counters: ClusterCounters = { duplicates: 0, rejected: 0, recomputed: 0, failed: 0, late: 0 };
   private readonly timer = new ClusterTimer();
   private readonly publisher: StepPublisher;
   private readonly context: GatherContext;

@@ -145,6 +145,7 @@ export class ClusterRun {
       redis: redactRedisUrl(this.url),
       pids: this.localWorkers.pids,
       duplicates_ignored: this.source.counters.duplicates,
+      late_results_ignored: this.source.counters.late,
       results_rejected: this.source.counters.rejected,
       shards_recomputed: this.source.counters.recomputed,
       jobs_failed: this.source.counters.failed,

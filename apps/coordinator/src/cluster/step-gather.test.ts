@@ -79,7 +79,7 @@ function harness(sizes: number[], giveUpMs = 600_000) {
     { dataset: 'mnist', trainSamples: 64, seed: 1, model: 'mlp:2-2', shift: 0 },
     retry,
   );
-  const counters: ClusterCounters = { duplicates: 0, rejected: 0, recomputed: 0, failed: 0 };
+  const counters: ClusterCounters = { duplicates: 0, rejected: 0, recomputed: 0, failed: 0, late: 0 };
   const inbox = new ResultInbox(tensors, keys.results, N, retry);
   const grads = GRADS.map(() => new Float32Array(N));
   const ctx: GatherContext = {
@@ -133,18 +133,21 @@ describe('StepGather', () => {
     expect(Array.from(h.sum)).toEqual(sumOf([0, 1, 2, 3]));
     expect(gather.shardResults).toEqual([h.result(0), h.result(1), h.result(2), h.result(3), undefined]);
     expect(gather.stats()).toEqual({ lossSum: 0.1 + 0.2 + 0.1 * 3 + 0.4, correct: 4 });
-    expect(h.counters).toEqual({ duplicates: 0, rejected: 0, recomputed: 0, failed: 0 });
+    expect(h.counters).toEqual({ duplicates: 0, rejected: 0, recomputed: 0, failed: 0, late: 0 });
     expect(h.log).toEqual([]);
   });
 
-  it('keeps the first result of a shard, counts a later one as a duplicate, and ignores messages of another run or step', async () => {
+  it('keeps the first result of a shard, counts a later one as a duplicate, ignores messages of another run or step and counts those of an earlier step', async () => {
     const h = harness([2, 2, 2]);
     const gather = await h.start();
     await h.push(
       encodeResultMessage(h.result(1), GRADS[1]),
       encodeResultMessage(h.result(1, { worker: 'late' }), GRADS[3]),
       encodeResultMessage(h.result(0, { run: 'rother' }), GRADS[3]),
-      encodeResultMessage(h.result(0, { step: 3 }), GRADS[3]),
+      encodeResultMessage(h.result(0, { run: 'rother', step: 2 }), GRADS[3]),
+      encodeResultMessage(h.result(0, { step: 3 }), GRADS[3]), // late: a worker cut off during step 3, back now
+      encodeResultMessage({ ...h.failure(2, 0), step: 1 }),
+      encodeResultMessage(h.result(0, { step: 5 }), GRADS[3]),
       encodeResultMessage(h.result(0), GRADS[0]),
       encodeResultMessage(h.result(2), GRADS[2]),
     );
@@ -152,7 +155,7 @@ describe('StepGather', () => {
     await gather.finish();
     expect(Array.from(h.sum)).toEqual(sumOf([0, 1, 2]));
     expect(gather.shardResults.map((r) => r?.worker)).toEqual(['w0', 'w1', 'w2']);
-    expect(h.counters).toEqual({ duplicates: 1, rejected: 0, recomputed: 0, failed: 0 });
+    expect(h.counters).toEqual({ duplicates: 1, rejected: 0, recomputed: 0, failed: 0, late: 2 });
     expect(h.log).toEqual(['step 4 shard 1: duplicate result from "late" ignored']);
   });
 
@@ -172,7 +175,7 @@ describe('StepGather', () => {
     await gather.finish();
     expect(await h.waitingJobs()).toEqual([`${h.runId}.4.0.1`, `${h.runId}.4.1.0`]); // no worker here takes them
     expect(Array.from(h.sum)).toEqual(sumOf([0, 1]));
-    expect(h.counters).toEqual({ duplicates: 0, rejected: 2, recomputed: 1, failed: 0 });
+    expect(h.counters).toEqual({ duplicates: 0, rejected: 2, recomputed: 1, failed: 0, late: 0 });
     expect(h.log).toEqual([
       'step 4 shard 0: result rejected (from "w0": gradient value 3 is NaN); recomputing',
       `step 4 shard 0: result rejected (from "w0": gradient of ${N - 1} values, expected ${N} values)`,
@@ -194,7 +197,7 @@ describe('StepGather', () => {
     await gather.collect();
     await gather.finish();
     expect(Array.from(h.sum)).toEqual(sumOf([0, 1]));
-    expect(h.counters).toEqual({ duplicates: 0, rejected: 0, recomputed: 1, failed: 1 });
+    expect(h.counters).toEqual({ duplicates: 0, rejected: 0, recomputed: 1, failed: 1, late: 0 });
     expect(h.log).toEqual([
       'step 4 shard 0: worker w failed ("out of memory"); recomputing (its next failures are counted, not logged, until it delivers a result)',
     ]);
@@ -272,7 +275,7 @@ describe('StepGather', () => {
     );
     await gather.collect();
     expect(Array.from(h.sum)).toEqual(sumOf([0]));
-    expect(h.counters).toEqual({ duplicates: 0, rejected: 3, recomputed: 0, failed: 0 });
+    expect(h.counters).toEqual({ duplicates: 0, rejected: 3, recomputed: 0, failed: 0, late: 0 });
     expect(h.log).toEqual([
       `step 4: result rejected (result message of ${longest + 1} bytes (at most ${longest} for this model))`,
       'step 4: result rejected (result message of 5 bytes is too short)',
@@ -301,7 +304,7 @@ describe('StepGather', () => {
     await gather.finish();
     expect(Array.from(h.sum)).toEqual(sumOf([0, 1]));
     // Rejected: the first untaken report; in the burst, the report about attempt 1 (untaken), 50 NaN results and 50 unreadable messages.
-    expect(h.counters).toEqual({ duplicates: 0, rejected: 102, recomputed: 1, failed: 1 });
+    expect(h.counters).toEqual({ duplicates: 0, rejected: 102, recomputed: 1, failed: 1, late: 0 });
     expect(h.log.filter((l) => l.includes('rejected'))).toHaveLength(11); // 10 lines, then one saying the rest are counted
     expect(h.log).toContain('step 4: more results rejected; counted (results_rejected), not logged, for the rest of the step');
     expect(

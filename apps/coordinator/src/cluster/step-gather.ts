@@ -24,6 +24,7 @@ export interface ClusterCounters {
   rejected: number; // results or gradients that failed validation
   recomputed: number; // shard jobs added again (after rejection, failure or loss)
   failed: number; // shards a worker reported it could not compute
+  late: number; // messages about an earlier step of the run (a worker cut off, then back; a stalled job done twice)
 }
 
 /** What the gathers of a run share, from step to step. */
@@ -190,9 +191,13 @@ export class StepGather {
       if (!(e instanceof InvalidMessageError)) throw e;
       return this.reject(what, e.message); // cannot tell which shard it was for: the watchdog covers it
     }
-    // Which shard does it claim to answer? Anything not for this run and step is ignored (e.g. a late duplicate).
+    // Which shard does it claim to answer? Anything not for this run and step is ignored: another run's, or a
+    // late one, about an earlier step (from a worker that was cut off and is back; counted).
     const claim = message.header;
-    if (claim.run !== this.ctx.runId || claim.step !== t) return;
+    if (claim.run !== this.ctx.runId || claim.step !== t) {
+      if (claim.run === this.ctx.runId && typeof claim.step === 'number' && claim.step < t) this.ctx.counters.late++;
+      return;
+    }
     const k = claim.shard;
     if (typeof k !== 'number' || !Number.isInteger(k) || k < 0 || k >= this.plan.shards.length) {
       return this.reject(what, `shard ${String(k)} does not exist`);
