@@ -11,3 +11,4 @@ export { DivergedError } from './diverged-error.js';
 export { RunStoppedError } from './run-stopped-error.js';
 export { parseScheduleSpec } from './schedule-spec.js';
 export { evaluateSplit, type Evaluation } from './evaluate.js';
+export type { EpochEvent, StepEvent, TrainObserver } from './train-observer.js';
