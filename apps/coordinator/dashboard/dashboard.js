@@ -147,21 +147,21 @@ function redraw() {
   }
   charts['chart-loss'].setData([x, loss, smooth(loss, 0.9), testLoss]);
   charts['chart-acc'].setData([x, acc, smooth(acc, 0.9), testAcc]);
-  const cluster = state.info && state.info.mode !== 'local' && steps.some((r) => r.computeMs !== undefined);
+  // The first step waits for the workers to start and load the data: left out, it would flatten the rest.
+  const timed = steps.length > 1 ? steps.slice(1) : steps;
+  const local = state.info && state.info.mode === 'local';
   const phaseColumns = PHASES.map(([key]) =>
     smooth(
-      steps.map((r) => (key === 'computeMs' && !cluster ? r.ms - r.optimizerMs : r[key] === undefined ? null : r[key])),
+      timed.map((r) => (key === 'computeMs' && local ? r.ms - r.optimizerMs : r[key] === undefined ? null : r[key])),
       0.9,
     ),
   );
-  charts['chart-phases'].setData([x].concat(phaseColumns));
+  charts['chart-phases'].setData([timed.map((r) => r.step + 1)].concat(phaseColumns));
   const rate = smooth(
     steps.map((r) => (r.ms > 0 ? (1000 * r.samples) / r.ms : null)),
     0.95,
   );
   charts['chart-rate'].setData([x, rate, steps.map((r) => r.lr)]);
-  // The first step waits for the workers to start: leave it out of the time scale once there are more.
-  if (x.length > 1) charts['chart-phases'].setScale('x', { min: x[0] + 1, max: x[x.length - 1] });
 }
 
 function text(el, value) {
