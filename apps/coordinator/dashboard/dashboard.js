@@ -122,7 +122,7 @@ function setUpCharts() {
         scale: 'lr',
         side: 1,
         grid: { show: false },
-        values: (u, vals) => vals.map((v) => v.toExponential(1)),
+        values: (u, vals) => vals.map((v) => v.toExponential(2)),
       },
     ],
     { scales: { x: { time: false }, rate: { auto: true }, lr: { auto: true } } },
@@ -251,6 +251,8 @@ function renderEpochs() {
     cell(tr, count(e.samplesPerS), 'num');
     body.appendChild(tr);
   }
+  const scroller = body.closest('.scroll');
+  if (scroller) scroller.scrollTop = scroller.scrollHeight;
 }
 
 function renderConfig() {
@@ -260,13 +262,16 @@ function renderConfig() {
   // An in-process step has no cluster phases: only its gradients (as compute) and the optimizer.
   if (info.mode === 'local')
     PHASES.forEach(([key], i) => key !== 'computeMs' && key !== 'optimizerMs' && charts['chart-phases'].setSeries(i + 1, { show: false }));
-  const body = $('config').tBodies[0];
-  body.replaceChildren();
+  const list = $('config');
+  list.replaceChildren();
   for (const [k, v] of Object.entries(info.config)) {
-    const tr = document.createElement('tr');
-    cell(tr, k);
-    cell(tr, v === null ? '–' : String(v));
-    body.appendChild(tr);
+    const item = document.createElement('div');
+    const dt = document.createElement('dt');
+    const dd = document.createElement('dd');
+    dt.textContent = k;
+    dd.textContent = v === null ? '–' : String(v);
+    item.append(dt, dd);
+    list.appendChild(item);
   }
 }
 
@@ -282,6 +287,7 @@ function render(full) {
     renderWorkers();
     renderEpochs();
     document.body.dataset.steps = String(state.steps.length);
+    document.body.dataset.epochs = String(state.epochs.length);
   });
 }
 

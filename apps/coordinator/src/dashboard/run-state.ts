@@ -62,6 +62,8 @@ export interface ClusterView {
 
 interface WorkerTally {
   name: string;
+  /** The host its connection came from, as last seen. */
+  host?: string;
   shards: number;
   computeMs: number;
   lastSeen: number;
@@ -198,7 +200,8 @@ export class RunState implements TrainObserver, ClusterStepObserver {
 
   private workerRow(t: WorkerTally, c: ConnectedWorker | undefined, now: number): WorkerRow {
     const state = c === undefined ? 'lost' : now - t.lastSeen < WORKING_MS && this.status === 'running' ? 'working' : 'idle';
-    const host = c ? c.addr.slice(0, c.addr.lastIndexOf(':')) : t.name.includes(':') ? t.name.slice(0, t.name.lastIndexOf(':')) : '';
+    if (c) t.host = c.addr.slice(0, c.addr.lastIndexOf(':'));
+    const host = t.host ?? (t.name.includes(':') ? t.name.slice(0, t.name.lastIndexOf(':')) : '');
     return { name: t.name, host, shards: t.shards, meanComputeMs: t.shards > 0 ? t.computeMs / t.shards : 0, lastSeen: t.lastSeen, state };
   }
 
