@@ -12,7 +12,9 @@ const FLAGS = [
 ]; // prettier-ignore
 
 /** A headless Chromium with a fresh profile of its own, removed on close. */
-export async function launchChromium(viewport = { width: 1280, height: 900 }): Promise<{ context: BrowserContext; close: () => Promise<void> }> {
+export async function launchChromium(
+  viewport = { width: 1280, height: 900 },
+): Promise<{ context: BrowserContext; close: () => Promise<void> }> {
   if (!existsSync(CHROMIUM)) {
     throw new Error(`no Chromium at ${CHROMIUM}: install it (apt-get install chromium; .ci/run does) or point $GRADQ_CHROMIUM at one`);
   }

@@ -98,4 +98,9 @@ export const EVAL_FLAGS = {
   dataset: { type: 'string', choices: DATASET_NAMES, default: 'mnist', help: 'dataset whose test split to evaluate on' },
   'data-dir': { type: 'string', placeholder: 'ROOT', help: 'read ROOT/<dataset>/*.gz instead of the download cache' },
   json: { type: 'boolean', help: 'print the results as one JSON object' },
+  report: {
+    type: 'string',
+    placeholder: 'DIR',
+    help: 'also write DIR/index.html: confusion matrix, accuracy per class and the most confidently wrong test images',
+  },
 } satisfies FlagSpecs;
