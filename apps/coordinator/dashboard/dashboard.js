@@ -122,7 +122,7 @@ function setUpCharts() {
         scale: 'lr',
         side: 1,
         grid: { show: false },
-        values: (u, vals) => vals.map((v) => v.toExponential(2)),
+        values: (u, vals) => vals.map((v) => v.toExponential(3)),
       },
     ],
     { scales: { x: { time: false }, rate: { auto: true }, lr: { auto: true } } },

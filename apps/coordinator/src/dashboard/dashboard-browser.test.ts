@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { TestRedisServer } from '@gradq/cluster/testing';
@@ -35,7 +36,7 @@ describe('the dashboard in a browser', () => {
     await waitFor('the dashboard URL', () => /dashboard at http:\/\/127\.0\.0\.1:\d+\//.test(stderr), 60_000);
     const base = /dashboard at (http:\/\/127\.0\.0\.1:\d+\/)/.exec(stderr)![1];
 
-    const browser = await launchChromium({ width: 1280, height: 900 });
+    const browser = await launchChromium({ width: 1100, height: 900 });
     cleanups.push(() => browser.close());
     const page = await browser.context.newPage();
     const errors: string[] = [];

@@ -76,9 +76,10 @@ export class DashboardServer {
     app.use('/assets', page, express.static(ASSETS_DIR, files));
     if (o.reportDir !== undefined) app.use('/report', page, express.static(o.reportDir, { ...files, index: 'index.html' }));
     app.get('/api/run', page, (_req, res) => void res.json({ ...o.state.snapshot(), report: o.reportDir !== undefined }));
-    let server: DashboardServer | undefined;
-    app.get('/api/events', page, (req, res) => server?.subscribe(req, res));
-    const registry = runMetrics(o.state, o.queue ? () => o.queue!.getJobCounts() : undefined);
+    const events: { server?: DashboardServer } = {}; // set once listening
+    app.get('/api/events', page, (req, res) => events.server?.subscribe(req, res));
+    const queue = o.queue;
+    const registry = runMetrics(o.state, queue ? () => queue.getJobCounts() : undefined);
     app.get('/metrics', (_req, res, next) => {
       registry.metrics().then((text) => void res.type(registry.contentType).send(text), next);
     });
@@ -105,8 +106,8 @@ export class DashboardServer {
     });
     const bound = http.address();
     const port = typeof bound === 'object' && bound !== null ? bound.port : address.port;
-    server = new DashboardServer(http, addressUrl(address.host, port), o.state);
-    return server;
+    events.server = new DashboardServer(http, addressUrl(address.host, port), o.state);
+    return events.server;
   }
 
   private subscribe(req: Request, res: Response): void {
