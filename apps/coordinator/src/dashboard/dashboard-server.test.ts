@@ -100,6 +100,16 @@ describe('DashboardServer', () => {
     }
   });
 
+  it('on a loopback address, refuses requests for another host name (DNS rebinding)', async () => {
+    for (const host of ['evil.example', 'evil.example:80', '127.0.0.1.evil.example', 'localhost.evil.example']) {
+      const r = await rawGet(server.url, '/api/run', { Host: host });
+      expect(r.status, host).toBe(403);
+      expect(r.body).not.toContain('steps');
+    }
+    for (const host of ['localhost', `127.0.0.1:${new URL(server.url).port}`, 'LOCALHOST:1'])
+      expect((await rawGet(server.url, '/api/run', { Host: host })).status, host).toBe(200);
+  });
+
   it('says there is no queue for an in-process run', async () => {
     const r = await rawGet(server.url, '/queues');
     expect(r.status).toBe(404);

@@ -19,6 +19,9 @@ const UPLOT_DIR = join(dirname(createRequire(import.meta.url).resolve('uplot/pac
 export const PUSH_MS = 100;
 /** Workers' states and "last seen" move with time: push at least this often. */
 const IDLE_PUSH_MS = 1000;
+/** Host headers a server on a loopback address answers: a name that resolves elsewhere is refused (DNS rebinding). */
+const LOOPBACK_HOST = /^(localhost|127(\.\d{1,3}){3}|\[::1\])(:\d{1,5})?$/i;
+
 /** A page that reads slower than this many bytes behind is dropped (it reconnects and gets a snapshot). */
 const MAX_BACKLOG = 8 * 1024 * 1024;
 
@@ -61,6 +64,14 @@ export class DashboardServer {
     const app = express();
     app.disable('x-powered-by');
     app.set('etag', false);
+    // On a loopback address, only requests that name it: another site's page whose name was made to point at
+    // 127.0.0.1 (DNS rebinding) gets nothing.
+    if (LOOPBACK_HOST.test(address.host) || address.host === '::1') {
+      app.use((req: Request, res: Response, next: NextFunction) => {
+        if (LOOPBACK_HOST.test(req.headers.host ?? '')) next();
+        else res.status(403).type('text').send('this dashboard answers to localhost or 127.0.0.1 only\n');
+      });
+    }
     const page = (_req: Request, res: Response, next: NextFunction): void => {
       res.set({
         'X-Content-Type-Options': 'nosniff',
