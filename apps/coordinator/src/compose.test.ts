@@ -169,6 +169,13 @@ describe('docker-compose.yml', () => {
     expect(flags.redis).toBe('redis://redis:6379');
   });
 
+  it('serves the dashboard from the coordinator on a port published on the host’s loopback only', () => {
+    const { flags } = gradqCommand('coordinator');
+    const [host, port] = String(flags.dashboard).split(':');
+    expect(host).toBe('0.0.0.0'); // inside the container: reachable through the published port
+    expect(service('coordinator').ports).toEqual([`127.0.0.1:${port}:${port}`]);
+  });
+
   it('runs `gradq worker` in the workers, on the coordinator’s Redis and queue', () => {
     const coordinator = gradqCommand('coordinator').flags;
     const { command, flags } = gradqCommand('worker');

@@ -2,6 +2,7 @@ import { flagOf, formatFlags, InputError, parseCommandLine, UsageError, type Com
 import { DivergedError, RunStoppedError } from '@gradq/train';
 import { InterruptedError } from './cluster/interrupted-error.js';
 import { signalExitCode } from './cluster/stop-signals.js';
+import { dashboardCommand } from './commands/dashboard-command.js';
 import { evalCommand } from './commands/eval-command.js';
 import { predictCommand } from './commands/predict-command.js';
 import { trainCommand } from './commands/train-command.js';
@@ -16,6 +17,7 @@ export const COMMANDS: Record<string, Command> = {
   train: trainCommand,
   eval: evalCommand,
   predict: predictCommand,
+  dashboard: dashboardCommand,
 };
 
 /** `gradq --help`: every command with its flags. */

@@ -20,9 +20,9 @@ async function helpBlocks(): Promise<Map<string, string>> {
 }
 
 describe('README.md', () => {
-  it('shows every command’s flags exactly as gradq --help prints them (train, eval, predict, worker, bench)', async () => {
+  it('shows every command’s flags exactly as gradq --help prints them (train, eval, predict, dashboard, worker, bench)', async () => {
     const blocks = await helpBlocks();
-    expect([...blocks.keys()].sort()).toEqual(['bench', 'eval', 'predict', 'train', 'worker']);
+    expect([...blocks.keys()].sort()).toEqual(['bench', 'dashboard', 'eval', 'predict', 'train', 'worker']);
     for (const [name, block] of blocks) expect(readme, `the README's block for gradq ${name}`).toContain(block);
   });
   it('gives the test command that CI runs', () => {

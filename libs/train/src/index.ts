@@ -10,4 +10,5 @@ export { CheckpointError } from './checkpoint-error.js';
 export { DivergedError } from './diverged-error.js';
 export { RunStoppedError } from './run-stopped-error.js';
 export { parseScheduleSpec } from './schedule-spec.js';
-export { evaluateSplit, type Evaluation } from './evaluate.js';
+export { evaluateSplit, type Evaluation, type Mistake } from './evaluate.js';
+export type { EpochEvent, StepEvent, TrainObserver } from './train-observer.js';

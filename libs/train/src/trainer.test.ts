@@ -12,6 +12,8 @@ import { RunStoppedError } from './run-stopped-error.js';
 import type { TrainConfig } from './train-config.js';
 import { runTraining } from './trainer.js';
 import { setUpTraining } from './training-setup.js';
+import { evaluateSplit } from './evaluate.js';
+import type { EpochEvent, StepEvent } from './train-observer.js';
 
 const DATA = fileURLToPath(new URL('../../../../shared/data', import.meta.url));
 // 1 epoch of 1024 samples in batches of 64: 16 steps, a checkpoint every 5.
@@ -68,5 +70,26 @@ describe('runTraining', () => {
     const error = await runTraining(setup, stoppingAt(3, source), quiet).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(RunStoppedError);
     expect((error as RunStoppedError).savedAt).toBeUndefined();
+  });
+
+  it('tells observers every step (loss, accuracy, learning rate) and every epoch with its test evaluation', async () => {
+    const config = { ...CONFIG, epochs: 2, schedule: 'cosine' };
+    const setup = setUpTraining(config, mnist);
+    const steps: StepEvent[] = [];
+    const epochs: EpochEvent[] = [];
+    const observer = { step: (e: StepEvent) => steps.push({ ...e }), epoch: (e: EpochEvent) => epochs.push({ ...e }) };
+    const source = new LocalGradientSource(setup.model, setup.train, { seed: config.seed, shift: 0 });
+    const summary = await runTraining(setup, source, quiet, { observers: [observer] });
+    expect(steps.map((e) => e.step)).toEqual([...Array(32).keys()]);
+    expect(steps.every((e) => e.samples === 64 && e.totalSteps === 32 && e.sourceMs >= 0 && e.optimizerMs >= 0)).toBe(true);
+    // The epoch's mean loss and accuracy are the step figures summed; cosine decays the rate step by step.
+    const second = steps.filter((e) => e.epoch === 1);
+    expect(second.reduce((a, e) => a + e.lossSum, 0) / 1024).toBeCloseTo(summary.train_loss, 10);
+    expect(second.reduce((a, e) => a + e.correct, 0) / 1024).toBe(summary.train_accuracy);
+    expect(steps[0].lr).toBe(config.lr);
+    expect(steps[31].lr).toBeLessThan(steps[30].lr);
+    expect(epochs.map((e) => [e.epoch, e.step])).toEqual([[0, 16], [1, 32]]); // prettier-ignore
+    const evaluation = evaluateSplit(setup.model, setup.test);
+    expect(epochs[1]).toMatchObject({ testLoss: evaluation.loss, testAccuracy: evaluation.accuracy, trainLoss: summary.train_loss });
   });
 });

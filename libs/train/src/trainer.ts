@@ -8,6 +8,7 @@ import { evaluateSplit } from './evaluate.js';
 import type { GradientSource, StepPlan } from './gradient-source.js';
 import { StepTimes } from './step-times.js';
 import type { TrainingSetup } from './training-setup.js';
+import type { StepEvent, TrainObserver } from './train-observer.js';
 
 /** The run's figures, printed as the --json line. */
 export interface TrainSummary {
@@ -61,6 +62,8 @@ export interface TrainOptions {
   cursor?: TrainCursor;
   /** Called after each applied step (the cluster uses it for its progress counters). */
   progressText?: () => string;
+  /** Told about every applied step and every finished epoch (they read, never steer). */
+  observers?: readonly TrainObserver[];
 }
 
 /**
@@ -89,6 +92,19 @@ export async function runTraining(
   let epochCorrect = start.epochCorrect;
   let testEval = { loss: Number.NaN, accuracy: Number.NaN };
   const firstEpoch = Math.floor(start.nextStep / setup.stepsPerEpoch);
+  const observers = options.observers ?? [];
+  // One event object for every step: observers copy what they keep (no allocation per step).
+  const event: StepEvent = {
+    step: 0,
+    epoch: 0,
+    totalSteps: setup.totalSteps,
+    samples: 0,
+    lossSum: 0,
+    correct: 0,
+    lr: 0,
+    sourceMs: 0,
+    optimizerMs: 0,
+  };
 
   for (let epoch = firstEpoch; epoch < config.epochs; epoch++) {
     // Fetch this epoch's order; every sample appears once, in batches of config.batch (the last may be short).
@@ -122,6 +138,7 @@ export async function runTraining(
       // Average over the batch and step.
       const bad = firstNonFinite(sum);
       if (bad >= 0) throw new DivergedError(plan.globalStep, bad, sum[bad]);
+      const lr = optimizer.lr;
       optimizer.step(model.params, sum, batchSize);
       const t2 = performance.now();
       const dt = (t2 - t0) / 1000;
@@ -130,6 +147,17 @@ export async function runTraining(
       trainSeconds += dt;
       epochLoss += stats.lossSum;
       epochCorrect += stats.correct;
+      if (observers.length > 0) {
+        event.step = globalStep;
+        event.epoch = epoch;
+        event.samples = batchSize;
+        event.lossSum = stats.lossSum;
+        event.correct = stats.correct;
+        event.lr = lr;
+        event.sourceMs = t1 - t0;
+        event.optimizerMs = t2 - t1;
+        for (const o of observers) o.step?.(event);
+      }
       // Checkpoint.
       if (checkpointer && (globalStep + 1) % checkpointer.every === 0) {
         checkpointer.save(config, model, optimizer, { nextStep: globalStep + 1, epochLoss, epochCorrect, trainSeconds });
@@ -145,9 +173,16 @@ export async function runTraining(
     bar.clear();
     // Evaluate.
     testEval = evaluateSplit(model, test);
+    const epochRate = (n - firstStep * config.batch) / epochSeconds;
+    for (const o of observers) {
+      o.epoch?.({
+        epoch, step: (epoch + 1) * setup.stepsPerEpoch, trainLoss: epochLoss / n, trainAccuracy: epochCorrect / n,
+        testLoss: testEval.loss, testAccuracy: testEval.accuracy, lr: optimizer.lr, samplesPerS: epochRate,
+      }); // prettier-ignore
+    }
     io.log(
       `epoch ${epoch + 1}/${config.epochs}  loss ${(epochLoss / n).toFixed(4)}  train acc ${pct(epochCorrect / n)}  ` +
-        `test acc ${pct(testEval.accuracy)}  ${formatCount((n - firstStep * config.batch) / epochSeconds)} samples/s  lr ${optimizer.lr.toPrecision(3)}`,
+        `test acc ${pct(testEval.accuracy)}  ${formatCount(epochRate)} samples/s  lr ${optimizer.lr.toPrecision(3)}`,
     );
   }
 

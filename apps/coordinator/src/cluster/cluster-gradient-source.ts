@@ -3,7 +3,7 @@ import type { Queue } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
 import type { GradientSource, StepPlan, StepStats } from '@gradq/train';
 import { settlesWithin, untilAborted } from './bounded-wait.js';
-import { ClusterTimer, type ClusterTimings } from './cluster-timings.js';
+import { ClusterTimer, type ClusterTimings, type StepPhases } from './cluster-timings.js';
 import { InterruptedError, type StopSignal } from './interrupted-error.js';
 import { ConnectedWorkers, shardsPerJob } from './job-grouping.js';
 import { ResultInbox } from './result-inbox.js';
@@ -24,6 +24,14 @@ export interface StopOptions {
 }
 
 /**
+ * Reads each cluster step as it ends (the dashboard): its phases and the results taken, one per shard (undefined
+ * for an empty shard). Both are valid during the call only; an observer copies what it keeps and never steers.
+ */
+export interface ClusterStepObserver {
+  stepGathered(step: number, phases: Readonly<StepPhases>, results: ReadonlyArray<ShardResult | undefined>): void;
+}
+
+/**
  * The gradient source of the cluster. Per step: write θ_t and add the step's shard jobs (StepPublisher), then
  * gather the results as workers push them, adding the shards' gradients into the sum in shard order (StepGather).
  * θ and the results travel on `tensors` (a lean connection: see TensorConnection), whose lost connections are
@@ -35,6 +43,7 @@ export class ClusterGradientSource implements GradientSource {
   private readonly publisher: StepPublisher;
   private readonly context: GatherContext;
   private readonly workers: ConnectedWorkers;
+  private readonly observers: ClusterStepObserver[] = [];
 
   /**
    * `tensors` is a connection of its own: it writes θ, then waits in BLPOP for the results. With the run's secret
@@ -59,6 +68,11 @@ export class ClusterGradientSource implements GradientSource {
       runId: keys.runId, queue, publisher: this.publisher, inbox, grads: [], counters: this.counters, roster: new WorkerRoster(),
       giveUpMs: stop.giveUpMs, signal: stop.signal, log, signer,
     }; // prettier-ignore
+  }
+
+  /** Tells `observer` about every step gathered from now on. */
+  observe(observer: ClusterStepObserver): void {
+    this.observers.push(observer);
   }
 
   /** Where a step's time went, summed over the steps after the first. */
@@ -98,6 +112,7 @@ export class ClusterGradientSource implements GradientSource {
       gather: t2 - t1,
       aggregate: gather.aggregateMs + (performance.now() - t2),
     });
+    for (const o of this.observers) o.stepGathered(plan.globalStep, this.timer.last, gather.shardResults);
     return stats;
   }
 

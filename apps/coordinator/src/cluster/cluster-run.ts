@@ -23,6 +23,7 @@ import { ClusterGradientSource } from './cluster-gradient-source.js';
 import { LocalWorkers } from './local-workers.js';
 import { PrivateRedis, redisServerAvailable } from './private-redis.js';
 import { StopSignals } from './stop-signals.js';
+import { connectedWorkers, type ConnectedWorker } from './worker-roster.js';
 
 /** How long each part of stop() may wait for Redis (which may be down) before it is dropped. */
 const RELEASE_MS = 5000;
@@ -52,6 +53,8 @@ export interface ClusterRunOptions {
  */
 export class ClusterRun {
   private liveWorkers = 0;
+  /** The named worker connections as of the last poll (every 2 s). */
+  connected: readonly ConnectedWorker[] = [];
   private workerPeakRss: number[] = [];
   private readonly timer: NodeJS.Timeout;
 
@@ -59,7 +62,8 @@ export class ClusterRun {
     readonly url: string,
     readonly source: ClusterGradientSource,
     private readonly connections: Array<Redis | Cluster | TensorStore>,
-    private readonly queue: Queue<ShardJob, ShardResult[]>,
+    /** The run's queue (read by the dashboard's Bull Board). */
+    readonly queue: Queue<ShardJob, ShardResult[]>,
     private readonly localWorkers: LocalWorkers,
     private readonly privateRedis: PrivateRedis | undefined,
     private readonly workerCount: number,
@@ -67,8 +71,11 @@ export class ClusterRun {
     private readonly log: (line: string) => void,
   ) {
     const poll = (): void => {
-      this.queue.getWorkersCount().then(
-        (n) => (this.liveWorkers = n),
+      connectedWorkers(this.queue).then(
+        ({ count, named }) => {
+          this.liveWorkers = count;
+          this.connected = named;
+        },
         () => undefined,
       );
     };

@@ -39,6 +39,12 @@ describe('ClusterTimer', () => {
       workerUpload: 1 + 2 + 1 + 1,
       aggregate: 4 + 1,
     });
+    // The last step's own phases, the first step's included.
+    expect(timer.last).toEqual({ publish: 3, gather: 21, queueWait: 0, workerFetch: 1, workerCompute: 20, workerUpload: 1, aggregate: 1 });
+    const first = new ClusterTimer();
+    first.addStep([result('a', 100, 100, 100)], { publish: 1000, gather: 1000, aggregate: 50 });
+    expect(first.last).toMatchObject({ publish: 1000, queueWait: 1000 - 300 - 50, workerCompute: 100 });
+    expect(first.totals.steps).toBe(0);
   });
 
   it('takes a step without results (every shard empty) as no worker busy', () => {

@@ -22,30 +22,52 @@ export interface StepTimes {
   aggregate: number;
 }
 
-/** Adds up the cluster's step times into `totals`. */
+/** One step's phases in milliseconds (see ClusterTimings), the workers' figures summed over the step's shards. */
+export interface StepPhases {
+  publish: number;
+  gather: number;
+  queueWait: number;
+  workerFetch: number;
+  workerCompute: number;
+  workerUpload: number;
+  aggregate: number;
+}
+
+/** Splits each step's time into its phases (`last`) and adds them up into `totals`, the first step left out. */
 export class ClusterTimer {
   readonly totals: ClusterTimings = {
     steps: 0, publish: 0, gather: 0, queueWait: 0, workerFetch: 0, workerCompute: 0, workerUpload: 0, aggregate: 0,
   }; // prettier-ignore
+  /** The phases of the step added last (one object, overwritten by every step). */
+  readonly last: StepPhases = { publish: 0, gather: 0, queueWait: 0, workerFetch: 0, workerCompute: 0, workerUpload: 0, aggregate: 0 };
   private stepsSeen = 0;
   private readonly busy = new Map<string, number>(); // per worker: its fetch + compute + upload in this step
 
   /** Adds a step: what the coordinator measured, and what the workers reported (undefined for an empty shard). */
   addStep(results: ReadonlyArray<ShardResult | undefined>, times: StepTimes): void {
-    if (this.stepsSeen++ === 0) return;
-    const tm = this.totals;
+    const p = this.last;
+    p.workerFetch = p.workerCompute = p.workerUpload = 0;
     this.busy.clear();
     for (const r of results) {
       if (r === undefined) continue;
-      tm.workerFetch += r.fetchMs;
-      tm.workerCompute += r.computeMs;
-      tm.workerUpload += r.uploadMs;
+      p.workerFetch += r.fetchMs;
+      p.workerCompute += r.computeMs;
+      p.workerUpload += r.uploadMs;
       this.busy.set(r.worker, (this.busy.get(r.worker) ?? 0) + r.fetchMs + r.computeMs + r.uploadMs);
     }
+    p.publish = times.publish;
+    p.gather = times.gather;
+    p.queueWait = Math.max(0, times.gather - Math.max(0, ...this.busy.values()) - times.aggregate);
+    p.aggregate = times.aggregate;
+    if (this.stepsSeen++ === 0) return;
+    const tm = this.totals;
     tm.steps++;
-    tm.publish += times.publish;
-    tm.gather += times.gather;
-    tm.queueWait += Math.max(0, times.gather - Math.max(0, ...this.busy.values()) - times.aggregate);
-    tm.aggregate += times.aggregate;
+    tm.publish += p.publish;
+    tm.gather += p.gather;
+    tm.queueWait += p.queueWait;
+    tm.workerFetch += p.workerFetch;
+    tm.workerCompute += p.workerCompute;
+    tm.workerUpload += p.workerUpload;
+    tm.aggregate += p.aggregate;
   }
 }

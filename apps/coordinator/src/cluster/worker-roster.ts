@@ -13,6 +13,32 @@ export interface WorkerSurvey {
   unresponsive: string[];
 }
 
+/** A worker connection to the queue, from Redis's client list. */
+export interface ConnectedWorker {
+  /** The worker's --name (its default: host:pid-RAND). */
+  name: string;
+  /** The connection's address as Redis sees it (host:port). */
+  addr: string;
+  /** Milliseconds since the connection was made. */
+  connectedMs: number;
+}
+
+/**
+ * The named worker connections of `queue` (BullMQ names each worker's connection `<prefix>:<base64(queue)>:w:<name>`),
+ * and how many connections there are in all (workers without a name included).
+ */
+export async function connectedWorkers(queue: Queue<ShardJob, ShardResult[]>): Promise<{ count: number; named: ConnectedWorker[] }> {
+  const prefix = `${queue.opts.prefix}:${Buffer.from(queue.name).toString('base64')}:w:`; // BullMQ's client name
+  const clients = await queue.getWorkers();
+  const named: ConnectedWorker[] = [];
+  for (const c of clients) {
+    const raw = String(c.rawname ?? '');
+    if (!raw.startsWith(prefix)) continue; // a worker without a name: nothing to tell it by
+    named.push({ name: raw.slice(prefix.length), addr: String(c.addr ?? ''), connectedMs: 1000 * Number(c.age ?? 0) });
+  }
+  return { count: clients.length, named };
+}
+
 /**
  * The workers of a run as the coordinator knows them, across steps: when each last answered (a result or a
  * failure report that passed validation, by the `worker` name in its header), which ones are failing (to report
@@ -40,19 +66,14 @@ export class WorkerRoster {
 
   /** Who is connected to `queue` now, and which of them have been silent for UNRESPONSIVE_MS. */
   async survey(queue: Queue<ShardJob, ShardResult[]>, now = performance.now()): Promise<WorkerSurvey> {
-    const named = `${queue.opts.prefix}:${Buffer.from(queue.name).toString('base64')}:w:`; // BullMQ's client name
-    const clients = await queue.getWorkers();
+    const { count, named } = await connectedWorkers(queue);
     const unresponsive: string[] = [];
-    for (const c of clients) {
-      const raw = String(c.rawname ?? '');
-      if (!raw.startsWith(named)) continue; // a worker without a name: nothing to tell it by
-      const name = raw.slice(named.length);
-      const connectedMs = 1000 * Number(c.age ?? 0);
+    for (const { name, connectedMs } of named) {
       const heard = this.lastHeard.get(name);
       const silentMs = heard === undefined ? connectedMs : Math.min(connectedMs, now - heard);
       if (silentMs >= UNRESPONSIVE_MS) unresponsive.push(name);
     }
-    return { connected: clients.length, unresponsive: unresponsive.sort() };
+    return { connected: count, unresponsive: unresponsive.sort() };
   }
 
   private heard(worker: string, now: number): void {

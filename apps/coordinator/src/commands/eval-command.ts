@@ -3,12 +3,13 @@ import { defineCommand, transferProgress, UsageError } from '@gradq/cli';
 import { loadDataset } from '@gradq/data';
 import { decodeModel } from '@gradq/nn';
 import { checkModelFits, evaluateSplit } from '@gradq/train';
+import { REPORT_MISTAKES, writeEvalReport } from '../eval/eval-report.js';
 import { formatEvaluation } from '../eval/format-evaluation.js';
 import { EVAL_FLAGS } from '../train/train-flags.js';
 
 export const evalCommand = defineCommand({
   summary: 'test accuracy, per-class accuracy and confusion matrix of a saved model',
-  usage: 'gradq eval --model FILE [--dataset D] [--data-dir ROOT]',
+  usage: 'gradq eval --model FILE [--dataset D] [--data-dir ROOT] [--report DIR]',
   flags: EVAL_FLAGS,
   async run(flags, io) {
     const file = flags.model;
@@ -25,7 +26,19 @@ export const evalCommand = defineCommand({
     const dataset = await loadDataset(flags.dataset, { dataDir: flags['data-dir'], progress: transferProgress(io.stderr) });
     const { rows, cols } = dataset.test;
     checkModelFits(model, { name: dataset.name, rows, cols, classes: dataset.classNames.length });
-    const result = evaluateSplit(model, dataset.test, { confusion: true });
+    const result = evaluateSplit(model, dataset.test, { confusion: true, mistakes: flags.report === undefined ? 0 : REPORT_MISTAKES });
+    if (flags.report !== undefined) {
+      const input = {
+        dataset: dataset.name,
+        model: model.name,
+        modelFile: file,
+        classNames: dataset.classNames,
+        evaluation: result,
+        test: dataset.test,
+      };
+      io.stderr.write(`report written to ${await writeEvalReport(flags.report, input)}\n`);
+    }
+    delete result.mistakes;
     if (flags.json) {
       io.stdout.write(`${JSON.stringify({ dataset: dataset.name, model: model.name, ...result, classes: dataset.classNames })}\n`);
     } else io.stdout.write(formatEvaluation(dataset.name, dataset.classNames, result));

@@ -4,6 +4,9 @@ import { resolveSecret } from '@gradq/cluster';
 import { loadDataset } from '@gradq/data';
 import { Checkpointer, LocalGradientSource, runTraining, setUpTraining, type GradientSource, type TrainSummary } from '@gradq/train';
 import { ClusterRun } from '../cluster/cluster-run.js';
+import { parseListenAddress } from '../dashboard/listen-address.js';
+import { RunWatch } from '../dashboard/run-watch.js';
+import { untilStopSignal } from '../dashboard/until-stop-signal.js';
 import { trainConfigFromFlags } from '../train/train-config-from-flags.js';
 import { TRAIN_FLAGS } from '../train/train-flags.js';
 
@@ -18,6 +21,8 @@ export const trainCommand = defineCommand({
         throw new UsageError(`--${flag} has no meaning with --local (training runs in this process)`);
     }
     const secret = flags.local ? undefined : resolveSecret(flags['secret-file']); // before any work: a bad secret is bad input
+    const dashboard = flags.dashboard === undefined ? undefined : parseListenAddress('dashboard', flags.dashboard);
+    if (flags['dashboard-keep'] && !dashboard) throw new UsageError('--dashboard-keep needs --dashboard [HOST:]PORT');
     const log = (line: string): void => void (flags.json ? io.stderr : io.stdout).write(`${line}\n`);
     const dataset = await loadDataset(config.dataset, { dataDir: config.dataDir, progress: transferProgress(io.stderr) });
     const setup = setUpTraining(config, dataset);
@@ -55,19 +60,34 @@ export const trainCommand = defineCommand({
       source = cluster.source;
     }
     let summary: TrainSummary;
+    let watch: RunWatch | undefined;
     try {
+      watch = await RunWatch.start({
+        config, totalSteps: setup.totalSteps, cluster, queue: flags.queue, workers: flags.workers ?? availableParallelism(),
+        dashboard, logDir: flags['log-dir'], log: (line) => void io.stderr.write(`${line}\n`),
+      }); // prettier-ignore
       summary = await runTraining(
         setup,
         source,
         { log, progress: io.stderr },
-        { checkpointer, cursor, progressText: cluster?.progressText },
+        { checkpointer, cursor, progressText: cluster?.progressText, observers: watch.observers },
       );
+      await watch.finish(true);
+    } catch (e) {
+      await watch?.finish(false);
+      await watch?.close();
+      throw e;
     } finally {
       await cluster?.stop();
     }
     const report = { ...summary, ...cluster?.report() };
     if (flags.json) io.stdout.write(`${JSON.stringify(report)}\n`);
     else printSummary(io, report);
+    if (flags['dashboard-keep'] && watch.server) {
+      io.stderr.write(`training done; the dashboard stays up at ${watch.server.url} until Ctrl-C\n`);
+      await untilStopSignal();
+    }
+    await watch.close();
   },
 });
 

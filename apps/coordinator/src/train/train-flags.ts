@@ -79,6 +79,17 @@ export const TRAIN_FLAGS = {
   'checkpoint-every': { type: 'int', min: 1, default: 200, placeholder: 'STEPS', help: 'steps between checkpoints' },
   resume: { type: 'boolean', help: 'continue from DIR/checkpoint.gradq of --checkpoint (start afresh when there is none)' },
   json: { type: 'boolean', help: 'print a JSON summary as the last line of stdout' },
+  dashboard: {
+    type: 'string',
+    placeholder: '[HOST:]PORT',
+    help: 'serve the live dashboard (/), /api/run, /metrics (Prometheus) and /queues (Bull Board, read-only) at HOST:PORT (HOST default 127.0.0.1; port 0: any free one)',
+  },
+  'dashboard-keep': { type: 'boolean', help: 'keep the dashboard up after the run until Ctrl-C (or SIGTERM)' },
+  'log-dir': {
+    type: 'string',
+    placeholder: 'DIR',
+    help: 'write the step and epoch figures to DIR/metrics.jsonl (JSON Lines) as the run goes; gradq dashboard --log-dir DIR shows them',
+  },
 } satisfies FlagSpecs;
 
 /** Flags of `gradq eval`. */
@@ -87,4 +98,9 @@ export const EVAL_FLAGS = {
   dataset: { type: 'string', choices: DATASET_NAMES, default: 'mnist', help: 'dataset whose test split to evaluate on' },
   'data-dir': { type: 'string', placeholder: 'ROOT', help: 'read ROOT/<dataset>/*.gz instead of the download cache' },
   json: { type: 'boolean', help: 'print the results as one JSON object' },
+  report: {
+    type: 'string',
+    placeholder: 'DIR',
+    help: 'also write DIR/index.html: confusion matrix, accuracy per class and the most confidently wrong test images',
+  },
 } satisfies FlagSpecs;
