@@ -1,11 +1,11 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
+import { parse, parseDocument } from 'yaml';
 import { killLeftoverChildren, lastJson, runCli, SHARED_DATA } from './testing/run-cli.js';
 
 // docker-compose.yml and the Dockerfile on a real Docker engine: Debian's docker.io (engine 20.10) and
@@ -51,8 +51,19 @@ const env: NodeJS.ProcessEnv = {
   GRADQ_QUEUE: `${project}-queue`,
   GRADQ_ENGINE_DATA: SHARED_DATA,
 };
-/** The exact command prefix of the README's Docker section, plus the test's project and override. */
-const compose = ['docker-compose', '-p', project, '-f', 'docker-compose.yml', '-f', overrideFile];
+// Compose v1 refuses host networking for a service that publishes ports ("network_mode is incompatible with
+// port_bindings"), and an override file can add to `ports` but never remove: the test runs a copy of the user's
+// file, written beside it (so that its relative paths stay the same), that differs only in having no `ports` under
+// the coordinator (the dashboard published on the host's loopback; with host networking it is there as it is).
+const userFile = `.docker-compose.engine-${project}.yml`;
+function writeUserFileCopy(): void {
+  // The document as written (its quoting kept: YAML 1.1, which compose reads, takes a bare `no` for false).
+  const file = parseDocument(readFileSync(join(root, 'docker-compose.yml'), 'utf8'));
+  file.deleteIn(['services', 'coordinator', 'ports']);
+  writeFileSync(join(root, userFile), String(file));
+}
+/** The command prefix of the README's Docker section, plus the test's project and override (and the copy above). */
+const compose = ['docker-compose', '-p', project, '-f', userFile, '-f', overrideFile];
 let startedDockerd: string | undefined;
 const timings: Record<string, number> = {};
 
@@ -129,6 +140,7 @@ describe.skipIf(skipped !== undefined)('docker compose on a real engine', () => 
   const start = Date.now();
 
   beforeAll(async () => {
+    writeUserFileCopy();
     startedDockerd = sh(join(tools, 'engine.sh'), ['start']).trim() || undefined;
     timed('base images', () => sh(join(tools, 'base-images.sh'), []));
     const local = await runCli(localTrainArgs());
@@ -143,6 +155,7 @@ describe.skipIf(skipped !== undefined)('docker compose on a real engine', () => 
     } finally {
       removeEarlierBuilds();
       if (startedDockerd) sh(join(tools, 'engine.sh'), ['stop', startedDockerd]);
+      rmSync(join(root, userFile), { force: true });
       timings.total = (Date.now() - start) / 1000;
       console.log(`compose engine test timings (s): ${JSON.stringify(timings)}`);
     }
