@@ -79,6 +79,8 @@ describe('gradq bench', () => {
     expect(svg.startsWith('<svg')).toBe(true);
     expect(svg).toContain('>workers<');
     expect(svg).toContain('>training samples/s (log scale)<');
+    // The in-process rule carries its figure.
+    expect(svg).toContain(`>${Math.round(report.rows[0].samples_per_s).toLocaleString('en-US')}<`);
     // The bench removes its queues from the shared Redis.
     expect(await redis.keys(`gradq:${prefix}-*`)).toEqual([]);
   });

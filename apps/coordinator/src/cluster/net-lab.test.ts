@@ -212,10 +212,14 @@ describe.skipIf(unavailable !== undefined)(
       expect(backAt, 'the run must still be going when the link comes back').toBeLessThan(Number(summary.applied_steps) - 20);
       // Its job was handed to another worker once its lock expired; what it pushed once back was for a step long done.
       expect(summary).toMatchObject({ params_sha256: reference, applied_steps: 160, duplicates_ignored: 0, results_rejected: 0 });
-      // Its push either arrives once TCP resends it (a late result, counted and ignored) or, when TCP's backoff puts the
-      // resend past the tensor connection's 30 s reply timeout, fails on w4 with one line: never in the sum.
+      // Its push arrives once TCP resends it (a late result, counted and ignored), or, when TCP's backoff puts the
+      // resend past the tensor connection's 30 s reply timeout, fails on w4 with one line, or is still on its way when
+      // the run ends (TCP's backoff after a 20 s cut reaches about 13 s; w4 is then closed while it holds the job):
+      // never in the sum (the hash, no duplicates above).
+      const late = Number(summary.late_results_ignored) >= 1;
       const pushFailed = /pushing the result failed \(.*no reply to RPUSH/.test(w4.stderr);
-      expect(Number(summary.late_results_ignored) >= 1 || pushFailed, w4.stderr).toBe(true);
+      const stillOnItsWay = /could not renew lock for job[\s\S]*SIGTERM, closing/.test(w4.stderr);
+      expect(late || pushFailed || stillOnItsWay, w4.stderr).toBe(true);
       expect(w4.code, w4.stderr).toBe(0);
     });
 

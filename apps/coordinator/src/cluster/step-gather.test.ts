@@ -222,7 +222,7 @@ describe('StepGather', () => {
     await gather.finish();
     expect(Array.from(h.sum)).toEqual(sumOf([0, 1, 2]));
     expect(gather.shardResults.map((r) => r?.attempt)).toEqual([1, 1, 0, undefined]);
-    expect(h.counters).toEqual({ duplicates: 0, rejected: 0, recomputed: 2, failed: 2 });
+    expect(h.counters).toEqual({ duplicates: 0, rejected: 0, recomputed: 2, failed: 2, late: 0 });
   });
 
   it('takes one result for shards 0..n (summed by the worker) in place of their own, and adds the rest after it', async () => {
@@ -239,7 +239,7 @@ describe('StepGather', () => {
     await gather.finish();
     expect(Array.from(h.sum)).toEqual(sumOf([0, 1, 2, 3]));
     expect(gather.stats().correct).toBe(3);
-    expect(h.counters).toEqual({ duplicates: 1, rejected: 0, recomputed: 0, failed: 0 });
+    expect(h.counters).toEqual({ duplicates: 1, rejected: 0, recomputed: 0, failed: 0, late: 0 });
   });
 
   it('ignores a result for shards 0..n when one of them is in from an attempt of its own, and computes shard 0 again', async () => {
@@ -259,7 +259,7 @@ describe('StepGather', () => {
     await collected;
     await gather.finish();
     expect(Array.from(h.sum)).toEqual(sumOf([0, 1]));
-    expect(h.counters).toEqual({ duplicates: 1, rejected: 0, recomputed: 2, failed: 1 });
+    expect(h.counters).toEqual({ duplicates: 1, rejected: 0, recomputed: 2, failed: 1, late: 0 });
     expect(h.log).toContain('step 4 shards 0..1: result from "w0" ignored (some of its shards are in already)');
   });
 
