@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GRADQ_BIN } from '../gradq-bin.js';
 import { publishedStep } from '../testing/cluster-fixtures.js';
 import { labUnavailable, NetLab, removeStaleLabs } from '../testing/net-lab.js';
-import { lastJson, runCli, SHARED_DATA, waitFor, type CliResult } from '../testing/run-cli.js';
+import { collectOutput, lastJson, runCli, SHARED_DATA, waitFor, type CliResult } from '../testing/run-cli.js';
 
 // Workers on separate hosts (issue 12): a lab of network namespaces made here, with Redis, the coordinator and four
 // workers each on a host of its own, links of a set bandwidth to one switch, and a relay in the Redis host that
@@ -41,15 +41,7 @@ let queueCount = 0;
 /** `gradq ARGS…` on a lab host, with its collected output. */
 function gradq(host: string, args: readonly string[]): { child: ChildProcess; done: Promise<CliResult> } {
   const child = lab.spawn(host, process.execPath, [GRADQ_BIN, ...args]);
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  const done = new Promise<CliResult>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-  return { child, done };
+  return { child, done: collectOutput(child) };
 }
 
 /** One worker per worker host, on `queue`. */

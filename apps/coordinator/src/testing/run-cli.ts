@@ -32,15 +32,19 @@ export function spawnCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): 
   const child = spawn(process.execPath, [GRADQ_BIN, ...args], { env: { ...process.env, ...env } });
   running.add(child);
   child.on('exit', () => running.delete(child));
+  return { child, done: collectOutput(child) };
+}
+
+/** The exit code and the whole output of `child`, once it has closed. */
+export function collectOutput(child: ChildProcess): Promise<CliResult> {
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  const done = new Promise<CliResult>((resolve, reject) => {
+  return new Promise<CliResult>((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
-  return { child, done };
 }
 
 /** SIGKILLs every child of spawnCli still running (call in afterAll: a test that failed half-way leaves them). */
