@@ -1,25 +1,11 @@
 import type { ShardResult } from '@gradq/cluster';
 import { describe, expect, it } from 'vitest';
+import { shardResult } from '../testing/shard-result.js';
 import { ClusterTimer } from './cluster-timings.js';
 
 /** A result of `worker` that took fetch, compute and upload milliseconds. */
-function result(worker: string, fetchMs: number, computeMs: number, uploadMs: number): ShardResult {
-  return {
-    v: 3,
-    run: 'r',
-    step: 0,
-    shard: 0,
-    through: 0,
-    attempt: 0,
-    count: 1,
-    lossSum: 0,
-    correct: 0,
-    worker,
-    fetchMs,
-    computeMs,
-    uploadMs,
-  };
-}
+const result = (worker: string, fetchMs: number, computeMs: number, uploadMs: number): ShardResult =>
+  shardResult({ worker, fetchMs, computeMs, uploadMs });
 
 describe('ClusterTimer', () => {
   it('leaves out the first step, sums the rest, and takes the busiest worker and the aggregation out of the queue wait', () => {

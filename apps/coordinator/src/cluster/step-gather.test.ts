@@ -14,6 +14,7 @@ import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { StepPlan } from '@gradq/train';
 import { waitFor } from '../testing/run-cli.js';
+import { shardResult } from '../testing/shard-result.js';
 import { GaveUpError } from './gave-up-error.js';
 import { ResultInbox } from './result-inbox.js';
 import { StepGather, type ClusterCounters, type GatherContext } from './step-gather.js';
@@ -87,10 +88,11 @@ function harness(sizes: number[], giveUpMs = 600_000) {
   }; // prettier-ignore
   const plan = planOf(sizes);
   const sum = new Float32Array(N);
-  const result = (shard: number, more: Partial<ShardResult> = {}): ShardResult => ({
-    v: 3, run: runId, step: plan.globalStep, shard, through: shard, attempt: 0, count: sizes[shard], lossSum: 0.1 * (shard + 1), correct: 1,
-    worker: `w${shard}`, fetchMs: 0, computeMs: 1, uploadMs: 0, ...more,
-  }); // prettier-ignore
+  const result = (shard: number, more: Partial<ShardResult> = {}): ShardResult =>
+    shardResult({
+      run: runId, step: plan.globalStep, shard, through: shard, count: sizes[shard], lossSum: 0.1 * (shard + 1), correct: 1,
+      worker: `w${shard}`, computeMs: 1, ...more,
+    }); // prettier-ignore
   const failure = (shard: number, attempt: number): ShardFailure => ({
     v: 2, run: runId, step: plan.globalStep, shard, attempt, worker: 'w', error: 'out of memory',
   }); // prettier-ignore

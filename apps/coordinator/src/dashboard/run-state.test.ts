@@ -4,26 +4,11 @@ import { join } from 'node:path';
 import type { ShardResult } from '@gradq/cluster';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ConnectedWorker } from '../cluster/worker-roster.js';
+import { shardResult } from '../testing/shard-result.js';
 import { METRICS_LOG_FILE, readMetricsLog } from './metrics-log.js';
 import { RunState, WORKING_MS } from './run-state.js';
 
-function result(worker: string, computeMs: number): ShardResult {
-  return {
-    v: 3,
-    run: 'r',
-    step: 0,
-    shard: 0,
-    through: 0,
-    attempt: 0,
-    count: 1,
-    lossSum: 0,
-    correct: 0,
-    worker,
-    fetchMs: 1,
-    computeMs,
-    uploadMs: 1,
-  };
-}
+const result = (worker: string, computeMs: number): ShardResult => shardResult({ worker, computeMs, fetchMs: 1, uploadMs: 1 });
 const phases = { publish: 1, gather: 2, queueWait: 3, workerFetch: 4, workerCompute: 5, workerUpload: 6, aggregate: 7 };
 
 describe('RunState', () => {
