@@ -238,7 +238,9 @@ describe.skipIf(unavailable !== undefined)(
           `\ncoordinator: ${r.stderr}\n${stopped.map((w, i) => `${WORKERS[i]}: ${w.stderr}`).join('\n')}`,
       );
       expect(r.code, r.stderr).toBe(0);
-      expect(lastJson(r.stdout)).toMatchObject({ params_sha256: reference, applied_steps: 64, duplicates_ignored: 0, results_rejected: 0 });
+      // Jobs whose locks lapsed while Redis was away are stalled and run again by BullMQ; the second result for a shard
+      // is a duplicate, ignored (seen: 3 in one run): the hash shows that none was added twice.
+      expect(lastJson(r.stdout)).toMatchObject({ params_sha256: reference, applied_steps: 64, results_rejected: 0 });
       // A command that was under way when the link went down may just take longer (TCP resends it once the link
       // is back): then nothing is logged. A connection that gave up on its reply says so once, and once when it works
       // again; no stacks.
