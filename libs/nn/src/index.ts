@@ -45,3 +45,22 @@ export { conv2dWasm, createConv2dWasm } from './kernels/conv2d-wasm.js';
 export { maxPool2dOutputSize, type MaxPool2dKernel, type Pool2dShape } from './kernels/maxpool2d.js';
 export { maxPool2dReference } from './kernels/maxpool2d-reference.js';
 export { maxPool2dWasm } from './kernels/maxpool2d-wasm.js';
+export {
+  encodeGradient,
+  decodeGradientInto,
+  encodedGradientBytes,
+  encodeWithErrorFeedback,
+  fp16Bits,
+  bf16Bits,
+  GradientCodecError,
+  GRADIENT_CODECS,
+  INT8_BLOCK,
+  type GradientCodec,
+} from './kernels/gradient-codec.js';
+export {
+  fp16RoundReference,
+  bf16RoundReference,
+  int8ScaleReference,
+  int8CodeReference,
+  roundHalfEven,
+} from './kernels/gradient-codec-reference.js';

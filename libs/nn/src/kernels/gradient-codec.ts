@@ -1,0 +1,182 @@
+// Gradient codecs: how a shard's gradient sum may be shrunk before it travels (issue 13, `--compress`).
+//   none  float32 as it is                       4 bytes a value
+//   fp16  IEEE half, round to nearest even       2 bytes a value
+//   bf16  bfloat16, round to nearest even        2 bytes a value
+//   int8  per block of INT8_BLOCK values: a float32 scale = max|x|/127, then round(x/scale) ties to even in ±127;
+//         layout [scale × ceil(n/INT8_BLOCK)][code × n]   1 + 4/INT8_BLOCK bytes a value (0.254× of none)
+// Overflow: a value whose fp16 (|x| ≥ 65520) or bf16 rounding would be infinite, or any non-finite input, is
+// refused with a GradientCodecError naming the index and the value — never sent as ∞. (int8 cannot overflow; bf16
+// only within a hair of float32's max.) Decoding checks everything read: length, finite scales ≥ 0, no ∞/NaN half,
+// no code −128. Plain references: gradient-codec-reference.ts.
+
+import { roundHalfEven } from './gradient-codec-reference.js';
+
+export type GradientCodec = 'none' | 'fp16' | 'bf16' | 'int8';
+export const GRADIENT_CODECS: readonly GradientCodec[] = ['none', 'fp16', 'bf16', 'int8'];
+export const INT8_BLOCK = 256;
+
+/** A gradient that a codec cannot carry, or bytes that are not a valid encoding; the message says which value. */
+export class GradientCodecError extends Error {
+  override readonly name = 'GradientCodecError';
+}
+
+/** Bytes of `n` values encoded with `codec`. */
+export function encodedGradientBytes(codec: GradientCodec, n: number): number {
+  switch (codec) {
+    case 'none':
+      return 4 * n;
+    case 'fp16':
+    case 'bf16':
+      return 2 * n;
+    case 'int8':
+      return n + 4 * Math.ceil(n / INT8_BLOCK);
+  }
+}
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** float32 → float16 bits, round to nearest even; throws where the result would be ∞ or the input is not finite. */
+export function fp16Bits(x: number, index = 0): number {
+  f32[0] = x;
+  const bits = u32[0];
+  const sign = (bits >>> 16) & 0x8000;
+  const abs = bits & 0x7fffffff;
+  if (abs >= 0x477ff000) throw overflow('fp16', x, index); // ≥ 65520 rounds to ∞ (and ∞, NaN)
+  if (abs < 0x38800000) return sign | roundHalfEven(Math.abs(f32[0]) * 16777216); // subnormal half: steps of 2^-24
+  return sign | (((abs + 0xfff + ((abs >>> 13) & 1)) >>> 13) - 0x1c000); // rebias 127 → 15
+}
+
+/** float16 bits → value (exact in float32); NaN for the ∞/NaN codes, which decoding refuses. */
+function fp16Value(h: number): number {
+  const e = (h >>> 10) & 0x1f;
+  const m = h & 0x3ff;
+  const v = e === 0 ? m * 2 ** -24 : e === 31 ? NaN : (1 + m / 1024) * 2 ** (e - 15);
+  return h & 0x8000 ? -v : v;
+}
+const FP16_TABLE = Float32Array.from({ length: 65536 }, (_, h) => fp16Value(h));
+
+/** float32 → bfloat16 bits, round to nearest even; throws where the result would be ∞ or the input is not finite. */
+export function bf16Bits(x: number, index = 0): number {
+  f32[0] = x;
+  const bits = u32[0];
+  if ((bits & 0x7fffffff) >= 0x7f7f8000) throw overflow('bf16', x, index);
+  return (bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16;
+}
+
+function overflow(codec: string, x: number, index: number): GradientCodecError {
+  const why = Number.isFinite(x) ? `overflows ${codec} (it would become ∞)` : `is not finite`;
+  return new GradientCodecError(
+    `gradient value ${index} is ${x}: it ${why}; use --compress int8 (per-block scales) or none, or lower the learning rate / clip`,
+  );
+}
+
+/** Encodes `x` with `codec` into `out` (encodedGradientBytes(codec, x.length) bytes). */
+export function encodeGradient(codec: GradientCodec, x: Float32Array, out: Uint8Array): void {
+  const size = encodedGradientBytes(codec, x.length);
+  if (out.byteLength !== size) throw new Error(`encodeGradient ${codec}: out has ${out.byteLength} bytes, expected ${size}`);
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  switch (codec) {
+    case 'none':
+      for (let i = 0; i < x.length; i++) {
+        if (!Number.isFinite(x[i])) throw overflow('float32', x[i], i);
+        view.setFloat32(4 * i, x[i], true);
+      }
+      return;
+    case 'fp16':
+      for (let i = 0; i < x.length; i++) view.setUint16(2 * i, fp16Bits(x[i], i), true);
+      return;
+    case 'bf16':
+      for (let i = 0; i < x.length; i++) view.setUint16(2 * i, bf16Bits(x[i], i), true);
+      return;
+    case 'int8': {
+      const blocks = Math.ceil(x.length / INT8_BLOCK);
+      const codes = new Int8Array(out.buffer, out.byteOffset + 4 * blocks, x.length);
+      for (let b = 0; b < blocks; b++) {
+        const end = Math.min(x.length, (b + 1) * INT8_BLOCK);
+        let max = 0;
+        for (let i = b * INT8_BLOCK; i < end; i++) {
+          const a = Math.abs(x[i]);
+          if (!(a <= 3.4028234663852886e38)) throw overflow('int8', x[i], i);
+          if (a > max) max = a;
+        }
+        const scale = max === 0 ? 0 : Math.max(Math.fround(max / 127), 2 ** -149);
+        view.setFloat32(4 * b, scale, true);
+        for (let i = b * INT8_BLOCK; i < end; i++) {
+          codes[i] = scale === 0 ? 0 : Math.max(-127, Math.min(127, roundHalfEven(x[i] / scale)));
+        }
+      }
+      return;
+    }
+  }
+}
+
+/** Decodes `bytes` (encoded with `codec`) into `into`, checking all of it; on error `into` may be partly written. */
+export function decodeGradientInto(codec: GradientCodec, bytes: Uint8Array, into: Float32Array): void {
+  const size = encodedGradientBytes(codec, into.length);
+  if (bytes.byteLength !== size) {
+    throw new GradientCodecError(`${codec} gradient: ${bytes.byteLength} bytes, expected ${size} for ${into.length} values`);
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  switch (codec) {
+    case 'none':
+      for (let i = 0; i < into.length; i++) {
+        const v = view.getFloat32(4 * i, true);
+        if (!Number.isFinite(v)) throw new GradientCodecError(`float32 gradient value ${i} is ${v}`);
+        into[i] = v;
+      }
+      return;
+    case 'fp16':
+      for (let i = 0; i < into.length; i++) {
+        const h = view.getUint16(2 * i, true);
+        const v = FP16_TABLE[h];
+        if (v !== v) throw new GradientCodecError(`fp16 gradient value ${i} has bits 0x${h.toString(16)} (∞ or NaN)`);
+        into[i] = v;
+      }
+      return;
+    case 'bf16':
+      for (let i = 0; i < into.length; i++) {
+        const h = view.getUint16(2 * i, true);
+        if ((h & 0x7f80) === 0x7f80) throw new GradientCodecError(`bf16 gradient value ${i} has bits 0x${h.toString(16)} (∞ or NaN)`);
+        u32[0] = h << 16;
+        into[i] = f32[0];
+      }
+      return;
+    case 'int8': {
+      const blocks = Math.ceil(into.length / INT8_BLOCK);
+      const codes = new Int8Array(bytes.buffer, bytes.byteOffset + 4 * blocks, into.length);
+      for (let b = 0; b < blocks; b++) {
+        const scale = view.getFloat32(4 * b, true);
+        if (!(scale >= 0 && scale < Infinity)) throw new GradientCodecError(`int8 gradient block ${b} has scale ${scale} (not finite ≥ 0)`);
+        const end = Math.min(into.length, (b + 1) * INT8_BLOCK);
+        for (let i = b * INT8_BLOCK; i < end; i++) {
+          if (codes[i] === -128) throw new GradientCodecError(`int8 gradient value ${i} has code -128 (codes are within ±127)`);
+          into[i] = Math.fround(codes[i] * scale);
+        }
+      }
+      return;
+    }
+  }
+}
+
+/**
+ * One error-feedback step (EF-SGD, 1-bit Adam): sends Q(g + e) and keeps e ← (g + e) − D(Q(g + e)). Writes the
+ * encoding of g + e to `out` and updates `residual` in place (both float32, element by element, so the result is a
+ * function of g and e alone). With 'none' the residual stays zero. `scratch` holds g + e and then D(Q(g + e)).
+ */
+export function encodeWithErrorFeedback(
+  codec: GradientCodec,
+  gradient: Float32Array,
+  residual: Float32Array,
+  out: Uint8Array,
+  scratch: Float32Array = new Float32Array(gradient.length),
+): void {
+  if (residual.length !== gradient.length || scratch.length !== gradient.length) {
+    throw new Error(`encodeWithErrorFeedback: gradient ${gradient.length}, residual ${residual.length}, scratch ${scratch.length} values`);
+  }
+  for (let i = 0; i < gradient.length; i++) scratch[i] = gradient[i] + residual[i];
+  encodeGradient(codec, scratch, out);
+  for (let i = 0; i < gradient.length; i++) residual[i] = scratch[i];
+  decodeGradientInto(codec, out, scratch);
+  for (let i = 0; i < gradient.length; i++) residual[i] = Math.fround(residual[i] - scratch[i]);
+}
