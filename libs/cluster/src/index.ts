@@ -17,6 +17,7 @@ export { TensorConnection, RedisConnectionError, RedisReplyError, type TensorSto
 export { ClusterTensorConnection } from './cluster-tensor-connection.js';
 export { RedisDeployment, type RedisTopology } from './redis-deployment.js';
 export { SkippedBulk } from './resp-reply-parser.js';
+export { checkGradientCodec, readCompressedGradientInto } from './compressed-gradient.js';
 export { ResultWriter, encodeResultMessage, readResultMessage, readGradientInto, type ResultMessage } from './result-message.js';
 export { checkRedisUrl, redactRedisUrl, resolveRedisUrl, DEFAULT_REDIS_URL, REDIS_URL_ENV, type RedisUrlChoice } from './redis-url.js';
 export { ClusterConfigError } from './cluster-config-error.js';
