@@ -161,8 +161,8 @@ export function decodeGradientInto(codec: GradientCodec, bytes: Uint8Array, into
 
 /**
  * One error-feedback step (EF-SGD, 1-bit Adam): sends Q(g + e) and keeps e ← (g + e) − D(Q(g + e)). Writes the
- * encoding of g + e to `out` and updates `residual` in place (both float32, element by element, so the result is a
- * function of g and e alone). With 'none' the residual stays zero. `scratch` holds g + e and then D(Q(g + e)).
+ * encoding of g + e to `out` and updates `residual` in place (float32, element by element, so the result is a
+ * function of g and e alone). With 'none' the residual stays zero. `scratch` receives D(Q(g + e)); pass one to reuse.
  */
 export function encodeWithErrorFeedback(
   codec: GradientCodec,
@@ -174,9 +174,8 @@ export function encodeWithErrorFeedback(
   if (residual.length !== gradient.length || scratch.length !== gradient.length) {
     throw new Error(`encodeWithErrorFeedback: gradient ${gradient.length}, residual ${residual.length}, scratch ${scratch.length} values`);
   }
-  for (let i = 0; i < gradient.length; i++) scratch[i] = gradient[i] + residual[i];
-  encodeGradient(codec, scratch, out);
-  for (let i = 0; i < gradient.length; i++) residual[i] = scratch[i];
+  for (let i = 0; i < gradient.length; i++) residual[i] += gradient[i]; // float32 storage rounds g + e
+  encodeGradient(codec, residual, out);
   decodeGradientInto(codec, out, scratch);
-  for (let i = 0; i < gradient.length; i++) residual[i] = Math.fround(residual[i] - scratch[i]);
+  for (let i = 0; i < gradient.length; i++) residual[i] -= scratch[i]; // float32 (g + e) − D(Q(g + e))
 }
