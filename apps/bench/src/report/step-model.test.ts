@@ -93,3 +93,18 @@ describe('projectSamplesPerS', () => {
     expect(stepMs(m, 2, 4, 2)).toBe(16 + 1 + 1);
   });
 });
+
+describe('fitStepModel on points that would give a negative cost', () => {
+  it('keeps both terms ≥ 0: the least-squares line through the origin when the fixed term would be negative', () => {
+    const base = row('in-process', null, 10.1, 10);
+    const o = { shards: 4, cores: 8, parameters: 1 };
+    // rest(N) = 1, 5 at N = 1, 2: the line is 4N − 3; through the origin, Σ N·y / Σ N² = 11/5.
+    const rows = [base, row('cluster', 1, 10 + 1, 0), row('cluster', 2, 5 + 5, 0)];
+    const m = fitStepModel(base, rows, o)!;
+    expect(m.fixedMs).toBe(0);
+    expect(m.perWorkerMs).toBeCloseTo(11 / 5, 10);
+    // rest falling with N: a constant, the mean.
+    const falling = fitStepModel(base, [base, row('cluster', 1, 10 + 5, 0), row('cluster', 2, 5 + 1, 0)], o)!;
+    expect([falling.fixedMs, falling.perWorkerMs]).toEqual([3, 0]);
+  });
+});
