@@ -10,6 +10,20 @@ import {
   TEN_GBE_BYTES_PER_S,
 } from './step-model.js';
 
+/** fitStepModel's model, which these points must give. */
+function fitted(...args: Parameters<typeof fitStepModel>) {
+  const m = fitStepModel(...args);
+  if (m === undefined) throw new Error('no model fitted');
+  return m;
+}
+
+/** A projected mode by name. */
+function mode(name: string) {
+  const m = PROJECTED_MODES.find((x) => x.name === name);
+  if (m === undefined) throw new Error(`no mode ${name}`);
+  return m;
+}
+
 /** A bench row with just what the model reads. */
 function row(trainer: 'in-process' | 'cluster', workers: number | null, step: number, compute: number): BenchRow {
   return {
@@ -37,7 +51,7 @@ describe('fitStepModel', () => {
 
   it('recovers the fixed and per-worker terms of points made by the model, with no error', () => {
     const rows = [base, ...[1, 2, 3, 4].map((n) => row('cluster', n, truth(n), 0))];
-    const m = fitStepModel(base, rows, o)!;
+    const m = fitted(base, rows, o);
     expect(m.computeMs).toBe(10);
     expect(m.fixedMs).toBeCloseTo(1.5, 10);
     expect(m.perWorkerMs).toBeCloseTo(0.75, 10);
@@ -51,7 +65,7 @@ describe('fitStepModel', () => {
     // = [0.72, 1.65]; residuals 0.03, −0.19, 0.29, −0.13: rms 0.18574175621006683.
     const rest = [2.4, 2.9, 4.1, 4.4];
     const rows = [base, ...rest.map((y, i) => row('cluster', i + 1, 10 * criticalShare(i + 1, 4, 8) + y, 0))];
-    const m = fitStepModel(base, rows, o)!;
+    const m = fitted(base, rows, o);
     expect(m.perWorkerMs).toBeCloseTo(0.72, 10);
     expect(m.fixedMs).toBeCloseTo(1.65, 10);
     expect(m.rmsErrorMs).toBeCloseTo(0.18574175621006683, 10);
@@ -78,18 +92,33 @@ describe('projectSamplesPerS', () => {
 
   it('adds the Redis link’s bytes at the bandwidth to the compute per worker and the fitted terms', () => {
     // N = 16, sync: θ 16 × 400 kB down, 16 × 400 kB up = 12.8 MB at 1.25 GB/s = 10.24 ms; 32/16 + 1 + 8 + 10.24 = 21.24 ms.
-    const sync = PROJECTED_MODES.find((x) => x.name === 'sync')!;
+    const sync = mode('sync');
     expect(bytesPerSync(m, 16, 16, sync)).toEqual({ down: 6_400_000, up: 6_400_000 });
     expect(projectSamplesPerS(m, 16, sync, TEN_GBE_BYTES_PER_S)).toBeCloseTo(512 / 0.02124, 6);
     // local:8 pays the synchronisation once in 8 steps: 2 + 19.24 / 8.
-    const local = PROJECTED_MODES.find((x) => x.name === 'local:8')!;
+    const local = mode('local:8');
     expect(projectSamplesPerS(m, 16, local, TEN_GBE_BYTES_PER_S)).toBeCloseTo(512 / ((2 + 19.24 / 8) / 1000), 6);
     // int8: 1 byte and a 4-byte scale per 256 values up.
-    const int8 = PROJECTED_MODES.find((x) => x.name === 'sync, int8')!;
+    const int8 = mode('sync, int8');
     expect(bytesPerSync(m, 16, 16, int8).up).toBeCloseTo(16 * 100_000 * (1 + 4 / 256), 6);
   });
 
   it('measured-point figures use no network term: compute share + fixed + per worker', () => {
     expect(stepMs(m, 2, 4, 2)).toBe(16 + 1 + 1);
+  });
+});
+
+describe('fitStepModel on points that would give a negative cost', () => {
+  it('keeps both terms ≥ 0: the least-squares line through the origin when the fixed term would be negative', () => {
+    const base = row('in-process', null, 10.1, 10);
+    const o = { shards: 4, cores: 8, parameters: 1 };
+    // rest(N) = 1, 5 at N = 1, 2: the line is 4N − 3; through the origin, Σ N·y / Σ N² = 11/5.
+    const rows = [base, row('cluster', 1, 10 + 1, 0), row('cluster', 2, 5 + 5, 0)];
+    const m = fitted(base, rows, o);
+    expect(m.fixedMs).toBe(0);
+    expect(m.perWorkerMs).toBeCloseTo(11 / 5, 10);
+    // rest falling with N: a constant, the mean.
+    const falling = fitted(base, [base, row('cluster', 1, 10 + 5, 0), row('cluster', 2, 5 + 1, 0)], o);
+    expect([falling.fixedMs, falling.perWorkerMs]).toEqual([3, 0]);
   });
 });

@@ -9,7 +9,8 @@ import type { BenchRow } from './bench-result.js';
  * - c(N): the share of it on the step's critical path with N workers on `cores` cores: a worker computes
  *   ⌈K/N⌉ of the K equal shards, and N processes share the cores: c(N) = max(⌈K/N⌉ / K, 1 / min(N, K, cores));
  * - fixed, perWorker: least squares over the cluster runs of what is left (publish θ, add jobs, gather, the
- *   optimizer: fixed; job hand-out, θ fetches and result messages, which grow with the workers: per worker);
+ *   optimizer: fixed; job hand-out, θ fetches and result messages, which grow with the workers: per worker), both
+ *   kept ≥ 0;
  * - bytes(N) / bandwidth: the network the Redis host's link carries (θ down to each worker that has a shard, one
  *   result message up per shard); on loopback, where the runs were measured, this time is already inside the two
  *   fitted terms, so the term is added for projections onto a real network only (counting loopback's transfer
@@ -85,8 +86,16 @@ export function fitStepModel(
     sxy += (points[i].workers - mx) * (rest[i] - my);
     sxx += (points[i].workers - mx) ** 2;
   }
-  const perWorkerMs = sxy / sxx;
-  const fixedMs = my - perWorkerMs * mx;
+  // Neither term can be negative (a cost): where the unconstrained line says so, the best fit with that term at 0.
+  let perWorkerMs = sxy / sxx;
+  let fixedMs = my - perWorkerMs * mx;
+  if (fixedMs < 0) {
+    fixedMs = 0;
+    perWorkerMs = Math.max(0, points.reduce((s, p, i) => s + p.workers * rest[i], 0) / points.reduce((s, p) => s + p.workers ** 2, 0));
+  } else if (perWorkerMs < 0) {
+    perWorkerMs = 0;
+    fixedMs = Math.max(0, my);
+  }
   const model: StepModel = {
     batch: inProcess.batch, shards: o.shards, cores: o.cores, parameters: o.parameters, computeMs, fixedMs, perWorkerMs,
     points: [], rmsErrorMs: 0,
