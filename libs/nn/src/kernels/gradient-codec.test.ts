@@ -110,7 +110,7 @@ describe('decoding checks what it reads', () => {
     const bytes = new Uint8Array(encodedGradientBytes(codec, 300) + 1);
     expect(() => decodeGradientInto(codec, bytes, new Float32Array(300))).toThrow(/bytes, expected/);
   });
-  it('int8 rejects a non-finite or negative scale and the code -128', () => {
+  it('int8 rejects a non-finite or negative scale, the code -128, and a code ≠ 0 under scale 0', () => {
     const x = Float32Array.from({ length: 300 }, (_, i) => i - 150);
     const bytes = new Uint8Array(encodedGradientBytes('int8', 300));
     encodeGradient('int8', x, bytes);
@@ -123,6 +123,9 @@ describe('decoding checks what it reads', () => {
     const copy = bytes.slice();
     copy[8 + 5] = 0x80;
     expect(() => decodeGradientInto('int8', copy, into)).toThrow(/value 5 has code -128/);
+    const zeros = new Uint8Array(encodedGradientBytes('int8', 3));
+    zeros[4 + 2] = 1; // scale 0 (all zeros), code 1
+    expect(() => decodeGradientInto('int8', zeros, new Float32Array(3))).toThrow(/value 2 has code 1 in a block of scale 0/);
   });
   it('fp16 and bf16 reject ∞/NaN bit patterns', () => {
     expect(() => decodeGradientInto('fp16', Uint8Array.from([0, 0x7c]), new Float32Array(1))).toThrow(/0x7c00/);

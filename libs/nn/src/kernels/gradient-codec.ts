@@ -7,7 +7,7 @@
 // Overflow: a value whose fp16 (|x| ≥ 65520) or bf16 rounding would be infinite, or any non-finite input, is
 // refused with a GradientCodecError naming the index and the value — never sent as ∞. (int8 cannot overflow; bf16
 // only within a hair of float32's max.) Decoding checks everything read: length, finite scales ≥ 0, no ∞/NaN half,
-// no code −128. Plain references: gradient-codec-reference.ts.
+// no code −128, no code ≠ 0 in a block of scale 0. Plain references: gradient-codec-reference.ts.
 
 import { roundHalfEven } from './gradient-codec-reference.js';
 
@@ -151,6 +151,8 @@ export function decodeGradientInto(codec: GradientCodec, bytes: Uint8Array, into
         const end = Math.min(into.length, (b + 1) * INT8_BLOCK);
         for (let i = b * INT8_BLOCK; i < end; i++) {
           if (codes[i] === -128) throw new GradientCodecError(`int8 gradient value ${i} has code -128 (codes are within ±127)`);
+          if (scale === 0 && codes[i] !== 0)
+            throw new GradientCodecError(`int8 gradient value ${i} has code ${codes[i]} in a block of scale 0`);
           into[i] = Math.fround(codes[i] * scale);
         }
       }
