@@ -12,3 +12,13 @@ export { RunStoppedError } from './run-stopped-error.js';
 export { parseScheduleSpec } from './schedule-spec.js';
 export { evaluateSplit, type Evaluation, type Mistake } from './evaluate.js';
 export type { EpochEvent, StepEvent, TrainObserver } from './train-observer.js';
+export { parseSyncMode, syncModeName, type SyncMode } from './sync-mode.js';
+export {
+  freshReplicaState,
+  OuterOptimizer,
+  replicaRound,
+  roundEnd,
+  sumDeltas,
+  type OuterSettings,
+  type ReplicaResult,
+} from './local-round.js';

@@ -1,0 +1,139 @@
+import { addInto, type Model, type Optimizer, type OptimizerState } from '@gradq/nn';
+import type { Split } from '@gradq/data';
+import type { StepPlan } from './gradient-source.js';
+import { shardGradient, type ShardInputs } from './shard-gradient.js';
+
+/**
+ * Local SGD (DiLoCo-style) as pure round logic: ONE recipe for the in-process run and for workers.
+ * A round covers H consecutive global steps of one epoch (rounds never cross an epoch end: the last round of an
+ * epoch may be shorter). Shard k of the K shards is replica k: from the round's θ it runs one inner step per global
+ * step of the round on the samples planStep gives shard k, with its own inner optimizer (the run's optimizer and
+ * schedule, its step counter set to the global step so the schedule is evaluated there), dividing by its shard's
+ * sample count. Its outer gradient is Δ_k = θ_round − θ_k,end. The coordinator adds the Δ_k in shard order
+ * (addInto), divides by the number of replicas that took a step, and applies the outer optimizer.
+ */
+
+/** The global steps [first, end) of the round that starts at `first`: at most h, never past the epoch's end. */
+export function roundEnd(first: number, h: number, stepsPerEpoch: number): number {
+  const epochEnd = (Math.floor(first / stepsPerEpoch) + 1) * stepsPerEpoch;
+  return Math.min(first + h, epochEnd);
+}
+
+/** What replica k of a round reports. */
+export interface ReplicaResult {
+  /** Δ_k = θ_round − θ_k,end (float32, element by element). */
+  delta: Float32Array;
+  lossSum: number;
+  correct: number;
+  /** Inner steps taken (a step whose shard is empty is skipped). */
+  steps: number;
+  /** The inner optimizer's state at the round's end, for the replica's next round. */
+  state: OptimizerState;
+}
+
+/** The state of an inner optimizer that has taken no step: what every replica starts the run from. */
+export function freshReplicaState(optimizer: Optimizer): OptimizerState {
+  const s = optimizer.getState();
+  for (const b of s.buffers) b.fill(0);
+  return { ...s, t: 0 };
+}
+
+/**
+ * Runs replica `shard` through the round's `steps` (consecutive StepPlans of one epoch) with `model` and
+ * `optimizer` (a scratch pair reused for every replica: its params are overwritten with `theta`, its state with
+ * `state`). Leaves `model.params` at the replica's end.
+ */
+export function replicaRound(
+  model: Model,
+  optimizer: Optimizer,
+  split: Split,
+  steps: readonly StepPlan[],
+  shard: number,
+  theta: Float32Array,
+  state: OptimizerState,
+  inputs: ShardInputs,
+  augment: { seed: number; shift: number },
+): ReplicaResult {
+  if (theta.length !== model.params.length) {
+    throw new RangeError(`round θ has ${theta.length} values, the model ${model.params.length}`);
+  }
+  model.params.set(theta);
+  optimizer.setState(state);
+  let lossSum = 0;
+  let correct = 0;
+  let taken = 0;
+  for (const plan of steps) {
+    const [start, end] = plan.shards[shard];
+    if (end === start) continue; // an empty shard of a last, partial batch takes no step
+    const stats = shardGradient(model, split, plan.order, start, end, inputs, { ...augment, epoch: plan.epoch });
+    optimizer.t = plan.globalStep;
+    optimizer.step(model.params, model.grads, end - start);
+    lossSum += stats.lossSum;
+    correct += stats.correct;
+    taken++;
+  }
+  const delta = new Float32Array(theta.length);
+  const p = model.params;
+  for (let i = 0; i < delta.length; i++) delta[i] = theta[i] - p[i];
+  return { delta, lossSum, correct, steps: taken, state: optimizer.getState() };
+}
+
+/** The outer optimizer's settings: plain averaging is lr 1, momentum 0; DiLoCo uses Nesterov, lr 0.7, momentum 0.9. */
+export interface OuterSettings {
+  lr: number;
+  /** 0: plain (no momentum buffer is used); > 0: Nesterov momentum (PyTorch's SGD form). */
+  momentum: number;
+}
+
+/**
+ * The outer step of a round: Δ = deltaSum / replicas (the replicas' deltas added in shard order by the caller),
+ * then with momentum μ > 0 (Nesterov): v = μ·v + Δ; θ -= lr · (Δ + μ·v); with μ = 0: θ -= lr · Δ.
+ */
+export class OuterOptimizer {
+  readonly velocity: Float32Array;
+  /** Rounds applied. */
+  t = 0;
+
+  constructor(
+    readonly size: number,
+    readonly settings: OuterSettings,
+  ) {
+    this.velocity = new Float32Array(size);
+  }
+
+  step(params: Float32Array, deltaSum: Float32Array, replicas: number): void {
+    if (params.length !== this.size || deltaSum.length !== this.size) {
+      throw new RangeError(`outer optimizer for ${this.size} parameters got ${params.length} and ${deltaSum.length}`);
+    }
+    if (!Number.isInteger(replicas) || replicas < 1) throw new RangeError(`replicas must be a whole number >= 1, got ${replicas}`);
+    const { lr, momentum: mu } = this.settings;
+    const v = this.velocity;
+    for (let i = 0; i < params.length; i++) {
+      const d = Math.fround(deltaSum[i] / replicas);
+      if (mu === 0) {
+        params[i] -= lr * d;
+      } else {
+        const vi = Math.fround(mu * v[i] + d);
+        v[i] = vi;
+        params[i] -= lr * (d + mu * vi);
+      }
+    }
+    this.t++;
+  }
+}
+
+/** Adds replica deltas into `sum` in shard order (the caller passes them sorted by shard) and counts replicas that stepped. */
+export function sumDeltas(results: readonly ReplicaResult[], sum: Float32Array): { replicas: number; lossSum: number; correct: number } {
+  sum.fill(0);
+  let replicas = 0;
+  let lossSum = 0;
+  let correct = 0;
+  for (const r of results) {
+    if (r.steps === 0) continue;
+    addInto(sum, r.delta);
+    replicas++;
+    lossSum += r.lossSum;
+    correct += r.correct;
+  }
+  return { replicas, lossSum, correct };
+}
