@@ -2,7 +2,7 @@ export type { TrainConfig } from './train-config.js';
 export type { GradientSource, StepPlan, StepStats } from './gradient-source.js';
 export { shardGradient, ShardInputs, type Augmentation } from './shard-gradient.js';
 export { LocalGradientSource } from './local-gradient-source.js';
-export { setUpTraining, type TrainingSetup } from './training-setup.js';
+export { makeReplica, setUpTraining, type TrainingSetup } from './training-setup.js';
 export { checkModelFits, type DataShape } from './model-fit.js';
 export { runTraining, type TrainIo, type TrainOptions, type TrainSummary } from './trainer.js';
 export { Checkpointer, CHECKPOINT_FILE, PREVIOUS_CHECKPOINT_FILE, type LoadedCheckpoint, type TrainCursor } from './checkpoint.js';
@@ -19,6 +19,7 @@ export {
   replicaRound,
   roundEnd,
   sumDeltas,
+  LocalRounds,
   type OuterSettings,
   type ReplicaResult,
 } from './local-round.js';

@@ -1,6 +1,8 @@
-import { addInto, type Model, type Optimizer, type OptimizerState } from '@gradq/nn';
+import { addInto, firstNonFinite, type Model, type Optimizer, type OptimizerState } from '@gradq/nn';
+import { DivergedError } from './diverged-error.js';
+import type { GradientSource, StepPlan, StepStats } from './gradient-source.js';
 import type { Split } from '@gradq/data';
-import type { StepPlan } from './gradient-source.js';
+
 import { shardGradient, type ShardInputs } from './shard-gradient.js';
 
 /**
@@ -136,4 +138,42 @@ export function sumDeltas(results: readonly ReplicaResult[], sum: Float32Array):
     correct += r.correct;
   }
   return { replicas, lossSum, correct };
+}
+
+/**
+ * The coordinator's side of local SGD, for the trainer: the K replicas' inner optimizer states between rounds
+ * (fresh at the run's start), the outer optimizer, and one round: the source runs the replicas, their deltas are
+ * checked, added in shard order and applied.
+ */
+export class LocalRounds {
+  private states: OptimizerState[];
+  private readonly outer: OuterOptimizer;
+  private readonly deltaSum: Float32Array;
+
+  constructor(
+    readonly h: number,
+    readonly replicas: number,
+    /** The run's optimizer: its fresh state is every replica's first. */
+    inner: Optimizer,
+    settings: OuterSettings = { lr: 1, momentum: 0 },
+  ) {
+    const fresh = freshReplicaState(inner);
+    this.states = Array.from({ length: replicas }, () => ({ ...fresh, buffers: fresh.buffers.map((b) => b.slice()) }));
+    this.outer = new OuterOptimizer(inner.size, settings);
+    this.deltaSum = new Float32Array(inner.size);
+  }
+
+  async run(source: GradientSource, steps: readonly StepPlan[], params: Float32Array): Promise<StepStats> {
+    if (!source.round) throw new Error('this gradient source runs synchronous steps only, not local SGD rounds');
+    const results = await source.round(steps, params, this.states);
+    if (results.length !== this.replicas) throw new Error(`a round gave ${results.length} replica results, expected ${this.replicas}`);
+    for (const r of results) {
+      const bad = firstNonFinite(r.delta);
+      if (bad >= 0) throw new DivergedError(steps[steps.length - 1].globalStep, bad, r.delta[bad]);
+    }
+    const { replicas, lossSum, correct } = sumDeltas(results, this.deltaSum);
+    if (replicas > 0) this.outer.step(params, this.deltaSum, replicas);
+    this.states = results.map((r) => r.state);
+    return { lossSum, correct };
+  }
 }
