@@ -20,6 +20,7 @@ export {
   roundEnd,
   sumDeltas,
   LocalRounds,
+  type LocalRoundsState,
   type OuterSettings,
   type ReplicaResult,
 } from './local-round.js';

@@ -1,4 +1,5 @@
 import { addInto, firstNonFinite, type Model, type Optimizer, type OptimizerState } from '@gradq/nn';
+import { CheckpointError } from './checkpoint-error.js';
 import { DivergedError } from './diverged-error.js';
 import type { GradientSource, StepPlan, StepStats } from './gradient-source.js';
 import type { Split } from '@gradq/data';
@@ -176,4 +177,45 @@ export class LocalRounds {
     this.states = results.map((r) => r.state);
     return { lossSum, correct };
   }
+
+  /** What a checkpoint keeps: the replicas' inner optimizer states and the outer optimizer's velocity and count. */
+  getState(): LocalRoundsState {
+    return {
+      replicas: this.states.map((s) => ({ ...s, buffers: s.buffers.map((b) => b.slice()) })),
+      outerT: this.outer.t,
+      velocity: this.outer.velocity.slice(),
+    };
+  }
+
+  /** Restores a saved state after checking that it fits (K replicas of the run's optimizer, sizes). */
+  setState(state: LocalRoundsState): void {
+    const size = this.outer.size;
+    const fresh = this.states[0];
+    if (state.replicas.length !== this.replicas) {
+      throw new CheckpointError(`saved local SGD state has ${state.replicas.length} replicas, this run ${this.replicas}`);
+    }
+    for (const [k, r] of state.replicas.entries()) {
+      if (r.name !== fresh.name || r.buffers.length !== fresh.buffers.length || r.buffers.some((b) => b.length !== size)) {
+        throw new CheckpointError(
+          `saved local SGD replica ${k} is a ${r.name} state with ${r.buffers.length} buffers, expected ${fresh.name} with ${fresh.buffers.length} of ${size}`,
+        );
+      }
+      if (!Number.isInteger(r.t) || r.t < 0)
+        throw new CheckpointError(`saved local SGD replica ${k} is at step ${r.t}, not a whole number >= 0`);
+    }
+    if (state.velocity.length !== size)
+      throw new CheckpointError(`saved outer velocity has ${state.velocity.length} values, expected ${size}`);
+    if (!Number.isInteger(state.outerT) || state.outerT < 0)
+      throw new CheckpointError(`saved outer step ${state.outerT} is not a whole number >= 0`);
+    this.states = state.replicas.map((s) => ({ ...s, hyper: { ...fresh.hyper }, buffers: s.buffers.map((b) => b.slice()) }));
+    this.outer.velocity.set(state.velocity);
+    this.outer.t = state.outerT;
+  }
+}
+
+/** LocalRounds' state in a checkpoint. */
+export interface LocalRoundsState {
+  replicas: OptimizerState[];
+  outerT: number;
+  velocity: Float32Array;
 }

@@ -142,6 +142,46 @@ describe('runTraining', () => {
       expect(events.map((e) => [e.step, e.samples])).toEqual([[4, 320], [9, 320], [14, 320], [15, 64], [20, 320], [25, 320], [30, 320], [31, 64]]); // prettier-ignore
     });
 
+    it('a run stopped at a round and resumed from its checkpoint ends as one never stopped (replica and outer states saved)', async () => {
+      const make = (setup: ReturnType<typeof setUpTraining>) =>
+        new LocalGradientSource(setup.model, setup.train, { seed: LOCAL.seed, shift: 0 }, makeReplica(setup));
+      const straight = setUpTraining(LOCAL, mnist);
+      const expected = (await runTraining(straight, make(straight), quiet)).params_sha256;
+
+      const checkpointer = new Checkpointer(join(tmp, 'ckpt-local'), 6); // saved at the end of the round that passes step 6
+      const first = setUpTraining(LOCAL, mnist);
+      const inner = make(first);
+      const stopping: GradientSource = {
+        step: (p, q, r) => inner.step(p, q, r),
+        round: (steps, theta, states) =>
+          steps[0].globalStep === 21 ? Promise.reject(new RunStoppedError('stopped')) : inner.round(steps, theta, states),
+        close: () => inner.close(),
+      };
+      const error = await runTraining(first, stopping, quiet, { checkpointer }).catch((e: unknown) => e);
+      expect(error, String(error)).toBeInstanceOf(RunStoppedError);
+      expect((error as RunStoppedError).savedAt).toEqual({ file: checkpointer.file, nextStep: 21 });
+
+      const second = setUpTraining(LOCAL, mnist);
+      const loaded = checkpointer.load(LOCAL, second.model, second.optimizer);
+      expect(loaded?.local?.replicas).toHaveLength(3);
+      const summary = await runTraining(second, make(second), quiet, { checkpointer, cursor: loaded?.cursor, local: loaded?.local });
+      expect(summary.params_sha256).toBe(expected);
+      // Without the saved replica states the resumed run would differ: a fresh start of the same rounds does.
+      const third = setUpTraining(LOCAL, mnist);
+      const again = checkpointer.load(LOCAL, third.model, third.optimizer);
+      const fresh = {
+        ...again!.local!,
+        replicas: again!.local!.replicas.map((r) => ({ ...r, t: 0, buffers: r.buffers.map((b) => b.fill(0)) })),
+      };
+      const other = await runTraining(third, make(third), quiet, { cursor: again?.cursor, local: fresh });
+      expect(other.params_sha256).not.toBe(expected);
+      // A sync run refuses the local run's checkpoint.
+      const sync = setUpTraining(CONFIG, mnist);
+      expect(() => checkpointer.load({ ...CONFIG, epochs: 2, shards: 3 }, sync.model, sync.optimizer)).toThrow(
+        /made with sync local:5, this run has sync sync/,
+      );
+    });
+
     it('refuses a source that runs only synchronous steps', async () => {
       const setup = setUpTraining(LOCAL, mnist);
       const inner = new LocalGradientSource(setup.model, setup.train, { seed: LOCAL.seed, shift: 0 });

@@ -7,7 +7,7 @@ import { RunStoppedError } from './run-stopped-error.js';
 import { evaluateSplit } from './evaluate.js';
 import type { GradientSource, StepPlan } from './gradient-source.js';
 import { StepTimes } from './step-times.js';
-import { LocalRounds, roundEnd } from './local-round.js';
+import { LocalRounds, roundEnd, type LocalRoundsState } from './local-round.js';
 import type { TrainingSetup } from './training-setup.js';
 import type { StepEvent, TrainObserver } from './train-observer.js';
 
@@ -63,6 +63,8 @@ export interface TrainOptions {
   cursor?: TrainCursor;
   /** Called after each applied step (the cluster uses it for its progress counters). */
   progressText?: () => string;
+  /** With `cursor`, for a local SGD run: the replicas' and outer optimizer's states of the checkpoint. */
+  local?: LocalRoundsState;
   /** Told about every applied step and every finished epoch (they read, never steer). */
   observers?: readonly TrainObserver[];
 }
@@ -110,6 +112,10 @@ export async function runTraining(
   // Local SGD: the replicas' inner optimizer states and the outer optimizer live here, in the trainer.
   const mode = config.sync ?? { kind: 'sync' };
   const rounds = mode.kind === 'local' ? new LocalRounds(mode.h, config.shards, optimizer, config.outer) : undefined;
+  if (rounds && options.cursor) {
+    if (!options.local) throw new Error("resuming a local SGD run needs the checkpoint's local SGD state (LoadedCheckpoint.local)");
+    rounds.setState(options.local);
+  }
 
   for (let epoch = firstEpoch; epoch < config.epochs; epoch++) {
     // Fetch this epoch's order; every sample appears once, in batches of config.batch (the last may be short).
@@ -142,7 +148,7 @@ export async function runTraining(
       } catch (e) {
         // The source stopped the run before this step: keep the steps done.
         if (e instanceof RunStoppedError && checkpointer) {
-          checkpointer.save(config, model, optimizer, { nextStep: globalStep, epochLoss, epochCorrect, trainSeconds });
+          checkpointer.save(config, model, optimizer, { nextStep: globalStep, epochLoss, epochCorrect, trainSeconds }, rounds?.getState());
           e.savedAt = { file: checkpointer.file, nextStep: globalStep };
         }
         throw e;
@@ -178,7 +184,7 @@ export async function runTraining(
       }
       // Checkpoint (a round that passes a multiple of the interval is saved at its end).
       if (checkpointer && Math.floor(end / checkpointer.every) > Math.floor(globalStep / checkpointer.every)) {
-        checkpointer.save(config, model, optimizer, { nextStep: end, epochLoss, epochCorrect, trainSeconds });
+        checkpointer.save(config, model, optimizer, { nextStep: end, epochLoss, epochCorrect, trainSeconds }, rounds?.getState());
       }
       s += end - globalStep;
       // The bar's text only when it is drawn: formatting it every step would cost ~20 µs of a 0.6 ms MLP step.

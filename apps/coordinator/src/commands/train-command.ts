@@ -31,9 +31,6 @@ export const trainCommand = defineCommand({
     if (config.sync?.kind === 'local' && !flags.local) {
       throw new UsageError(`--sync ${flags.sync} runs in this process only so far: add --local (the cluster runs --sync sync)`);
     }
-    if (config.sync?.kind === 'local' && config.checkpoint !== undefined) {
-      throw new UsageError(`--sync ${flags.sync} has no checkpoints yet (they would need the replicas' states): drop --checkpoint`);
-    }
     const secret = flags.local ? undefined : resolveSecret(flags['secret-file']); // before any work: a bad secret is bad input
     const dashboard = flags.dashboard === undefined ? undefined : parseListenAddress('dashboard', flags.dashboard);
     if (flags['dashboard-keep'] && !dashboard) throw new UsageError('--dashboard-keep needs --dashboard [HOST:]PORT');
@@ -85,7 +82,7 @@ export const trainCommand = defineCommand({
         setup,
         source,
         { log, progress: io.stderr },
-        { checkpointer, cursor, progressText: cluster?.progressText, observers: watch.observers },
+        { checkpointer, cursor, local: loaded?.local, progressText: cluster?.progressText, observers: watch.observers },
       );
       await watch.finish(true);
     } catch (e) {
