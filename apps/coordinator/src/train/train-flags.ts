@@ -83,7 +83,7 @@ export const TRAIN_FLAGS = {
     placeholder: 'LR',
     help: 'local SGD outer learning rate (default 1 for avg, 0.7 for nesterov)',
   },
-  'outer-momentum': { type: 'number', min: 0, placeholder: 'MU', help: 'momentum of --outer nesterov, in [0, 1) (default 0.9)' },
+  'outer-momentum': { type: 'number', min: 0, placeholder: 'MU', help: 'momentum of --outer nesterov, in (0, 1) (default 0.9)' },
   seed: { type: 'int', min: 0, default: 1, help: 'seed for initialisation and data order' },
   'train-samples': { type: 'int', min: 1, placeholder: 'N', help: 'train on the first N training samples only' },
   'augment-shift': {
