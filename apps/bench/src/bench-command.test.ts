@@ -85,6 +85,24 @@ describe('gradq bench', () => {
     expect(await redis.keys(`gradq:${prefix}-*`)).toEqual([]);
   });
 
+  it('with --fit, fits the step-time model to 1 and 2 workers, prints it with its points and projections, and keeps it', async () => {
+    const out = join(tmp, 'fit');
+    const r = await runCli([...TINY, '--workers', '1,2', '--fit', '--skip-reference', '--queue', queuePrefix(), '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/step-time model, batch 64, 4 shards, \d+ cores \(fitted to 2 cluster runs\)/);
+    expect(r.stdout).toMatch(/t_step\(N\) = \d+\.\d\d ms × c\(N\) \+ -?\d+\.\d\d ms \+ -?\d+\.\d\d ms × N/);
+    expect(r.stdout).toMatch(/^ +sync +[\d,]+ +[\d,]+ +[\d,]+$/m);
+    expect(r.stdout).toMatch(/^ +local:8 +[\d,]+ +[\d,]+ +[\d,]+$/m);
+    const report = JSON.parse(readFileSync(join(out, 'bench.json'), 'utf8')) as BenchJson & {
+      fits: Array<{ batch: number; points: Array<{ workers: number; measuredMs: number; modelMs: number }>; rmsErrorMs: number }>;
+    };
+    expect(report.fits).toHaveLength(1);
+    // Two points, two fitted terms: the line goes through both.
+    expect(report.fits[0].points.map((p) => p.workers)).toEqual([1, 2]);
+    for (const p of report.fits[0].points) expect(p.modelMs).toBeCloseTo(p.measuredMs, 6);
+    expect(readFileSync(join(out, 'bench.svg'), 'utf8')).toContain('stroke-dasharray="3,3"');
+  });
+
   it.skipIf(!HAS_NUMPY)('adds the NumPy reference when python3 has numpy', async () => {
     const out = join(tmp, 'numpy');
     const r = await runCli([...TINY, '--workers', '1', '--queue', queuePrefix(), '--out', out]);
@@ -123,6 +141,11 @@ describe('gradq bench: bad input is one error line and exit code 2, before any r
     ['more shards than a batch', ['--batch', '64,2'], /--shards: 4 shards exceed a batch of 2/],
     ['an unknown model spec', ['--model', 'cnn:3x3'], /--model: model spec "cnn:3x3": input "3x3" is not CxHxW/],
     ['a queue prefix with a colon', ['--queue', 'a:b'], /--queue a:b: use 1-32 letters/],
+    [
+      '--fit with one worker count',
+      ['--workers', '0,2', '--fit'],
+      /--fit needs cluster runs at two or more worker counts \(--workers 0,2;/,
+    ],
   ];
   it.each(cases)('%s', async (_name, extra, pattern) => {
     await expectInputError(['bench', '--data-dir', SHARED_DATA, ...extra], pattern, join(tmp, `never-${randomUUID()}`));

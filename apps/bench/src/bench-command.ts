@@ -1,12 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { Model } from '@gradq/nn';
 import { defineCommand, formatCount, UsageError, writeFileAtomic, type CommandIo, type ParsedFlags } from '@gradq/cli';
 import { BENCH_FLAGS, benchPlanFromFlags, type BenchPlan } from './bench-flags.js';
 import {
   benchNotes, clusterRow, describeMachine, inProcessRow, referenceRow, type BenchReport, type BenchRow,
 } from './report/bench-result.js'; // prettier-ignore
 import { formatBenchTable, trainerName } from './report/bench-table.js';
+import { fitStepModel, type StepModel } from './report/step-model.js';
+import { formatStepModel } from './report/step-model-table.js';
 import { runGradqTrain } from './runs/child-process.js';
 import { dropQueue } from './runs/drop-queue.js';
 import { referenceFor } from './runs/reference.js';
@@ -76,14 +79,24 @@ async function runBench(gradqBin: string, flags: ParsedFlags<typeof BENCH_FLAGS>
   }
 
   // Report: table, bench.json, bench.svg.
+  const machine = describeMachine();
+  const fits: StepModel[] = [];
+  if (plan.fit) {
+    const o = { shards: plan.shards, cores: machine.cpus, parameters: Model.parameterCount(plan.spec) };
+    for (const base of rows.filter((r) => r.trainer === 'in-process')) {
+      const fitted = fitStepModel(base, rows, o);
+      if (fitted) fits.push(fitted);
+    }
+  }
   const report: BenchReport = {
-    machine: describeMachine(),
+    machine,
     config: {
       dataset: 'mnist', model: plan.model, optimizer: plan.optimizer, shards: plan.shards, epochs: plan.epochs,
       train_samples: plan.trainSamples, workers: plan.workers, batches: plan.batches,
     }, // prettier-ignore
     rows,
     ...(referenceSkipped === undefined ? {} : { reference_skipped: referenceSkipped }),
+    ...(plan.fit ? { fits } : {}),
     notes: benchNotes(plan, reference?.note ?? (referenceSkipped === undefined ? undefined : `reference: skipped (${referenceSkipped}).`)),
   };
   const json = join(outDir, 'bench.json');
@@ -93,7 +106,8 @@ async function runBench(gradqBin: string, flags: ParsedFlags<typeof BENCH_FLAGS>
   const { renderBenchChart } = await import('./report/bench-chart.js');
   writeFileAtomic(svg, Buffer.from(await renderBenchChart(report)));
   const m = report.machine;
-  const table = `\n${m.cpus} × ${m.cpu_model}, Node ${m.node}, ${m.date}\n\n${formatBenchTable(report)}\nwrote ${json} and ${svg}\n`;
+  const models = fits.map((f) => `\n${formatStepModel(f)}`).join('');
+  const table = `\n${m.cpus} × ${m.cpu_model}, Node ${m.node}, ${m.date}\n\n${formatBenchTable(report)}${models}\nwrote ${json} and ${svg}\n`;
   if (plan.json) {
     io.stderr.write(table);
     io.stdout.write(`${JSON.stringify(report)}\n`);

@@ -47,6 +47,10 @@ export const BENCH_FLAGS = {
     help: 'prefix of the queue names; each cluster run gets its own queue PREFIX-<run id>-b<batch>-w<workers>',
   },
   json: { type: 'boolean', help: 'print the results as one JSON object on stdout (the table goes to stderr)' },
+  fit: {
+    type: 'boolean',
+    help: 'fit a step-time model (compute/N + fixed + per worker + bytes/bandwidth) to each batch’s cluster runs (2 or more worker counts), print it beside the measured points, and project N = 16, 64, 256 workers on 10 GbE',
+  },
 } satisfies FlagSpecs;
 
 /** What one `gradq bench` invocation runs. */
@@ -66,6 +70,8 @@ export interface BenchPlan {
   reference: boolean;
   queuePrefix: string;
   json: boolean;
+  /** Fit the step-time model (report/step-model.ts). */
+  fit: boolean;
 }
 
 const QUEUE_PREFIX_NAME = /^[A-Za-z0-9_.-]{1,32}$/;
@@ -74,7 +80,10 @@ const QUEUE_PREFIX_NAME = /^[A-Za-z0-9_.-]{1,32}$/;
 export function benchPlanFromFlags(f: ParsedFlags<typeof BENCH_FLAGS>): BenchPlan {
   const workers = parseCountList('workers', f.workers, 0);
   const batches = parseCountList('batch', f.batch, 1);
-  const { shards, model, optimizer, epochs, out, json } = f;
+  const { shards, model, optimizer, epochs, out, json, fit } = f;
+  if (fit && workers.filter((n) => n > 0).length < 2) {
+    throw new UsageError(`--fit needs cluster runs at two or more worker counts (--workers ${f.workers}; e.g. --workers 1,2,3,4)`);
+  }
   for (const batch of batches) checkShardCount(shards, batch);
   const queuePrefix = f.queue;
   if (!QUEUE_PREFIX_NAME.test(queuePrefix)) throw new UsageError(`--queue ${queuePrefix}: use 1-32 letters, digits, _ . -`);
@@ -94,6 +103,7 @@ export function benchPlanFromFlags(f: ParsedFlags<typeof BENCH_FLAGS>): BenchPla
     reference: !f['skip-reference'],
     queuePrefix,
     json,
+    fit,
   };
 }
 

@@ -1,11 +1,12 @@
 import { parse, View } from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import type { BenchReport } from './bench-result.js';
+import { stepMs } from './step-model.js';
 
 /**
  * The Vega-Lite spec of the chart: training samples/s against the worker count, one line per batch size, with
  * the in-process run and the reference trainer (NumPy or PyTorch) of each batch as horizontal rules (log scale: they differ by
- * orders of magnitude).
+ * orders of magnitude); with --fit, the fitted step-time model of each batch as a thin dashed line.
  */
 export function benchChartSpec(report: BenchReport): TopLevelSpec {
   const batchName = (b: number): string => `batch ${b}`;
@@ -36,6 +37,15 @@ export function benchChartSpec(report: BenchReport): TopLevelSpec {
     scale: { type: 'log', nice: false, padding: 16 },
   } as const;
   const c = report.config;
+  // With --fit, each batch's model at every worker count from 1 to the most measured.
+  const most = Math.max(...c.workers);
+  const model = (report.fits ?? []).flatMap((m) =>
+    Array.from({ length: most }, (_, i) => i + 1).map((workers) => ({
+      batch: batchName(m.batch),
+      workers,
+      samples_per_s: (1000 * m.batch) / stepMs(m, workers, m.shards, m.cores),
+    })),
+  );
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: {
@@ -71,6 +81,16 @@ export function benchChartSpec(report: BenchReport): TopLevelSpec {
           text: { field: 'samples_per_s', type: 'quantitative', format: ',.0f' },
         },
       },
+      ...(model.length === 0
+        ? []
+        : [
+            {
+              // The fitted step-time model (--fit), thin, under the measured points.
+              data: { values: model },
+              mark: { type: 'line', strokeWidth: 1, strokeDash: [3, 3], opacity: 0.8 },
+              encoding: { x: { field: 'workers', type: 'quantitative' }, y, color },
+            },
+          ]),
       {
         data: { values: cluster },
         mark: { type: 'line', point: true },

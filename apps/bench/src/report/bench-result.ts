@@ -1,6 +1,7 @@
 import { cpus, totalmem } from 'node:os';
 import type { BenchPlan } from '../bench-flags.js';
 import type { ReferenceResult } from '../runs/reference.js';
+import type { StepModel } from './step-model.js';
 
 export type Trainer = 'in-process' | 'cluster' | 'numpy' | 'pytorch';
 
@@ -73,6 +74,8 @@ export interface BenchReport {
   rows: BenchRow[];
   /** Why the reference trainer did not run, when it did not. */
   reference_skipped?: string;
+  /** With --fit: the step-time model of each batch that had cluster runs at two or more worker counts. */
+  fits?: StepModel[];
   notes: string[];
 }
 

@@ -1,9 +1,11 @@
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { defineCommand, transferProgress, UsageError } from '@gradq/cli';
 import { loadDataset } from '@gradq/data';
 import { decodeModel } from '@gradq/nn';
 import { checkModelFits, evaluateSplit } from '@gradq/train';
-import { REPORT_MISTAKES, writeEvalReport } from '../eval/eval-report.js';
+import { REPORT_MISTAKES, REPORT_PNG, REPORT_WIDTH, writeEvalReport } from '../eval/eval-report.js';
+import { renderPng } from '../render/chromium.js';
 import { formatEvaluation } from '../eval/format-evaluation.js';
 import { EVAL_FLAGS } from '../train/train-flags.js';
 
@@ -36,7 +38,16 @@ export const evalCommand = defineCommand({
         evaluation: result,
         test: dataset.test,
       };
-      io.stderr.write(`report written to ${await writeEvalReport(flags.report, input)}\n`);
+      const page = await writeEvalReport(flags.report, input);
+      io.stderr.write(`report written to ${page}\n`);
+      // A picture of the page, where Chromium is: the page itself needs none.
+      const png = join(flags.report, REPORT_PNG);
+      try {
+        await renderPng(page, png, { width: REPORT_WIDTH });
+        io.stderr.write(`and rendered to ${png}\n`);
+      } catch (e) {
+        io.stderr.write(`note: ${png} not written: ${(e as Error).message.split('\n')[0]}\n`);
+      }
     }
     delete result.mistakes;
     if (flags.json) {

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeModel } from '@gradq/nn';
-import { expectInputError as expectInputErrorAt, lastJson, runCli, SHARED_DATA } from '../testing/run-cli.js';
+import { expectInputError as expectInputErrorAt, lastJson, runCli, SHARED_DATA, spawnCli } from '../testing/run-cli.js';
+import { PNG } from 'pngjs';
 
 const BASE = ['train', '--local', '--data-dir', SHARED_DATA, '--epochs', '1'];
 const SMALL = [...BASE, '--model', 'mlp:784-32-10', '--train-samples', '2048', '--batch', '64'];
@@ -78,6 +79,22 @@ describe('gradq train --local', () => {
     const summary = lastJson(j.stdout) as { confusion: number[][]; correct: number };
     const diagonal = summary.confusion.reduce((s, row, i) => s + row[i], 0);
     expect(diagonal).toBe(summary.correct);
+    // --report: the page, and a picture of it rendered in Chromium; without Chromium the page and a note.
+    const report = join(tmp, 'report');
+    const r = await runCli(['eval', '--model', out, '--dataset', 'fashion-mnist', '--data-dir', SHARED_DATA, '--report', report]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(join(report, 'index.html'), 'utf8')).toContain('Confusion matrix');
+    const png = PNG.sync.read(readFileSync(join(report, 'report.png')));
+    expect(png.width).toBe(1100);
+    expect(png.height).toBeGreaterThan(600);
+    const bare = join(tmp, 'report-bare');
+    const b = await spawnCli(['eval', '--model', out, '--dataset', 'fashion-mnist', '--data-dir', SHARED_DATA, '--report', bare], {
+      GRADQ_CHROMIUM: join(tmp, 'no-chromium'),
+    }).done;
+    expect(b.code, b.stderr).toBe(0);
+    expect(b.stderr).toMatch(/note: .*report\.png not written: no Chromium at .*no-chromium: install it/);
+    expect(existsSync(join(bare, 'index.html'))).toBe(true);
+    expect(existsSync(join(bare, 'report.png'))).toBe(false);
   });
 });
 

@@ -33,7 +33,9 @@ export const trainCommand = defineCommand({
     }
     const secret = flags.local ? undefined : resolveSecret(flags['secret-file']); // before any work: a bad secret is bad input
     const dashboard = flags.dashboard === undefined ? undefined : parseListenAddress('dashboard', flags.dashboard);
-    if (flags['dashboard-keep'] && !dashboard) throw new UsageError('--dashboard-keep needs --dashboard [HOST:]PORT');
+    for (const flag of ['dashboard-keep', 'dashboard-actions'] as const) {
+      if (flags[flag] && !dashboard) throw new UsageError(`--${flag} needs --dashboard [HOST:]PORT`);
+    }
     const log = (line: string): void => void (flags.json ? io.stderr : io.stdout).write(`${line}\n`);
     const dataset = await loadDataset(config.dataset, { dataDir: config.dataDir, progress: transferProgress(io.stderr) });
     const setup = setUpTraining(config, dataset);
@@ -76,7 +78,7 @@ export const trainCommand = defineCommand({
     try {
       watch = await RunWatch.start({
         config, totalSteps: setup.totalSteps, cluster, queue: flags.queue, workers: flags.workers ?? availableParallelism(),
-        dashboard, logDir: flags['log-dir'], log: (line) => void io.stderr.write(`${line}\n`),
+        dashboard, queueActions: flags['dashboard-actions'], logDir: flags['log-dir'], log: (line) => void io.stderr.write(`${line}\n`),
       }); // prettier-ignore
       summary = await runTraining(
         setup,

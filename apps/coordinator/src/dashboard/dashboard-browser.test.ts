@@ -3,7 +3,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { TestRedisServer } from '@gradq/cluster/testing';
 import { afterAll, describe, expect, it } from 'vitest';
-import { launchChromium } from '../testing/browser.js';
+import { launchChromium } from '../render/chromium.js';
 import { metricValue, parseMetrics } from '../testing/prometheus-text.js';
 import { killLeftoverChildren, SHARED_DATA, spawnCli, waitFor } from '../testing/run-cli.js';
 

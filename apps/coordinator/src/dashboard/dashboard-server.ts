@@ -29,8 +29,28 @@ export interface DashboardOptions {
   state: RunState;
   /** The run's queue, for Bull Board at /queues (read-only) and the queue depths in /metrics. */
   queue?: Queue;
+  /**
+   * Bull Board may act on the queue's jobs (retry, promote, remove, clean, pause). Harmless to the run's bits: the
+   * coordinator recomputes a shard whose job is gone and keeps the first valid result of one run twice.
+   */
+  queueActions?: boolean;
   /** A folder served at /report/ (gradq eval --report), linked from the page. */
   reportDir?: string;
+}
+
+/**
+ * A request that may change something (not GET or HEAD) must come from a page of this server: a browser names the
+ * page's origin in Origin on every such request, so another site's page (or a form posted from it) cannot act on
+ * the queue through a browser that can reach the dashboard.
+ */
+function sameOriginWrites(req: Request, res: Response, next: NextFunction): void {
+  if (req.method === 'GET' || req.method === 'HEAD') return next();
+  const origin = req.headers.origin;
+  if (origin !== undefined && origin === `${req.protocol}://${req.headers.host ?? ''}`) return next();
+  res
+    .status(403)
+    .type('text')
+    .send(`refused: a ${req.method} to /queues must come from this dashboard's own page (Origin ${origin ?? 'missing'})\n`);
 }
 
 interface EventClient {
@@ -97,8 +117,8 @@ export class DashboardServer {
     if (o.queue) {
       const board = new ExpressAdapter();
       board.setBasePath('/queues');
-      createBullBoard({ queues: [new BullMQAdapter(o.queue, { readOnlyMode: true })], serverAdapter: board });
-      app.use('/queues', board.getRouter());
+      createBullBoard({ queues: [new BullMQAdapter(o.queue, { readOnlyMode: !o.queueActions })], serverAdapter: board });
+      app.use('/queues', sameOriginWrites, board.getRouter());
     } else {
       app.get('/queues', (_req, res) => void res.status(404).type('text').send('no queue: this run trains in one process (--local)\n'));
     }

@@ -14,6 +14,8 @@ export interface RunWatchOptions {
   queue?: string;
   workers?: number;
   dashboard?: ListenAddress;
+  /** Bull Board may act on the queue's jobs (--dashboard-actions); read-only otherwise. */
+  queueActions?: boolean;
   logDir?: string;
   log: (line: string) => void;
 }
@@ -38,7 +40,7 @@ export class RunWatch {
     const metricsLog = o.logDir === undefined ? undefined : new MetricsLog(o.logDir, state, o.config.resume);
     let server: DashboardServer | undefined;
     if (o.dashboard) {
-      server = await DashboardServer.start(o.dashboard, { state, queue: c?.queue });
+      server = await DashboardServer.start(o.dashboard, { state, queue: c?.queue, queueActions: o.queueActions });
       o.log(`dashboard at ${server.url} (metrics at ${server.url}metrics${c ? `, queues at ${server.url}queues` : ''})`);
     }
     return new RunWatch(state, server, metricsLog);

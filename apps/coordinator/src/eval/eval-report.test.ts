@@ -8,7 +8,7 @@ import { Model } from '@gradq/nn';
 import { evaluateSplit } from '@gradq/train';
 import { PNG } from 'pngjs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { launchChromium } from '../testing/browser.js';
+import { launchChromium } from '../render/chromium.js';
 import { SHARED_DATA } from '../testing/run-cli.js';
 import { REPORT_FILE, writeEvalReport } from './eval-report.js';
 

@@ -9,6 +9,9 @@ import { compile, type TopLevelSpec } from 'vega-lite';
 
 /** The report's page in DIR. */
 export const REPORT_FILE = 'index.html';
+/** The page rendered in Chromium (gradq eval --report), REPORT_WIDTH CSS pixels wide. */
+export const REPORT_PNG = 'report.png';
+export const REPORT_WIDTH = 1100;
 /** Most confidently wrong test images shown. */
 export const REPORT_MISTAKES = 24;
 /** Each 28×28 image drawn this many times larger (as whole pixels: no smoothing). */

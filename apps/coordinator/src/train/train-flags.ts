@@ -102,9 +102,13 @@ export const TRAIN_FLAGS = {
   dashboard: {
     type: 'string',
     placeholder: '[HOST:]PORT',
-    help: 'serve the live dashboard (/), /api/run, /metrics (Prometheus) and /queues (Bull Board, read-only) at HOST:PORT (HOST default 127.0.0.1; port 0: any free one)',
+    help: 'serve the live dashboard (/), /api/run, /metrics (Prometheus) and /queues (Bull Board, read-only unless --dashboard-actions) at HOST:PORT (HOST default 127.0.0.1; port 0: any free one)',
   },
   'dashboard-keep': { type: 'boolean', help: 'keep the dashboard up after the run until Ctrl-C (or SIGTERM)' },
+  'dashboard-actions': {
+    type: 'boolean',
+    help: 'let Bull Board at /queues act on the run’s jobs (retry, promote, remove, clean, pause); default read-only',
+  },
   'log-dir': {
     type: 'string',
     placeholder: 'DIR',
@@ -121,6 +125,6 @@ export const EVAL_FLAGS = {
   report: {
     type: 'string',
     placeholder: 'DIR',
-    help: 'also write DIR/index.html: confusion matrix, accuracy per class and the most confidently wrong test images',
+    help: 'also write DIR/index.html (confusion matrix, accuracy per class, the most confidently wrong test images) and DIR/report.png, the page rendered in Chromium (when found)',
   },
 } satisfies FlagSpecs;
