@@ -1,8 +1,20 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DamagedModelFileError, decodeModel, encodeModel, verifyModelFile, type Model, type Optimizer } from '@gradq/nn';
+import {
+  bytesToFloats,
+  DamagedModelFileError,
+  decodeModel,
+  encodeModel,
+  floatsToBytes,
+  verifyModelFile,
+  type Model,
+  type Optimizer,
+  type OptimizerState,
+} from '@gradq/nn';
 import { writeFileAtomic } from '@gradq/cli';
 import { CheckpointError } from './checkpoint-error.js';
+import type { LocalRoundsState } from './local-round.js';
+import { syncModeName } from './sync-mode.js';
 import type { TrainConfig } from './train-config.js';
 
 export const CHECKPOINT_FILE = 'checkpoint.gradq';
@@ -39,15 +51,20 @@ function fingerprint(c: TrainConfig): Record<string, unknown> {
     seed: c.seed,
     'train-samples': c.trainSamples ?? null,
     'augment-shift': c.augmentShift,
+    sync: syncModeName(c.sync ?? { kind: 'sync' }),
+    'outer-lr': c.sync?.kind === 'local' ? (c.outer?.lr ?? 1) : null,
+    'outer-momentum': c.sync?.kind === 'local' ? (c.outer?.momentum ?? 0) : null,
   };
 }
 
 /** What a setting was in checkpoints written before it existed. */
-const BEFORE_IT_EXISTED: Record<string, unknown> = { 'augment-shift': 0 };
+const BEFORE_IT_EXISTED: Record<string, unknown> = { 'augment-shift': 0, sync: 'sync', 'outer-lr': null, 'outer-momentum': null };
 
 /** A checkpoint read back: where training stands, and whether the file's checksum was checked (not in version 1). */
 export interface LoadedCheckpoint {
   cursor: TrainCursor;
+  /** A local SGD run's replica and outer optimizer states (undefined for a sync run). */
+  local?: LocalRoundsState;
   verified: boolean;
 }
 
@@ -70,9 +87,9 @@ export class Checkpointer {
     return join(this.dir, PREVIOUS_CHECKPOINT_FILE);
   }
 
-  save(config: TrainConfig, model: Model, optimizer: Optimizer, cursor: TrainCursor): void {
+  save(config: TrainConfig, model: Model, optimizer: Optimizer, cursor: TrainCursor, local?: LocalRoundsState): void {
     mkdirSync(this.dir, { recursive: true });
-    const meta = { kind: 'checkpoint', config: fingerprint(config), ...cursor };
+    const meta = { kind: 'checkpoint', config: fingerprint(config), ...cursor, ...(local && { local: encodeLocal(local) }) };
     writeFileAtomic(this.file, encodeModel(model, optimizer.getState(), meta), {
       verify: (written) => {
         try {
@@ -123,6 +140,36 @@ export class Checkpointer {
     if (optimizer.t !== cursor.nextStep) {
       throw new CheckpointError(`${this.file} is inconsistent (optimizer at step ${optimizer.t}, cursor at ${cursor.nextStep})`);
     }
-    return { cursor: cursor as TrainCursor, verified: saved.verified };
+    const local = config.sync?.kind === 'local' ? decodeLocal(meta.local, this.file) : undefined;
+    return { cursor: cursor as TrainCursor, verified: saved.verified, ...(local && { local }) };
   }
+}
+
+function encodeLocal(s: LocalRoundsState): Record<string, unknown> {
+  const replicas = s.replicas.map((r) => ({ name: r.name, t: r.t, buffers: r.buffers.map(floatsToBytes) }));
+  return { replicas, outerT: s.outerT, velocity: floatsToBytes(s.velocity) };
+}
+
+/** The local SGD state of a checkpoint's metadata, its shape checked (LocalRounds.setState checks it fits the run). */
+function decodeLocal(raw: unknown, file: string): LocalRoundsState {
+  const bad = (what: string): never => {
+    throw new CheckpointError(`${file}: local SGD state ${what}`);
+  };
+  const floats = (b: unknown, what: string): Float32Array =>
+    b instanceof Uint8Array && b.byteLength % 4 === 0 ? bytesToFloats(b) : bad(`${what} is not float32 bytes`);
+  if (typeof raw !== 'object' || raw === null) return bad('missing');
+  const { replicas, outerT, velocity } = raw as Record<string, unknown>;
+  if (!Array.isArray(replicas)) return bad('has no replicas');
+  if (typeof outerT !== 'number') return bad('has no outer step count');
+  return {
+    replicas: replicas.map((r: unknown, k): OptimizerState => {
+      if (typeof r !== 'object' || r === null) return bad(`replica ${k} is malformed`);
+      const { name, t, buffers } = r as Record<string, unknown>;
+      if (typeof name !== 'string' || typeof t !== 'number' || !Array.isArray(buffers)) return bad(`replica ${k} is malformed`);
+      const hyper = {} as OptimizerState['hyper']; // the run's own, put in by LocalRounds.setState
+      return { name: name as OptimizerState['name'], hyper, t, buffers: buffers.map((b, i) => floats(b, `replica ${k} buffer ${i}`)) };
+    }),
+    outerT,
+    velocity: floats(velocity, 'velocity'),
+  };
 }

@@ -1,4 +1,6 @@
 import type { StepPlan as BatchPlan } from '@gradq/data';
+import type { OptimizerState } from '@gradq/nn';
+import type { ReplicaResult } from './local-round.js';
 
 /**
  * Where a step's gradient comes from. The trainer zeroes `sum`, the source adds the K shard gradient sums of
@@ -21,5 +23,11 @@ export interface StepStats {
 export interface GradientSource {
   /** Adds the step's shard gradient sums into `sum` in shard order; returns the summed loss and correct count. */
   step(plan: StepPlan, params: Float32Array, sum: Float32Array): Promise<StepStats>;
+  /**
+   * Local SGD (--sync local:H): runs replicas 0..K-1 of a round (consecutive `steps` of one epoch) from `theta`,
+   * replica k from inner optimizer state `states[k]` (kept by the trainer between rounds), each with libs/train's
+   * replicaRound; returns their results in shard order. Undefined for a source that runs only synchronous steps.
+   */
+  round?(steps: readonly StepPlan[], theta: Float32Array, states: readonly OptimizerState[]): Promise<ReplicaResult[]>;
   close(): Promise<void>;
 }

@@ -2,7 +2,7 @@ export type { TrainConfig } from './train-config.js';
 export type { GradientSource, StepPlan, StepStats } from './gradient-source.js';
 export { shardGradient, ShardInputs, type Augmentation } from './shard-gradient.js';
 export { LocalGradientSource } from './local-gradient-source.js';
-export { setUpTraining, type TrainingSetup } from './training-setup.js';
+export { makeReplica, setUpTraining, type TrainingSetup } from './training-setup.js';
 export { checkModelFits, type DataShape } from './model-fit.js';
 export { runTraining, type TrainIo, type TrainOptions, type TrainSummary } from './trainer.js';
 export { Checkpointer, CHECKPOINT_FILE, PREVIOUS_CHECKPOINT_FILE, type LoadedCheckpoint, type TrainCursor } from './checkpoint.js';
@@ -12,3 +12,15 @@ export { RunStoppedError } from './run-stopped-error.js';
 export { parseScheduleSpec } from './schedule-spec.js';
 export { evaluateSplit, type Evaluation, type Mistake } from './evaluate.js';
 export type { EpochEvent, StepEvent, TrainObserver } from './train-observer.js';
+export { parseSyncMode, syncModeName, type SyncMode } from './sync-mode.js';
+export {
+  freshReplicaState,
+  OuterOptimizer,
+  replicaRound,
+  roundEnd,
+  sumDeltas,
+  LocalRounds,
+  type LocalRoundsState,
+  type OuterSettings,
+  type ReplicaResult,
+} from './local-round.js';

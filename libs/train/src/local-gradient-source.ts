@@ -1,7 +1,8 @@
-import { addInto, type Model } from '@gradq/nn';
+import { addInto, type Model, type Optimizer, type OptimizerState } from '@gradq/nn';
 import type { Split } from '@gradq/data';
 import type { GradientSource, StepPlan, StepStats } from './gradient-source.js';
 import { shardGradient, ShardInputs } from './shard-gradient.js';
+import { replicaRound, type ReplicaResult } from './local-round.js';
 
 /** Computes every shard in this process with the trainer's own model (whose params are the trainer's). */
 export class LocalGradientSource implements GradientSource {
@@ -12,7 +13,15 @@ export class LocalGradientSource implements GradientSource {
     private readonly split: Split,
     /** The run's seed and largest image shift (0: no augmentation). */
     private readonly augment: { seed: number; shift: number },
+    /** For local SGD rounds: a scratch model and inner optimizer (makeReplica) that every replica reuses in turn. */
+    private readonly replica?: { model: Model; optimizer: Optimizer },
   ) {}
+
+  async round(steps: readonly StepPlan[], theta: Float32Array, states: readonly OptimizerState[]): Promise<ReplicaResult[]> {
+    if (!this.replica) throw new Error('LocalGradientSource was made without a replica model for local SGD rounds');
+    const { model, optimizer } = this.replica;
+    return states.map((state, k) => replicaRound(model, optimizer, this.split, steps, k, theta, state, this.inputs, this.augment));
+  }
 
   async step(plan: StepPlan, params: Float32Array, sum: Float32Array): Promise<StepStats> {
     if (params !== this.model.params) throw new Error('LocalGradientSource computes with its model’s own parameters');

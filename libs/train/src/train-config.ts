@@ -1,4 +1,6 @@
 import type { InitScheme, OptimizerName } from '@gradq/nn';
+import type { OuterSettings } from './local-round.js';
+import type { SyncMode } from './sync-mode.js';
 
 /** Everything that determines a training run (with the seed, it determines params_sha256), and where it writes. */
 export interface TrainConfig {
@@ -19,6 +21,10 @@ export interface TrainConfig {
   trainSamples?: number;
   /** Data augmentation: move each training image by up to this many pixels each way (0: none). */
   augmentShift: number;
+  /** How the shards synchronise (undefined: sync, one optimizer step per global batch). */
+  sync?: SyncMode;
+  /** The outer optimizer of local SGD (undefined: plain averaging, lr 1, momentum 0). */
+  outer?: OuterSettings;
   /** Where to save the trained model (and optimizer state). */
   out?: string;
   /** A folder for checkpoints, written every checkpointEvery steps. */

@@ -2,16 +2,18 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadDataset, type Dataset } from '@gradq/data';
+import { epochOrder, loadDataset, planStep, type Dataset } from '@gradq/data';
 import { paramsSha256 } from '@gradq/nn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Checkpointer } from './checkpoint.js';
-import type { GradientSource } from './gradient-source.js';
+import type { GradientSource, StepPlan } from './gradient-source.js';
+import { freshReplicaState, OuterOptimizer, replicaRound, sumDeltas } from './local-round.js';
+import { ShardInputs } from './shard-gradient.js';
 import { LocalGradientSource } from './local-gradient-source.js';
 import { RunStoppedError } from './run-stopped-error.js';
 import type { TrainConfig } from './train-config.js';
 import { runTraining } from './trainer.js';
-import { setUpTraining } from './training-setup.js';
+import { makeReplica, setUpTraining } from './training-setup.js';
 import { evaluateSplit } from './evaluate.js';
 import type { EpochEvent, StepEvent } from './train-observer.js';
 
@@ -91,5 +93,100 @@ describe('runTraining', () => {
     expect(epochs.map((e) => [e.epoch, e.step])).toEqual([[0, 16], [1, 32]]); // prettier-ignore
     const evaluation = evaluateSplit(setup.model, setup.test);
     expect(epochs[1]).toMatchObject({ testLoss: evaluation.loss, testAccuracy: evaluation.accuracy, trainLoss: summary.train_loss });
+  });
+
+  describe('--sync local:H', () => {
+    // 16 steps per epoch, rounds of 5: [0, 5), [5, 10), [10, 15), [15, 16) in each epoch (never across its end).
+    const LOCAL: TrainConfig = { ...CONFIG, epochs: 2, shards: 3, sync: { kind: 'local', h: 5 }, outer: { lr: 0.7, momentum: 0.9 } };
+
+    /** The same run written as a plain loop over rounds: replicaRound per shard, states carried (or not), the outer step. */
+    function reference(carryStates: boolean): string {
+      const setup = setUpTraining(LOCAL, mnist);
+      const { model, optimizer } = makeReplica(setup);
+      const theta = setup.model.params;
+      const outer = new OuterOptimizer(theta.length, LOCAL.outer!);
+      const sum = new Float32Array(theta.length);
+      const inputs = new ShardInputs();
+      let states = [0, 1, 2].map(() => freshReplicaState(optimizer));
+      for (let epoch = 0; epoch < 2; epoch++) {
+        const order = epochOrder(LOCAL.seed, epoch, 1024);
+        for (const [first, end] of [
+          [0, 5],
+          [5, 10],
+          [10, 15],
+          [15, 16],
+        ]) {
+          // prettier-ignore
+          const steps: StepPlan[] = [];
+          for (let s = first; s < end; s++) steps.push({ ...planStep(1024, 64, 3, epoch * 16 + s), globalStep: epoch * 16 + s, order });
+          const results = states.map((st, k) =>
+            replicaRound(model, optimizer, setup.train, steps, k, theta, st, inputs, { seed: LOCAL.seed, shift: 0 }),
+          );
+          const { replicas } = sumDeltas(results, sum);
+          outer.step(theta, sum, replicas);
+          states = carryStates ? results.map((r) => r.state) : states.map(() => freshReplicaState(optimizer));
+        }
+      }
+      return paramsSha256(theta);
+    }
+
+    it("gives the bits of a plain loop over rounds that carries the replicas' inner states (and not those of one that does not)", async () => {
+      const setup = setUpTraining(LOCAL, mnist);
+      const events: StepEvent[] = [];
+      const source = new LocalGradientSource(setup.model, setup.train, { seed: LOCAL.seed, shift: 0 }, makeReplica(setup));
+      const summary = await runTraining(setup, source, quiet, { observers: [{ step: (e) => events.push({ ...e }) }] });
+      expect(summary.params_sha256).toBe(reference(true));
+      expect(summary.params_sha256).not.toBe(reference(false));
+      expect(summary.applied_steps).toBe(32);
+      // One event per round, for its last global step, with the round's samples.
+      expect(events.map((e) => [e.step, e.samples])).toEqual([[4, 320], [9, 320], [14, 320], [15, 64], [20, 320], [25, 320], [30, 320], [31, 64]]); // prettier-ignore
+    });
+
+    it('a run stopped at a round and resumed from its checkpoint ends as one never stopped (replica and outer states saved)', async () => {
+      const make = (setup: ReturnType<typeof setUpTraining>) =>
+        new LocalGradientSource(setup.model, setup.train, { seed: LOCAL.seed, shift: 0 }, makeReplica(setup));
+      const straight = setUpTraining(LOCAL, mnist);
+      const expected = (await runTraining(straight, make(straight), quiet)).params_sha256;
+
+      const checkpointer = new Checkpointer(join(tmp, 'ckpt-local'), 6); // saved at the end of the round that passes step 6
+      const first = setUpTraining(LOCAL, mnist);
+      const inner = make(first);
+      const stopping: GradientSource = {
+        step: (p, q, r) => inner.step(p, q, r),
+        round: (steps, theta, states) =>
+          steps[0].globalStep === 21 ? Promise.reject(new RunStoppedError('stopped')) : inner.round(steps, theta, states),
+        close: () => inner.close(),
+      };
+      const error = await runTraining(first, stopping, quiet, { checkpointer }).catch((e: unknown) => e);
+      expect(error, String(error)).toBeInstanceOf(RunStoppedError);
+      expect((error as RunStoppedError).savedAt).toEqual({ file: checkpointer.file, nextStep: 21 });
+
+      const second = setUpTraining(LOCAL, mnist);
+      const loaded = checkpointer.load(LOCAL, second.model, second.optimizer);
+      expect(loaded?.local?.replicas).toHaveLength(3);
+      const summary = await runTraining(second, make(second), quiet, { checkpointer, cursor: loaded?.cursor, local: loaded?.local });
+      expect(summary.params_sha256).toBe(expected);
+      // Without the saved replica states the resumed run would differ: a fresh start of the same rounds does.
+      const third = setUpTraining(LOCAL, mnist);
+      const again = checkpointer.load(LOCAL, third.model, third.optimizer);
+      const fresh = {
+        ...again!.local!,
+        replicas: again!.local!.replicas.map((r) => ({ ...r, t: 0, buffers: r.buffers.map((b) => b.fill(0)) })),
+      };
+      const other = await runTraining(third, make(third), quiet, { cursor: again?.cursor, local: fresh });
+      expect(other.params_sha256).not.toBe(expected);
+      // A sync run refuses the local run's checkpoint.
+      const sync = setUpTraining(CONFIG, mnist);
+      expect(() => checkpointer.load({ ...CONFIG, epochs: 2, shards: 3 }, sync.model, sync.optimizer)).toThrow(
+        /made with sync local:5, this run has sync sync/,
+      );
+    });
+
+    it('refuses a source that runs only synchronous steps', async () => {
+      const setup = setUpTraining(LOCAL, mnist);
+      const inner = new LocalGradientSource(setup.model, setup.train, { seed: LOCAL.seed, shift: 0 });
+      const syncOnly: GradientSource = { step: (p, q, r) => inner.step(p, q, r), close: () => inner.close() };
+      await expect(runTraining(setup, syncOnly, quiet)).rejects.toThrow(/synchronous steps only/);
+    });
   });
 });

@@ -7,6 +7,7 @@ import { RunStoppedError } from './run-stopped-error.js';
 import { evaluateSplit } from './evaluate.js';
 import type { GradientSource, StepPlan } from './gradient-source.js';
 import { StepTimes } from './step-times.js';
+import { LocalRounds, roundEnd, type LocalRoundsState } from './local-round.js';
 import type { TrainingSetup } from './training-setup.js';
 import type { StepEvent, TrainObserver } from './train-observer.js';
 
@@ -62,6 +63,8 @@ export interface TrainOptions {
   cursor?: TrainCursor;
   /** Called after each applied step (the cluster uses it for its progress counters). */
   progressText?: () => string;
+  /** With `cursor`, for a local SGD run: the replicas' and outer optimizer's states of the checkpoint. */
+  local?: LocalRoundsState;
   /** Told about every applied step and every finished epoch (they read, never steer). */
   observers?: readonly TrainObserver[];
 }
@@ -106,6 +109,14 @@ export async function runTraining(
     optimizerMs: 0,
   };
 
+  // Local SGD: the replicas' inner optimizer states and the outer optimizer live here, in the trainer.
+  const mode = config.sync ?? { kind: 'sync' };
+  const rounds = mode.kind === 'local' ? new LocalRounds(mode.h, config.shards, optimizer, config.outer) : undefined;
+  if (rounds && options.cursor) {
+    if (!options.local) throw new Error("resuming a local SGD run needs the checkpoint's local SGD state (LoadedCheckpoint.local)");
+    rounds.setState(options.local);
+  }
+
   for (let epoch = firstEpoch; epoch < config.epochs; epoch++) {
     // Fetch this epoch's order; every sample appears once, in batches of config.batch (the last may be short).
     const order = epochOrder(config.seed, epoch, n);
@@ -116,30 +127,43 @@ export async function runTraining(
       epochCorrect = 0;
     }
     let epochSeconds = 0;
-    for (let s = firstStep; s < setup.stepsPerEpoch; s++) {
+    for (let s = firstStep; s < setup.stepsPerEpoch;) {
       const globalStep = epoch * setup.stepsPerEpoch + s;
+      // A synchronous step is one global step; a local SGD round covers up to H, never past the epoch's end.
+      const end = rounds ? roundEnd(globalStep, rounds.h, setup.stepsPerEpoch) : globalStep + 1;
       const plan: StepPlan = { ...planStep(n, config.batch, config.shards, globalStep), globalStep, order };
-      const { batchStart, batchSize } = plan;
+      const steps = [plan];
+      for (let g = globalStep + 1; g < end; g++) steps.push({ ...planStep(n, config.batch, config.shards, g), globalStep: g, order });
+      const last = steps[steps.length - 1];
+      const batchSize = last.batchStart + last.batchSize - plan.batchStart;
       const t0 = performance.now();
-      // Scatter the shards and gather their gradient sums in shard order.
-      sum.fill(0);
       let stats;
       try {
-        stats = await source.step(plan, model.params, sum);
+        if (rounds) stats = await rounds.run(source, steps, model.params);
+        else {
+          // Scatter the shards and gather their gradient sums in shard order.
+          sum.fill(0);
+          stats = await source.step(plan, model.params, sum);
+        }
       } catch (e) {
         // The source stopped the run before this step: keep the steps done.
         if (e instanceof RunStoppedError && checkpointer) {
-          checkpointer.save(config, model, optimizer, { nextStep: globalStep, epochLoss, epochCorrect, trainSeconds });
+          checkpointer.save(config, model, optimizer, { nextStep: globalStep, epochLoss, epochCorrect, trainSeconds }, rounds?.getState());
           e.savedAt = { file: checkpointer.file, nextStep: globalStep };
         }
         throw e;
       }
       const t1 = performance.now();
-      // Average over the batch and step.
-      const bad = firstNonFinite(sum);
-      if (bad >= 0) throw new DivergedError(plan.globalStep, bad, sum[bad]);
       const lr = optimizer.lr;
-      optimizer.step(model.params, sum, batchSize);
+      if (rounds) {
+        // The outer step (in rounds.run, with the round); the main optimizer only counts the global steps.
+        optimizer.t = end;
+      } else {
+        // Average over the batch and step.
+        const bad = firstNonFinite(sum);
+        if (bad >= 0) throw new DivergedError(plan.globalStep, bad, sum[bad]);
+        optimizer.step(model.params, sum, batchSize);
+      }
       const t2 = performance.now();
       const dt = (t2 - t0) / 1000;
       (first.steps === 0 ? first : later).add(batchSize, t1 - t0, t2 - t1);
@@ -148,7 +172,7 @@ export async function runTraining(
       epochLoss += stats.lossSum;
       epochCorrect += stats.correct;
       if (observers.length > 0) {
-        event.step = globalStep;
+        event.step = end - 1; // one event per local SGD round, for its last global step
         event.epoch = epoch;
         event.samples = batchSize;
         event.lossSum = stats.lossSum;
@@ -158,12 +182,13 @@ export async function runTraining(
         event.optimizerMs = t2 - t1;
         for (const o of observers) o.step?.(event);
       }
-      // Checkpoint.
-      if (checkpointer && (globalStep + 1) % checkpointer.every === 0) {
-        checkpointer.save(config, model, optimizer, { nextStep: globalStep + 1, epochLoss, epochCorrect, trainSeconds });
+      // Checkpoint (a round that passes a multiple of the interval is saved at its end).
+      if (checkpointer && Math.floor(end / checkpointer.every) > Math.floor(globalStep / checkpointer.every)) {
+        checkpointer.save(config, model, optimizer, { nextStep: end, epochLoss, epochCorrect, trainSeconds }, rounds?.getState());
       }
+      s += end - globalStep;
       // The bar's text only when it is drawn: formatting it every step would cost ~20 µs of a 0.6 ms MLP step.
-      const done = batchStart + batchSize;
+      const done = plan.batchStart + batchSize;
       if (bar.due(done)) {
         const rate = (done - firstStep * config.batch) / epochSeconds;
         const extra = options.progressText ? `  ${options.progressText()}` : '';

@@ -51,6 +51,13 @@ export function setUpTraining(config: TrainConfig, dataset: Dataset): TrainingSe
   return { config, train, test: dataset.test, model, optimizer, stepsPerEpoch: perEpoch, totalSteps };
 }
 
+/** A second model and optimizer of the setup's spec, optimizer and schedule: the scratch replica of local SGD rounds. */
+export function makeReplica(setup: TrainingSetup): { model: Model; optimizer: Optimizer } {
+  const { config, model, optimizer: main } = setup;
+  const optimizer = makeOptimizer(config.optimizer, model.params.length, main.schedule, optimizerHyper(config));
+  return { model: new Model(model.spec, { seed: config.seed, init: config.init, storage: optimizer.modelStorage() }), optimizer };
+}
+
 function optimizerHyper(config: TrainConfig) {
   return {
     ...(config.weightDecay !== undefined && { weightDecay: config.weightDecay }),

@@ -164,6 +164,18 @@ describe('bad input: one error line, exit code 2, nothing written', () => {
     await expectInputError(['train', '--local', '--data-dir', root], /10000 images.*9999 labels/);
   });
 
+  it('a bad --sync mode, or outer-optimizer flags that do not fit it, in one line', async () => {
+    await expectInputError([...SMALL, '--sync', 'local:0'], /--sync: sync mode local:0: H "0" is not a whole number >= 1/);
+    await expectInputError([...SMALL, '--sync', 'local:x'], /--sync: sync mode local:x: H "x" is not a whole number >= 1/);
+    await expectInputError([...SMALL, '--sync', 'foo'], /unknown sync mode "foo" \(use sync or local:H/);
+    await expectInputError([...SMALL, '--outer', 'nesterov'], /--outer nesterov is for local SGD only/);
+    await expectInputError([...SMALL, '--sync', 'local:4', '--outer-momentum', '0.5'], /--outer-momentum needs --outer nesterov/);
+    await expectInputError(
+      [...SMALL, '--sync', 'local:4', '--outer', 'nesterov', '--outer-momentum', '1'],
+      /--outer-momentum 1: use a number in \(0, 1\)/,
+    );
+  });
+
   it('a missing data folder names the path it looked for', async () => {
     await expectInputError(['train', '--local', '--data-dir', join(tmp, 'nowhere')], /nowhere/);
   });

@@ -2,7 +2,15 @@ import { availableParallelism } from 'node:os';
 import { defineCommand, removeStaleTempFiles, transferProgress, UsageError, type CommandIo } from '@gradq/cli';
 import { resolveSecret } from '@gradq/cluster';
 import { loadDataset } from '@gradq/data';
-import { Checkpointer, LocalGradientSource, runTraining, setUpTraining, type GradientSource, type TrainSummary } from '@gradq/train';
+import {
+  Checkpointer,
+  LocalGradientSource,
+  makeReplica,
+  runTraining,
+  setUpTraining,
+  type GradientSource,
+  type TrainSummary,
+} from '@gradq/train';
 import { ClusterRun } from '../cluster/cluster-run.js';
 import { parseListenAddress } from '../dashboard/listen-address.js';
 import { RunWatch } from '../dashboard/run-watch.js';
@@ -19,6 +27,9 @@ export const trainCommand = defineCommand({
     for (const flag of ['workers', 'redis', 'secret-file'] as const) {
       if (flags.local && flags[flag] !== undefined)
         throw new UsageError(`--${flag} has no meaning with --local (training runs in this process)`);
+    }
+    if (config.sync?.kind === 'local' && !flags.local) {
+      throw new UsageError(`--sync ${flags.sync} runs in this process only so far: add --local (the cluster runs --sync sync)`);
     }
     const secret = flags.local ? undefined : resolveSecret(flags['secret-file']); // before any work: a bad secret is bad input
     const dashboard = flags.dashboard === undefined ? undefined : parseListenAddress('dashboard', flags.dashboard);
@@ -46,7 +57,8 @@ export const trainCommand = defineCommand({
 
     let source: GradientSource;
     let cluster: ClusterRun | undefined;
-    if (flags.local) source = new LocalGradientSource(setup.model, setup.train, { seed: config.seed, shift: config.augmentShift });
+    const replica = config.sync?.kind === 'local' ? makeReplica(setup) : undefined;
+    if (flags.local) source = new LocalGradientSource(setup.model, setup.train, { seed: config.seed, shift: config.augmentShift }, replica);
     else {
       cluster = await ClusterRun.start({
         queue: flags.queue,
@@ -72,7 +84,7 @@ export const trainCommand = defineCommand({
         setup,
         source,
         { log, progress: io.stderr },
-        { checkpointer, cursor, progressText: cluster?.progressText, observers: watch.observers },
+        { checkpointer, cursor, local: loaded?.local, progressText: cluster?.progressText, observers: watch.observers },
       );
       await watch.finish(true);
     } catch (e) {

@@ -64,6 +64,26 @@ export const TRAIN_FLAGS = {
   },
   'weight-decay': { type: 'number', min: 0, placeholder: 'WD', help: 'weight decay (L2; decoupled for adamw, default 0.01 there, else 0)' },
   momentum: { type: 'number', min: 0, placeholder: 'MU', help: 'momentum for momentum/nesterov (default 0.9)' },
+  sync: {
+    type: 'string',
+    placeholder: 'MODE',
+    default: 'sync',
+    help: 'sync (one optimizer step per global batch) | local:H (local SGD, DiLoCo-style: each shard is a replica running H inner steps, then an outer step; see README, Local SGD)',
+  },
+  outer: {
+    type: 'string',
+    choices: ['avg', 'nesterov'],
+    default: 'avg',
+    help: 'local SGD outer optimizer: avg (mean of the replicas, lr 1) | nesterov (as DiLoCo)',
+  },
+  'outer-lr': {
+    type: 'number',
+    min: 0,
+    exclusiveMin: true,
+    placeholder: 'LR',
+    help: 'local SGD outer learning rate (default 1 for avg, 0.7 for nesterov)',
+  },
+  'outer-momentum': { type: 'number', min: 0, placeholder: 'MU', help: 'momentum of --outer nesterov, in (0, 1) (default 0.9)' },
   seed: { type: 'int', min: 0, default: 1, help: 'seed for initialisation and data order' },
   'train-samples': { type: 'int', min: 1, placeholder: 'N', help: 'train on the first N training samples only' },
   'augment-shift': {
