@@ -50,7 +50,10 @@ export function benchChartSpec(report: BenchReport): TopLevelSpec {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: {
       text: `gradq bench: ${c.model}, ${c.optimizer}, ${c.shards} shard${c.shards === 1 ? '' : 's'}, ${c.train_samples.toLocaleString('en-US')} samples`,
-      subtitle: `${report.machine.cpus} × ${report.machine.cpu_model}, Node ${report.machine.node}, ${report.machine.date.slice(0, 10)}`,
+      subtitle: [
+        `${report.machine.cpus} × ${report.machine.cpu_model}, Node ${report.machine.node}, ${report.machine.date.slice(0, 10)}`,
+        ...(model.length > 0 ? ['thin dashed lines: the fitted step-time model (--fit)'] : []),
+      ],
     },
     width: 480,
     height: 300,
