@@ -5,7 +5,6 @@ import { loadDataset } from '@gradq/data';
 import { decodeModel } from '@gradq/nn';
 import { checkModelFits, evaluateSplit } from '@gradq/train';
 import { REPORT_MISTAKES, REPORT_PNG, REPORT_WIDTH, writeEvalReport } from '../eval/eval-report.js';
-import { renderPng } from '../render/chromium.js';
 import { formatEvaluation } from '../eval/format-evaluation.js';
 import { EVAL_FLAGS } from '../train/train-flags.js';
 
@@ -40,9 +39,11 @@ export const evalCommand = defineCommand({
       };
       const page = await writeEvalReport(flags.report, input);
       io.stderr.write(`report written to ${page}\n`);
-      // A picture of the page, where Chromium is: the page itself needs none.
+      // A picture of the page, where Chromium is: the page itself needs none. playwright-core is loaded only here,
+      // so that other gradq commands (a worker above all) do not pay for it at startup (~45 MB of RSS).
       const png = join(flags.report, REPORT_PNG);
       try {
+        const { renderPng } = await import('../render/chromium.js');
         await renderPng(page, png, { width: REPORT_WIDTH });
         io.stderr.write(`and rendered to ${png}\n`);
       } catch (e) {
