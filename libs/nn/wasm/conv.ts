@@ -292,6 +292,7 @@ class Plan {
   offs: usize; // outC lists of chunk·P + 4 u32 offsets
   vals: usize; // outC lists of chunk·P + 4 f32 values
   counts: usize; // outC u32: the lengths of those lists
+  dbSum: usize; // outC f32: db's sums so far, carried from call to call
   lists: usize; // (with dx) P lists of outC (w row offset, value) entries: one image
   ends: usize; // (with dx) their ends
   wRows: usize; // (with dx) outC rows of k·rowPanels panels of 7 vectors: w in nhwc tap order
@@ -327,7 +328,8 @@ function plan(batch: i32, inC: i32, h: i32, w: i32, outC: i32, k: i32, pad: i32,
   p.offs = p.dwSum + <usize>outC * <usize>p.dwPanels * PANEL_BYTES;
   p.vals = p.offs + align16(<usize>outC * p.listBytes);
   p.counts = p.vals + align16(<usize>outC * p.listBytes);
-  p.lists = p.counts + align16(<usize>outC * 4);
+  p.dbSum = p.counts + align16(<usize>outC * 4);
+  p.lists = p.dbSum + align16(<usize>outC * 4);
   p.ends = p.lists + (withDx ? positions * <usize>outC * 8 : 0);
   p.wRows = p.ends + (withDx ? align16(positions * 4) : 0);
   p.dxNhwc = p.wRows + (withDx ? <usize>outC * <usize>(k * p.rowPanels) * PANEL_BYTES : 0);
@@ -668,7 +670,7 @@ function sum(a: usize, n: i32): f32 {
 /**
  * From dy (batch, outC, outH, outW): dw (outC, inC, k, k) += Σ dy ⊗ patches, db (outC) += Σ dy, and, when dx is
  * not 0, dx (batch, inC, h, w) = the gradient of x (overwritten). x (followed by 32 spare bytes), w, dy, dw, db,
- * dx are byte addresses past the scratch at base(); w is read only for dx.
+ * dx are byte addresses past the scratch at base(); w is read only for dx. The three phases below in one call.
  */
 export function backward(
   batch: i32,
@@ -685,67 +687,28 @@ export function backward(
   db: usize,
   dx: usize,
 ): void {
-  const p = plan(batch, inC, h, w, outC, k, pad, dx != 0, base());
-  const positions = p.positions;
-  const c4 = p.c4;
-  const imageBytes = <usize>inC * <usize>h * <usize>w * 4;
-  const dyImage = <usize>outC * <usize>positions * 4;
+  backwardBegin(batch, inC, h, w, outC, k, pad, wt, dx != 0 ? 1 : 0);
+  backwardImages(batch, batch, inC, h, w, outC, k, pad, x, dy, dx);
+  backwardEnd(batch, inC, h, w, outC, k, pad, dw, db, dx != 0 ? 1 : 0);
+}
 
-  for (let o = 0; o < outC; o++) {
-    let s: f32 = 0;
-    for (let n = 0; n < batch; n++) s += sum(dy + <usize>n * dyImage + <usize>o * <usize>positions * 4, positions);
-    store<f32>(db + ((<usize>o) << 2), load<f32>(db + ((<usize>o) << 2)) + s);
-  }
+// The backward in phases, so that a caller can pass the batch a few images at a time (and keep its memory small):
+// backwardBegin, then backwardImages for consecutive groups of at most `most` images, in order, then backwardEnd.
+// The sums of dw and db carry over in the scratch from call to call and are added into dw and db at the end, so
+// the grouping changes no result: the bits are those of backward over the whole batch. Each phase takes the same
+// sizes, `most` included (the scratch's layout depends on it), and nothing else may use the scratch in between.
 
-  // dw, a chunk of images at a time: their copy (its border and nhwc's channels past inC zero), lists, panels.
-  // The sums carry over from chunk to chunk, so the chunk size changes no result.
+/** Zeroes the sums and prepares dw's tap table and, when withDx is not 0, w (at wt) in dx's order. */
+export function backwardBegin(most: i32, inC: i32, h: i32, w: i32, outC: i32, k: i32, pad: i32, wt: usize, withDx: i32): void {
+  const p = plan(most, inC, h, w, outC, k, pad, withDx != 0, base());
+  memory.fill(p.dbSum, 0, <usize>outC * 4);
   dwTapTable(p, inC, k);
-  const copied = !p.runs || pad > 0;
-  if (copied) memory.fill(p.copy, 0, <usize>p.chunk * p.copyImage);
-  const dwRow = <usize>p.dwPanels * PANEL_BYTES;
-  memory.fill(p.dwSum, 0, <usize>outC * dwRow);
-  for (let n0 = 0; n0 < batch; n0 += p.chunk) {
-    const images = min(p.chunk, batch - n0);
-    let src = x + <usize>n0 * imageBytes;
-    if (copied) {
-      for (let n = 0; n < images; n++) {
-        const from = x + <usize>(n0 + n) * imageBytes;
-        const to = p.copy + <usize>n * p.copyImage;
-        if (p.runs) padInto(from, to, inC, h, w, pad);
-        else toNhwc(from, inC, h, w, pad, c4, to);
-      }
-      src = p.copy;
-    }
-    listRows(dy + <usize>n0 * dyImage, images, outC, positions, p.dwPositions, p.copyImage, p);
-    for (let q = 0; q < p.dwPanels; q++) {
-      const taps = p.dwTaps + ((<usize>q) << 5);
-      for (let o = 0; o < outC; o++) {
-        const count = <i32>load<u32>(p.counts + ((<usize>o) << 2));
-        const list = <usize>o * p.listBytes;
-        const sums = p.dwSum + <usize>o * dwRow + <usize>q * PANEL_BYTES;
-        if (p.runs) dwPanel(p.offs + list, p.vals + list, count, src, taps, sums);
-        else dwPanelRun(p.offs + list, p.vals + list, count, src + <usize>load<u32>(taps), sums);
-      }
-    }
-  }
-  // dw += the batch's sums, from where the layout holds tap (c, di, dj): vector tap t's lanes are floats 4t..4t+3.
-  const r4 = (k + 3) & ~3;
-  for (let o = 0; o < outC; o++) {
-    const s = p.dwSum + <usize>o * dwRow;
-    for (let c = 0; c < inC; c++) {
-      for (let di = 0; di < k; di++) {
-        for (let dj = 0; dj < k; dj++) {
-          const from = p.runs ? (c * k + di) * r4 + dj : di * p.rowPanels * PANEL * 4 + dj * c4 + c;
-          const d = dw + ((<usize>(((o * inC + c) * k + di) * k + dj)) << 2);
-          store<f32>(d, load<f32>(d) + load<f32>(s + ((<usize>from) << 2)));
-        }
-      }
-    }
-  }
-  if (!dx) return;
-
+  // The copy's border (and nhwc's channels past inC) stay zero: the images only ever fill its interior.
+  if (!p.runs || pad > 0) memory.fill(p.copy, 0, <usize>p.chunk * p.copyImage);
+  memory.fill(p.dwSum, 0, <usize>outC * <usize>p.dwPanels * PANEL_BYTES);
+  if (withDx == 0) return;
   // dx: w in nhwc tap order, panel (di, r) holding vector taps r·7.. of kernel row di (channels past inC zero).
-  const rowVectors = p.rowVectors;
+  const c4 = p.c4;
   const xRow = <usize>(k * p.rowPanels) * PANEL_BYTES;
   memory.fill(p.wRows, 0, <usize>outC * xRow);
   for (let o = 0; o < outC; o++) {
@@ -760,10 +723,75 @@ export function backward(
       }
     }
   }
+}
+
+/**
+ * The next `images` (≤ most) images of the batch: x (images, inC, h, w) followed by 32 spare bytes and dy
+ * (images, outC, outH, outW) add into the sums; when dx is not 0 (and backwardBegin had withDx), dx (images, inC,
+ * h, w) = their input gradient.
+ */
+export function backwardImages(
+  most: i32,
+  images: i32,
+  inC: i32,
+  h: i32,
+  w: i32,
+  outC: i32,
+  k: i32,
+  pad: i32,
+  x: usize,
+  dy: usize,
+  dx: usize,
+): void {
+  const p = plan(most, inC, h, w, outC, k, pad, dx != 0, base());
+  const positions = p.positions;
+  const c4 = p.c4;
+  const imageBytes = <usize>inC * <usize>h * <usize>w * 4;
+  const dyImage = <usize>outC * <usize>positions * 4;
+
+  for (let o = 0; o < outC; o++) {
+    const at = p.dbSum + ((<usize>o) << 2);
+    let s = load<f32>(at);
+    for (let n = 0; n < images; n++) s += sum(dy + <usize>n * dyImage + <usize>o * <usize>positions * 4, positions);
+    store<f32>(at, s);
+  }
+
+  // dw, a chunk of images at a time: their copy, lists, panels. The sums carry over from chunk to chunk, so the
+  // chunk size changes no result.
+  const copied = !p.runs || pad > 0;
+  const dwRow = <usize>p.dwPanels * PANEL_BYTES;
+  for (let n0 = 0; n0 < images; n0 += p.chunk) {
+    const chunk = min(p.chunk, images - n0);
+    let src = x + <usize>n0 * imageBytes;
+    if (copied) {
+      for (let n = 0; n < chunk; n++) {
+        const from = x + <usize>(n0 + n) * imageBytes;
+        const to = p.copy + <usize>n * p.copyImage;
+        if (p.runs) padInto(from, to, inC, h, w, pad);
+        else toNhwc(from, inC, h, w, pad, c4, to);
+      }
+      src = p.copy;
+    }
+    listRows(dy + <usize>n0 * dyImage, chunk, outC, positions, p.dwPositions, p.copyImage, p);
+    for (let q = 0; q < p.dwPanels; q++) {
+      const taps = p.dwTaps + ((<usize>q) << 5);
+      for (let o = 0; o < outC; o++) {
+        const count = <i32>load<u32>(p.counts + ((<usize>o) << 2));
+        const list = <usize>o * p.listBytes;
+        const sums = p.dwSum + <usize>o * dwRow + <usize>q * PANEL_BYTES;
+        if (p.runs) dwPanel(p.offs + list, p.vals + list, count, src, taps, sums);
+        else dwPanelRun(p.offs + list, p.vals + list, count, src + <usize>load<u32>(taps), sums);
+      }
+    }
+  }
+  if (!dx) return;
+
+  const rowVectors = p.rowVectors;
+  const xRow = <usize>(k * p.rowPanels) * PANEL_BYTES;
   const nhwcImage = <usize>p.hp * <usize>p.wp * <usize>c4 * 4;
   const pixel = (<usize>c4) << 2;
   const nhwcRow = <usize>p.wp * pixel;
-  for (let n = 0; n < batch; n++) {
+  for (let n = 0; n < images; n++) {
     memory.fill(p.dxNhwc, 0, nhwcImage);
     listColumns(dy + <usize>n * dyImage, outC, positions, xRow, p.lists, p.ends);
     for (let q = 0; q < positions; q++) {
@@ -780,5 +808,29 @@ export function backward(
       }
     }
     fromNhwc(p.dxNhwc, inC, h, w, pad, c4, dx + <usize>n * imageBytes);
+  }
+}
+
+/** dw (outC, inC, k, k) += the sums of the images passed, db (outC) += theirs. */
+export function backwardEnd(most: i32, inC: i32, h: i32, w: i32, outC: i32, k: i32, pad: i32, dw: usize, db: usize, withDx: i32): void {
+  const p = plan(most, inC, h, w, outC, k, pad, withDx != 0, base());
+  for (let o = 0; o < outC; o++) {
+    const d = db + ((<usize>o) << 2);
+    store<f32>(d, load<f32>(d) + load<f32>(p.dbSum + ((<usize>o) << 2)));
+  }
+  // From where the layout holds tap (c, di, dj): vector tap t's lanes are floats 4t..4t+3.
+  const dwRow = <usize>p.dwPanels * PANEL_BYTES;
+  const r4 = (k + 3) & ~3;
+  for (let o = 0; o < outC; o++) {
+    const s = p.dwSum + <usize>o * dwRow;
+    for (let c = 0; c < inC; c++) {
+      for (let di = 0; di < k; di++) {
+        for (let dj = 0; dj < k; dj++) {
+          const from = p.runs ? (c * k + di) * r4 + dj : di * p.rowPanels * PANEL * 4 + dj * p.c4 + c;
+          const d = dw + ((<usize>(((o * inC + c) * k + di) * k + dj)) << 2);
+          store<f32>(d, load<f32>(d) + load<f32>(s + ((<usize>from) << 2)));
+        }
+      }
+    }
   }
 }

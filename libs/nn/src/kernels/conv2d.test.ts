@@ -4,6 +4,7 @@ import { dotLoss, firstMismatch, numericGradient, randomFloats } from '../testin
 import { conv2dOutputSize, type Conv2dKernel, type Conv2dPadding, type Conv2dShape } from './conv2d.js';
 import { conv2dReference } from './conv2d-reference.js';
 import { conv2dWasm, createConv2dWasm } from './conv2d-wasm.js';
+import { WASM_KERNEL } from './gemm-wasm.js';
 
 const KERNELS: [string, Conv2dKernel][] = [
   ['conv2dReference', conv2dReference],
@@ -231,4 +232,34 @@ it('conv2dWasm grows its memory for larger shapes and keeps the results right af
   expect(run(shapeOf(1, 1, 5, 5, 1, 3, 'valid'))).toBeLessThan(1e-5);
   expect(run(shapeOf(4, 8, 30, 30, 8, 3, 'same'))).toBeLessThan(1e-5); // ~1 MB: pages beyond the first
   expect(run(shapeOf(1, 1, 5, 5, 1, 3, 'same'))).toBeLessThan(1e-5);
+});
+
+describe('conv2dWasm passes the batch a group of images at a time: the grouping changes no bit', () => {
+  // One image per call, a few, and the whole batch in one call (as before groups existed).
+  const grouped = [1, 64 << 10, Number.POSITIVE_INFINITY].map((bytes) => createConv2dWasm(WASM_KERNEL, bytes));
+  it.each(
+    [shapeOf(17, 3, 11, 9, 5, 3, 'same'), shapeOf(9, 16, 12, 12, 8, 5, 'valid'), shapeOf(5, 16, 30, 30, 4, 3, 'same')].map(
+      (s) => [label(s), s] as const,
+    ),
+  )('%s', (_label, s) => {
+    const rng = new Rng(s.batch + s.inC);
+    const { nx, nw, ny } = sizes(s);
+    const x = randomFloats(rng, nx, 0, 1, 0.6);
+    const w = randomFloats(rng, nw);
+    const b = randomFloats(rng, s.outC);
+    const dout = randomFloats(rng, ny, -1, 1, 0.7);
+    const dw0 = randomFloats(rng, nw); // the backward adds into dw and db
+    const db0 = randomFloats(rng, s.outC);
+    const bits = grouped.map((kernel) => {
+      const out = new Float32Array(ny);
+      kernel.forward(out, x, w, b, s);
+      const [dw, db, dx] = [dw0.slice(), db0.slice(), new Float32Array(nx)];
+      kernel.backward(dx, dw, db, dout, x, w, s);
+      const [dwOnly, dbOnly] = [dw0.slice(), db0.slice()];
+      kernel.backward(null, dwOnly, dbOnly, dout, x, w, s);
+      return [out, dw, db, dx, dwOnly, dbOnly].map((a) => Array.from(new Uint32Array(a.buffer)));
+    });
+    expect(bits[0]).toEqual(bits[2]);
+    expect(bits[1]).toEqual(bits[2]);
+  });
 });

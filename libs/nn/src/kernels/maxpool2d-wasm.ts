@@ -4,10 +4,11 @@ import { checkMaxPool2d, maxPool2dOutputSize, type MaxPool2dKernel, type Pool2dS
 /**
  * The WebAssembly SIMD max-pooling (source: wasm/pool.ts, plain SIMD; built by `npm run build:wasm`), bit for bit
  * maxPool2dReference: four windows at a time, branch-free. One instance with its own memory, private to this
- * file: each call copies its operands in and the results out, growing the memory when a shape needs more than any
- * before; the staging views are re-created after growth and never leave here.
+ * file: each call copies its operands in and the results out, a group of planes at a time (each plane is pooled
+ * on its own, so grouping changes nothing), so that the memory stays at about POOL_GROUP_BYTES whatever the batch;
+ * the staging views are re-created after growth and never leave here.
  *
- * Layout per call: [base(), …) the input (x or dout, then argmax for backward), then the outputs, each 16-byte
+ * Layout per group: [base(), …) the input (x, or dx for backward), the output (out, or dout), argmax, each 16-byte
  * aligned.
  */
 interface PoolExports {
@@ -31,37 +32,46 @@ function reserve(end: number): void {
   }
 }
 
-/** Sizes of the input and the output of a shape, and where they lie: input, output (floats), argmax. */
-function layout(shape: Pool2dShape): { planes: number; inputs: number; outputs: number; outAt: number; argAt: number } {
+/** Bytes of planes' input, output and argmax per call. */
+const POOL_GROUP_BYTES = 1 << 20;
+
+/** The planes of a shape, their sizes, and where a group of `most` planes lies: input, output (floats), argmax. */
+function layout(shape: Pool2dShape) {
   const { outH, outW } = maxPool2dOutputSize(shape);
   const planes = shape.batch * shape.channels;
-  const inputs = planes * shape.height * shape.width;
-  const outputs = planes * outH * outW;
-  const outAt = align16(BASE + 4 * inputs);
-  const argAt = align16(outAt + 4 * outputs);
-  reserve(argAt + 4 * outputs);
-  return { planes, inputs, outputs, outAt, argAt };
+  const inPlane = shape.height * shape.width;
+  const outPlane = outH * outW;
+  const most = Math.max(1, Math.min(planes, Math.floor(POOL_GROUP_BYTES / (4 * (inPlane + 2 * outPlane)))));
+  const outAt = align16(BASE + 4 * most * inPlane);
+  const argAt = align16(outAt + 4 * most * outPlane);
+  reserve(argAt + 4 * most * outPlane);
+  return { planes, inPlane, outPlane, most, outAt, argAt };
 }
 
 export const maxPool2dWasm: MaxPool2dKernel = {
   // out, argmax (batch, channels, ⌊height/2⌋, ⌊width/2⌋) = max, where of x (batch, channels, height, width)
   forward(out, argmax, x, shape) {
     checkMaxPool2d(shape, 'x', x.length, 'out', out.length, argmax.length);
-    const { planes, inputs, outputs, outAt, argAt } = layout(shape);
-    floats.set(x.length === inputs ? x : x.subarray(0, inputs), BASE >>> 2);
-    wasm.forward(planes, shape.height, shape.width, BASE, outAt, argAt);
-    out.set(floats.subarray(outAt >>> 2, (outAt >>> 2) + outputs));
-    argmax.set(ints.subarray(argAt >>> 2, (argAt >>> 2) + outputs));
+    const { planes, inPlane, outPlane, most, outAt, argAt } = layout(shape);
+    for (let p = 0; p < planes; p += most) {
+      const group = Math.min(most, planes - p);
+      floats.set(x.subarray(p * inPlane, (p + group) * inPlane), BASE >>> 2);
+      wasm.forward(group, shape.height, shape.width, BASE, outAt, argAt);
+      out.set(floats.subarray(outAt >>> 2, (outAt >>> 2) + group * outPlane), p * outPlane);
+      argmax.set(ints.subarray(argAt >>> 2, (argAt >>> 2) + group * outPlane), p * outPlane);
+    }
   },
 
   // dx (batch, channels, height, width) = dout (batch, channels, ⌊height/2⌋, ⌊width/2⌋) at argmax, 0 elsewhere
   backward(dx, dout, argmax, shape) {
     checkMaxPool2d(shape, 'dx', dx.length, 'dout', dout.length, argmax.length);
-    const { planes, inputs, outputs, outAt, argAt } = layout(shape);
-    // Here the output slot holds dout and the input slot receives dx.
-    floats.set(dout.length === outputs ? dout : dout.subarray(0, outputs), outAt >>> 2);
-    ints.set(argmax.length === outputs ? argmax : argmax.subarray(0, outputs), argAt >>> 2);
-    wasm.backward(planes, shape.height, shape.width, outAt, argAt, BASE);
-    dx.set(floats.subarray(BASE >>> 2, (BASE >>> 2) + inputs));
+    const { planes, inPlane, outPlane, most, outAt, argAt } = layout(shape);
+    for (let p = 0; p < planes; p += most) {
+      const group = Math.min(most, planes - p);
+      floats.set(dout.subarray(p * outPlane, (p + group) * outPlane), outAt >>> 2);
+      ints.set(argmax.subarray(p * outPlane, (p + group) * outPlane), argAt >>> 2);
+      wasm.backward(group, shape.height, shape.width, outAt, argAt, BASE);
+      dx.set(floats.subarray(BASE >>> 2, (BASE >>> 2) + group * inPlane), p * inPlane);
+    }
   },
 };

@@ -109,7 +109,14 @@ describe('maxPool2dWasm gives maxPool2dReference’s exact values', () => {
     const rng = new Rng(4);
     for (const s of [shapeOf(1, 1, 4, 4), shapeOf(8, 32, 64, 64), shapeOf(1, 1, 4, 4)]) {
       const x = randomFloats(rng, s.batch * s.channels * s.height * s.width);
-      expect(Array.from(pool(maxPool2dWasm, x, s).out)).toEqual(Array.from(pool(maxPool2dReference, x, s).out));
+      const [got, want] = [pool(maxPool2dWasm, x, s), pool(maxPool2dReference, x, s)];
+      expect(Array.from(got.out)).toEqual(Array.from(want.out));
+      // 8×32 planes of 64×64 take several groups of planes (a group is about 1 MB of operands).
+      const dout = randomFloats(rng, got.out.length);
+      const [dxGot, dxWant] = [new Float32Array(x.length), new Float32Array(x.length)];
+      maxPool2dWasm.backward(dxGot, dout, got.argmax, s);
+      maxPool2dReference.backward(dxWant, dout, want.argmax, s);
+      expect(Array.from(dxGot)).toEqual(Array.from(dxWant));
     }
   });
 });

@@ -3,8 +3,9 @@ import { align16, growTo, instantiate, PAGE, readWasm, WebAssembly, type WasmMem
 /**
  * The WebAssembly vector passes (source: wasm/vec.ts, plain SIMD; built by `npm run build:wasm`), exact equivalents
  * of the TypeScript loops addIntoReference and firstNonFiniteReference (vec-reference.ts). One instance with its
- * own memory, private to this file: each call copies its operands in (and `sum` back out), growing the memory
- * when an operand is larger than any before; the staging views are re-created after growth and never leave here.
+ * own memory, private to this file: each call copies its operands in (and `sum` back out) GROUP values at a time
+ * (every pass works value by value, so the grouping changes nothing), so the memory stays small whatever the
+ * length; the staging views are re-created after growth and never leave here.
  * An array made by wasmFloats (below) has an instance and memory of its own and is not copied.
  */
 interface VecExports {
@@ -23,6 +24,9 @@ const BASE = wasm.base();
 let heap = new Float32Array(memory.buffer);
 let heapBytes = new Uint8Array(memory.buffer);
 
+/** Values per call into the instance: 256 KB a float operand. */
+const GROUP = 1 << 16;
+
 /** Makes room for an array of `first` bytes at BASE and n floats at BASE + align16(first); returns the second's float index. */
 function reserve(n: number, first = 4 * n): number {
   const second = BASE + align16(first);
@@ -39,51 +43,66 @@ export function addIntoWasm(sum: Float32Array, g: Float32Array): void {
   if (g.length !== sum.length) throw new RangeError(`addInto: sum holds ${sum.length} values, g ${g.length}`);
   const home = homeOf(sum);
   if (home !== undefined) return home.addInto(g);
-  const n = sum.length;
-  const gAt = reserve(n);
   const sumAt = BASE >>> 2;
-  heap.set(sum, sumAt);
-  heap.set(g, gAt);
-  wasm.addInto(n, BASE, gAt << 2);
-  sum.set(heap.subarray(sumAt, sumAt + n));
+  for (let i = 0; i < sum.length; i += GROUP) {
+    const n = Math.min(GROUP, sum.length - i);
+    const gAt = reserve(n);
+    heap.set(sum.subarray(i, i + n), sumAt);
+    heap.set(g.subarray(i, i + n), gAt);
+    wasm.addInto(n, BASE, gAt << 2);
+    sum.set(heap.subarray(sumAt, sumAt + n), i);
+  }
 }
 
 /** Index of the first NaN or ±Infinity in values, or -1, as firstNonFiniteReference. */
 export function firstNonFiniteWasm(values: Float32Array): number {
   const home = homeOf(values);
   if (home !== undefined) return home.firstNonFinite();
-  reserve(values.length);
-  heap.set(values, BASE >>> 2);
-  return wasm.firstNonFinite(values.length, BASE);
+  for (let i = 0; i < values.length; i += GROUP) {
+    const n = Math.min(GROUP, values.length - i);
+    reserve(n);
+    heap.set(values.subarray(i, i + n), BASE >>> 2);
+    const at = wasm.firstNonFinite(n, BASE);
+    if (at >= 0) return i + at;
+  }
+  return -1;
 }
 
 /** into[i] = bytes[i] / 255 as float32, as unitFloatsReference. bytes and into are (n). */
 export function unitFloatsWasm(bytes: Uint8Array, into: Float32Array): void {
   if (bytes.length !== into.length) throw new RangeError(`unitFloats: ${bytes.length} bytes for ${into.length} floats`);
-  const n = bytes.length;
-  const intoAt = reserve(n, n);
-  heapBytes.set(bytes, BASE);
-  wasm.unitFloats(n, BASE, intoAt << 2);
-  into.set(heap.subarray(intoAt, intoAt + n));
+  for (let i = 0; i < bytes.length; i += GROUP) {
+    const n = Math.min(GROUP, bytes.length - i);
+    const intoAt = reserve(n, n);
+    heapBytes.set(bytes.subarray(i, i + n), BASE);
+    wasm.unitFloats(n, BASE, intoAt << 2);
+    into.set(heap.subarray(intoAt, intoAt + n), i);
+  }
 }
 
 /** out = x < 0 ? 0 : x over the first n values (bit for bit as reluForwardReference); out may be x. */
 export function reluForwardWasm(out: Float32Array, x: Float32Array, n: number): void {
-  reserve(n);
   const at = BASE >>> 2;
-  heap.set(x.length === n ? x : x.subarray(0, n), at);
-  wasm.reluForward(n, BASE);
-  out.set(heap.subarray(at, at + n));
+  for (let i = 0; i < n; i += GROUP) {
+    const m = Math.min(GROUP, n - i);
+    reserve(m);
+    heap.set(x.subarray(i, i + m), at);
+    wasm.reluForward(m, BASE);
+    out.set(heap.subarray(at, at + m), i);
+  }
 }
 
 /** dx = mask > 0 ? dout : 0 over the first n values (bit for bit as reluBackwardReference); dx may be dout or mask. */
 export function reluBackwardWasm(dx: Float32Array, dout: Float32Array, mask: Float32Array, n: number): void {
-  const maskAt = reserve(n);
   const at = BASE >>> 2;
-  heap.set(dout.length === n ? dout : dout.subarray(0, n), at);
-  heap.set(mask.length === n ? mask : mask.subarray(0, n), maskAt);
-  wasm.reluBackward(n, BASE, maskAt << 2);
-  dx.set(heap.subarray(at, at + n));
+  for (let i = 0; i < n; i += GROUP) {
+    const m = Math.min(GROUP, n - i);
+    const maskAt = reserve(m);
+    heap.set(dout.subarray(i, i + m), at);
+    heap.set(mask.subarray(i, i + m), maskAt);
+    wasm.reluBackward(m, BASE, maskAt << 2);
+    dx.set(heap.subarray(at, at + m), i);
+  }
 }
 
 /**

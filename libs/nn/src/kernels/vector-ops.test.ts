@@ -6,7 +6,8 @@ import { addIntoWasm, firstNonFiniteWasm, unitFloatsWasm, wasmFloatsBase, wasmFl
 import { WebAssembly } from './wasm-runtime.js';
 import { addInto, firstNonFinite, unitFloats, wasmFloats } from './vector-ops.js';
 
-const LENGTHS = [0, 1, 3, 4, 5, 15, 16, 17, 255, 256, 1001, 101_770];
+// Past 65,536 values the WebAssembly passes copy a group at a time: lengths on both sides of that and of two groups.
+const LENGTHS = [0, 1, 3, 4, 5, 15, 16, 17, 255, 256, 1001, 65_536, 65_537, 101_770, 131_073];
 
 describe('addInto', () => {
   it.each(LENGTHS)('WebAssembly gives the reference bits for %i values', (n) => {
@@ -46,7 +47,7 @@ describe('firstNonFinite', () => {
     const values = randomFloats(rng, n, -3e38, 3e38);
     expect(firstNonFiniteWasm(values)).toBe(-1);
     for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
-      for (const at of [0, 15, 16, 17, n - 1].filter((i) => i < n)) {
+      for (const at of [0, 15, 16, 17, 65_535, 65_536, 65_537, n - 1].filter((i) => i < n)) {
         const v = values.slice();
         v[at] = bad;
         if (at + 1 < n) v[n - 1] = bad; // a later one must not win
