@@ -132,14 +132,15 @@ export async function runTraining(
       // A synchronous step is one global step; a local SGD round covers up to H, never past the epoch's end.
       const end = rounds ? roundEnd(globalStep, rounds.h, setup.stepsPerEpoch) : globalStep + 1;
       const plan: StepPlan = { ...planStep(n, config.batch, config.shards, globalStep), globalStep, order };
-      const steps = [plan];
-      for (let g = globalStep + 1; g < end; g++) steps.push({ ...planStep(n, config.batch, config.shards, g), globalStep: g, order });
-      const last = steps[steps.length - 1];
+      // The plans of a local SGD round's global steps; a synchronous step has only plan.
+      const steps = rounds ? [plan] : null;
+      for (let g = globalStep + 1; g < end; g++) steps?.push({ ...planStep(n, config.batch, config.shards, g), globalStep: g, order });
+      const last = steps ? steps[steps.length - 1] : plan;
       const batchSize = last.batchStart + last.batchSize - plan.batchStart;
       const t0 = performance.now();
       let stats;
       try {
-        if (rounds) stats = await rounds.run(source, steps, model.params);
+        if (rounds && steps) stats = await rounds.run(source, steps, model.params);
         else {
           // Scatter the shards and gather their gradient sums in shard order.
           sum.fill(0);
