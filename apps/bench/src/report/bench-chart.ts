@@ -46,6 +46,11 @@ export function benchChartSpec(report: BenchReport): TopLevelSpec {
       samples_per_s: (1000 * m.batch) / stepMs(m, workers, m.shards, m.cores),
     })),
   );
+  const labels = ruleLabels(
+    references,
+    [...cluster, ...model, ...references].map((r) => r.samples_per_s),
+    HEIGHT,
+  );
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: {
@@ -56,7 +61,7 @@ export function benchChartSpec(report: BenchReport): TopLevelSpec {
       ],
     },
     width: 480,
-    height: 300,
+    height: HEIGHT,
     config: { legend: { labelLimit: 300 } },
     layer: [
       {
@@ -74,11 +79,12 @@ export function benchChartSpec(report: BenchReport): TopLevelSpec {
         },
       },
       {
-        // Each rule's figure written on it: a log axis may have no tick near it.
-        data: { values: references },
+        // Each rule's figure written on it: a log axis may have no tick near it; figures of rules too close to
+        // be read apart stand side by side.
+        data: { values: labels },
         mark: { type: 'text', align: 'left', baseline: 'bottom', dx: 4, dy: -2, fontSize: 11 },
         encoding: {
-          x: { value: 0 },
+          x: { field: 'x', type: 'quantitative', scale: null },
           y,
           color,
           text: { field: 'samples_per_s', type: 'quantitative', format: ',.0f' },
@@ -105,6 +111,32 @@ export function benchChartSpec(report: BenchReport): TopLevelSpec {
       },
     ],
   } as TopLevelSpec;
+}
+
+const HEIGHT = 300;
+/** Pixels between the baselines of two rule labels below which they would overlap (11 px text). */
+const LABEL_GAP = 13;
+/** Pixels from one label to the next when they stand side by side. */
+const LABEL_STEP = 60;
+
+/**
+ * The rules' labels with the x (pixels from the left) each is written at: 0, unless it would overlap the one below
+ * it on the log axis, when it moves one step right of that one. `values` are all the figures the axis spans.
+ */
+export function ruleLabels<R extends { samples_per_s: number }>(
+  rules: readonly R[],
+  values: readonly number[],
+  height: number,
+): (R & { x: number })[] {
+  const span = Math.log(Math.max(...values) / Math.min(...values)) || 1;
+  const sorted = [...rules].sort((a, b) => a.samples_per_s - b.samples_per_s);
+  const out: (R & { x: number })[] = [];
+  for (const rule of sorted) {
+    const below = out[out.length - 1];
+    const close = below !== undefined && (height * Math.log(rule.samples_per_s / below.samples_per_s)) / span < LABEL_GAP;
+    out.push({ ...rule, x: close ? below.x + LABEL_STEP : 0 });
+  }
+  return out;
 }
 
 /** The chart as SVG text, compiled to Vega and rendered headless (no canvas, no browser). */
