@@ -6,8 +6,11 @@ import {
   RedisDeployment,
   resolveRedisUrl,
   resolveSecret,
+  validateRoundJob,
   validateShardJob,
+  ROUND_JOB_NAME,
   WORKER_FLAGS,
+  type RoundResult,
   type ShardJob,
   type ShardResult,
 } from '@gradq/cluster';
@@ -56,9 +59,10 @@ async function runWorker(flags: ParsedFlags<typeof WORKER_FLAGS>, io: CommandIo)
   const closing = new AbortController();
   const streak = new FailureStreak();
   let failing: WorkerFailingError | undefined;
-  const compute = async (data: unknown): Promise<ShardResult[]> => {
+  const compute = async (name: string, data: unknown): Promise<ShardResult[] | RoundResult[]> => {
     try {
-      const result = await processor.process(validateShardJob(data));
+      const result =
+        name === ROUND_JOB_NAME ? await processor.processRound(validateRoundJob(data)) : await processor.process(validateShardJob(data));
       streak.succeeded();
       return result;
     } catch (e) {
@@ -72,7 +76,7 @@ async function runWorker(flags: ParsedFlags<typeof WORKER_FLAGS>, io: CommandIo)
       throw e;
     }
   };
-  const worker = new Worker<ShardJob, ShardResult[]>(queue, async (job) => compute(job.data), {
+  const worker = new Worker<ShardJob, ShardResult[] | RoundResult[]>(queue, async (job) => compute(job.name, job.data), {
     connection: redis,
     prefix: deployment.queuePrefix(queue),
     concurrency: 1,

@@ -1,11 +1,12 @@
 import { writeFileAtomic, formatCount, ProgressBar, type OutputStream } from '@gradq/cli';
 import { encodeModel, firstNonFinite, paramsSha256, verifyModelFile } from '@gradq/nn';
-import { epochOrder, planStep } from '@gradq/data';
+import { epochOrder } from '@gradq/data';
+import { roundSteps } from './replica-spec.js';
 import type { Checkpointer, TrainCursor } from './checkpoint.js';
 import { DivergedError } from './diverged-error.js';
 import { RunStoppedError } from './run-stopped-error.js';
 import { evaluateSplit } from './evaluate.js';
-import type { GradientSource, StepPlan } from './gradient-source.js';
+import type { GradientSource } from './gradient-source.js';
 import { StepTimes } from './step-times.js';
 import { LocalRounds, roundEnd, type LocalRoundsState } from './local-round.js';
 import type { TrainingSetup } from './training-setup.js';
@@ -131,9 +132,8 @@ export async function runTraining(
       const globalStep = epoch * setup.stepsPerEpoch + s;
       // A synchronous step is one global step; a local SGD round covers up to H, never past the epoch's end.
       const end = rounds ? roundEnd(globalStep, rounds.h, setup.stepsPerEpoch) : globalStep + 1;
-      const plan: StepPlan = { ...planStep(n, config.batch, config.shards, globalStep), globalStep, order };
-      const steps = [plan];
-      for (let g = globalStep + 1; g < end; g++) steps.push({ ...planStep(n, config.batch, config.shards, g), globalStep: g, order });
+      const steps = roundSteps(n, config.batch, config.shards, config.seed, globalStep, end, order);
+      const plan = steps[0];
       const last = steps[steps.length - 1];
       const batchSize = last.batchStart + last.batchSize - plan.batchStart;
       const t0 = performance.now();
