@@ -1,2 +1,2 @@
 export { workerCommand, LOCK_MS, STALLED_CHECK_MS } from './worker-command.js';
-export { ShardProcessor, type TensorLink } from './shard-processor.js';
+export { ShardProcessor } from './shard-processor.js';

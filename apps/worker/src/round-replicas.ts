@@ -1,16 +1,5 @@
 import type { Model, Optimizer } from '@gradq/nn';
-import type { RoundJob } from '@gradq/cluster';
 import { makeReplicaFrom, type ReplicaSpec } from '@gradq/train';
-import { stepsPerEpoch } from '@gradq/data';
-
-/** The ReplicaSpec a round job names (its inner optimizer fields and the run's step counts). */
-export function replicaSpecOf(job: RoundJob): ReplicaSpec {
-  const perEpoch = stepsPerEpoch(job.trainSamples, job.batch);
-  return {
-    model: job.model, optimizer: job.optimizer as ReplicaSpec['optimizer'], lr: job.lr, schedule: job.schedule, warmup: job.warmup,
-    momentum: job.momentum, weightDecay: job.weightDecay, stepsPerEpoch: perEpoch, totalSteps: perEpoch * job.epochs,
-  }; // prettier-ignore
-}
 
 /**
  * The replica (scratch model and inner optimizer) of the last ReplicaSpec seen, with the θ it last fetched: a

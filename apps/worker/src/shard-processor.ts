@@ -3,8 +3,8 @@ import { hostname } from 'node:os';
 import { addInto, Model } from '@gradq/nn';
 import { InputError } from '@gradq/cli';
 import { DATASET_NAMES, epochOrder, getDatasetInfo, limitSamples, loadSplit, stepsPerEpoch, type Split } from '@gradq/data';
-import { RoundReplicas, replicaSpecOf } from './round-replicas.js';
-import { checkModelFits, replicaRound, roundEnd, roundSteps, shardGradient, ShardInputs } from '@gradq/train';
+import { RoundReplicas } from './round-replicas.js';
+import { checkModelFits, replicaRound, replicaSpecFor, roundEnd, roundSteps, shardGradient, ShardInputs } from '@gradq/train';
 import {
   checkRoundJobSignature,
   checkShardJobSignature,
@@ -135,7 +135,7 @@ export class ShardProcessor {
       }
       const full = await this.trainSplit(job.dataset);
       const train = badJobIfInputError(() => limitSamples(full, job.trainSamples, { samples: `training samples of ${job.dataset}` }));
-      const spec = replicaSpecOf(job);
+      const spec = replicaSpecFor(job);
       if (job.batch > job.trainSamples) throw new InvalidMessageError(`round job: a batch of ${job.batch} of ${job.trainSamples} samples`);
       const end = job.step + job.steps;
       if (roundEnd(job.step, job.steps, spec.stepsPerEpoch) !== end || end > spec.totalSteps) {

@@ -3,7 +3,7 @@ export type { GradientSource, StepPlan, StepStats } from './gradient-source.js';
 export { shardGradient, ShardInputs, type Augmentation } from './shard-gradient.js';
 export { LocalGradientSource } from './local-gradient-source.js';
 export { makeReplica, replicaSpec, setUpTraining, type TrainingSetup } from './training-setup.js';
-export { makeReplicaFrom, roundSteps, type ReplicaSpec } from './replica-spec.js';
+export { makeReplicaFrom, replicaSpecFor, roundSteps, type ReplicaSpec } from './replica-spec.js';
 export { checkModelFits, type DataShape } from './model-fit.js';
 export { runTraining, type TrainIo, type TrainOptions, type TrainSummary } from './trainer.js';
 export { Checkpointer, CHECKPOINT_FILE, PREVIOUS_CHECKPOINT_FILE, type LoadedCheckpoint, type TrainCursor } from './checkpoint.js';

@@ -1,5 +1,5 @@
 import { checkModelSpec, makeOptimizer, makeSchedule, Model, type OptimizerName, type Optimizer } from '@gradq/nn';
-import { epochOrder, planStep } from '@gradq/data';
+import { epochOrder, planStep, stepsPerEpoch } from '@gradq/data';
 import type { StepPlan } from './gradient-source.js';
 import { parseScheduleSpec } from './schedule-spec.js';
 
@@ -19,6 +19,24 @@ export interface ReplicaSpec {
   weightDecay: number;
   stepsPerEpoch: number;
   totalSteps: number;
+}
+
+/**
+ * The ReplicaSpec of a run described by plain fields (a cluster round job's): its step counts follow from the
+ * sample count, batch and epochs as in setUpTraining.
+ */
+export function replicaSpecFor(
+  run: Omit<ReplicaSpec, 'optimizer' | 'stepsPerEpoch' | 'totalSteps'> & {
+    optimizer: string;
+    trainSamples: number;
+    batch: number;
+    epochs: number;
+  },
+): ReplicaSpec {
+  const perEpoch = stepsPerEpoch(run.trainSamples, run.batch);
+  const { model, lr, schedule, warmup, momentum, weightDecay } = run;
+  const optimizer = run.optimizer as OptimizerName; // makeOptimizer refuses a name it does not know
+  return { model, optimizer, lr, schedule, warmup, momentum, weightDecay, stepsPerEpoch: perEpoch, totalSteps: perEpoch * run.epochs };
 }
 
 /** A model and an inner optimizer for `spec`; the model's parameters are overwritten by every round (any init will do). */

@@ -2,21 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  deleteKeysWithPrefix,
-  encodeResultMessage,
-  QUEUE_PREFIX,
-  readResultMessage,
-  SkippedBulk,
-  validateRoundJob,
-  type RoundResult,
-} from '@gradq/cluster';
-import { bytesIntoFloats } from '@gradq/nn';
-import { ShardProcessor, type TensorLink } from '@gradq/worker';
+import { deleteKeysWithPrefix, encodeResultMessage, QUEUE_PREFIX, validateRoundJob } from '@gradq/cluster';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freezeHoldingShard, publishedStep } from '../testing/cluster-fixtures.js';
+import { freezeHoldingShard, honestRound, honestTrainSplit, publishedStep } from '../testing/cluster-fixtures.js';
 import { killLeftoverChildren, lastJson, runCli, SHARED_DATA, spawnCli, waitFor } from '../testing/run-cli.js';
 
 // --sync local:H on the cluster (issue 13, item 2): the promise (params_sha256 depends on seed and shard count only)
@@ -138,25 +128,17 @@ describe('gradq train --sync local:H on the cluster', () => {
 
   it('rejects round results of the wrong size, with NaN in Δ or in the state, or claiming other work; ignores duplicates and other rounds; same hash', async () => {
     const queue = queueName();
-    // An honest ShardProcessor whose pushes pass through here: for attempt 0 of some replicas, something bad first.
-    const pushes = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
-    const link: TensorLink = {
-      get: async (key, into) => {
-        const bytes = await pushes.getBuffer(key);
-        if (bytes === null) return null;
-        const buffer = into(bytes.length);
-        if (buffer === 'skip') return new SkippedBulk(bytes.length);
-        buffer.set(bytes);
-        return buffer.subarray(0, bytes.length);
-      },
-      rpushExpire: async (key, message) => {
-        const honest = Buffer.from(message);
-        const { header, gradient } = readResultMessage(honest);
-        const r = header as unknown as RoundResult;
-        const payload = new Float32Array(gradient.byteLength / 4);
-        bytesIntoFloats(gradient, payload);
+    const train = await honestTrainSplit();
+    // An honest worker that, for attempt 0 of some replicas, pushes something bad first.
+    const evil = new Worker(
+      queue,
+      async (job) => {
+        const data = validateRoundJob(job.data);
+        const { result: r, payload } = await honestRound(redis, data, train);
+        const honest = encodeResultMessage(r, payload);
+        const key = data.resultsKey;
         const bad: Buffer[] = [];
-        if (r.attempt === 0 && 'kind' in header) {
+        if (r.attempt === 0) {
           const n = payload.length / 3; // Δ and Adam's two buffers
           if (r.step === 4 && r.shard === 1) bad.push(encodeResultMessage(r, withValue(payload, 5, Number.NaN)));
           if (r.step === 8 && r.shard === 2) bad.push(encodeResultMessage(r, payload.subarray(0, payload.length - 1)));
@@ -164,19 +146,16 @@ describe('gradq train --sync local:H on the cluster', () => {
           if (r.step === 14 && r.shard === 3) bad.push(encodeResultMessage({ ...r, stateT: r.stateT + 1 }, payload));
           if (r.step === 18 && r.shard === 1) {
             // Only the message for another round: ignored (counted late), then the replica is recomputed once its job is gone.
-            await pushes.rpush(key, encodeResultMessage({ ...r, step: 14 }, payload));
-            return;
+            await redis.rpush(key, encodeResultMessage({ ...r, step: 14 }, payload));
+            return [r];
           }
         }
-        await pushes.rpush(key, ...bad, honest);
-        if (r.attempt === 0 && r.step === 0 && r.shard === 2) await pushes.rpush(key, honest); // a duplicate
+        await redis.rpush(key, ...bad, honest);
+        if (r.attempt === 0 && r.step === 0 && r.shard === 2) await redis.rpush(key, honest); // a duplicate
+        return [r];
       },
-    };
-    const processor = new ShardProcessor(link, SHARED_DATA, 'evil');
-    const evil = new Worker(queue, async (job) => processor.processRound(validateRoundJob(job.data)), {
-      connection: new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null }),
-      prefix: QUEUE_PREFIX,
-    });
+      { connection: new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null }), prefix: QUEUE_PREFIX },
+    );
     try {
       const r = await runCli(['train', '--workers', '0', '--queue', queue, ...SMALL]);
       expect(r.code, r.stderr).toBe(0);
@@ -194,8 +173,6 @@ describe('gradq train --sync local:H on the cluster', () => {
       expect(r.stderr).toMatch(/step 0 shard 2: duplicate result from "evil" ignored/);
     } finally {
       await evil.close();
-      await processor.flush();
-      await pushes.quit();
     }
   });
 });
