@@ -47,8 +47,12 @@ export class ClusterGradientSource implements GradientSource {
   private readonly context: GatherContext;
   private readonly workers: ConnectedWorkers;
   private readonly observers: ClusterStepObserver[] = [];
-  /** Local SGD (--sync local:H): the round publisher, each replica's result buffer, and the last round's first step. */
-  private readonly rounds?: { publisher: RoundPublisher; payloads: Float32Array[]; previous: number };
+  /**
+   * Local SGD (--sync local:H): the round publisher, two sets of result buffers (one per replica; rounds take
+   * turns, so that the replicas' states a round adopted, views of its set, are not overwritten by the next round's
+   * results), the turn, and the last round's first step.
+   */
+  private readonly rounds?: { publisher: RoundPublisher; payloads: [Float32Array[], Float32Array[]]; turn: number; previous: number };
 
   /**
    * `tensors` is a connection of its own: it writes θ, then waits in BLPOP for the results. With the run's secret
@@ -72,7 +76,7 @@ export class ClusterGradientSource implements GradientSource {
     this.publisher = new StepPublisher(tensors, queue, keys, run, retry, signer);
     if (rounds) {
       const publisher = new RoundPublisher(tensors, queue, keys, run, rounds, this.publisher, retry, signer);
-      this.rounds = { publisher, payloads: [], previous: -1 };
+      this.rounds = { publisher, payloads: [[], []], turn: 0, previous: -1 };
     }
     // A round result carries Δ and the replica's state buffers: (1 + stateBuffers) × paramCount values.
     const inbox = new ResultInbox(tensors, keys.results, paramCount * (1 + (rounds?.stateBuffers ?? 0)), retry);
@@ -138,7 +142,8 @@ export class ClusterGradientSource implements GradientSource {
     if (!this.rounds) throw new Error('this cluster run was started for synchronous steps, not local SGD rounds');
     const signal = this.context.signal;
     if (signal?.aborted) throw new InterruptedError(signal.reason as StopSignal, first);
-    const { publisher, payloads } = this.rounds;
+    const { publisher } = this.rounds;
+    const payloads = this.rounds.payloads[(this.rounds.turn ^= 1)];
     const floats = this.paramCount * (1 + (states[0]?.buffers.length ?? 0));
     while (payloads.length < states.length) payloads.push(new Float32Array(floats));
     const round = { steps, states };

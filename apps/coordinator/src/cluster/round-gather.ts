@@ -34,14 +34,18 @@ export class RoundGather extends StepGather {
     for (const j of jobs) this.pending.set(j.data.shard, { attempt: j.data.attempt, jobId: j.opts.jobId });
   }
 
-  /** The replicas' results in shard order, once collected: Δ_k a view of payloads[k], the state buffers copies. */
+  /**
+   * The replicas' results in shard order, once collected: Δ_k and the state buffers are views of payloads[k] (the
+   * caller gives every other round other payloads, so that the states adopted stay as they are while the next
+   * round's results are read).
+   */
   replicaResults(): ReplicaResult[] {
     return this.round.states.map((input, k) => {
       const r = this.kept[k];
       if (r === undefined) throw new Error(`round ${this.plan.globalStep}: replica ${k} has no result`);
       const n = input.buffers[0]?.length ?? this.payloads[k].length / (1 + input.buffers.length);
       const payload = this.payloads[k];
-      const buffers = input.buffers.map((_, i) => payload.slice((i + 1) * n, (i + 2) * n));
+      const buffers = input.buffers.map((_, i) => payload.subarray((i + 1) * n, (i + 2) * n));
       const state: OptimizerState = { ...input, hyper: { ...input.hyper }, t: r.stateT, buffers };
       return { delta: payload.subarray(0, n), lossSum: r.lossSum, correct: r.correct, steps: r.steps, state };
     });

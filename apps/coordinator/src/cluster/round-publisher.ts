@@ -62,7 +62,8 @@ export function replicaWork(round: RoundPlan, k: number): { count: number; steps
  * named by its first step, and a run is either synchronous or local).
  */
 export class RoundPublisher {
-  private scratch = new Float32Array(0);
+  /** Each replica's state buffers one after the other, as written (one array per replica: the writes overlap). */
+  private readonly scratch: Float32Array[] = [];
 
   constructor(
     private readonly tensors: TensorStore,
@@ -105,8 +106,11 @@ export class RoundPublisher {
    */
   async publish(round: RoundPlan, params: Float32Array, jobs: RoundJobSpec[], previous: number): Promise<void> {
     const first = round.steps[0].globalStep;
-    await this.steps.writeParams(first, params, previous);
-    for (let k = 0; k < round.states.length; k++) await this.writeState(round, k, previous);
+    // θ and the K states in one go: the writes are pipelined on the tensor connection.
+    await Promise.all([
+      this.steps.writeParams(first, params, previous),
+      ...round.states.map((_, k) => this.writeState(round, k, previous)),
+    ]);
     // The queue carries both kinds of job; its type names the synchronous one (BullMQ takes any JSON data).
     await this.queue.addBulk(jobs as unknown as Parameters<typeof this.queue.addBulk>[0]);
   }
@@ -120,7 +124,7 @@ export class RoundPublisher {
   async restore(round: RoundPlan, params: Float32Array): Promise<boolean> {
     const first = round.steps[0].globalStep;
     if (!(await this.steps.restoreParams(first, params))) return false;
-    for (let k = 0; k < round.states.length; k++) await this.writeState(round, k, -1);
+    await Promise.all(round.states.map((_, k) => this.writeState(round, k, -1)));
     return true;
   }
 
@@ -129,11 +133,12 @@ export class RoundPublisher {
     const { buffers } = round.states[k];
     if (buffers.length === 0) return;
     const n = buffers[0].length;
-    if (this.scratch.length !== buffers.length * n) this.scratch = new Float32Array(buffers.length * n);
-    buffers.forEach((b, i) => this.scratch.set(b, i * n));
+    if (this.scratch[k]?.length !== buffers.length * n) this.scratch[k] = new Float32Array(buffers.length * n);
+    const all = this.scratch[k];
+    buffers.forEach((b, i) => all.set(b, i * n));
     const first = round.steps[0].globalStep;
     const key = this.keys.state(first, k);
-    const bytes = encodeParams(this.scratch, this.signer && { key, signer: this.signer });
+    const bytes = encodeParams(all, this.signer && { key, signer: this.signer });
     await this.retry.untilDone(`round ${first}: writing replica ${k}'s state`, () =>
       Promise.all([
         this.tensors.set(key, bytes, KEY_TTL_MS),
