@@ -2,6 +2,7 @@ import { writeFileAtomic, formatCount, ProgressBar, type OutputStream } from '@g
 import { encodeModel, firstNonFinite, paramsSha256, verifyModelFile } from '@gradq/nn';
 import { epochOrder } from '@gradq/data';
 import { roundSteps } from './replica-spec.js';
+import { syncModeName } from './sync-mode.js';
 import type { Checkpointer, TrainCursor } from './checkpoint.js';
 import { DivergedError } from './diverged-error.js';
 import { RunStoppedError } from './run-stopped-error.js';
@@ -25,6 +26,10 @@ export interface TrainSummary {
   steps: number;
   batch: number;
   shards: number;
+  /** --sync: 'sync' or 'local:H'. */
+  sync: string;
+  /** Local SGD: outer steps applied over the run (rounds, across resumes); absent for sync. */
+  outer_steps?: number;
   train_samples: number;
   train_loss: number;
   train_accuracy: number;
@@ -231,6 +236,8 @@ export async function runTraining(
     steps: setup.totalSteps,
     batch: config.batch,
     shards: config.shards,
+    sync: syncModeName(mode),
+    ...(rounds && { outer_steps: rounds.outerSteps }),
     train_samples: n,
     train_loss: epochLoss / n,
     train_accuracy: epochCorrect / n,

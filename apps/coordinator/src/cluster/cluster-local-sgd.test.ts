@@ -81,7 +81,7 @@ describe('gradq train --sync local:H on the cluster', () => {
       const r = await runCli(['train', '--workers', String(workers), '--queue', queueName(), ...args]);
       expect(r.code, r.stderr).toBe(0);
       expect(lastJson(r.stdout), `${workers} workers`).toMatchObject({
-        params_sha256: expected, steps: 20, applied_steps: 20, workers, shards: 4, results_rejected: 0,
+        params_sha256: expected, steps: 20, applied_steps: 20, sync: 'local:4', outer_steps: 6, workers, shards: 4, results_rejected: 0,
       }); // prettier-ignore
     }
   });
