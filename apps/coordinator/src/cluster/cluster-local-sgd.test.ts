@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deleteKeysWithPrefix, encodeResultMessage, QUEUE_PREFIX, validateRoundJob } from '@gradq/cluster';
@@ -84,6 +84,25 @@ describe('gradq train --sync local:H on the cluster', () => {
         params_sha256: expected, steps: 20, applied_steps: 20, sync: 'local:4', outer_steps: 6, workers, shards: 4, results_rejected: 0,
       }); // prettier-ignore
     }
+  });
+
+  it('signs round jobs, θ, the replicas’ states and the results with --secret-file: 2 local workers give the --local params_sha256', async () => {
+    const file = join(tmp, 'secret');
+    writeFileSync(file, 'a secret for the local SGD test, long enough\n', { mode: 0o600 });
+    const r = await runCli(['train', '--workers', '2', '--queue', queueName(), '--secret-file', file, ...SMALL]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('jobs, θ and results are signed with the secret from');
+    expect(lastJson(r.stdout)).toMatchObject({ params_sha256: await reference(SMALL), results_rejected: 0 });
+  });
+
+  it('gives up when no worker answers a round for --give-up-after: exit 4, one line, the keys removed', async () => {
+    const queue = queueName();
+    const r = await runCli(['train', '--workers', '0', '--queue', queue, '--give-up-after', '2', ...SMALL]);
+    expect(r.code, r.stderr).toBe(4);
+    expect(r.stderr.split('\n').filter((l) => l.startsWith('gradq:'))).toEqual([
+      expect.stringMatching(/^gradq: step 0: no valid result for [2-9] s and no responsive worker \(0 workers connected\); gave up/),
+    ]);
+    expect(await redis.keys(`${QUEUE_PREFIX}:${queue}:run:*`)).toEqual([]);
   });
 
   it('survives a worker SIGKILLed mid-round: its replica is recomputed by another, same params_sha256', async () => {
