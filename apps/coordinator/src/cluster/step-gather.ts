@@ -77,6 +77,9 @@ const QUEUED = new Set(['waiting', 'delayed', 'prioritized', 'waiting-children']
  * will be computed anyway), so that a burst of forged messages costs at most one attempt per job a worker takes.
  * The one way a step gives up is the watchdog's: no valid result for giveUpMs and no responsive worker.
  *
+ * A local SGD round is gathered by the same loop (RoundGather, round-gather.ts): it overrides what is particular
+ * to a result's kind (validate, read, addShard, attemptAt, keepParams) and nothing of the loop.
+ *
  * A BLPOP that the server leaves unanswered fails after POLL_S + 2 s, and a lost connection is retried, so that
  * neither can stall the loop: the watchdog runs every WATCHDOG_MS whatever arrives.
  */
