@@ -27,7 +27,7 @@ export const LOCK_MS = 4000;
 export const STALLED_CHECK_MS = 2000;
 
 export const workerCommand = defineCommand({
-  summary: 'take shard jobs from the queue and compute their gradients (runs until SIGTERM/SIGINT)',
+  summary: 'take shard jobs (and local SGD round jobs) from the queue and compute them (runs until SIGTERM/SIGINT)',
   usage: 'gradq worker [--redis URL] [--queue NAME] [--data-dir ROOT]',
   flags: WORKER_FLAGS,
   async run(flags, io) {
