@@ -86,6 +86,14 @@ describe('gradq train --sync local:H on the cluster', () => {
     }
   });
 
+  it('gives the --local params_sha256 when a round has replicas that take no step (a last round of one batch of 2 samples)', async () => {
+    // 578 samples: 9 batches of 64 and one of 2; local:3 makes rounds 0-2, 3-5, 6-8 and 9, whose shards 2 and 3 are empty.
+    const args = [...SMALL.map((a) => (a === '600' ? '578' : a === 'local:4' ? 'local:3' : a))];
+    const r = await runCli(['train', '--workers', '2', '--queue', queueName(), ...args]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(lastJson(r.stdout)).toMatchObject({ params_sha256: await reference(args), outer_steps: 8, applied_steps: 20 });
+  });
+
   it('signs round jobs, θ, the replicas’ states and the results with --secret-file: 2 local workers give the --local params_sha256', async () => {
     const file = join(tmp, 'secret');
     writeFileSync(file, 'a secret for the local SGD test, long enough\n', { mode: 0o600 });
