@@ -85,6 +85,21 @@ describe('gradq bench', () => {
     expect(await redis.keys(`gradq:${prefix}-*`)).toEqual([]);
   });
 
+  it('with --sync local:4, runs in-process and 1 worker in local SGD, checks the params and says so in bench.json', async () => {
+    const out = join(tmp, 'local-sgd');
+    const r = await runCli([...TINY, '--workers', '1', '--sync', 'local:4', '--queue', queuePrefix(), '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^ +64 {2}cluster, 1 worker .* ✓$/m);
+    const report = JSON.parse(readFileSync(join(out, 'bench.json'), 'utf8')) as BenchJson & { config: { sync: string }; notes: string[] };
+    expect(report.config.sync).toBe('local:4');
+    // No reference trainer beside local SGD (they train synchronously), even without --skip-reference.
+    expect(report.rows.map((row) => [row.trainer, row.same_params])).toEqual([
+      ['in-process', null],
+      ['cluster', true],
+    ]);
+    expect(report.notes.some((n) => n.startsWith('--sync local:4: local SGD'))).toBe(true);
+  });
+
   it('with --fit, fits the step-time model to 1 and 2 workers, prints it with its points and projections, and keeps it', async () => {
     const out = join(tmp, 'fit');
     const r = await runCli([...TINY, '--workers', '1,2', '--fit', '--skip-reference', '--queue', queuePrefix(), '--out', out]);
@@ -143,6 +158,7 @@ describe('gradq bench: bad input is one error line and exit code 2, before any r
     ['more shards than a batch', ['--batch', '64,2'], /--shards: 4 shards exceed a batch of 2/],
     ['an unknown model spec', ['--model', 'cnn:3x3'], /--model: model spec "cnn:3x3": input "3x3" is not CxHxW/],
     ['a queue prefix with a colon', ['--queue', 'a:b'], /--queue a:b: use 1-32 letters/],
+    ['an unknown sync mode', ['--sync', 'local:0'], /--sync local:0: use sync or local:H with H a whole number >= 1/],
     [
       '--fit with one worker count',
       ['--workers', '0,2', '--fit'],

@@ -46,6 +46,12 @@ export const BENCH_FLAGS = {
     default: 'gradq-bench',
     help: 'prefix of the queue names; each cluster run gets its own queue PREFIX-<run id>-b<batch>-w<workers>',
   },
+  sync: {
+    type: 'string',
+    placeholder: 'MODE',
+    default: 'sync',
+    help: 'how every run synchronises its shards, as gradq train --sync: sync | local:H (local SGD: a step of the table is then a round of H steps; no reference trainer)',
+  },
   json: { type: 'boolean', help: 'print the results as one JSON object on stdout (the table goes to stderr)' },
   fit: {
     type: 'boolean',
@@ -62,6 +68,8 @@ export interface BenchPlan {
   /** `model`, parsed. */
   spec: ModelSpec;
   optimizer: string;
+  /** gradq train --sync of every run: 'sync' or 'local:H'. */
+  sync: string;
   trainSamples: number;
   epochs: number;
   dataDir?: string;
@@ -88,6 +96,10 @@ export function benchPlanFromFlags(f: ParsedFlags<typeof BENCH_FLAGS>): BenchPla
   const queuePrefix = f.queue;
   if (!QUEUE_PREFIX_NAME.test(queuePrefix)) throw new UsageError(`--queue ${queuePrefix}: use 1-32 letters, digits, _ . -`);
   const spec = checkModelSpec(model);
+  const sync = f.sync;
+  if (sync !== 'sync' && !/^local:[1-9][0-9]{0,5}$/.test(sync)) {
+    throw new UsageError(`--sync ${sync}: use sync or local:H with H a whole number >= 1 (e.g. local:8)`);
+  }
   const trainSamples = f['train-samples'];
   return {
     workers,
@@ -96,11 +108,13 @@ export function benchPlanFromFlags(f: ParsedFlags<typeof BENCH_FLAGS>): BenchPla
     model,
     spec,
     optimizer,
+    sync,
     trainSamples,
     epochs,
     dataDir: f['data-dir'],
     out,
-    reference: !f['skip-reference'],
+    // The references train synchronously: beside a local SGD run they would measure something else.
+    reference: !f['skip-reference'] && sync === 'sync',
     queuePrefix,
     json,
     fit,

@@ -2,9 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { addInto, Model } from '@gradq/nn';
 import { InputError } from '@gradq/cli';
-import { DATASET_NAMES, epochOrder, getDatasetInfo, limitSamples, loadSplit, type Split } from '@gradq/data';
-import { checkModelFits, shardGradient, ShardInputs } from '@gradq/train';
+import { DATASET_NAMES, epochOrder, getDatasetInfo, limitSamples, loadSplit, stepsPerEpoch, type Split } from '@gradq/data';
+import { RoundReplicas } from './round-replicas.js';
+import { checkModelFits, replicaRound, replicaSpecFor, roundEnd, roundSteps, shardGradient, ShardInputs } from '@gradq/train';
 import {
+  checkRoundJobSignature,
   checkShardJobSignature,
   InvalidMessageError,
   jobShards,
@@ -12,6 +14,8 @@ import {
   ParamsFetcher,
   ResultWriter,
   type MessageSigner,
+  type RoundJob,
+  type RoundResult,
   type ShardJob,
   type ShardResult,
   type TensorConnection,
@@ -59,6 +63,8 @@ export class ShardProcessor {
   private pushing: Promise<void> = Promise.resolve();
   private readonly writer: ResultWriter;
   private readonly params: ParamsFetcher;
+  private readonly replicas = new RoundReplicas();
+  private payload = new Float32Array(0); // a round result's Δ and state buffers, one after the other
 
   constructor(
     private readonly tensors: TensorLink,
@@ -111,6 +117,81 @@ export class ShardProcessor {
         await this.pushing;
         this.pushing = this.push(job, shard, this.writer.write({ ...header, error }), performance.now());
       }
+      throw e;
+    }
+  }
+
+  /**
+   * A local SGD round job: replica `job.shard` of the round, run by libs/train's replicaRound (the in-process
+   * recipe) from θ and the replica's state as the coordinator wrote them for this round; pushes one result message
+   * (RoundResult, then Δ_k and the new state's buffers). On failure it pushes a failure report and throws.
+   */
+  async processRound(job: RoundJob): Promise<RoundResult[]> {
+    if (this.signer) checkRoundJobSignature(job, this.signer);
+    try {
+      if (!this.signer) checkRoundJobSignature(job, undefined);
+      if (!(DATASET_NAMES as readonly string[]).includes(job.dataset)) {
+        throw new InvalidMessageError(`round job: dataset ${JSON.stringify(job.dataset)} is not one of ${DATASET_NAMES.join(', ')}`);
+      }
+      const full = await this.trainSplit(job.dataset);
+      const train = badJobIfInputError(() => limitSamples(full, job.trainSamples, { samples: `training samples of ${job.dataset}` }));
+      const spec = replicaSpecFor(job);
+      if (job.batch > job.trainSamples) throw new InvalidMessageError(`round job: a batch of ${job.batch} of ${job.trainSamples} samples`);
+      const end = job.step + job.steps;
+      if (roundEnd(job.step, job.steps, spec.stepsPerEpoch) !== end || end > spec.totalSteps) {
+        throw new InvalidMessageError(
+          `round job: steps [${job.step}, ${end}) are not within one epoch of ${spec.stepsPerEpoch} steps of the run`,
+        );
+      }
+      const replica = badJobIfInputError(() => this.replicas.get(spec));
+      const { model, optimizer } = replica;
+      const classes = getDatasetInfo(job.dataset).classNames.length;
+      badJobIfInputError(() => checkModelFits(model, { name: job.dataset, rows: train.rows, cols: train.cols, classes }));
+      const fresh = optimizer.getState();
+      if (job.stateBuffers !== fresh.buffers.length) {
+        throw new InvalidMessageError(
+          `round job: ${job.stateBuffers} state buffers, a ${optimizer.name} optimizer keeps ${fresh.buffers.length}`,
+        );
+      }
+      const n = model.params.length;
+      const t0 = performance.now();
+      if (replica.paramsKey !== job.paramsKey) {
+        replica.paramsKey = '';
+        await this.params.fetchInto(job.paramsKey, replica.theta);
+        replica.paramsKey = job.paramsKey;
+      }
+      if (replica.state.length !== job.stateBuffers * n) replica.state = new Float32Array(job.stateBuffers * n);
+      if (job.stateBuffers > 0) await this.params.fetchInto(job.stateKey, replica.state);
+      const fetchMs = performance.now() - t0;
+      const epoch = Math.floor(job.step / stepsPerEpoch(job.trainSamples, job.batch));
+      const orderKey = `${job.dataset}/${job.seed}/${epoch}/${job.trainSamples}`;
+      if (this.order.key !== orderKey) this.order = { key: orderKey, order: epochOrder(job.seed, epoch, job.trainSamples) };
+      const steps = roundSteps(job.trainSamples, job.batch, job.shards, job.seed, job.step, end, this.order.order);
+      const buffers = Array.from({ length: job.stateBuffers }, (_, i) => replica.state.subarray(i * n, (i + 1) * n));
+      const t1 = performance.now();
+      const state = { ...fresh, t: job.stateT, buffers };
+      const r = replicaRound(model, optimizer, train, steps, job.shard, replica.theta, state, this.inputs, {
+        seed: job.seed,
+        shift: job.shift,
+      });
+      const computeMs = performance.now() - t1;
+      if (this.payload.length !== (1 + job.stateBuffers) * n) this.payload = new Float32Array((1 + job.stateBuffers) * n);
+      this.payload.set(r.delta);
+      r.state.buffers.forEach((b, i) => this.payload.set(b, (i + 1) * n));
+      const count = steps.reduce((c, p) => c + p.shards[job.shard][1] - p.shards[job.shard][0], 0);
+      await this.pushing;
+      const { run, step, shard, attempt } = job;
+      const result: RoundResult = {
+        v: 1, kind: 'round', run, step, shard, through: shard, attempt, count, lossSum: r.lossSum, correct: r.correct,
+        worker: this.name, fetchMs, computeMs, uploadMs: this.lastUploadMs, steps: r.steps, stateT: r.state.t,
+      }; // prettier-ignore
+      this.pushing = this.push(job, shard, this.writer.write(result, this.payload), performance.now());
+      return [result];
+    } catch (e) {
+      const error = String((e as Error).message).slice(0, 1000);
+      const header = { v: 2 as const, run: job.run, step: job.step, shard: job.shard, attempt: job.attempt, worker: this.name };
+      await this.pushing;
+      this.pushing = this.push(job, job.shard, this.writer.write({ ...header, error }), performance.now());
       throw e;
     }
   }
@@ -208,7 +289,7 @@ export class ShardProcessor {
    * RPUSH onto the job's results list, then renew its expiry (it expires with the run's other keys); never
    * rejects.
    */
-  private async push(job: ShardJob, shard: number, message: Buffer, since: number): Promise<void> {
+  private async push(job: Pick<ShardJob, 'step' | 'resultsKey'>, shard: number, message: Buffer, since: number): Promise<void> {
     try {
       await this.tensors.rpushExpire(job.resultsKey, message, KEY_TTL_MS);
       this.lastUploadMs = performance.now() - since;

@@ -6,8 +6,11 @@ import {
   RedisDeployment,
   resolveRedisUrl,
   resolveSecret,
+  validateRoundJob,
   validateShardJob,
+  ROUND_JOB_NAME,
   WORKER_FLAGS,
+  type RoundResult,
   type ShardJob,
   type ShardResult,
 } from '@gradq/cluster';
@@ -24,7 +27,7 @@ export const LOCK_MS = 4000;
 export const STALLED_CHECK_MS = 2000;
 
 export const workerCommand = defineCommand({
-  summary: 'take shard jobs from the queue and compute their gradients (runs until SIGTERM/SIGINT)',
+  summary: 'take shard jobs (and local SGD round jobs) from the queue and compute them (runs until SIGTERM/SIGINT)',
   usage: 'gradq worker [--redis URL] [--queue NAME] [--data-dir ROOT]',
   flags: WORKER_FLAGS,
   async run(flags, io) {
@@ -56,9 +59,10 @@ async function runWorker(flags: ParsedFlags<typeof WORKER_FLAGS>, io: CommandIo)
   const closing = new AbortController();
   const streak = new FailureStreak();
   let failing: WorkerFailingError | undefined;
-  const compute = async (data: unknown): Promise<ShardResult[]> => {
+  const compute = async (name: string, data: unknown): Promise<ShardResult[] | RoundResult[]> => {
     try {
-      const result = await processor.process(validateShardJob(data));
+      const result =
+        name === ROUND_JOB_NAME ? await processor.processRound(validateRoundJob(data)) : await processor.process(validateShardJob(data));
       streak.succeeded();
       return result;
     } catch (e) {
@@ -72,7 +76,7 @@ async function runWorker(flags: ParsedFlags<typeof WORKER_FLAGS>, io: CommandIo)
       throw e;
     }
   };
-  const worker = new Worker<ShardJob, ShardResult[]>(queue, async (job) => compute(job.data), {
+  const worker = new Worker<ShardJob, ShardResult[] | RoundResult[]>(queue, async (job) => compute(job.name, job.data), {
     connection: redis,
     prefix: deployment.queuePrefix(queue),
     concurrency: 1,

@@ -12,6 +12,15 @@ export {
   type ShardResult,
   type ShardFailure,
 } from './shard-job.js';
+export {
+  validateRoundJob,
+  validateRoundResult,
+  signRoundJob,
+  checkRoundJobSignature,
+  ROUND_JOB_NAME,
+  type RoundJob,
+  type RoundResult,
+} from './round-job.js';
 export { encodeParams, decodeParamsInto, ParamsFetcher, type ParamsSignature } from './tensor-codec.js';
 export { TensorConnection, RedisConnectionError, RedisReplyError, type TensorStore, type SlotRange } from './tensor-connection.js';
 export { ClusterTensorConnection } from './cluster-tensor-connection.js';

@@ -2,6 +2,7 @@ import { bytesIntoFloats, firstNonFinite, floatsIntoBytes } from '@gradq/nn';
 import { Packr } from 'msgpackr';
 import { InvalidMessageError } from './invalid-message-error.js';
 import type { ShardFailure, ShardResult } from './shard-job.js';
+import type { RoundResult } from './round-job.js';
 import { SIGNATURE_BYTES, type MessageSigner } from './signing.js';
 
 /**
@@ -39,7 +40,7 @@ export class ResultWriter {
   /** With `signer`, every message is signed. */
   constructor(private readonly signer?: MessageSigner) {}
 
-  write(header: ShardResult | ShardFailure, gradient?: Float32Array): Buffer {
+  write(header: ShardResult | RoundResult | ShardFailure, gradient?: Float32Array): Buffer {
     const packed = packr.pack(header);
     const start = headerEnd(packed.byteLength);
     const size = start + (gradient?.byteLength ?? 0);
@@ -57,7 +58,11 @@ export class ResultWriter {
 }
 
 /** One result message in a buffer of its own (for tests and tools; workers use a ResultWriter). */
-export function encodeResultMessage(header: ShardResult | ShardFailure, gradient?: Float32Array, signer?: MessageSigner): Buffer {
+export function encodeResultMessage(
+  header: ShardResult | RoundResult | ShardFailure,
+  gradient?: Float32Array,
+  signer?: MessageSigner,
+): Buffer {
   return Buffer.from(new ResultWriter(signer).write(header, gradient));
 }
 

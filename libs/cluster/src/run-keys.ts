@@ -5,6 +5,8 @@ import { ClusterConfigError } from './cluster-config-error.js';
  * beside them under `gradq:<queue>:run:<runId>:…` so that a run's tensors can be found and removed together:
  *
  *   …:params:<version>   θ of parameter version v (= the global step it is for), raw little-endian float32
+ *   …:state:<round>:<shard>   the inner optimizer state buffers a local SGD replica starts round <round> (its
+ *                        first global step) from, raw little-endian float32, written by the coordinator
  *   …:results            a list: workers RPUSH one result message per shard job (result-message.ts: the
  *                        shard's result and its gradient sum as raw float32), the coordinator BLPOPs them
  *
@@ -20,6 +22,7 @@ export interface RunKeys {
   /** Prefix of every key of this run (for SCAN … MATCH prefix*). */
   prefix: string;
   params(version: number): string;
+  state(round: number, shard: number): string;
   results: string;
 }
 
@@ -35,6 +38,7 @@ export function runKeys(queue: string, runId: string): RunKeys {
     runId,
     prefix,
     params: (version) => `${prefix}params:${version}`,
+    state: (round, shard) => `${prefix}state:${round}:${shard}`,
     results: `${prefix}results`,
   };
 }

@@ -178,6 +178,11 @@ export class LocalRounds {
     return { lossSum, correct };
   }
 
+  /** Outer steps applied (rounds in which some replica took a step), across resumes. */
+  get outerSteps(): number {
+    return this.outer.t;
+  }
+
   /** What a checkpoint keeps: the replicas' inner optimizer states and the outer optimizer's velocity and count. */
   getState(): LocalRoundsState {
     return {

@@ -1,11 +1,13 @@
 import { writeFileAtomic, formatCount, ProgressBar, type OutputStream } from '@gradq/cli';
 import { encodeModel, firstNonFinite, paramsSha256, verifyModelFile } from '@gradq/nn';
-import { epochOrder, planStep } from '@gradq/data';
+import { epochOrder } from '@gradq/data';
+import { roundSteps } from './replica-spec.js';
+import { syncModeName } from './sync-mode.js';
 import type { Checkpointer, TrainCursor } from './checkpoint.js';
 import { DivergedError } from './diverged-error.js';
 import { RunStoppedError } from './run-stopped-error.js';
 import { evaluateSplit } from './evaluate.js';
-import type { GradientSource, StepPlan } from './gradient-source.js';
+import type { GradientSource } from './gradient-source.js';
 import { StepTimes } from './step-times.js';
 import { LocalRounds, roundEnd, type LocalRoundsState } from './local-round.js';
 import type { TrainingSetup } from './training-setup.js';
@@ -24,6 +26,10 @@ export interface TrainSummary {
   steps: number;
   batch: number;
   shards: number;
+  /** --sync: 'sync' or 'local:H'. */
+  sync: string;
+  /** Local SGD: outer steps applied over the run (rounds, across resumes); absent for sync. */
+  outer_steps?: number;
   train_samples: number;
   train_loss: number;
   train_accuracy: number;
@@ -131,16 +137,15 @@ export async function runTraining(
       const globalStep = epoch * setup.stepsPerEpoch + s;
       // A synchronous step is one global step; a local SGD round covers up to H, never past the epoch's end.
       const end = rounds ? roundEnd(globalStep, rounds.h, setup.stepsPerEpoch) : globalStep + 1;
-      const plan: StepPlan = { ...planStep(n, config.batch, config.shards, globalStep), globalStep, order };
-      // The plans of a local SGD round's global steps; a synchronous step has only plan.
-      const steps = rounds ? [plan] : null;
-      for (let g = globalStep + 1; g < end; g++) steps?.push({ ...planStep(n, config.batch, config.shards, g), globalStep: g, order });
-      const last = steps ? steps[steps.length - 1] : plan;
+      // The plans of the step (a synchronous step) or of the round's global steps (local SGD).
+      const steps = roundSteps(n, config.batch, config.shards, config.seed, globalStep, end, order);
+      const plan = steps[0];
+      const last = steps[steps.length - 1];
       const batchSize = last.batchStart + last.batchSize - plan.batchStart;
       const t0 = performance.now();
       let stats;
       try {
-        if (rounds && steps) stats = await rounds.run(source, steps, model.params);
+        if (rounds) stats = await rounds.run(source, steps, model.params);
         else {
           // Scatter the shards and gather their gradient sums in shard order.
           sum.fill(0);
@@ -232,6 +237,8 @@ export async function runTraining(
     steps: setup.totalSteps,
     batch: config.batch,
     shards: config.shards,
+    sync: syncModeName(mode),
+    ...(rounds && { outer_steps: rounds.outerSteps }),
     train_samples: n,
     train_loss: epochLoss / n,
     train_accuracy: epochCorrect / n,

@@ -3,6 +3,7 @@ import { limitSamples, stepsPerEpoch, type Dataset, type Split } from '@gradq/da
 import { checkModelFits } from './model-fit.js';
 import { parseScheduleSpec } from './schedule-spec.js';
 import type { TrainConfig } from './train-config.js';
+import { makeReplicaFrom, type ReplicaSpec } from './replica-spec.js';
 
 /** The largest activations (and their gradients) one shard may need: 1 GiB, well below WebAssembly's 4 GB. */
 export const MAX_SHARD_ACTIVATION_BYTES = 2 ** 30;
@@ -51,11 +52,18 @@ export function setUpTraining(config: TrainConfig, dataset: Dataset): TrainingSe
   return { config, train, test: dataset.test, model, optimizer, stepsPerEpoch: perEpoch, totalSteps };
 }
 
+/** The replica spec of the setup: its model, optimizer, schedule and the optimizer's resolved hyperparameters. */
+export function replicaSpec(setup: TrainingSetup): ReplicaSpec {
+  const { config, optimizer } = setup;
+  return {
+    model: config.model, optimizer: config.optimizer, lr: config.lr, schedule: config.schedule, warmup: config.warmup,
+    momentum: optimizer.hyper.momentum, weightDecay: optimizer.hyper.weightDecay, stepsPerEpoch: setup.stepsPerEpoch, totalSteps: setup.totalSteps,
+  }; // prettier-ignore
+}
+
 /** A second model and optimizer of the setup's spec, optimizer and schedule: the scratch replica of local SGD rounds. */
 export function makeReplica(setup: TrainingSetup): { model: Model; optimizer: Optimizer } {
-  const { config, model, optimizer: main } = setup;
-  const optimizer = makeOptimizer(config.optimizer, model.params.length, main.schedule, optimizerHyper(config));
-  return { model: new Model(model.spec, { seed: config.seed, init: config.init, storage: optimizer.modelStorage() }), optimizer };
+  return makeReplicaFrom(replicaSpec(setup));
 }
 
 function optimizerHyper(config: TrainConfig) {

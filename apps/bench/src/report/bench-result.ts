@@ -65,6 +65,8 @@ export interface BenchReport {
     dataset: 'mnist';
     model: string;
     optimizer: string;
+    /** gradq train --sync of every run (absent in reports written before it existed: sync). */
+    sync?: string;
     shards: number;
     epochs: number;
     train_samples: number;
@@ -188,6 +190,12 @@ export function benchNotes(plan: BenchPlan, referenceNote: string | undefined): 
     'same params: the cluster run ends with the params_sha256 of the in-process run (the same training, bit for bit).',
     'peak RSS: of the coordinator (or the in-process trainer) and of the largest worker.',
   ];
+  if (plan.sync !== 'sync') {
+    notes.push(
+      `--sync ${plan.sync}: local SGD; a step of the step ms columns is a round (the replicas' inner steps, one round job per shard), ` +
+        'samples/s count every sample of every inner step; no reference trainer (they train synchronously).',
+    );
+  }
   if (referenceNote !== undefined) notes.push(referenceNote);
   return notes;
 }

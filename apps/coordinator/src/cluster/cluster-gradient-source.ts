@@ -1,7 +1,8 @@
 import { deleteKeysWithPrefix, type MessageSigner, type RunKeys, type ShardJob, type ShardResult, type TensorStore } from '@gradq/cluster';
 import type { Queue } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
-import type { GradientSource, StepPlan, StepStats } from '@gradq/train';
+import type { OptimizerState } from '@gradq/nn';
+import type { GradientSource, ReplicaResult, StepPlan, StepStats } from '@gradq/train';
 import { settlesWithin, untilAborted } from './bounded-wait.js';
 import { ClusterTimer, type ClusterTimings, type StepPhases } from './cluster-timings.js';
 import { InterruptedError, type StopSignal } from './interrupted-error.js';
@@ -9,6 +10,8 @@ import { ConnectedWorkers, shardsPerJob } from './job-grouping.js';
 import { ResultInbox } from './result-inbox.js';
 import { StepGather, type ClusterCounters, type GatherContext } from './step-gather.js';
 import { StepPublisher, type RunDescriptor } from './step-publisher.js';
+import { RoundGather } from './round-gather.js';
+import { RoundPublisher, type RoundDescriptor } from './round-publisher.js';
 import { TensorRetry } from './tensor-retry.js';
 import { WorkerRoster } from './worker-roster.js';
 
@@ -44,6 +47,12 @@ export class ClusterGradientSource implements GradientSource {
   private readonly context: GatherContext;
   private readonly workers: ConnectedWorkers;
   private readonly observers: ClusterStepObserver[] = [];
+  /**
+   * Local SGD (--sync local:H): the round publisher, two sets of result buffers (one per replica; rounds take
+   * turns, so that the replicas' states a round adopted, views of its set, are not overwritten by the next round's
+   * results), the turn, and the last round's first step.
+   */
+  private readonly rounds?: { publisher: RoundPublisher; payloads: [Float32Array[], Float32Array[]]; turn: number; previous: number };
 
   /**
    * `tensors` is a connection of its own: it writes θ, then waits in BLPOP for the results. With the run's secret
@@ -59,11 +68,18 @@ export class ClusterGradientSource implements GradientSource {
     log: (line: string) => void,
     stop: StopOptions,
     signer?: MessageSigner,
+    /** For a local SGD run: what its round jobs share. */
+    rounds?: RoundDescriptor,
   ) {
     this.workers = new ConnectedWorkers(queue);
     const retry = new TensorRetry(log, stop.signal);
     this.publisher = new StepPublisher(tensors, queue, keys, run, retry, signer);
-    const inbox = new ResultInbox(tensors, keys.results, paramCount, retry);
+    if (rounds) {
+      const publisher = new RoundPublisher(tensors, queue, keys, run, rounds, this.publisher, retry, signer);
+      this.rounds = { publisher, payloads: [[], []], turn: 0, previous: -1 };
+    }
+    // A round result carries Δ and the replica's state buffers: (1 + stateBuffers) × paramCount values.
+    const inbox = new ResultInbox(tensors, keys.results, paramCount * (1 + (rounds?.stateBuffers ?? 0)), retry);
     this.context = {
       runId: keys.runId, queue, publisher: this.publisher, inbox, grads: [], counters: this.counters, roster: new WorkerRoster(),
       giveUpMs: stop.giveUpMs, signal: stop.signal, log, signer,
@@ -114,6 +130,47 @@ export class ClusterGradientSource implements GradientSource {
     });
     for (const o of this.observers) o.stepGathered(plan.globalStep, this.timer.last, gather.shardResults);
     return stats;
+  }
+
+  /**
+   * One local SGD round: θ and the replicas' states written, one round job per replica, the results gathered as
+   * step() gathers shards (RoundGather: the same checks, recomputation, watchdog and giving up); returns the
+   * replicas' results in shard order for LocalRounds to add and adopt. Interrupted or failing, as step().
+   */
+  async round(steps: readonly StepPlan[], theta: Float32Array, states: readonly OptimizerState[]): Promise<ReplicaResult[]> {
+    const first = steps[0].globalStep;
+    if (!this.rounds) throw new Error('this cluster run was started for synchronous steps, not local SGD rounds');
+    const signal = this.context.signal;
+    if (signal?.aborted) throw new InterruptedError(signal.reason as StopSignal, first);
+    const { publisher } = this.rounds;
+    const payloads = this.rounds.payloads[(this.rounds.turn ^= 1)];
+    const floats = this.paramCount * (1 + (states[0]?.buffers.length ?? 0));
+    while (payloads.length < states.length) payloads.push(new Float32Array(floats));
+    const round = { steps, states };
+    const t0 = performance.now();
+    let t1 = t0;
+    const gather = new RoundGather(round, theta, this.context, publisher, payloads);
+    try {
+      const jobs = publisher.firstJobs(round);
+      gather.expectRound(jobs);
+      await untilAborted(publisher.publish(round, theta, jobs, this.rounds.previous), signal);
+      this.rounds.previous = first;
+      t1 = performance.now();
+      await untilAborted(gather.collect(), signal);
+    } catch (e) {
+      await settlesWithin(gather.withdrawAll(), WITHDRAW_MS).catch(() => false);
+      throw signal?.aborted ? new InterruptedError(signal.reason as StopSignal, first) : e;
+    }
+    const t2 = performance.now();
+    await gather.finish();
+    const results = gather.replicaResults();
+    this.timer.addStep(gather.shardResults, {
+      publish: t1 - t0,
+      gather: t2 - t1,
+      aggregate: gather.aggregateMs + (performance.now() - t2),
+    });
+    for (const o of this.observers) o.stepGathered(first, this.timer.last, gather.shardResults);
+    return results;
   }
 
   /** Removes every key of the run (θ, the results list); the queue's jobs were removed as they completed. */

@@ -16,6 +16,7 @@ import {
   type ShardResult,
 } from '@gradq/cluster';
 import type { TrainConfig } from '@gradq/train';
+import type { RoundDescriptor } from './round-publisher.js';
 import { Queue } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
 import { settlesWithin } from './bounded-wait.js';
@@ -42,6 +43,8 @@ export interface ClusterRunOptions {
   secret?: SharedSecret;
   /** A step gives up after this long without a valid result while no worker is responsive. */
   giveUpMs: number;
+  /** For a local SGD run (--sync local:H): what its round jobs share. */
+  rounds?: RoundDescriptor;
   log: (line: string) => void;
 }
 
@@ -110,7 +113,7 @@ export class ClusterRun {
       const { dataset, seed, model, augmentShift: shift } = o.config;
       const run = { dataset, trainSamples: o.trainSamples, seed, model, shift };
       const stop = { giveUpMs: o.giveUpMs, signal: signals.signal };
-      const source = new ClusterGradientSource(redis, tensors, queue, keys, run, o.paramCount, o.log, stop, o.secret?.signer);
+      const source = new ClusterGradientSource(redis, tensors, queue, keys, run, o.paramCount, o.log, stop, o.secret?.signer, o.rounds);
       workers.start(o.workers);
       o.log(
         `run ${keys.runId} on queue "${queueName}" at ${deployment.describe()}: ` +

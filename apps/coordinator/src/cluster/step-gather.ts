@@ -77,13 +77,16 @@ const QUEUED = new Set(['waiting', 'delayed', 'prioritized', 'waiting-children']
  * will be computed anyway), so that a burst of forged messages costs at most one attempt per job a worker takes.
  * The one way a step gives up is the watchdog's: no valid result for giveUpMs and no responsive worker.
  *
+ * A local SGD round is gathered by the same loop (RoundGather, round-gather.ts): it overrides what is particular
+ * to a result's kind (validate, read, addShard, attemptAt, keepParams) and nothing of the loop.
+ *
  * A BLPOP that the server leaves unanswered fails after POLL_S + 2 s, and a lost connection is retried, so that
  * neither can stall the loop: the watchdog runs every WATCHDOG_MS whatever arrives.
  */
 export class StepGather {
   /** Milliseconds spent reading, validating and adding gradients. */
   aggregateMs = 0;
-  private readonly pending = new Map<number, Pending>(); // by shard
+  protected readonly pending = new Map<number, Pending>(); // by shard
   private readonly results: Array<ShardResult | undefined>;
   private added = 0; // shards 0..added-1 are in the sum, or empty
   private readonly superseded = new Set<string>(); // job ids of attempts that were added again
@@ -94,10 +97,10 @@ export class StepGather {
 
   /** Gathers the results of the step (to be published with θ = `params`) into `sum`. */
   constructor(
-    private readonly plan: StepPlan,
-    private readonly params: Float32Array,
+    protected readonly plan: StepPlan,
+    protected readonly params: Float32Array,
     private readonly sum: Float32Array,
-    private readonly ctx: GatherContext,
+    protected readonly ctx: GatherContext,
   ) {
     this.results = new Array(plan.shards.length);
   }
@@ -167,10 +170,31 @@ export class StepGather {
   private addReady(): void {
     for (; this.added < this.plan.shards.length; this.added++) {
       const k = this.added;
-      if (this.results[k] !== undefined) addInto(this.sum, this.ctx.grads[k]);
+      if (this.results[k] !== undefined) this.addShard(k);
       else if (this.pending.has(k)) return; // still waited for
       // else an empty shard of a last, partial batch: nothing to add
     }
+  }
+
+  /** Adds shard k's gradient (in grads[k]) into the sum; called in shard order. */
+  protected addShard(k: number): void {
+    addInto(this.sum, this.ctx.grads[k]);
+  }
+
+  /** A result header for shard k of this step, validated (InvalidMessageError otherwise). */
+  protected validate(claim: Record<string, unknown>, k: number): ShardResult {
+    return validateShardResult(claim, { run: this.ctx.runId, step: this.plan.globalStep, shard: k, ranges: this.plan.shards });
+  }
+
+  /** Reads the accepted result's payload (for shard k, while it has no result) where addShard finds it. */
+  protected read(payload: Uint8Array, k: number, result: ShardResult): void {
+    readGradientInto(payload, this.ctx.grads[k], `from ${JSON.stringify(result.worker.slice(0, 100))}`);
+  }
+
+  /** Attempt `attempt` at shard `shard`: its job's id, and how to add it. */
+  protected attemptAt(shard: number, attempt: number): { jobId: string; add: () => Promise<void> } {
+    const job = this.ctx.publisher.job(this.plan, shard, attempt);
+    return { jobId: job.opts.jobId, add: () => this.ctx.publisher.add(job) };
   }
 
   /**
@@ -237,11 +261,11 @@ export class StepGather {
     }
     if (waiting === undefined) return;
     try {
-      const result = validateShardResult(claim, { run: this.ctx.runId, step: t, shard: k, ranges: this.plan.shards });
+      const result = this.validate(claim, k);
       if (result.through > k && this.results.slice(k + 1, result.through + 1).some((r) => r !== undefined)) {
         return await this.overlapping(result, waiting.jobId);
       }
-      readGradientInto(message.gradient, this.ctx.grads[k], `from ${JSON.stringify(result.worker.slice(0, 100))}`);
+      this.read(message.gradient, k, result);
       this.results[k] = result;
       for (let j = k; j <= result.through; j++) {
         const p = this.pending.get(j);
@@ -292,7 +316,7 @@ export class StepGather {
   }
 
   /** Writes θ_t again if it is gone from Redis (restarted empty, flushed): workers without it could not compute. */
-  private async keepParams(): Promise<void> {
+  protected async keepParams(): Promise<void> {
     if (await this.ctx.publisher.restoreParams(this.plan.globalStep, this.params)) {
       this.ctx.log(`step ${this.plan.globalStep}: θ was gone from Redis (restarted empty?); written again`);
     }
@@ -304,10 +328,10 @@ export class StepGather {
     const previous = this.pending.get(shard);
     const attempt = (previous?.attempt ?? 0) + 1;
     if (previous) this.superseded.add(previous.jobId);
-    const job = this.ctx.publisher.job(this.plan, shard, attempt);
-    this.pending.set(shard, { attempt, jobId: job.opts.jobId });
+    const job = this.attemptAt(shard, attempt);
+    this.pending.set(shard, { attempt, jobId: job.jobId });
     this.ctx.counters.recomputed++;
-    await this.ctx.publisher.add(job);
+    await job.add();
   }
 
   /**

@@ -83,12 +83,15 @@ export class StepPublisher {
     await this.queue.addBulk(jobs);
   }
 
-  /** Writes θ_t and drops θ_{t-1}, both again after a lost connection until they go through. */
-  async writeParams(step: number, params: Float32Array): Promise<void> {
+  /**
+   * Writes θ_t and drops the previous version (θ_{t-1}; a local SGD round's, that of the round before), both again
+   * after a lost connection until they go through.
+   */
+  async writeParams(step: number, params: Float32Array, previous = step - 1): Promise<void> {
     const key = this.keys.params(step);
     const bytes = encodeParams(params, this.signer && { key, signer: this.signer });
     await this.retry.untilDone(`step ${step}: writing θ`, () =>
-      Promise.all([this.tensors.set(key, bytes, KEY_TTL_MS), step > 0 ? this.tensors.unlink(this.keys.params(step - 1)) : undefined]),
+      Promise.all([this.tensors.set(key, bytes, KEY_TTL_MS), previous >= 0 ? this.tensors.unlink(this.keys.params(previous)) : undefined]),
     );
   }
 

@@ -4,8 +4,10 @@ import { resolveSecret } from '@gradq/cluster';
 import { loadDataset } from '@gradq/data';
 import {
   Checkpointer,
+  freshReplicaState,
   LocalGradientSource,
   makeReplica,
+  replicaSpec,
   runTraining,
   setUpTraining,
   type GradientSource,
@@ -27,9 +29,6 @@ export const trainCommand = defineCommand({
     for (const flag of ['workers', 'redis', 'secret-file'] as const) {
       if (flags.local && flags[flag] !== undefined)
         throw new UsageError(`--${flag} has no meaning with --local (training runs in this process)`);
-    }
-    if (config.sync?.kind === 'local' && !flags.local) {
-      throw new UsageError(`--sync ${flags.sync} runs in this process only so far: add --local (the cluster runs --sync sync)`);
     }
     const secret = flags.local ? undefined : resolveSecret(flags['secret-file']); // before any work: a bad secret is bad input
     const dashboard = flags.dashboard === undefined ? undefined : parseListenAddress('dashboard', flags.dashboard);
@@ -69,6 +68,12 @@ export const trainCommand = defineCommand({
         workers: flags.workers ?? availableParallelism(),
         secret,
         giveUpMs: flags['give-up-after'] * 1000,
+        ...(config.sync?.kind === 'local' && {
+          rounds: {
+            batch: config.batch, shards: config.shards, epochs: config.epochs, replica: replicaSpec(setup),
+            stateBuffers: freshReplicaState(setup.optimizer).buffers.length,
+          }, // prettier-ignore
+        }),
         log: (line) => void io.stderr.write(`${line}\n`),
       });
       source = cluster.source;

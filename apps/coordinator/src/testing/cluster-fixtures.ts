@@ -1,7 +1,17 @@
 import type { ChildProcess } from 'node:child_process';
-import { decodeParamsInto, jobShards, QUEUE_PREFIX, type MessageSigner, type ShardJob, type ShardResult } from '@gradq/cluster';
+import {
+  decodeParamsInto,
+  jobShards,
+  QUEUE_PREFIX,
+  type MessageSigner,
+  type RoundJob,
+  type RoundResult,
+  type ShardJob,
+  type ShardResult,
+} from '@gradq/cluster';
 import { epochOrder, gatherBatch, limitSamples, loadDataset, type Split } from '@gradq/data';
 import { Model } from '@gradq/nn';
+import { makeReplicaFrom, replicaRound, replicaSpecFor, roundSteps, ShardInputs } from '@gradq/train';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { expect } from 'vitest';
@@ -83,4 +93,31 @@ export async function honestShards(
       }; // prettier-ignore
       return { grads: model.grads.slice(), result, start };
     });
+}
+
+/**
+ * What an honest worker computes for a local SGD round job, with libs/train's replicaRound directly (θ and the
+ * replica's state read from `redis`): its RoundResult (worker 'evil') and payload (Δ_k, then the state's buffers).
+ */
+export async function honestRound(redis: Redis, job: RoundJob, fullTrain: Split): Promise<{ result: RoundResult; payload: Float32Array }> {
+  const train = limitSamples(fullTrain, job.trainSamples);
+  const { model, optimizer } = makeReplicaFrom(replicaSpecFor(job));
+  const n = model.params.length;
+  const theta = new Float32Array(n);
+  decodeParamsInto(await redis.getBuffer(job.paramsKey), theta, job.paramsKey);
+  const saved = new Float32Array(job.stateBuffers * n);
+  if (job.stateBuffers > 0) decodeParamsInto(await redis.getBuffer(job.stateKey), saved, job.stateKey);
+  const buffers = Array.from({ length: job.stateBuffers }, (_, i) => saved.subarray(i * n, (i + 1) * n));
+  const steps = roundSteps(job.trainSamples, job.batch, job.shards, job.seed, job.step, job.step + job.steps);
+  const state = { ...optimizer.getState(), t: job.stateT, buffers };
+  const r = replicaRound(model, optimizer, train, steps, job.shard, theta, state, new ShardInputs(), { seed: job.seed, shift: job.shift });
+  const payload = new Float32Array((1 + job.stateBuffers) * n);
+  payload.set(r.delta);
+  r.state.buffers.forEach((b, i) => payload.set(b, (i + 1) * n));
+  const count = steps.reduce((c, p) => c + p.shards[job.shard][1] - p.shards[job.shard][0], 0);
+  const result: RoundResult = {
+    v: 1, kind: 'round', run: job.run, step: job.step, shard: job.shard, through: job.shard, attempt: job.attempt, count,
+    lossSum: r.lossSum, correct: r.correct, worker: 'evil', fetchMs: 0, computeMs: 0, uploadMs: 0, steps: r.steps, stateT: r.state.t,
+  }; // prettier-ignore
+  return { result, payload };
 }

@@ -1,0 +1,149 @@
+import {
+  encodeParams,
+  KEY_TTL_MS,
+  ROUND_JOB_NAME,
+  shardJobId,
+  signRoundJob,
+  type MessageSigner,
+  type RoundJob,
+  type RunKeys,
+  type ShardJob,
+  type ShardResult,
+  type TensorStore,
+} from '@gradq/cluster';
+import type { OptimizerState } from '@gradq/nn';
+import type { ReplicaSpec, StepPlan } from '@gradq/train';
+import type { Queue } from 'bullmq';
+import type { RunDescriptor, StepPublisher } from './step-publisher.js';
+import type { TensorRetry } from './tensor-retry.js';
+
+/** What every round job of a local SGD run shares besides the RunDescriptor: the batch plan and the inner optimizer. */
+export interface RoundDescriptor {
+  batch: number;
+  shards: number;
+  epochs: number;
+  replica: ReplicaSpec;
+  /** Buffers of the inner optimizer's state (0 for plain SGD, 1 for momentum, 2 for Adam). */
+  stateBuffers: number;
+}
+
+/** One round as the cluster runs it: its steps (of one epoch) and the K replicas' inner states it starts from. */
+export interface RoundPlan {
+  steps: readonly StepPlan[];
+  states: readonly OptimizerState[];
+}
+
+/** One attempt at a replica of a round, as BullMQ's add takes it. */
+export interface RoundJobSpec {
+  name: typeof ROUND_JOB_NAME;
+  data: RoundJob;
+  opts: { jobId: string; removeOnComplete: true; removeOnFail: true };
+}
+
+/** What replica k of a round must report: samples, inner steps, and the inner step counter at its end. */
+export function replicaWork(round: RoundPlan, k: number): { count: number; steps: number; stateT: number } {
+  let count = 0;
+  let steps = 0;
+  let stateT = round.states[k].t;
+  for (const plan of round.steps) {
+    const [start, end] = plan.shards[k];
+    if (end === start) continue;
+    count += end - start;
+    steps++;
+    stateT = plan.globalStep + 1;
+  }
+  return { count, steps, stateT };
+}
+
+/**
+ * Puts a local SGD round where the workers find it: θ of the round (under the params key of its first step, through
+ * the StepPublisher), each replica's inner optimizer state (state key), then one round job per replica. With the
+ * run's secret, all are signed. Job ids share the synchronous ones' scheme (run.step.shard.attempt: a round is
+ * named by its first step, and a run is either synchronous or local).
+ */
+export class RoundPublisher {
+  /** Each replica's state buffers one after the other, as written (one array per replica: the writes overlap). */
+  private readonly scratch: Float32Array[] = [];
+
+  constructor(
+    private readonly tensors: TensorStore,
+    private readonly queue: Queue<ShardJob, ShardResult[]>,
+    private readonly keys: RunKeys,
+    private readonly run: RunDescriptor,
+    private readonly rounds: RoundDescriptor,
+    private readonly steps: StepPublisher,
+    private readonly retry: TensorRetry,
+    private readonly signer?: MessageSigner,
+  ) {}
+
+  /** The job of attempt `attempt` at replica `shard` of the round. */
+  job(round: RoundPlan, shard: number, attempt: number): RoundJobSpec {
+    const first = round.steps[0].globalStep;
+    const { replica: r, stateBuffers } = this.rounds;
+    const data: RoundJob = {
+      v: 1, kind: 'round', run: this.keys.runId, step: first, steps: round.steps.length, shard, shards: this.rounds.shards, attempt,
+      dataset: this.run.dataset, trainSamples: this.run.trainSamples, seed: this.run.seed, batch: this.rounds.batch,
+      model: this.run.model, shift: this.run.shift, optimizer: r.optimizer, lr: r.lr, schedule: r.schedule, warmup: r.warmup,
+      momentum: r.momentum, weightDecay: r.weightDecay, epochs: this.rounds.epochs, paramsKey: this.keys.params(first),
+      stateKey: stateBuffers > 0 ? this.keys.state(first, shard) : '', stateBuffers, stateT: round.states[shard].t,
+      resultsKey: this.keys.results,
+    }; // prettier-ignore
+    return {
+      name: ROUND_JOB_NAME,
+      data: this.signer ? signRoundJob(data, this.signer) : data,
+      opts: { jobId: shardJobId(this.keys.runId, first, shard, attempt), removeOnComplete: true, removeOnFail: true },
+    };
+  }
+
+  /** Attempt 0 of every replica (a replica whose shards are all empty still answers: Δ = 0, 0 steps). */
+  firstJobs(round: RoundPlan): RoundJobSpec[] {
+    return round.states.map((_, k) => this.job(round, k, 0));
+  }
+
+  /**
+   * Writes θ and the replicas' states of the round (dropping those of the round that started at `previous`), then
+   * adds `jobs` in one round trip: Redis has them before any worker sees a job. `params` must not change first.
+   */
+  async publish(round: RoundPlan, params: Float32Array, jobs: RoundJobSpec[], previous: number): Promise<void> {
+    const first = round.steps[0].globalStep;
+    // θ and the K states in one go: the writes are pipelined on the tensor connection.
+    await Promise.all([
+      this.steps.writeParams(first, params, previous),
+      ...round.states.map((_, k) => this.writeState(round, k, previous)),
+    ]);
+    // The queue carries both kinds of job; its type names the synchronous one (BullMQ takes any JSON data).
+    await this.queue.addBulk(jobs as unknown as Parameters<typeof this.queue.addBulk>[0]);
+  }
+
+  /** Adds one more job: a new attempt at a replica. */
+  async add(job: RoundJobSpec): Promise<void> {
+    await this.queue.add(job.name as 'shard', job.data as unknown as ShardJob, job.opts);
+  }
+
+  /** Writes θ and the states of the round again if θ is gone (a Redis restarted empty); true when it had to. */
+  async restore(round: RoundPlan, params: Float32Array): Promise<boolean> {
+    const first = round.steps[0].globalStep;
+    if (!(await this.steps.restoreParams(first, params))) return false;
+    await Promise.all(round.states.map((_, k) => this.writeState(round, k, -1)));
+    return true;
+  }
+
+  /** Replica k's state buffers, one after the other, under its state key of the round (nothing without buffers). */
+  private async writeState(round: RoundPlan, k: number, previous: number): Promise<void> {
+    const { buffers } = round.states[k];
+    if (buffers.length === 0) return;
+    const n = buffers[0].length;
+    if (this.scratch[k]?.length !== buffers.length * n) this.scratch[k] = new Float32Array(buffers.length * n);
+    const all = this.scratch[k];
+    buffers.forEach((b, i) => all.set(b, i * n));
+    const first = round.steps[0].globalStep;
+    const key = this.keys.state(first, k);
+    const bytes = encodeParams(all, this.signer && { key, signer: this.signer });
+    await this.retry.untilDone(`round ${first}: writing replica ${k}'s state`, () =>
+      Promise.all([
+        this.tensors.set(key, bytes, KEY_TTL_MS),
+        previous >= 0 ? this.tensors.unlink(this.keys.state(previous, k)) : undefined,
+      ]),
+    );
+  }
+}

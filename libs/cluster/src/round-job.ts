@@ -1,0 +1,151 @@
+import { MAX_SHIFT } from '@gradq/data';
+import { OPTIMIZER_NAMES } from '@gradq/nn';
+import { InvalidMessageError } from './invalid-message-error.js';
+import type { ShardResult } from './shard-job.js';
+import type { MessageSigner } from './signing.js';
+
+/** BullMQ's job name of a local SGD round job (a synchronous step's job is named 'shard'). */
+export const ROUND_JOB_NAME = 'round';
+
+/**
+ * The job of one replica (shard) of a local SGD round (`--sync local:H`), BullMQ job data (JSON): everything a
+ * worker needs to run libs/train's replicaRound, and no tensor. The round covers the global steps
+ * [step, step + steps) of one epoch; the worker recomputes their StepPlans from trainSamples, batch and shards
+ * (libs/data's planStep and epochOrder of seed), runs replica `shard` from θ (paramsKey) and its inner optimizer
+ * state (stateKey: the state's buffers, written by the coordinator for this round and replica; absent when the
+ * optimizer keeps none) with an inner optimizer made from the ReplicaSpec fields (optimizer … totalSteps), and
+ * pushes one result message: a RoundResult, then Δ_k and the new state's buffers (float32). The coordinator adopts
+ * that state only when it accepts the result, and writes it for the next round itself: a recomputation reads
+ * what the first attempt read and gives the same bits; an old or late result changes nothing.
+ */
+export interface RoundJob {
+  // round job version 1 (a job named 'round'); an older worker reads it as a shard job and refuses it (field v)
+  v: 1;
+  kind: 'round';
+  run: string;
+  step: number; // the round's first global step; also the version of θ it starts from
+  steps: number; // global steps in the round (H, or fewer at an epoch's end)
+  shard: number; // the replica
+  shards: number; // K
+  attempt: number;
+  dataset: string;
+  trainSamples: number;
+  seed: number;
+  batch: number;
+  model: string;
+  shift: number;
+  optimizer: string;
+  lr: number;
+  schedule: string;
+  warmup: number;
+  momentum: number;
+  weightDecay: number;
+  epochs: number;
+  paramsKey: string;
+  /** Key of the replica's inner optimizer state for this round; '' when the optimizer keeps no buffers. */
+  stateKey: string;
+  stateBuffers: number;
+  /** The state's step counter (kept as it is by a replica that takes no step in the round). */
+  stateT: number;
+  resultsKey: string;
+  sig?: string;
+}
+
+/**
+ * A worker's answer to a round job: the header of its result message, followed by Δ_k (paramCount float32) and
+ * the `stateBuffers` buffers of the replica's new inner optimizer state (paramCount float32 each). The shard result
+ * fields mean what they mean for a synchronous shard (count: samples over the round's steps; through = shard).
+ */
+export interface RoundResult extends Omit<ShardResult, 'v'> {
+  v: 1;
+  kind: 'round';
+  /** Inner steps the replica took (steps of the round whose shard k is not empty). */
+  steps: number;
+  /** The inner optimizer's step counter at the round's end. */
+  stateT: number;
+}
+
+type Check = (v: unknown) => boolean;
+const int: Check = (v) => Number.isSafeInteger(v) && (v as number) >= 0;
+const pos: Check = (v) => int(v) && (v as number) >= 1;
+const num: Check = (v) => typeof v === 'number' && Number.isFinite(v);
+const ms: Check = (v) => num(v) && (v as number) >= 0;
+const str: Check = (v) => typeof v === 'string' && v.length > 0 && v.length <= 256;
+
+const JOB_FIELDS: Record<Exclude<keyof RoundJob, 'sig'>, Check> = {
+  v: (v) => v === 1, kind: (v) => v === 'round', run: str, step: int, steps: pos, shard: int, shards: pos, attempt: int,
+  dataset: str, trainSamples: pos, seed: int, batch: pos, model: str, shift: (v) => int(v) && (v as number) <= MAX_SHIFT,
+  optimizer: (v) => (OPTIMIZER_NAMES as readonly unknown[]).includes(v), lr: (v) => num(v) && (v as number) > 0,
+  schedule: str, warmup: int, momentum: num, weightDecay: num, epochs: pos, paramsKey: str,
+  stateKey: (v) => typeof v === 'string' && v.length <= 256, stateBuffers: int, stateT: int, resultsKey: str,
+}; // prettier-ignore
+
+const RESULT_FIELDS: Record<keyof RoundResult, Check> = {
+  v: (v) => v === 1, kind: (v) => v === 'round', run: str, step: int, shard: int, through: int, attempt: int, count: int,
+  lossSum: num, correct: int, worker: str, fetchMs: ms, computeMs: ms, uploadMs: ms, steps: int, stateT: int,
+}; // prettier-ignore
+
+/** A job's data as a RoundJob, or InvalidMessageError naming the first bad field. */
+export function validateRoundJob(data: unknown): RoundJob {
+  const job = checkFields<RoundJob>('round job', data, JOB_FIELDS);
+  if (job.shard >= job.shards) throw new InvalidMessageError(`round job: shard ${job.shard} of ${job.shards} shards`);
+  if (job.shards > job.batch) throw new InvalidMessageError(`round job: ${job.shards} shards of a batch of ${job.batch}`);
+  if ((job.stateKey === '') !== (job.stateBuffers === 0)) {
+    throw new InvalidMessageError(`round job: state key ${JSON.stringify(job.stateKey)} for ${job.stateBuffers} state buffers`);
+  }
+  return job;
+}
+
+const SIGNED_JOB_FIELDS = Object.keys(JOB_FIELDS) as Array<keyof typeof JOB_FIELDS>;
+const signedJobText = (job: RoundJob): string => JSON.stringify(SIGNED_JOB_FIELDS.map((key) => job[key]));
+
+/** `job` with its signature (`sig`, kind 'round-job'). */
+export function signRoundJob(job: RoundJob, signer: MessageSigner): RoundJob {
+  return { ...job, sig: signer.sign('round-job', [signedJobText(job)]).toString('hex') };
+}
+
+/** As checkShardJobSignature, for a (validated) round job. */
+export function checkRoundJobSignature(job: RoundJob, signer: MessageSigner | undefined): void {
+  const { sig } = job;
+  if (signer === undefined) {
+    if (sig !== undefined) throw new InvalidMessageError('round job is signed, but this worker has no secret (give it the run’s secret)');
+    return;
+  }
+  if (sig === undefined)
+    throw new InvalidMessageError('round job is not signed (from a coordinator without the secret, or forged); job refused');
+  const signature = typeof sig === 'string' && /^[0-9a-f]{64}$/.test(sig) ? Buffer.from(sig, 'hex') : Buffer.alloc(0);
+  if (!signer.verify('round-job', signature, [signedJobText(job)])) {
+    throw new InvalidMessageError('round job has a bad signature (made with another secret, or changed since); job refused');
+  }
+}
+
+/**
+ * A round result header as a RoundResult for the expected (run, step, shard) whose replica covers `count` samples
+ * in `steps` inner steps and ends with inner step counter `stateT`: the coordinator computes all three from the
+ * round's plans, so that a result claiming other work is refused.
+ */
+export function validateRoundResult(
+  data: unknown,
+  expected: Pick<RoundResult, 'run' | 'step' | 'shard' | 'count' | 'steps' | 'stateT'>,
+): RoundResult {
+  const r = checkFields<RoundResult>('round result', data, RESULT_FIELDS);
+  for (const key of ['run', 'step', 'shard', 'count', 'steps', 'stateT'] as const) {
+    if (r[key] !== expected[key]) {
+      throw new InvalidMessageError(`round result: ${key} is ${JSON.stringify(r[key])}, expected ${JSON.stringify(expected[key])}`);
+    }
+  }
+  if (r.through !== r.shard) throw new InvalidMessageError(`round result: through is ${r.through}, expected ${r.shard}`);
+  if (r.correct > r.count) throw new InvalidMessageError(`round result: ${r.correct} correct of ${r.count} samples`);
+  return r;
+}
+
+function checkFields<T>(what: string, data: unknown, fields: Record<string, Check>): T {
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+    throw new InvalidMessageError(`${what}: expected an object, got ${JSON.stringify(data)?.slice(0, 80)}`);
+  }
+  const record = data as Record<string, unknown>;
+  for (const [key, check] of Object.entries(fields)) {
+    if (!check(record[key])) throw new InvalidMessageError(`${what}: field ${key} is ${JSON.stringify(record[key])?.slice(0, 80)}`);
+  }
+  return record as T;
+}
