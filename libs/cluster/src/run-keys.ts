@@ -7,6 +7,8 @@ import { ClusterConfigError } from './cluster-config-error.js';
  *   …:params:<version>   θ of parameter version v (= the global step it is for), raw little-endian float32
  *   …:results            a list: workers RPUSH one result message per shard job (result-message.ts: the
  *                        shard's result and its gradient sum as raw float32), the coordinator BLPOPs them
+ *   …:residual:<step>:<k> --compress int8: shard k's error-feedback residual as written at that step
+ *                        (residual-store.ts)
  *
  * Every key expires (KEY_TTL_MS) so that a crashed run leaves nothing behind for long.
  */
@@ -21,6 +23,7 @@ export interface RunKeys {
   prefix: string;
   params(version: number): string;
   results: string;
+  residual(step: number, shard: number): string;
 }
 
 const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -36,6 +39,7 @@ export function runKeys(queue: string, runId: string): RunKeys {
     prefix,
     params: (version) => `${prefix}params:${version}`,
     results: `${prefix}results`,
+    residual: (step, shard) => `${prefix}residual:${step}:${shard}`,
   };
 }
 

@@ -35,6 +35,6 @@ export interface GradientSource {
    * and putting it back (on --resume). Undefined for a source without compression.
    */
   residualState?(): Promise<ShardResiduals>;
-  restoreResiduals?(residuals: ShardResiduals): Promise<void>;
+  restoreResiduals?(residuals: ShardResiduals, nextStep: number): Promise<void>;
   close(): Promise<void>;
 }

@@ -37,7 +37,7 @@ export class LocalGradientSource implements GradientSource {
     return this.residuals.map((r) => (r === null ? null : r.slice()));
   }
 
-  async restoreResiduals(residuals: ShardResiduals): Promise<void> {
+  async restoreResiduals(residuals: ShardResiduals, _nextStep: number): Promise<void> {
     this.residuals = residuals.map((r) => (r === null ? null : r.slice()));
   }
 

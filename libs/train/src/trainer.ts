@@ -125,7 +125,7 @@ export async function runTraining(
   const errorFeedback = keepsResidual(config.compress ?? 'none');
   if (options.residuals) {
     if (!source.restoreResiduals) throw new Error('this gradient source keeps no --compress residuals to resume');
-    await source.restoreResiduals(options.residuals);
+    await source.restoreResiduals(options.residuals, start.nextStep);
   }
 
   for (let epoch = firstEpoch; epoch < config.epochs; epoch++) {

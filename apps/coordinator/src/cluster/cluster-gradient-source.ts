@@ -1,7 +1,8 @@
 import { deleteKeysWithPrefix, type MessageSigner, type RunKeys, type ShardJob, type ShardResult, type TensorStore } from '@gradq/cluster';
 import type { Queue } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
-import type { GradientSource, StepPlan, StepStats } from '@gradq/train';
+import { keepsResidual, residualBytes, type GradientSource, type ShardResiduals, type StepPlan, type StepStats } from '@gradq/train';
+import { ShardResidualKeys } from './shard-residuals.js';
 import { settlesWithin, untilAborted } from './bounded-wait.js';
 import { ClusterTimer, type ClusterTimings, type StepPhases } from './cluster-timings.js';
 import { InterruptedError, type StopSignal } from './interrupted-error.js';
@@ -44,6 +45,14 @@ export class ClusterGradientSource implements GradientSource {
   private readonly context: GatherContext;
   private readonly workers: ConnectedWorkers;
   private readonly observers: ClusterStepObserver[] = [];
+  /** --compress int8: where each shard's residual is. */
+  private readonly residuals?: ShardResidualKeys;
+  /** Gradient payload bytes kept, summed over the steps (for bytes_per_step). */
+  private gradientBytes = 0;
+  private steps = 0;
+  /** Shards a step has (for residualState). */
+  private shards = 0;
+  private readonly retry: TensorRetry;
 
   /**
    * `tensors` is a connection of its own: it writes θ, then waits in BLPOP for the results. With the run's secret
@@ -51,7 +60,7 @@ export class ClusterGradientSource implements GradientSource {
    */
   constructor(
     private readonly redis: Redis | Cluster,
-    tensors: TensorStore,
+    private readonly tensors: TensorStore,
     queue: Queue<ShardJob, ShardResult[]>,
     private readonly keys: RunKeys,
     run: RunDescriptor,
@@ -62,11 +71,13 @@ export class ClusterGradientSource implements GradientSource {
   ) {
     this.workers = new ConnectedWorkers(queue);
     const retry = new TensorRetry(log, stop.signal);
-    this.publisher = new StepPublisher(tensors, queue, keys, run, retry, signer);
+    this.retry = retry;
+    if (keepsResidual(run.codec)) this.residuals = new ShardResidualKeys(keys, residualBytes(paramCount), signer);
+    this.publisher = new StepPublisher(tensors, queue, keys, run, retry, signer, this.residuals);
     const inbox = new ResultInbox(tensors, keys.results, paramCount, retry);
     this.context = {
       runId: keys.runId, queue, publisher: this.publisher, inbox, grads: [], counters: this.counters, roster: new WorkerRoster(),
-      giveUpMs: stop.giveUpMs, signal: stop.signal, log, signer,
+      giveUpMs: stop.giveUpMs, signal: stop.signal, log, signer, codec: run.codec,
     }; // prettier-ignore
   }
 
@@ -89,6 +100,7 @@ export class ClusterGradientSource implements GradientSource {
     if (signal?.aborted) throw new InterruptedError(signal.reason as StopSignal, plan.globalStep);
     const t0 = performance.now();
     const grads = this.context.grads;
+    this.shards = Math.max(this.shards, plan.shards.length);
     while (grads.length < plan.shards.length) grads.push(new Float32Array(this.paramCount));
     let t1 = t0;
     const gather = new StepGather(plan, params, sum, this.context);
@@ -106,6 +118,9 @@ export class ClusterGradientSource implements GradientSource {
     }
     const t2 = performance.now();
     await gather.finish();
+    this.gradientBytes += gather.gradientBytes;
+    this.steps++;
+    if (this.residuals) await this.moveResiduals(plan.globalStep, gather.shardResults);
     const stats = gather.stats();
     this.timer.addStep(gather.shardResults, {
       publish: t1 - t0,
@@ -114,6 +129,41 @@ export class ClusterGradientSource implements GradientSource {
     });
     for (const o of this.observers) o.stepGathered(plan.globalStep, this.timer.last, gather.shardResults);
     return stats;
+  }
+
+  /** Mean gradient payload bytes a step received (the results kept), or 0 before any step. */
+  get gradientBytesPerStep(): number {
+    return this.steps === 0 ? 0 : this.gradientBytes / this.steps;
+  }
+
+  async residualState(): Promise<ShardResiduals> {
+    if (!this.residuals) return [];
+    const residuals = this.residuals;
+    let state: ShardResiduals = [];
+    await this.retry.untilDone('reading the shards’ residuals', async () => {
+      state = await residuals.read(this.tensors, this.shards);
+    });
+    return state;
+  }
+
+  async restoreResiduals(state: ShardResiduals, nextStep: number): Promise<void> {
+    if (!this.residuals) throw new Error('this run keeps no residuals (--compress int8 only)');
+    const residuals = this.residuals;
+    this.shards = Math.max(this.shards, state.length);
+    await this.retry.untilDone('writing the shards’ residuals', () => residuals.restore(this.tensors, state, nextStep));
+  }
+
+  /** Each shard with a kept result now reads the residual of this step; the ones before are dropped. */
+  private async moveResiduals(step: number, results: ReadonlyArray<ShardResult | undefined>): Promise<void> {
+    const residuals = this.residuals;
+    if (!residuals) return;
+    const stale: string[] = [];
+    for (const [k, r] of results.entries()) {
+      if (r === undefined) continue;
+      const old = residuals.accept(step, k);
+      if (old !== undefined) stale.push(old);
+    }
+    await Promise.all(stale.map((key) => this.tensors.unlink(key).catch(() => undefined)));
   }
 
   /** Removes every key of the run (θ, the results list); the queue's jobs were removed as they completed. */
