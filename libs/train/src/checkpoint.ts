@@ -208,7 +208,7 @@ function decodeResiduals(raw: unknown, shards: number, model: Model, file: strin
   }
   return raw.map((r: unknown, k) => {
     if (r === null) return null;
-    if (r instanceof Uint8Array && r.byteLength === size) return r.slice();
+    if (r instanceof Uint8Array && r.byteLength === size) return new Uint8Array(r); // a copy, not a Buffer
     throw new CheckpointError(`${file}: the --compress residual of shard ${k} is not ${size} bytes`);
   });
 }
