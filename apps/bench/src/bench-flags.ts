@@ -1,6 +1,6 @@
 import { UsageError, type FlagSpecs, type ParsedFlags } from '@gradq/cli';
 import { checkShardCount } from '@gradq/data';
-import { checkModelSpec, OPTIMIZER_NAMES, type ModelSpec } from '@gradq/nn';
+import { checkModelSpec, GRADIENT_CODECS, OPTIMIZER_NAMES, type GradientCodec, type ModelSpec } from '@gradq/nn';
 
 /** Flags of `gradq bench`. */
 export const BENCH_FLAGS = {
@@ -27,6 +27,12 @@ export const BENCH_FLAGS = {
     help: 'network, as gradq train --model: lenet, convnet, mlp:… or cnn:…',
   },
   optimizer: { type: 'string', choices: OPTIMIZER_NAMES, default: 'adam', help: 'optimizer (the reference trainers always use Adam)' },
+  compress: {
+    type: 'string',
+    choices: GRADIENT_CODECS,
+    default: 'none',
+    help: 'gradq train --compress for every gradq run (the reference trainers never compress); bytes per step are in the table and bench.json',
+  },
   'train-samples': { type: 'int', min: 1, default: 30000, placeholder: 'N', help: 'train on the first N MNIST samples' },
   epochs: { type: 'int', min: 1, default: 1, help: 'passes over the training samples' },
   'data-dir': { type: 'string', placeholder: 'ROOT', help: 'read ROOT/mnist/*.gz instead of the download cache' },
@@ -62,6 +68,8 @@ export interface BenchPlan {
   /** `model`, parsed. */
   spec: ModelSpec;
   optimizer: string;
+  /** gradq train --compress of every gradq run. */
+  compress: GradientCodec;
   trainSamples: number;
   epochs: number;
   dataDir?: string;
@@ -96,6 +104,7 @@ export function benchPlanFromFlags(f: ParsedFlags<typeof BENCH_FLAGS>): BenchPla
     model,
     spec,
     optimizer,
+    compress: f.compress,
     trainSamples,
     epochs,
     dataDir: f['data-dir'],
