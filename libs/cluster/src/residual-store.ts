@@ -27,5 +27,5 @@ export function decodeResidual(stored: Uint8Array | SkippedBulk | null, size: nu
   if (signer && !signer.verify('residual', stored.subarray(size), [key, bytes])) {
     throw new InvalidMessageError(`${key}: residual has a bad signature (made with another secret, or changed since)`);
   }
-  return bytes.slice();
+  return new Uint8Array(bytes); // a copy of its own (not a view of a reused read buffer)
 }
