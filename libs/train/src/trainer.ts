@@ -159,7 +159,9 @@ export async function runTraining(
       } catch (e) {
         // The source stopped the run before this step: keep the steps done.
         if (e instanceof RunStoppedError && checkpointer) {
-          const residuals = errorFeedback ? await source.residualState?.() : undefined;
+          // The shards' residuals (--compress int8) may be unreadable now (Redis gone): then no checkpoint, the last stands.
+          const residuals = errorFeedback ? await source.residualState?.().catch(() => null) : undefined;
+          if (residuals === null) throw e;
           checkpointer.save(
             config,
             model,
@@ -203,15 +205,24 @@ export async function runTraining(
       }
       // Checkpoint (a round that passes a multiple of the interval is saved at its end).
       if (checkpointer && Math.floor(end / checkpointer.every) > Math.floor(globalStep / checkpointer.every)) {
-        const residuals = errorFeedback ? await source.residualState?.() : undefined;
-        checkpointer.save(
-          config,
-          model,
-          optimizer,
-          { nextStep: end, epochLoss, epochCorrect, trainSeconds },
-          rounds?.getState(),
-          residuals,
-        );
+        // With --compress int8 the shards' residuals go in too; when they cannot be read (Redis gone for the moment),
+        // this checkpoint is skipped and the last one stands.
+        const residuals = errorFeedback
+          ? await source.residualState?.().catch((err: unknown) => {
+              io.log(`checkpoint at step ${end} skipped: ${(err as Error).message}`);
+              return null;
+            })
+          : undefined;
+        if (residuals !== null) {
+          checkpointer.save(
+            config,
+            model,
+            optimizer,
+            { nextStep: end, epochLoss, epochCorrect, trainSeconds },
+            rounds?.getState(),
+            residuals,
+          );
+        }
       }
       s += end - globalStep;
       // The bar's text only when it is drawn: formatting it every step would cost ~20 µs of a 0.6 ms MLP step.

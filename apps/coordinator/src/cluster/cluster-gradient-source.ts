@@ -136,13 +136,12 @@ export class ClusterGradientSource implements GradientSource {
     return this.steps === 0 ? 0 : this.gradientBytes / this.steps;
   }
 
+  /** The shards' residuals, read from Redis once (a checkpoint is not worth waiting for a Redis that is down). */
   async residualState(): Promise<ShardResiduals> {
     if (!this.residuals) return [];
     const residuals = this.residuals;
-    let state: ShardResiduals = [];
-    await this.retry.untilDone('reading the shards’ residuals', async () => {
-      state = await residuals.read(this.tensors, this.shards);
-    });
+    const state = await this.retry.once('reading the shards’ residuals', () => residuals.read(this.tensors, this.shards));
+    if (state === undefined) throw new Error('the shards’ residuals could not be read from Redis (connection lost)');
     return state;
   }
 
