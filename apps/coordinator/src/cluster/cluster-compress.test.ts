@@ -120,6 +120,25 @@ describe('gradq train --compress', () => {
     expect(lastJson(second.stdout)).toMatchObject({ params_sha256: longReference, applied_steps: 4 * STEPS });
   });
 
+  it('int8 on SIGTERM writes a checkpoint with the residuals of the steps done; --resume ends with the --local hash', async () => {
+    const dir = join(tmp, 'sigterm');
+    const longRun = [...RUN.map((a) => (a === '4096' ? '16384' : a)), '--compress', 'int8'];
+    const local = await runCli(['train', '--local', ...longRun]);
+    const queue = queueName();
+    const args = ['train', '--queue', queue, '--checkpoint', dir, '--checkpoint-every', '100000', ...longRun];
+    const first = spawnCli([args[0], '--workers', '2', ...args.slice(1)]);
+    await waitFor('step 60', async () => (await publishedStep(queue)) >= 60);
+    first.child.kill('SIGTERM');
+    const stopped = await first.done;
+    expect(stopped.code, stopped.stderr).toBe(143);
+    const at = Number(/checkpoint written to .*continues at step (\d+)/.exec(stopped.stderr)?.[1]);
+    expect(at >= 60 && at < 4 * STEPS, stopped.stderr).toBe(true);
+    const second = await runCli([args[0], '--workers', '1', ...args.slice(1), '--resume']);
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stderr).toContain(`at step ${at}`);
+    expect(lastJson(second.stdout)).toMatchObject({ params_sha256: lastJson(local.stdout).params_sha256, applied_steps: 4 * STEPS });
+  });
+
   it('refuses --compress with --sync local:H, and an unknown codec, as bad input', async () => {
     const out = join(tmp, 'refused.gradq');
     await expectInputError(['train', '--local', ...RUN, '--sync', 'local:4', '--compress', 'int8'], /--compress int8 .*--sync sync/, out);
