@@ -70,12 +70,14 @@ export class LocalGradientSource implements GradientSource {
     const size = encodedGradientBytes(this.codec, n);
     if (this.encoded.byteLength !== size) this.encoded = new Uint8Array(size);
     if (this.decoded.length !== n) this.decoded = new Float32Array(n);
-    const next = keepsResidual(this.codec) ? new Uint8Array(residualBytes(n)) : null;
-    compressShardGradient(this.codec, grads, this.residuals[k] ?? null, this.encoded, next, this.compression);
-    if (next !== null) {
+    if (keepsResidual(this.codec)) {
+      // The shard's residual is updated in place (compressShardGradient reads all of it before it writes).
       while (this.residuals.length <= k) this.residuals.push(null);
+      const residual = this.residuals[k] ?? null;
+      const next = residual ?? new Uint8Array(residualBytes(n));
+      compressShardGradient(this.codec, grads, residual, this.encoded, next, this.compression);
       this.residuals[k] = next;
-    }
+    } else compressShardGradient(this.codec, grads, null, this.encoded, null, this.compression);
     decodeGradientInto(this.codec, this.encoded, this.decoded);
     addInto(sum, this.decoded);
   }

@@ -44,7 +44,8 @@ export class CompressionScratch {
 /**
  * Encodes one shard's gradient sum `gradient` with `codec` into `out` (encodedGradientBytes(codec, n) bytes). With
  * error feedback (keepsResidual), `residualIn` is the shard's stored residual (residualBytes(n) bytes; null: none
- * yet, zeros) and the new one is written to `residualOut` (residualBytes(n) bytes). Throws GradientCodecError for a
+ * yet, zeros) and the new one is written to `residualOut` (residualBytes(n) bytes; it may be `residualIn` itself:
+ * that is read in full first). Throws GradientCodecError for a
  * gradient the codec cannot carry (not finite, fp16 overflow).
  */
 export function compressShardGradient(
