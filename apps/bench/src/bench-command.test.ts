@@ -100,6 +100,25 @@ describe('gradq bench', () => {
     expect(report.notes.some((n) => n.startsWith('--sync local:4: local SGD'))).toBe(true);
   });
 
+  it('with --compress int8, runs every gradq trainer compressed, still with the same params, and reports ≤ 0.27× the gradient bytes', async () => {
+    const out = join(tmp, 'int8');
+    const r = await runCli([...TINY, '--workers', '1', '--compress', 'int8', '--skip-reference', '--queue', queuePrefix(), '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/grad KB\/step/);
+    type Row = BenchJson['rows'][number] & { bytes_per_step: { params_down: number; gradients_up: number }; raw: { compress: string } };
+    const report = JSON.parse(readFileSync(join(out, 'bench.json'), 'utf8')) as { config: { compress: string }; rows: Row[] };
+    expect(report.config.compress).toBe('int8');
+    expect(report.rows.map((row) => [row.trainer, row.same_params, row.raw.compress])).toEqual([
+      ['in-process', null, 'int8'],
+      ['cluster', true, 'int8'],
+    ]);
+    for (const row of report.rows) {
+      // θ goes down as float32 (4 bytes a value, per shard); int8 gradients come up at n + 4 per block of 256.
+      expect(row.bytes_per_step.gradients_up / row.bytes_per_step.params_down).toBeLessThanOrEqual(0.27);
+      expect(row.bytes_per_step.gradients_up).toBeGreaterThan(0);
+    }
+  });
+
   it('with --fit, fits the step-time model to 1 and 2 workers, prints it with its points and projections, and keeps it', async () => {
     const out = join(tmp, 'fit');
     const r = await runCli([...TINY, '--workers', '1,2', '--fit', '--skip-reference', '--queue', queuePrefix(), '--out', out]);

@@ -1,6 +1,6 @@
 import { UsageError, type FlagSpecs, type ParsedFlags } from '@gradq/cli';
 import { checkShardCount } from '@gradq/data';
-import { checkModelSpec, OPTIMIZER_NAMES, type ModelSpec } from '@gradq/nn';
+import { checkModelSpec, GRADIENT_CODECS, OPTIMIZER_NAMES, type GradientCodec, type ModelSpec } from '@gradq/nn';
 
 /** Flags of `gradq bench`. */
 export const BENCH_FLAGS = {
@@ -27,6 +27,12 @@ export const BENCH_FLAGS = {
     help: 'network, as gradq train --model: lenet, convnet, mlp:… or cnn:…',
   },
   optimizer: { type: 'string', choices: OPTIMIZER_NAMES, default: 'adam', help: 'optimizer (the reference trainers always use Adam)' },
+  compress: {
+    type: 'string',
+    choices: GRADIENT_CODECS,
+    default: 'none',
+    help: 'gradq train --compress for every gradq run (the reference trainers never compress); bytes per step are in the table and bench.json',
+  },
   'train-samples': { type: 'int', min: 1, default: 30000, placeholder: 'N', help: 'train on the first N MNIST samples' },
   epochs: { type: 'int', min: 1, default: 1, help: 'passes over the training samples' },
   'data-dir': { type: 'string', placeholder: 'ROOT', help: 'read ROOT/mnist/*.gz instead of the download cache' },
@@ -70,6 +76,8 @@ export interface BenchPlan {
   optimizer: string;
   /** gradq train --sync of every run: 'sync' or 'local:H'. */
   sync: string;
+  /** gradq train --compress of every gradq run. */
+  compress: GradientCodec;
   trainSamples: number;
   epochs: number;
   dataDir?: string;
@@ -100,6 +108,9 @@ export function benchPlanFromFlags(f: ParsedFlags<typeof BENCH_FLAGS>): BenchPla
   if (sync !== 'sync' && !/^local:[1-9][0-9]{0,5}$/.test(sync)) {
     throw new UsageError(`--sync ${sync}: use sync or local:H with H a whole number >= 1 (e.g. local:8)`);
   }
+  if (sync !== 'sync' && f.compress !== 'none') {
+    throw new UsageError(`--compress ${f.compress} is for synchronous runs (local SGD sends no gradients): drop it or use --sync sync`);
+  }
   const trainSamples = f['train-samples'];
   return {
     workers,
@@ -109,6 +120,7 @@ export function benchPlanFromFlags(f: ParsedFlags<typeof BENCH_FLAGS>): BenchPla
     spec,
     optimizer,
     sync,
+    compress: f.compress,
     trainSamples,
     epochs,
     dataDir: f['data-dir'],

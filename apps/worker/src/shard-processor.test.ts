@@ -5,8 +5,8 @@ import {
   validateShardJob, type ShardJob,
 } from '@gradq/cluster'; // prettier-ignore
 import { epochOrder, limitSamples, loadDataset, type Split } from '@gradq/data';
-import { Model, paramsSha256 } from '@gradq/nn';
-import { shardGradient, ShardInputs } from '@gradq/train';
+import { encodedGradientBytes, Model, paramsSha256 } from '@gradq/nn';
+import { CompressionScratch, compressShardGradient, residualBytes, shardGradient, ShardInputs } from '@gradq/train';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MODEL_CACHE, ShardProcessor, type TensorLink } from './shard-processor.js';
@@ -22,8 +22,8 @@ const theta5 = new Model(SPEC, { seed: 4 }).params;
 
 function job(patch: Partial<ShardJob> = {}): ShardJob {
   return {
-    v: 4, run: 'r1', step: 4, shard: 1, attempt: 0, dataset: 'mnist', trainSamples: 512, seed: 7, epoch: 1, start: 40, end: 72, cuts: [],
-    model: SPEC, shift: 0, paramsKey: `${prefix}params:4`, resultsKey: `${prefix}results`, ...patch,
+    v: 5, run: 'r1', step: 4, shard: 1, attempt: 0, dataset: 'mnist', trainSamples: 512, seed: 7, epoch: 1, start: 40, end: 72, cuts: [],
+    model: SPEC, shift: 0, paramsKey: `${prefix}params:4`, resultsKey: `${prefix}results`, codec: 'none', residualIn: [], residualOut: [], ...patch,
   }; // prettier-ignore
 }
 
@@ -79,7 +79,7 @@ describe('ShardProcessor', () => {
     expect(paramsSha256(pushed.grads)).toBe(paramsSha256(ref.grads));
     expect(pushed.header).toEqual(result);
     expect(result).toMatchObject({
-      v: 3,
+      v: 4,
       run: 'r1',
       step: 4,
       shard: 1,
@@ -90,6 +90,52 @@ describe('ShardProcessor', () => {
       worker: 'test-worker',
     });
     for (const ms of [result.fetchMs, result.computeMs, result.uploadMs]) expect(ms).toBeGreaterThanOrEqual(0);
+  });
+
+  it('int8: encodes each shard with its residual (read from the key the job names), writes the new one first, and sends one result a shard', async () => {
+    // Shards 0 and 1 of [0, 72): a compressed job starting at shard 0 is not summed ahead.
+    const n = theta4.length;
+    const keys = { in: [`${prefix}residual:3:0`, ''], out: [`${prefix}residual:4:0`, `${prefix}residual:4:1`] };
+    const stored = new Uint8Array(residualBytes(n));
+    compressShardGradient(
+      'int8',
+      Float32Array.from({ length: n }, (_, i) => Math.cos(i)),
+      null,
+      new Uint8Array(encodedGradientBytes('int8', n)),
+      stored,
+      new CompressionScratch(),
+    );
+    await redis.set(keys.in[0], Buffer.from(stored));
+    const int8 = job({ shard: 0, start: 0, end: 72, cuts: [40], codec: 'int8', residualIn: keys.in, residualOut: keys.out });
+    const results = await new ShardProcessor(tensors, DATA, 'w8').process(int8);
+    expect(results.map((r) => [r.shard, r.through, r.codec])).toEqual([[0, 0, 'int8'], [1, 1, 'int8']]); // prettier-ignore
+    for (const [k, [start, end]] of [
+      [0, 40],
+      [40, 72],
+    ].entries()) {
+      const popped = await redis.blpopBuffer(int8.resultsKey, 2);
+      const { header, gradient } = readResultMessage(popped?.[1] ?? Buffer.alloc(0));
+      expect(header).toMatchObject({ shard: k, codec: 'int8' });
+      // As libs/train's compressShardGradient gives it in-process, from the same residual.
+      const ref = reference(theta4, job({ shard: k, start, end }));
+      const out = new Uint8Array(encodedGradientBytes('int8', n));
+      const next = new Uint8Array(residualBytes(n));
+      compressShardGradient('int8', ref.grads, k === 0 ? stored : null, out, next, new CompressionScratch());
+      expect(Buffer.from(gradient).equals(Buffer.from(out))).toBe(true);
+      expect((await redis.getBuffer(keys.out[k]))?.equals(Buffer.from(next))).toBe(true);
+      expect(await redis.pttl(keys.out[k])).toBeGreaterThan(KEY_TTL_MS - 60_000);
+    }
+  });
+
+  it('int8: fails the shard, and pushes a failure report, when the residual it must read is missing', async () => {
+    const int8 = job({ codec: 'int8', residualIn: [`${prefix}residual:3:1`], residualOut: [`${prefix}residual:4:1`] });
+    await expect(new ShardProcessor(tensors, DATA, 'w8').process(int8)).rejects.toThrow(/residual:3:1: residual missing/);
+    const popped = await redis.blpopBuffer(int8.resultsKey, 2);
+    expect(readResultMessage(popped?.[1] ?? Buffer.alloc(0)).header).toMatchObject({
+      shard: 1,
+      error: expect.stringMatching(/residual missing/),
+    });
+    expect(await redis.exists(`${prefix}residual:4:1`)).toBe(0);
   });
 
   it('answers a job of several shards with one result per non-empty shard, in shard order, each as computed alone', async () => {

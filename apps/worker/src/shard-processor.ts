@@ -1,13 +1,27 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { addInto, Model } from '@gradq/nn';
+import { addInto, encodedGradientBytes, Model } from '@gradq/nn';
 import { InputError } from '@gradq/cli';
 import { DATASET_NAMES, epochOrder, getDatasetInfo, limitSamples, loadSplit, stepsPerEpoch, type Split } from '@gradq/data';
 import { RoundReplicas } from './round-replicas.js';
-import { checkModelFits, replicaRound, replicaSpecFor, roundEnd, roundSteps, shardGradient, ShardInputs } from '@gradq/train';
+import {
+  checkModelFits,
+  CompressionScratch,
+  compressShardGradient,
+  keepsResidual,
+  replicaRound,
+  replicaSpecFor,
+  residualBytes,
+  roundEnd,
+  roundSteps,
+  shardGradient,
+  ShardInputs,
+} from '@gradq/train';
 import {
   checkRoundJobSignature,
   checkShardJobSignature,
+  decodeResidual,
+  encodeResidual,
   InvalidMessageError,
   jobShards,
   KEY_TTL_MS,
@@ -32,8 +46,20 @@ interface Prepared {
 /** Models a processor keeps (see model()). */
 export const MODEL_CACHE = 2;
 
-/** What a processor needs of its Redis connection: fetching θ and pushing result messages. */
-export type TensorLink = Pick<TensorConnection, 'get' | 'rpushExpire'>;
+/** Residuals (--compress int8) a processor keeps of those it wrote, so as not to read them back (see residualIn). */
+export const RESIDUAL_CACHE = 8;
+
+/**
+ * What a processor needs of its Redis connection: fetching θ and pushing result messages, and for --compress int8
+ * reading and writing shard residuals (`set`).
+ */
+export type TensorLink = Pick<TensorConnection, 'get' | 'rpushExpire'> & Partial<Pick<TensorConnection, 'set'>>;
+
+/** A residual to write (SET) just before the result it goes with is pushed. */
+interface ResidualWrite {
+  key: string;
+  bytes: Uint8Array;
+}
 
 /**
  * Computes shard gradients: loads each dataset once, keeps one model per spec, fetches θ only when the
@@ -65,6 +91,11 @@ export class ShardProcessor {
   private readonly params: ParamsFetcher;
   private readonly replicas = new RoundReplicas();
   private payload = new Float32Array(0); // a round result's Δ and state buffers, one after the other
+  /** --compress: the encoded gradient of the shard being pushed, and the codec's working memory. */
+  private encoded = new Uint8Array(0);
+  private readonly compression = new CompressionScratch();
+  /** Residuals this processor wrote, by key, most recent last (at most RESIDUAL_CACHE). */
+  private readonly residuals = new Map<string, Uint8Array>();
 
   constructor(
     private readonly tensors: TensorLink,
@@ -95,16 +126,24 @@ export class ShardProcessor {
     try {
       if (!this.signer) checkShardJobSignature(job, undefined);
       const prepared = await this.prepare(job);
-      if (job.shard === 0 && shards.length > 1) return [await this.computePrefix(job, prepared, shards)];
+      // A compressed shard is encoded with its own residual: shards are never summed ahead then.
+      if (job.shard === 0 && shards.length > 1 && job.codec === 'none') return [await this.computePrefix(job, prepared, shards)];
       for (const shard of shards) {
+        const i = shard.shard - job.shard; // its place in the job's residual keys
+        const residualIn = keepsResidual(job.codec) ? this.residualIn(job.residualIn[i], prepared.model.params.length) : undefined;
+        residualIn?.catch(() => undefined); // awaited below, after the compute it overlaps
         const { stats, computeMs } = this.compute(job, prepared, shard);
+        let gradient: Float32Array | Uint8Array = prepared.model.grads;
+        let residual: ResidualWrite | undefined;
+        if (job.codec !== 'none') ({ gradient, residual } = this.compress(job, i, gradient, await residualIn));
         results.push(
           await this.pushResult(
             job,
             { shard: shard.shard, through: shard.shard, count: shard.end - shard.start, ...stats },
             computeMs,
             prepared.fetchMs,
-            prepared.model.grads,
+            gradient,
+            residual,
           ),
         );
         prepared.fetchMs = 0; // θ is fetched once a job
@@ -237,6 +276,50 @@ export class ShardProcessor {
     return { stats, computeMs: performance.now() - t1 };
   }
 
+  /**
+   * --compress: the shard's gradient sum encoded with the job's codec (libs/train's compressShardGradient), and with
+   * error feedback the new residual to write under the job's residualOut key for the shard.
+   */
+  private compress(
+    job: ShardJob,
+    i: number,
+    grads: Float32Array,
+    residualIn: Uint8Array | null | undefined,
+  ): { gradient: Uint8Array; residual?: ResidualWrite } {
+    const size = encodedGradientBytes(job.codec, grads.length);
+    if (this.encoded.byteLength !== size) this.encoded = new Uint8Array(size);
+    if (residualIn === undefined) {
+      compressShardGradient(job.codec, grads, null, this.encoded, null, this.compression);
+      return { gradient: this.encoded };
+    }
+    const next = new Uint8Array(residualBytes(grads.length));
+    compressShardGradient(job.codec, grads, residualIn, this.encoded, next, this.compression);
+    // Kept at once: whoever names this key later names the residual of a kept result for (step, shard), which is
+    // these bytes whichever worker computed it.
+    this.keepResidual({ key: job.residualOut[i], bytes: next });
+    return { gradient: this.encoded, residual: { key: job.residualOut[i], bytes: next } };
+  }
+
+  /**
+   * The residual stored under `key` ('' : none yet, null), from those this processor wrote or else from Redis
+   * (checked: size, and the run's signature).
+   */
+  private async residualIn(key: string, n: number): Promise<Uint8Array | null> {
+    if (key === '') return null;
+    const kept = this.residuals.get(key);
+    if (kept) return kept;
+    const size = residualBytes(n);
+    const stored = await this.tensors.get(key, (length) => (length <= size + 64 ? new Uint8Array(length) : 'skip'));
+    return decodeResidual(stored, size, key, this.signer);
+  }
+
+  /** Keeps a residual it wrote, dropping the oldest beyond RESIDUAL_CACHE. */
+  private keepResidual({ key, bytes }: ResidualWrite): void {
+    this.residuals.delete(key);
+    this.residuals.set(key, bytes);
+    if (this.residuals.size > RESIDUAL_CACHE) this.residuals.delete(this.residuals.keys().next().value as string);
+  }
+
   /** Shards 0..k of a step as one result: their sums, losses, correct and sample counts added in shard order from 0. */
   private async computePrefix(
     job: ShardJob,
@@ -276,12 +359,15 @@ export class ShardProcessor {
     what: Pick<ShardResult, 'shard' | 'through' | 'count' | 'lossSum' | 'correct'>,
     computeMs: number,
     fetchMs: number,
-    gradient: Float32Array,
+    gradient: Float32Array | Uint8Array,
+    residual?: ResidualWrite,
   ): Promise<ShardResult> {
     await this.pushing;
-    const { run, step, attempt } = job;
-    const result: ShardResult = { v: 3, run, step, ...what, attempt, worker: this.name, fetchMs, computeMs, uploadMs: this.lastUploadMs };
-    this.pushing = this.push(job, what.shard, this.writer.write(result, gradient), performance.now());
+    const { run, step, attempt, codec } = job;
+    const result: ShardResult = {
+      v: 4, run, step, ...what, attempt, codec, worker: this.name, fetchMs, computeMs, uploadMs: this.lastUploadMs,
+    }; // prettier-ignore
+    this.pushing = this.push(job, what.shard, this.writer.write(result, gradient), performance.now(), residual);
     return result;
   }
 
@@ -289,9 +375,21 @@ export class ShardProcessor {
    * RPUSH onto the job's results list, then renew its expiry (it expires with the run's other keys); never
    * rejects.
    */
-  private async push(job: Pick<ShardJob, 'step' | 'resultsKey'>, shard: number, message: Buffer, since: number): Promise<void> {
+  private async push(
+    job: Pick<ShardJob, 'step' | 'resultsKey'>,
+    shard: number,
+    message: Buffer,
+    since: number,
+    residual?: ResidualWrite,
+  ): Promise<void> {
     try {
-      await this.tensors.rpushExpire(job.resultsKey, message, KEY_TTL_MS);
+      if (residual) {
+        // The residual first, the result once Redis has acknowledged it: a result in the list implies its residual in
+        // Redis. A SET that fails leaves no result behind it: the coordinator's watchdog recomputes the shard.
+        if (!this.tensors.set) throw new Error('this processor’s Redis link cannot write residuals (--compress int8)');
+        await this.tensors.set(residual.key, encodeResidual(residual.bytes, residual.key, this.signer), KEY_TTL_MS);
+        await this.tensors.rpushExpire(job.resultsKey, message, KEY_TTL_MS);
+      } else await this.tensors.rpushExpire(job.resultsKey, message, KEY_TTL_MS);
       this.lastUploadMs = performance.now() - since;
     } catch (e) {
       this.log(`${this.name}: step ${job.step} shard ${shard}: pushing the result failed (${(e as Error).message})`);

@@ -87,8 +87,8 @@ describe('gradq worker', () => {
     cleanups.push(() => deleteKeysWithPrefix(connection, keys.prefix));
     await connection.set(keys.params(0), Buffer.from(encodeParams(new Model('mlp:784-16-10', { seed: 3 }).params)));
     const data: ShardJob = {
-      v: 4, run: 'r1', step: 0, shard: 0, attempt: 0, dataset: 'mnist', trainSamples: 512, seed: 7, epoch: 0, start: 0, end: 32, cuts: [],
-      model: 'mlp:784-16-10', shift: 0, paramsKey: keys.params(0), resultsKey: keys.results,
+      v: 5, run: 'r1', step: 0, shard: 0, attempt: 0, dataset: 'mnist', trainSamples: 512, seed: 7, epoch: 0, start: 0, end: 32, cuts: [],
+      model: 'mlp:784-16-10', shift: 0, paramsKey: keys.params(0), resultsKey: keys.results, codec: 'none', residualIn: [], residualOut: [],
     }; // prettier-ignore
     // Bad jobs first, more than a worker's own failures in a row would take to stop it: bad jobs do not count.
     const bad = await queue.add('shard', { ...data, shard: 1, end: 600 }, { jobId: shardJobId('r1', 0, 1, 0) });
@@ -121,8 +121,8 @@ describe('gradq worker', () => {
     const empty = mkdtempSync(join(tmpdir(), 'gradq-no-data-'));
     cleanups.push(async () => rmSync(empty, { recursive: true, force: true }));
     const data = (shard: number): ShardJob => ({
-      v: 4, run: 'r1', step: 0, shard, attempt: 0, dataset: 'mnist', trainSamples: 512, seed: 7, epoch: 0, start: 0, end: 32, cuts: [],
-      model: 'mlp:784-16-10', shift: 0, paramsKey: keys.params(0), resultsKey: keys.results,
+      v: 5, run: 'r1', step: 0, shard, attempt: 0, dataset: 'mnist', trainSamples: 512, seed: 7, epoch: 0, start: 0, end: 32, cuts: [],
+      model: 'mlp:784-16-10', shift: 0, paramsKey: keys.params(0), resultsKey: keys.results, codec: 'none', residualIn: [], residualOut: [],
     }); // prettier-ignore
     for (let shard = 0; shard < STOP_AFTER_FAILURES + 3; shard++)
       await queue.add('shard', data(shard), { jobId: shardJobId('r1', 0, shard, 0) });
@@ -153,8 +153,8 @@ describe('gradq worker', () => {
     cleanups.push(() => deleteKeysWithPrefix(connection, keys.prefix));
     await connection.set(keys.params(0), encodeParams(new Model('mlp:784-16-10', { seed: 3 }).params, { key: keys.params(0), signer }));
     const data: ShardJob = {
-      v: 4, run: 'r2', step: 0, shard: 0, attempt: 0, dataset: 'mnist', trainSamples: 512, seed: 7, epoch: 0, start: 0, end: 32, cuts: [],
-      model: 'mlp:784-16-10', shift: 0, paramsKey: keys.params(0), resultsKey: keys.results,
+      v: 5, run: 'r2', step: 0, shard: 0, attempt: 0, dataset: 'mnist', trainSamples: 512, seed: 7, epoch: 0, start: 0, end: 32, cuts: [],
+      model: 'mlp:784-16-10', shift: 0, paramsKey: keys.params(0), resultsKey: keys.results, codec: 'none', residualIn: [], residualOut: [],
     }; // prettier-ignore
     const good = await queue.add('shard', signShardJob(data, signer), { jobId: shardJobId('r2', 0, 0, 0) });
     const unsigned = await queue.add('shard', { ...data, shard: 1 }, { jobId: shardJobId('r2', 0, 1, 0) });

@@ -10,7 +10,7 @@ import { invalidMessage as message } from './testing/invalid-message.js';
 const values = Float32Array.from({ length: 1000 }, (_, i) => Math.sin(i) * 1e-3 * (i + 1));
 values.set([-0, 1e-45, -3.4e38, 3.4e38, 1.1754942e-38], 0);
 const result: ShardResult = {
-  v: 3, run: 'r1', step: 5, shard: 2, through: 2, attempt: 1, count: 16, lossSum: 30.25, correct: 9, worker: 'w', fetchMs: 1, computeMs: 2, uploadMs: 0.5,
+  v: 4, run: 'r1', step: 5, shard: 2, through: 2, attempt: 1, codec: 'none', count: 16, lossSum: 30.25, correct: 9, worker: 'w', fetchMs: 1, computeMs: 2, uploadMs: 0.5,
 }; // prettier-ignore
 const failure: ShardFailure = { v: 2, run: 'r1', step: 5, shard: 2, attempt: 1, worker: 'w', error: 'θ missing' };
 

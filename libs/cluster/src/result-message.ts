@@ -11,8 +11,8 @@ import { SIGNATURE_BYTES, type MessageSigner } from './signing.js';
  *   bytes 0..3     "GQR2": magic and wire version
  *   bytes 4..7     H, the header's length (uint32, little-endian)
  *   bytes 8..8+H   the header: msgpack of a ShardResult, or of a ShardFailure (it has `error`)
- *   then 0-3 zero bytes up to a multiple of 4, then the shard's gradient sum as little-endian float32
- *   (nothing after the header of a failure)
+ *   then 0-3 zero bytes up to a multiple of 4, then the shard's gradient sum as little-endian float32, or as
+ *   the header's codec encodes it (--compress; compressed-gradient.ts) (nothing after the header of a failure)
  *
  * The gradient is raw bytes, never JSON, and the header says which (run, step, shard, attempt) it answers, so
  * that the coordinator can check every message against the job it is waiting for before using it.
@@ -40,7 +40,8 @@ export class ResultWriter {
   /** With `signer`, every message is signed. */
   constructor(private readonly signer?: MessageSigner) {}
 
-  write(header: ShardResult | RoundResult | ShardFailure, gradient?: Float32Array): Buffer {
+  /** `gradient`: float32 values, or bytes already encoded (a compressed gradient), copied as they are. */
+  write(header: ShardResult | RoundResult | ShardFailure, gradient?: Float32Array | Uint8Array): Buffer {
     const packed = packr.pack(header);
     const start = headerEnd(packed.byteLength);
     const size = start + (gradient?.byteLength ?? 0);
@@ -51,7 +52,8 @@ export class ResultWriter {
     new DataView(out.buffer).setUint32(4, packed.byteLength, true);
     out.set(packed, FIXED);
     out.fill(0, FIXED + packed.byteLength, start);
-    if (gradient) floatsIntoBytes(gradient, out.subarray(start, size));
+    if (gradient instanceof Float32Array) floatsIntoBytes(gradient, out.subarray(start, size));
+    else if (gradient) out.set(gradient, start);
     if (this.signer) out.set(this.signer.sign('result', [out.subarray(0, size)]), size);
     return Buffer.from(out.buffer, 0, total);
   }
@@ -60,7 +62,7 @@ export class ResultWriter {
 /** One result message in a buffer of its own (for tests and tools; workers use a ResultWriter). */
 export function encodeResultMessage(
   header: ShardResult | RoundResult | ShardFailure,
-  gradient?: Float32Array,
+  gradient?: Float32Array | Uint8Array,
   signer?: MessageSigner,
 ): Buffer {
   return Buffer.from(new ResultWriter(signer).write(header, gradient));

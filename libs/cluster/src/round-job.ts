@@ -56,7 +56,7 @@ export interface RoundJob {
  * the `stateBuffers` buffers of the replica's new inner optimizer state (paramCount float32 each). The shard result
  * fields mean what they mean for a synchronous shard (count: samples over the round's steps; through = shard).
  */
-export interface RoundResult extends Omit<ShardResult, 'v'> {
+export interface RoundResult extends Omit<ShardResult, 'v' | 'codec'> {
   v: 1;
   kind: 'round';
   /** Inner steps the replica took (steps of the round whose shard k is not empty). */

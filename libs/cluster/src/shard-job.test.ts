@@ -13,11 +13,11 @@ import {
 import { MessageSigner } from './signing.js';
 
 const job: ShardJob = {
-  v: 4, run: 'r1', step: 3, shard: 1, attempt: 0, dataset: 'mnist', trainSamples: 512, seed: 7, epoch: 0,
-  start: 16, end: 32, cuts: [], model: 'mlp:784-16-10', shift: 0, paramsKey: 'p', resultsKey: 'r',
+  v: 5, run: 'r1', step: 3, shard: 1, attempt: 0, dataset: 'mnist', trainSamples: 512, seed: 7, epoch: 0,
+  start: 16, end: 32, cuts: [], model: 'mlp:784-16-10', shift: 0, paramsKey: 'p', resultsKey: 'r', codec: 'none', residualIn: [], residualOut: [],
 }; // prettier-ignore
 const result: ShardResult = {
-  v: 3, run: 'r1', step: 3, shard: 1, through: 1, attempt: 0, count: 16, lossSum: 30.5, correct: 9, worker: 'w', fetchMs: 1, computeMs: 2, uploadMs: 0.5,
+  v: 4, run: 'r1', step: 3, shard: 1, through: 1, attempt: 0, codec: 'none', count: 16, lossSum: 30.5, correct: 9, worker: 'w', fetchMs: 1, computeMs: 2, uploadMs: 0.5,
 }; // prettier-ignore
 // Shards of 16, 16, 16 and 8 samples.
 const ranges: Array<[number, number]> = [[0, 16], [16, 32], [32, 48], [48, 56]]; // prettier-ignore
@@ -51,6 +51,11 @@ describe('validateShardJob', () => {
     ['an empty range', { start: 40, end: 40 }, /range \[40, 40\) is empty/],
     ['end past the samples', { end: 513 }, /range \[16, 513\) is not within 512 samples/],
     ['version 3 (one shard a job, no cuts: an older coordinator)', { v: 3 }, /field v is 3/],
+    ['version 4 (no codec: a coordinator before --compress)', { v: 4 }, /field v is 4/],
+    ['an unknown codec', { codec: 'int4' }, /field codec is "int4"/],
+    ['int8 without residual keys', { codec: 'int8' }, /codec int8 with 1 shards needs 1 residual keys in and out, got 0 and 0/],
+    ['int8 with an empty out key', { codec: 'int8', residualIn: [''], residualOut: [''] }, /needs 1 residual keys/],
+    ['residual keys for none', { residualIn: [''], residualOut: ['k'] }, /codec none with 1 shards needs 0 residual keys/],
     ['cuts that are not a list', { cuts: 20 }, /field cuts is 20/],
     ['a fractional cut', { cuts: [20.5] }, /field cuts is \[20.5\]/],
     ['cuts that decrease', { cuts: [24, 20] }, /cuts \[24,20\] do not increase within \[16, 32\]/],
@@ -127,7 +132,7 @@ describe('signed shard jobs', () => {
 
   it('carry the hex HMAC of their other fields in sig, and survive JSON (BullMQ’s job data)', () => {
     expect(signed).toEqual({ ...job, sig: expect.stringMatching(/^[0-9a-f]{64}$/) });
-    const values = [4, 'r1', 3, 1, 0, 'mnist', 512, 7, 0, 16, 32, [], 'mlp:784-16-10', 0, 'p', 'r'];
+    const values = [5, 'r1', 3, 1, 0, 'mnist', 512, 7, 0, 16, 32, [], 'mlp:784-16-10', 0, 'p', 'r', 'none', [], []];
     expect(signer.verify('shard-job', Buffer.from(signed.sig ?? '', 'hex'), [JSON.stringify(values)])).toBe(true);
     const received = validateShardJob(JSON.parse(JSON.stringify(signed)));
     expect(() => checkShardJobSignature(received, signer)).not.toThrow();
@@ -141,6 +146,8 @@ describe('signed shard jobs', () => {
     ['a changed range', { ...signed, start: 0 }, /bad signature/],
     ['a changed θ key', { ...signed, paramsKey: 'q' }, /bad signature/],
     ['a changed results list', { ...signed, resultsKey: 'elsewhere' }, /bad signature/],
+    ['a changed codec', { ...signed, codec: 'fp16' as const }, /bad signature/],
+    ['a changed residual key', { ...signed, codec: 'int8' as const, residualIn: ['x'], residualOut: ['y'] }, /bad signature/],
     ['a changed attempt', { ...signed, attempt: 1 }, /bad signature/],
     ['a signature in capitals', { ...signed, sig: signed.sig?.toUpperCase() }, /bad signature/],
     ['a signature cut short', { ...signed, sig: signed.sig?.slice(2) }, /bad signature/],

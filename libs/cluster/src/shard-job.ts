@@ -1,4 +1,5 @@
 import { MAX_SHIFT } from '@gradq/data';
+import { GRADIENT_CODECS, type GradientCodec } from '@gradq/nn';
 import { InvalidMessageError } from './invalid-message-error.js';
 import type { MessageSigner } from './signing.js';
 
@@ -14,9 +15,9 @@ export const MAX_JOB_SHARDS = 1024;
  * message of its own, so that the coordinator still adds shard sums one by one in shard order.
  */
 export interface ShardJob {
-  // job version: 4 = with cuts (several shards per job); 3 had one shard a job, 2 no augmentation: an older
-  // worker must refuse these jobs, not compute a part of them
-  v: 4;
+  // job version: 5 = with codec and residual keys (--compress); 4 with cuts (several shards per job); 3 had one
+  // shard a job, 2 no augmentation: an older worker must refuse these jobs, not compute a part of them
+  v: 5;
   run: string;
   step: number; // global step; also the parameter version the gradient must be computed at
   shard: number; // the job's first shard
@@ -33,6 +34,14 @@ export interface ShardJob {
   shift: number; // data augmentation: largest image shift in pixels (0: none; libs/data's sampleShift)
   paramsKey: string;
   resultsKey: string; // the run's results list: the worker RPUSHes its result message there
+  /** How the worker encodes each shard's gradient sum (--compress; libs/train's compressShardGradient). */
+  codec: GradientCodec;
+  /**
+   * Error feedback (codec int8), one entry per shard of the job: the key of the shard's residual to read ('' for
+   * none yet: zeros) and the key to write its new one to (residual-store.ts). Both empty lists for other codecs.
+   */
+  residualIn: string[];
+  residualOut: string[];
   /**
    * With a shared secret: the hex HMAC-SHA256 of the other fields (see signShardJob). Absent without one, so that
    * an unsigned run's jobs are what they always were.
@@ -50,12 +59,14 @@ export interface ShardJob {
  * Only a prefix of the step can be summed ahead: a later run of shards would change the order of the additions.
  */
 export interface ShardResult {
-  v: 3; // 3 = with through (2: one shard a message)
+  v: 4; // 4 = with codec; 3 with through (2: one shard a message)
   run: string;
   step: number;
   shard: number;
   through: number; // the last shard covered (shard itself, or a later one when shard is 0)
   attempt: number;
+  /** How the gradient after the header is encoded (the run's --compress). */
+  codec: GradientCodec;
   count: number;
   lossSum: number;
   correct: number;
@@ -87,16 +98,19 @@ const ms: Check = (v) => num(v) && (v as number) >= 0;
 const str: Check = (v) => typeof v === 'string' && v.length > 0 && v.length <= 256;
 
 const v2: Check = (v) => v === 2;
-const v4: Check = (v) => v === 4;
+const v5: Check = (v) => v === 5;
+const codec: Check = (v) => (GRADIENT_CODECS as readonly unknown[]).includes(v);
+const keys: Check = (v) => Array.isArray(v) && v.length <= MAX_JOB_SHARDS && v.every((k) => k === '' || str(k));
 const cuts: Check = (v) => Array.isArray(v) && v.length < MAX_JOB_SHARDS && v.every(int);
 
 const JOB_FIELDS: Record<Exclude<keyof ShardJob, 'sig'>, Check> = {
-  v: v4, run: str, step: int, shard: int, attempt: int, dataset: str, trainSamples: int, seed: int,
+  v: v5, run: str, step: int, shard: int, attempt: int, dataset: str, trainSamples: int, seed: int,
   epoch: int, start: int, end: int, cuts, model: str, shift: (v) => int(v) && (v as number) <= MAX_SHIFT, paramsKey: str, resultsKey: str,
+  codec, residualIn: keys, residualOut: keys,
 }; // prettier-ignore
 
 const RESULT_FIELDS: Record<keyof ShardResult, Check> = {
-  v: (v) => v === 3, run: str, step: int, shard: int, through: int, attempt: int, count: int, lossSum: num, correct: int,
+  v: (v) => v === 4, run: str, step: int, shard: int, through: int, attempt: int, codec, count: int, lossSum: num, correct: int,
   worker: str, fetchMs: ms, computeMs: ms, uploadMs: ms,
 }; // prettier-ignore
 
@@ -119,6 +133,12 @@ export function validateShardJob(data: unknown): ShardJob {
       );
     }
     previous = cut;
+  }
+  const residuals = job.codec === 'int8' ? job.cuts.length + 1 : 0;
+  if (job.residualIn.length !== residuals || job.residualOut.length !== residuals || job.residualOut.includes('')) {
+    throw new InvalidMessageError(
+      `shard job: codec ${job.codec} with ${job.cuts.length + 1} shards needs ${residuals} residual keys in and out, got ${job.residualIn.length} and ${job.residualOut.length}`,
+    );
   }
   return job;
 }

@@ -53,6 +53,25 @@ function flip(file: string, region: Uint8Array, offset: number): void {
 const floats = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
 describe('Checkpointer', () => {
+  it('keeps the --compress int8 residuals of each shard and refuses damaged ones', () => {
+    const dir = join(tmp, 'residuals');
+    const int8: TrainConfig = { ...config, compress: 'int8' };
+    const { model, optimizer, cursor } = trained(3);
+    const residual = Uint8Array.from({ length: 2 * model.params.length }, (_, i) => i % 251);
+    new Checkpointer(dir, 1).save(int8, model, optimizer, cursor, undefined, [null, residual]);
+    const fresh = trained(0);
+    const back = new Checkpointer(dir, 1).load(int8, fresh.model, fresh.optimizer);
+    expect(back?.residuals).toEqual([null, residual]);
+    expect(
+      refusal(() => load(dir)),
+      'the codec is in the fingerprint',
+    ).toMatch(/made with compress int8, this run has compress none/);
+    new Checkpointer(dir, 1).save(int8, model, optimizer, cursor, undefined, [residual.subarray(1)]);
+    expect(refusal(() => new Checkpointer(dir, 1).load(int8, fresh.model, fresh.optimizer))).toMatch(
+      new RegExp(`residual of shard 0 is not ${residual.length} bytes`),
+    );
+  });
+
   it('resumes exactly where it saved: parameters, optimizer state and cursor, checked', () => {
     const dir = join(tmp, 'exact');
     const { model, optimizer, cursor } = trained(3);

@@ -14,6 +14,7 @@ import {
 import { writeFileAtomic } from '@gradq/cli';
 import { CheckpointError } from './checkpoint-error.js';
 import type { LocalRoundsState } from './local-round.js';
+import { keepsResidual, residualBytes, type ShardResiduals } from './shard-compression.js';
 import { syncModeName } from './sync-mode.js';
 import type { TrainConfig } from './train-config.js';
 
@@ -54,17 +55,26 @@ function fingerprint(c: TrainConfig): Record<string, unknown> {
     sync: syncModeName(c.sync ?? { kind: 'sync' }),
     'outer-lr': c.sync?.kind === 'local' ? (c.outer?.lr ?? 1) : null,
     'outer-momentum': c.sync?.kind === 'local' ? (c.outer?.momentum ?? 0) : null,
+    compress: c.compress ?? 'none',
   };
 }
 
 /** What a setting was in checkpoints written before it existed. */
-const BEFORE_IT_EXISTED: Record<string, unknown> = { 'augment-shift': 0, sync: 'sync', 'outer-lr': null, 'outer-momentum': null };
+const BEFORE_IT_EXISTED: Record<string, unknown> = {
+  'augment-shift': 0,
+  sync: 'sync',
+  'outer-lr': null,
+  'outer-momentum': null,
+  compress: 'none',
+};
 
 /** A checkpoint read back: where training stands, and whether the file's checksum was checked (not in version 1). */
 export interface LoadedCheckpoint {
   cursor: TrainCursor;
   /** A local SGD run's replica and outer optimizer states (undefined for a sync run). */
   local?: LocalRoundsState;
+  /** --compress with error feedback: each shard's stored residual (undefined without). */
+  residuals?: ShardResiduals;
   verified: boolean;
 }
 
@@ -87,9 +97,22 @@ export class Checkpointer {
     return join(this.dir, PREVIOUS_CHECKPOINT_FILE);
   }
 
-  save(config: TrainConfig, model: Model, optimizer: Optimizer, cursor: TrainCursor, local?: LocalRoundsState): void {
+  save(
+    config: TrainConfig,
+    model: Model,
+    optimizer: Optimizer,
+    cursor: TrainCursor,
+    local?: LocalRoundsState,
+    residuals?: ShardResiduals,
+  ): void {
     mkdirSync(this.dir, { recursive: true });
-    const meta = { kind: 'checkpoint', config: fingerprint(config), ...cursor, ...(local && { local: encodeLocal(local) }) };
+    const meta = {
+      kind: 'checkpoint',
+      config: fingerprint(config),
+      ...cursor,
+      ...(local && { local: encodeLocal(local) }),
+      ...(residuals && { residuals }),
+    };
     writeFileAtomic(this.file, encodeModel(model, optimizer.getState(), meta), {
       verify: (written) => {
         try {
@@ -141,7 +164,10 @@ export class Checkpointer {
       throw new CheckpointError(`${this.file} is inconsistent (optimizer at step ${optimizer.t}, cursor at ${cursor.nextStep})`);
     }
     const local = config.sync?.kind === 'local' ? decodeLocal(meta.local, this.file) : undefined;
-    return { cursor: cursor as TrainCursor, verified: saved.verified, ...(local && { local }) };
+    const residuals = keepsResidual(config.compress ?? 'none')
+      ? decodeResiduals(meta.residuals, config.shards, model, this.file)
+      : undefined;
+    return { cursor: cursor as TrainCursor, verified: saved.verified, ...(local && { local }), ...(residuals && { residuals }) };
   }
 }
 
@@ -172,4 +198,17 @@ function decodeLocal(raw: unknown, file: string): LocalRoundsState {
     outerT,
     velocity: floats(velocity, 'velocity'),
   };
+}
+
+/** The shard residuals of a checkpoint's metadata: one per shard, each null or residualBytes(n) bytes. */
+function decodeResiduals(raw: unknown, shards: number, model: Model, file: string): ShardResiduals {
+  const size = residualBytes(model.params.length);
+  if (!Array.isArray(raw) || raw.length > shards) {
+    throw new CheckpointError(`${file}: the --compress residuals are missing or not a list of at most ${shards} shards`);
+  }
+  return raw.map((r: unknown, k) => {
+    if (r === null) return null;
+    if (r instanceof Uint8Array && r.byteLength === size) return new Uint8Array(r); // a copy, not a Buffer
+    throw new CheckpointError(`${file}: the --compress residual of shard ${k} is not ${size} bytes`);
+  });
 }

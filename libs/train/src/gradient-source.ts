@@ -1,6 +1,7 @@
 import type { StepPlan as BatchPlan } from '@gradq/data';
 import type { OptimizerState } from '@gradq/nn';
 import type { ReplicaResult } from './local-round.js';
+import type { ShardResiduals } from './shard-compression.js';
 
 /**
  * Where a step's gradient comes from. The trainer zeroes `sum`, the source adds the K shard gradient sums of
@@ -29,5 +30,11 @@ export interface GradientSource {
    * replicaRound; returns their results in shard order. Undefined for a source that runs only synchronous steps.
    */
   round?(steps: readonly StepPlan[], theta: Float32Array, states: readonly OptimizerState[]): Promise<ReplicaResult[]>;
+  /**
+   * --compress with error feedback: each shard's stored residual as of the last step applied (to checkpoint it),
+   * and putting it back (on --resume). Undefined for a source without compression.
+   */
+  residualState?(): Promise<ShardResiduals>;
+  restoreResiduals?(residuals: ShardResiduals, nextStep: number): Promise<void>;
   close(): Promise<void>;
 }

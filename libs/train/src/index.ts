@@ -25,3 +25,13 @@ export {
   type OuterSettings,
   type ReplicaResult,
 } from './local-round.js';
+export {
+  bytesPerStep,
+  CompressionScratch,
+  compressShardGradient,
+  keepsResidual,
+  residualBytes,
+  RESIDUAL_CODEC,
+  type BytesPerStep,
+  type ShardResiduals,
+} from './shard-compression.js';

@@ -71,4 +71,32 @@ describe('LocalGradientSource', () => {
     expect(stats.lossSum).toBeGreaterThan(0);
     expect(sum.some((v) => v !== 0)).toBe(true);
   });
+
+  it('int8: a source restored from another one’s residuals continues with the same bits; without them it differs', async () => {
+    const order = epochOrder(1, 0, 4096);
+    const steps = async (src: LocalGradientSource, params: Float32Array, from: number, to: number): Promise<string[]> => {
+      const sums: string[] = [];
+      for (let t = from; t < to; t++) {
+        const sum = new Float32Array(params.length);
+        await src.step(plan(order, t, 64, 4), params, sum);
+        sums.push(Buffer.from(sum.buffer).toString('base64'));
+      }
+      return sums;
+    };
+    const a = setup(4);
+    const b = setup(4);
+    const c = setup(4);
+    const d = setup(4);
+    const int8 = (s: ReturnType<typeof setup>) => new LocalGradientSource(s.model, s.train, { seed: 1, shift: 0 }, undefined, 'int8');
+    const [srcA, srcB, srcC, srcD] = [int8(a), int8(b), int8(c), int8(d)];
+    const whole = await steps(srcA, a.model.params, 0, 6);
+    const head = await steps(srcB, b.model.params, 0, 3);
+    expect(head).toEqual(whole.slice(0, 3));
+    await srcC.restoreResiduals(await srcB.residualState(), 3);
+    expect(await steps(srcC, c.model.params, 3, 6)).toEqual(whole.slice(3));
+    expect(await steps(srcD, d.model.params, 3, 6), 'fresh residuals').not.toEqual(whole.slice(3));
+    const none = setup(4);
+    const plain = await steps(new LocalGradientSource(none.model, none.train, { seed: 1, shift: 0 }), none.model.params, 0, 6);
+    expect(plain, 'int8 changes the sums').not.toEqual(whole);
+  });
 });

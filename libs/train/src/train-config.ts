@@ -1,4 +1,4 @@
-import type { InitScheme, OptimizerName } from '@gradq/nn';
+import type { GradientCodec, InitScheme, OptimizerName } from '@gradq/nn';
 import type { OuterSettings } from './local-round.js';
 import type { SyncMode } from './sync-mode.js';
 
@@ -25,6 +25,8 @@ export interface TrainConfig {
   sync?: SyncMode;
   /** The outer optimizer of local SGD (undefined: plain averaging, lr 1, momentum 0). */
   outer?: OuterSettings;
+  /** How shard gradient sums travel (undefined: none, float32); int8 with error feedback (shard-compression.ts). */
+  compress?: GradientCodec;
   /** Where to save the trained model (and optimizer state). */
   out?: string;
   /** A folder for checkpoints, written every checkpointEvery steps. */

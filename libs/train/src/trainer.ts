@@ -11,6 +11,7 @@ import type { GradientSource } from './gradient-source.js';
 import { StepTimes } from './step-times.js';
 import { LocalRounds, roundEnd, type LocalRoundsState } from './local-round.js';
 import type { TrainingSetup } from './training-setup.js';
+import { bytesPerStep, keepsResidual, type BytesPerStep, type ShardResiduals } from './shard-compression.js';
 import type { StepEvent, TrainObserver } from './train-observer.js';
 
 /** The run's figures, printed as the --json line. */
@@ -52,6 +53,9 @@ export interface TrainSummary {
   /** Peak resident memory of this process. */
   rss_peak_mb: number;
   params_sha256: string;
+  /** How shard gradients travelled (--compress) and the payload bytes of one step (shard-compression.ts). */
+  compress: string;
+  bytes_per_step: BytesPerStep;
   wall_s: number;
   out?: string;
 }
@@ -71,6 +75,8 @@ export interface TrainOptions {
   progressText?: () => string;
   /** With `cursor`, for a local SGD run: the replicas' and outer optimizer's states of the checkpoint. */
   local?: LocalRoundsState;
+  /** With `cursor`, for a --compress run with error feedback: the shards' residuals of the checkpoint. */
+  residuals?: ShardResiduals;
   /** Told about every applied step and every finished epoch (they read, never steer). */
   observers?: readonly TrainObserver[];
 }
@@ -122,6 +128,11 @@ export async function runTraining(
     if (!options.local) throw new Error("resuming a local SGD run needs the checkpoint's local SGD state (LoadedCheckpoint.local)");
     rounds.setState(options.local);
   }
+  const errorFeedback = keepsResidual(config.compress ?? 'none');
+  if (options.residuals) {
+    if (!source.restoreResiduals) throw new Error('this gradient source keeps no --compress residuals to resume');
+    await source.restoreResiduals(options.residuals, start.nextStep);
+  }
 
   for (let epoch = firstEpoch; epoch < config.epochs; epoch++) {
     // Fetch this epoch's order; every sample appears once, in batches of config.batch (the last may be short).
@@ -154,7 +165,17 @@ export async function runTraining(
       } catch (e) {
         // The source stopped the run before this step: keep the steps done.
         if (e instanceof RunStoppedError && checkpointer) {
-          checkpointer.save(config, model, optimizer, { nextStep: globalStep, epochLoss, epochCorrect, trainSeconds }, rounds?.getState());
+          // The shards' residuals (--compress int8) may be unreadable now (Redis gone): then no checkpoint, the last stands.
+          const residuals = errorFeedback ? await source.residualState?.().catch(() => null) : undefined;
+          if (residuals === null) throw e;
+          checkpointer.save(
+            config,
+            model,
+            optimizer,
+            { nextStep: globalStep, epochLoss, epochCorrect, trainSeconds },
+            rounds?.getState(),
+            residuals,
+          );
           e.savedAt = { file: checkpointer.file, nextStep: globalStep };
         }
         throw e;
@@ -190,7 +211,24 @@ export async function runTraining(
       }
       // Checkpoint (a round that passes a multiple of the interval is saved at its end).
       if (checkpointer && Math.floor(end / checkpointer.every) > Math.floor(globalStep / checkpointer.every)) {
-        checkpointer.save(config, model, optimizer, { nextStep: end, epochLoss, epochCorrect, trainSeconds }, rounds?.getState());
+        // With --compress int8 the shards' residuals go in too; when they cannot be read (Redis gone for the moment),
+        // this checkpoint is skipped and the last one stands.
+        const residuals = errorFeedback
+          ? await source.residualState?.().catch((err: unknown) => {
+              io.log(`checkpoint at step ${end} skipped: ${(err as Error).message}`);
+              return null;
+            })
+          : undefined;
+        if (residuals !== null) {
+          checkpointer.save(
+            config,
+            model,
+            optimizer,
+            { nextStep: end, epochLoss, epochCorrect, trainSeconds },
+            rounds?.getState(),
+            residuals,
+          );
+        }
       }
       s += end - globalStep;
       // The bar's text only when it is drawn: formatting it every step would cost ~20 µs of a 0.6 ms MLP step.
@@ -251,6 +289,8 @@ export async function runTraining(
     step_ms: (later.steps > 0 ? later : first).meanMs(),
     rss_peak_mb: process.resourceUsage().maxRSS / 1024,
     params_sha256: paramsSha256(model.params),
+    compress: config.compress ?? 'none',
+    bytes_per_step: bytesPerStep(config.compress ?? 'none', model.params.length, config.shards),
     wall_s: performance.now() / 1000, // since the process started: start-up, data, training, evaluation
     ...(config.out !== undefined && { out: config.out }),
   };

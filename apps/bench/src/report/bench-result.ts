@@ -36,6 +36,12 @@ export interface BenchRow {
   /** speedup / workers, for cluster runs with local workers. */
   efficiency: number | null;
   step_ms: StepBreakdown | null;
+  /**
+   * gradq runs: payload bytes of a step, θ read by the shards' jobs and gradients sent up (gradq train --json's
+   * bytes_per_step; a cluster run's gradients_up is what its coordinator received, gradients_up_measured). null for a
+   * reference.
+   */
+  bytes_per_step: { params_down: number; gradients_up: number } | null;
   rss_peak_mb: { coordinator: number | null; workers_max: number | null };
   params_sha256: string | null;
   /** Cluster runs: params_sha256 equals the in-process run's for the same batch. */
@@ -67,6 +73,7 @@ export interface BenchReport {
     optimizer: string;
     /** gradq train --sync of every run (absent in reports written before it existed: sync). */
     sync?: string;
+    compress: string;
     shards: number;
     epochs: number;
     train_samples: number;
@@ -131,6 +138,7 @@ export function clusterRow(base: BenchRow, workers: number, queue: string, s: Re
     }, // prettier-ignore
     rss_peak_mb: { coordinator: s.rss_peak_mb as number, workers_max: workerRss.length > 0 ? Math.max(...workerRss) : null },
     same_params: row.params_sha256 === base.params_sha256,
+    bytes_per_step: { params_down: row.bytes_per_step?.params_down ?? 0, gradients_up: s.gradients_up_measured as number },
     queue,
   };
 }
@@ -146,6 +154,7 @@ export function referenceRow(base: BenchRow, trainer: 'numpy' | 'pytorch', n: Re
     speedup: n.samples_per_s / base.samples_per_s,
     efficiency: null,
     step_ms: null,
+    bytes_per_step: null,
     rss_peak_mb: { coordinator: null, workers_max: null },
     params_sha256: null,
     same_params: null,
@@ -159,10 +168,11 @@ export function referenceRow(base: BenchRow, trainer: 'numpy' | 'pytorch', n: Re
 /** The fields every gradq run reports the same way. */
 type CommonFields = Pick<
   BenchRow,
-  'batch' | 'samples_per_s' | 'first_step_ms' | 'params_sha256' | 'test_accuracy' | 'train_samples' | 'wall_s' | 'raw'
+  'batch' | 'samples_per_s' | 'first_step_ms' | 'params_sha256' | 'test_accuracy' | 'train_samples' | 'wall_s' | 'raw' | 'bytes_per_step'
 >;
 
 function common(batch: number, s: Record<string, unknown>): CommonFields {
+  const bytes = s.bytes_per_step as { params_down: number; gradients_up: number } | undefined;
   return {
     batch,
     samples_per_s: (s.steady_samples_per_s as number | null) ?? (s.train_samples_per_s as number),
@@ -171,6 +181,7 @@ function common(batch: number, s: Record<string, unknown>): CommonFields {
     test_accuracy: s.test_accuracy as number,
     train_samples: s.train_samples as number,
     wall_s: s.wall_s as number,
+    bytes_per_step: bytes === undefined ? null : { params_down: bytes.params_down, gradients_up: bytes.gradients_up },
     raw: s,
   };
 }
@@ -187,6 +198,7 @@ export function benchNotes(plan: BenchPlan, referenceNote: string | undefined): 
       'on the workers, so they can add up to more than the step; queue wait is the rest ' +
       "of the wait for results beyond the busiest worker's own work (job hand-out, transfer, scheduling); agg+opt is the coordinator " +
       'summing the shard gradients plus the optimizer update.',
+    `grad KB/step: gradient payload sent up per step (--compress ${plan.compress}; in-process: what K shards would send), from bytes_per_step.`,
     'same params: the cluster run ends with the params_sha256 of the in-process run (the same training, bit for bit).',
     'peak RSS: of the coordinator (or the in-process trainer) and of the largest worker.',
   ];

@@ -3,7 +3,7 @@ import type { BenchReport, BenchRow } from './bench-result.js';
 
 const COLUMNS = [
   'batch', 'trainer', 'samples/s', 'speedup', 'efficiency', 'step ms', 'compute', 'fetch', 'upload', 'queue wait', 'agg+opt',
-  'RSS coord MB', 'RSS worker MB', 'same params',
+  'grad KB/step', 'RSS coord MB', 'RSS worker MB', 'same params',
 ] as const; // prettier-ignore
 const LEFT = new Set<string>(['trainer', 'same params']);
 
@@ -41,6 +41,7 @@ function rowCells(r: BenchRow): string[] {
     ms(s?.grad_upload),
     ms(s?.queue_wait),
     ms(s?.aggregate_optimizer),
+    r.bytes_per_step === null ? '–' : (r.bytes_per_step.gradients_up / 1000).toFixed(0),
     mb(r.rss_peak_mb.coordinator),
     mb(r.rss_peak_mb.workers_max),
     r.trainer === 'in-process' ? 'reference' : r.same_params === null ? '–' : r.same_params ? '✓' : '✗',

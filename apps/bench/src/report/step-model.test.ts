@@ -29,7 +29,7 @@ function row(trainer: 'in-process' | 'cluster', workers: number | null, step: nu
   return {
     batch: 512, trainer, workers, samples_per_s: 512 / step, first_step_ms: null, speedup: 1, efficiency: null,
     step_ms: { step, compute, param_fetch: null, grad_upload: null, queue_wait: null, aggregate_optimizer: 0 },
-    rss_peak_mb: { coordinator: null, workers_max: null }, params_sha256: null, same_params: null, test_accuracy: 0,
+    rss_peak_mb: { coordinator: null, workers_max: null }, bytes_per_step: null, params_sha256: null, same_params: null, test_accuracy: 0,
     train_samples: 0, wall_s: 0, raw: {},
   }; // prettier-ignore
 }

@@ -27,7 +27,7 @@ const plan: StepPlan = {
 };
 const gradient = Float32Array.from({ length: N }, (_, i) => i - 20);
 const result: ShardResult = {
-  v: 3, run: 'r1', step: 3, shard: 0, through: 0, attempt: 0, count: 4, lossSum: 2.5, correct: 3, worker: 'w', fetchMs: 0, computeMs: 1, uploadMs: 0,
+  v: 4, run: 'r1', step: 3, shard: 0, through: 0, attempt: 0, codec: 'none', count: 4, lossSum: 2.5, correct: 3, worker: 'w', fetchMs: 0, computeMs: 1, uploadMs: 0,
 }; // prettier-ignore
 
 /** A tensor connection whose commands fail as `failures` says, in order, then work; BLPOP pops the shard's result. */
@@ -60,7 +60,7 @@ function source(stub: ReturnType<typeof tensors>, log: string[]) {
     getJob: async () => ({}),
     getWorkersCount: async () => 1,
   } as unknown as Queue<ShardJob, ShardResult[]>;
-  const run = { dataset: 'mnist', trainSamples: 16, seed: 1, model: 'mlp:4-4-2', shift: 0 };
+  const run = { dataset: 'mnist', trainSamples: 16, seed: 1, model: 'mlp:4-4-2', shift: 0, codec: 'none' as const };
   return new ClusterGradientSource({} as Redis, stub as unknown as TensorConnection, queue, keys, run, N, (l) => log.push(l), {
     giveUpMs: 60_000,
   });

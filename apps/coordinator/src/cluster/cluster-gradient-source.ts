@@ -2,7 +2,16 @@ import { deleteKeysWithPrefix, type MessageSigner, type RunKeys, type ShardJob, 
 import type { Queue } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
 import type { OptimizerState } from '@gradq/nn';
-import type { GradientSource, ReplicaResult, StepPlan, StepStats } from '@gradq/train';
+import {
+  keepsResidual,
+  residualBytes,
+  type GradientSource,
+  type ReplicaResult,
+  type ShardResiduals,
+  type StepPlan,
+  type StepStats,
+} from '@gradq/train';
+import { ShardResidualKeys } from './shard-residuals.js';
 import { settlesWithin, untilAborted } from './bounded-wait.js';
 import { ClusterTimer, type ClusterTimings, type StepPhases } from './cluster-timings.js';
 import { InterruptedError, type StopSignal } from './interrupted-error.js';
@@ -53,6 +62,14 @@ export class ClusterGradientSource implements GradientSource {
    * results), the turn, and the last round's first step.
    */
   private readonly rounds?: { publisher: RoundPublisher; payloads: [Float32Array[], Float32Array[]]; turn: number; previous: number };
+  /** --compress int8: where each shard's residual is. */
+  private readonly residuals?: ShardResidualKeys;
+  /** Gradient payload bytes kept, summed over the steps (for bytes_per_step). */
+  private gradientBytes = 0;
+  private steps = 0;
+  /** Shards a step has (for residualState). */
+  private shards = 0;
+  private readonly retry: TensorRetry;
 
   /**
    * `tensors` is a connection of its own: it writes θ, then waits in BLPOP for the results. With the run's secret
@@ -60,7 +77,7 @@ export class ClusterGradientSource implements GradientSource {
    */
   constructor(
     private readonly redis: Redis | Cluster,
-    tensors: TensorStore,
+    private readonly tensors: TensorStore,
     queue: Queue<ShardJob, ShardResult[]>,
     private readonly keys: RunKeys,
     run: RunDescriptor,
@@ -73,7 +90,9 @@ export class ClusterGradientSource implements GradientSource {
   ) {
     this.workers = new ConnectedWorkers(queue);
     const retry = new TensorRetry(log, stop.signal);
-    this.publisher = new StepPublisher(tensors, queue, keys, run, retry, signer);
+    this.retry = retry;
+    if (keepsResidual(run.codec)) this.residuals = new ShardResidualKeys(keys, residualBytes(paramCount), signer);
+    this.publisher = new StepPublisher(tensors, queue, keys, run, retry, signer, this.residuals);
     if (rounds) {
       const publisher = new RoundPublisher(tensors, queue, keys, run, rounds, this.publisher, retry, signer);
       this.rounds = { publisher, payloads: [[], []], turn: 0, previous: -1 };
@@ -82,7 +101,7 @@ export class ClusterGradientSource implements GradientSource {
     const inbox = new ResultInbox(tensors, keys.results, paramCount * (1 + (rounds?.stateBuffers ?? 0)), retry);
     this.context = {
       runId: keys.runId, queue, publisher: this.publisher, inbox, grads: [], counters: this.counters, roster: new WorkerRoster(),
-      giveUpMs: stop.giveUpMs, signal: stop.signal, log, signer,
+      giveUpMs: stop.giveUpMs, signal: stop.signal, log, signer, codec: run.codec,
     }; // prettier-ignore
   }
 
@@ -105,6 +124,7 @@ export class ClusterGradientSource implements GradientSource {
     if (signal?.aborted) throw new InterruptedError(signal.reason as StopSignal, plan.globalStep);
     const t0 = performance.now();
     const grads = this.context.grads;
+    this.shards = Math.max(this.shards, plan.shards.length);
     while (grads.length < plan.shards.length) grads.push(new Float32Array(this.paramCount));
     let t1 = t0;
     const gather = new StepGather(plan, params, sum, this.context);
@@ -122,6 +142,9 @@ export class ClusterGradientSource implements GradientSource {
     }
     const t2 = performance.now();
     await gather.finish();
+    this.gradientBytes += gather.gradientBytes;
+    this.steps++;
+    if (this.residuals) await this.moveResiduals(plan.globalStep, gather.shardResults);
     const stats = gather.stats();
     this.timer.addStep(gather.shardResults, {
       publish: t1 - t0,
@@ -171,6 +194,40 @@ export class ClusterGradientSource implements GradientSource {
     });
     for (const o of this.observers) o.stepGathered(first, this.timer.last, gather.shardResults);
     return results;
+  }
+
+  /** Mean gradient payload bytes a step received (the results kept), or 0 before any step. */
+  get gradientBytesPerStep(): number {
+    return this.steps === 0 ? 0 : this.gradientBytes / this.steps;
+  }
+
+  /** The shards' residuals, read from Redis once (a checkpoint is not worth waiting for a Redis that is down). */
+  async residualState(): Promise<ShardResiduals> {
+    if (!this.residuals) return [];
+    const residuals = this.residuals;
+    const state = await this.retry.once('reading the shards’ residuals', () => residuals.read(this.tensors, this.shards));
+    if (state === undefined) throw new Error('the shards’ residuals could not be read from Redis (connection lost)');
+    return state;
+  }
+
+  async restoreResiduals(state: ShardResiduals, nextStep: number): Promise<void> {
+    if (!this.residuals) throw new Error('this run keeps no residuals (--compress int8 only)');
+    const residuals = this.residuals;
+    this.shards = Math.max(this.shards, state.length);
+    await this.retry.untilDone('writing the shards’ residuals', () => residuals.restore(this.tensors, state, nextStep));
+  }
+
+  /** Each shard with a kept result now reads the residual of this step; the ones before are dropped. */
+  private async moveResiduals(step: number, results: ReadonlyArray<ShardResult | undefined>): Promise<void> {
+    const residuals = this.residuals;
+    if (!residuals) return;
+    const stale: string[] = [];
+    for (const [k, r] of results.entries()) {
+      if (r === undefined) continue;
+      const old = residuals.accept(step, k);
+      if (old !== undefined) stale.push(old);
+    }
+    await Promise.all(stale.map((key) => this.tensors.unlink(key).catch(() => undefined)));
   }
 
   /** Removes every key of the run (θ, the results list); the queue's jobs were removed as they completed. */

@@ -111,7 +111,7 @@ export class ClusterRun {
     try {
       const keys = runKeys(queueName, `r${Date.now().toString(36)}${randomBytes(3).toString('hex')}`);
       const { dataset, seed, model, augmentShift: shift } = o.config;
-      const run = { dataset, trainSamples: o.trainSamples, seed, model, shift };
+      const run = { dataset, trainSamples: o.trainSamples, seed, model, shift, codec: o.config.compress ?? 'none' };
       const stop = { giveUpMs: o.giveUpMs, signal: signals.signal };
       const source = new ClusterGradientSource(redis, tensors, queue, keys, run, o.paramCount, o.log, stop, o.secret?.signer, o.rounds);
       workers.start(o.workers);
@@ -159,6 +159,8 @@ export class ClusterRun {
       results_rejected: this.source.counters.rejected,
       shards_recomputed: this.source.counters.recomputed,
       jobs_failed: this.source.counters.failed,
+      /** Measured: mean gradient payload bytes of the results a step kept (bytes_per_step.gradients_up computes it). */
+      gradients_up_measured: this.source.gradientBytesPerStep,
     };
   }
 

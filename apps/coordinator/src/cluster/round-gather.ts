@@ -55,7 +55,7 @@ export class RoundGather extends StepGather {
     const r = validateRoundResult(claim, { run: this.ctx.runId, step: this.plan.globalStep, shard: k, ...this.work[k] });
     // As a shard result, for the step's timings and the dashboard (a replica's round is its shard's work).
     const { run, step, shard, through, attempt, count, lossSum, correct, worker, fetchMs, computeMs, uploadMs } = r;
-    return { v: 3, run, step, shard, through, attempt, count, lossSum, correct, worker, fetchMs, computeMs, uploadMs };
+    return { v: 4, run, step, shard, through, attempt, codec: 'none', count, lossSum, correct, worker, fetchMs, computeMs, uploadMs };
   }
 
   protected override read(payload: Uint8Array, k: number, result: ShardResult): void {

@@ -13,6 +13,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { StepPlan } from '@gradq/train';
+import { decodeGradientInto, encodedGradientBytes, encodeGradient, type GradientCodec } from '@gradq/nn';
 import { waitFor } from '../testing/run-cli.js';
 import { shardResult } from '../testing/shard-result.js';
 import { GaveUpError } from './gave-up-error.js';
@@ -68,7 +69,7 @@ const THETA = Float32Array.from({ length: N }, (_, i) => i / 8);
  * A step of a run of its own: its publisher, inbox and counters, a way to push what a worker would, and to
  * take a shard's job off the queue as a worker does (a worker's job is active, then removed once done).
  */
-function harness(sizes: number[], giveUpMs = 600_000) {
+function harness(sizes: number[], giveUpMs = 600_000, codec: GradientCodec = 'none') {
   const runId = `r${randomUUID().slice(0, 8)}`;
   const keys = runKeys(queueName, runId);
   const log: string[] = [];
@@ -77,21 +78,21 @@ function harness(sizes: number[], giveUpMs = 600_000) {
     tensors,
     queue,
     keys,
-    { dataset: 'mnist', trainSamples: 64, seed: 1, model: 'mlp:2-2', shift: 0 },
+    { dataset: 'mnist', trainSamples: 64, seed: 1, model: 'mlp:2-2', shift: 0, codec },
     retry,
   );
   const counters: ClusterCounters = { duplicates: 0, rejected: 0, recomputed: 0, failed: 0, late: 0 };
   const inbox = new ResultInbox(tensors, keys.results, N, retry);
   const grads = GRADS.map(() => new Float32Array(N));
   const ctx: GatherContext = {
-    runId, queue, publisher, inbox, grads, counters, roster: new WorkerRoster(), giveUpMs, log: (l) => log.push(l),
+    runId, queue, publisher, inbox, grads, counters, roster: new WorkerRoster(), giveUpMs, log: (l) => log.push(l), codec,
   }; // prettier-ignore
   const plan = planOf(sizes);
   const sum = new Float32Array(N);
   const result = (shard: number, more: Partial<ShardResult> = {}): ShardResult =>
     shardResult({
       run: runId, step: plan.globalStep, shard, through: shard, count: sizes[shard], lossSum: 0.1 * (shard + 1), correct: 1,
-      worker: `w${shard}`, computeMs: 1, ...more,
+      worker: `w${shard}`, computeMs: 1, codec, ...more,
     }); // prettier-ignore
   const failure = (shard: number, attempt: number): ShardFailure => ({
     v: 2, run: runId, step: plan.globalStep, shard, attempt, worker: 'w', error: 'out of memory',
@@ -181,6 +182,53 @@ describe('StepGather', () => {
     expect(h.log).toEqual([
       'step 4 shard 0: result rejected (from "w0": gradient value 3 is NaN); recomputing',
       `step 4 shard 0: result rejected (from "w0": gradient of ${N - 1} values, expected ${N} values)`,
+    ]);
+  });
+
+  it('decodes compressed gradients; rejects one tagged with another codec, of the wrong size or not finite, and recomputes', async () => {
+    const h = harness([2, 2], 600_000, 'bf16');
+    const bf16 = (g: Float32Array): Uint8Array => {
+      const out = new Uint8Array(encodedGradientBytes('bf16', g.length));
+      encodeGradient('bf16', g, out);
+      return out;
+    };
+    const infinite = bf16(GRADS[0]);
+    infinite.set([0x80, 0x7f], 6); // value 3: the bf16 bits of +∞
+    const int8 = new Uint8Array(encodedGradientBytes('int8', N));
+    encodeGradient('int8', GRADS[0], int8);
+    const gather = await h.start();
+    const collected = gather.collect();
+    const bad: Array<[Partial<ShardResult>, Uint8Array]> = [
+      [{ codec: 'int8' }, int8],
+      [{}, bf16(GRADS[0]).subarray(2)],
+      [{}, infinite],
+      [{ codec: 'none' }, new Uint8Array(GRADS[0].buffer)],
+    ];
+    // Each bad answer from the attempt waited for, once a worker has taken it: each is rejected and recomputed.
+    for (const [attempt, [more, bytes]] of bad.entries()) {
+      if (attempt > 0) await waitFor(`attempt ${attempt}`, async () => (await h.waitingJobs()).includes(`${h.runId}.4.0.${attempt}`));
+      await h.take(0, attempt);
+      await h.push(encodeResultMessage(h.result(0, { attempt, ...more }), bytes));
+    }
+    await waitFor('attempt 4', async () => (await h.waitingJobs()).includes(`${h.runId}.4.0.4`));
+    await h.push(encodeResultMessage(h.result(0, { attempt: 4 }), bf16(GRADS[0])), encodeResultMessage(h.result(1), bf16(GRADS[1])));
+    await collected;
+    await gather.finish();
+    const decoded = (g: Float32Array): Float32Array => {
+      const into = new Float32Array(N);
+      decodeGradientInto('bf16', bf16(g), into);
+      return into;
+    };
+    const expected = decoded(GRADS[0]);
+    const one = decoded(GRADS[1]);
+    for (let i = 0; i < N; i++) expected[i] += one[i];
+    expect(Array.from(h.sum)).toEqual(Array.from(expected));
+    expect(h.counters.rejected).toBe(4);
+    expect(h.log.slice(0, 4)).toEqual([
+      'step 4 shard 0: result rejected (from "w0": gradient encoded as int8, this run compresses with bf16); recomputing',
+      `step 4 shard 0: result rejected (from "w0": bf16 gradient: ${2 * N - 2} bytes, expected ${2 * N} for ${N} values); recomputing`,
+      'step 4 shard 0: result rejected (from "w0": bf16 gradient value 3 has bits 0x7f80 (∞ or NaN)); recomputing',
+      'step 4 shard 0: result rejected (from "w0": gradient encoded as none, this run compresses with bf16); recomputing',
     ]);
   });
 

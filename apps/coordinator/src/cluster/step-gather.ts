@@ -1,7 +1,7 @@
 import {
   InvalidMessageError,
   jobShards,
-  readGradientInto,
+  readCompressedGradientInto,
   type MessageSigner,
   readResultMessage,
   SkippedBulk,
@@ -11,7 +11,7 @@ import {
   type ShardResult,
 } from '@gradq/cluster';
 import type { Queue } from 'bullmq';
-import { addInto } from '@gradq/nn';
+import { addInto, type GradientCodec } from '@gradq/nn';
 import type { StepPlan, StepStats } from '@gradq/train';
 import { GaveUpError } from './gave-up-error.js';
 import { MAX_HEADER_BYTES, type ResultInbox } from './result-inbox.js';
@@ -47,6 +47,8 @@ export interface GatherContext {
   log: (line: string) => void;
   /** With the run's secret: only result messages it signed are read (others are rejected unread). */
   signer?: MessageSigner;
+  /** How results' gradients must be encoded (--compress): a result tagged otherwise is rejected. */
+  codec: GradientCodec;
 }
 
 /** The attempt of a shard the gather waits for, and the BullMQ id of its job. */
@@ -86,6 +88,8 @@ const QUEUED = new Set(['waiting', 'delayed', 'prioritized', 'waiting-children']
 export class StepGather {
   /** Milliseconds spent reading, validating and adding gradients. */
   aggregateMs = 0;
+  /** Gradient payload bytes of the results kept (for bytes_per_step). */
+  gradientBytes = 0;
   protected readonly pending = new Map<number, Pending>(); // by shard
   private readonly results: Array<ShardResult | undefined>;
   private added = 0; // shards 0..added-1 are in the sum, or empty
@@ -188,7 +192,12 @@ export class StepGather {
 
   /** Reads the accepted result's payload (for shard k, while it has no result) where addShard finds it. */
   protected read(payload: Uint8Array, k: number, result: ShardResult): void {
-    readGradientInto(payload, this.ctx.grads[k], `from ${JSON.stringify(result.worker.slice(0, 100))}`);
+    const from = `from ${JSON.stringify(result.worker.slice(0, 100))}`;
+    if (this.ctx.codec !== 'none' && result.through !== k) {
+      throw new InvalidMessageError(`${from}: covers shards ${k}..${result.through}, but compressed shards travel one a result`);
+    }
+    readCompressedGradientInto(result.codec, this.ctx.codec, payload, this.ctx.grads[k], from);
+    this.gradientBytes += payload.byteLength;
   }
 
   /** Attempt `attempt` at shard `shard`: its job's id, and how to add it. */

@@ -26,7 +26,7 @@ const keys = runKeys(queueName, 'rpub');
 const redis = new Redis(URL, { maxRetriesPerRequest: null });
 const tensors = new TensorConnection(URL);
 const queue = new Queue<ShardJob, ShardResult[]>(queueName, { connection: redis, prefix: QUEUE_PREFIX });
-const run = { dataset: 'mnist', trainSamples: 1000, seed: 7, model: 'mlp:4-3-2', shift: 0 };
+const run = { dataset: 'mnist', trainSamples: 1000, seed: 7, model: 'mlp:4-3-2', shift: 0, codec: 'none' as const };
 const publisher = new StepPublisher(tensors, queue, keys, run, new TensorRetry(() => undefined));
 
 // Step 6, the last of epoch 1: a partial batch of 3 samples over 4 shards, the last of them empty.
@@ -73,8 +73,8 @@ describe('StepPublisher', () => {
       const data = validateShardJob(j.data);
       const [start, end] = plan.shards[data.shard];
       expect(data).toEqual({
-        v: 4, run: 'rpub', step: 6, shard: data.shard, attempt: 0, dataset: 'mnist', trainSamples: 1000, seed: 7, epoch: 1, start, end, cuts: [],
-        model: 'mlp:4-3-2', shift: 0, paramsKey: keys.params(6), resultsKey: keys.results,
+        v: 5, run: 'rpub', step: 6, shard: data.shard, attempt: 0, dataset: 'mnist', trainSamples: 1000, seed: 7, epoch: 1, start, end, cuts: [],
+        model: 'mlp:4-3-2', shift: 0, paramsKey: keys.params(6), resultsKey: keys.results, codec: 'none', residualIn: [], residualOut: [],
       }); // prettier-ignore
     }
   });

@@ -10,7 +10,9 @@ import {
   type TensorStore,
 } from '@gradq/cluster';
 import type { Queue } from 'bullmq';
-import type { StepPlan } from '@gradq/train';
+import type { GradientCodec } from '@gradq/nn';
+import { keepsResidual, type StepPlan } from '@gradq/train';
+import type { ShardResidualKeys } from './shard-residuals.js';
 import type { TensorRetry } from './tensor-retry.js';
 
 /** What every shard job of the run shares. */
@@ -21,6 +23,8 @@ export interface RunDescriptor {
   model: string;
   /** Largest image shift of the run's augmentation (0: none). */
   shift: number;
+  /** How workers encode shard gradient sums (--compress). */
+  codec: GradientCodec;
 }
 
 /** One attempt at a shard, as BullMQ's add takes it. */
@@ -42,6 +46,8 @@ export class StepPublisher {
     private readonly run: RunDescriptor,
     private readonly retry: TensorRetry,
     private readonly signer?: MessageSigner,
+    /** --compress int8: which residual each shard's job reads. */
+    private readonly residuals?: ShardResidualKeys,
   ) {}
 
   /** The job of attempt `attempt` at shards `shard`..`shard + count - 1` of the step. */
@@ -49,9 +55,14 @@ export class StepPublisher {
     const [start] = plan.shards[shard];
     const [, end] = plan.shards[shard + count - 1];
     const cuts = plan.shards.slice(shard + 1, shard + count).map(([cut]) => cut);
+    const shards = Array.from({ length: count }, (_, i) => shard + i);
+    const feedback = keepsResidual(this.run.codec);
+    if (feedback && !this.residuals) throw new Error(`StepPublisher: codec ${this.run.codec} needs the shards' residual keys`);
+    const residualIn = feedback ? shards.map((k) => this.residuals?.in(k) ?? '') : [];
+    const residualOut = feedback ? shards.map((k) => this.residuals?.out(plan.globalStep, k) ?? '') : [];
     const data: ShardJob = {
-      v: 4, run: this.keys.runId, step: plan.globalStep, shard, attempt, ...this.run, epoch: plan.epoch, start, end, cuts,
-      paramsKey: this.keys.params(plan.globalStep), resultsKey: this.keys.results,
+      v: 5, run: this.keys.runId, step: plan.globalStep, shard, attempt, ...this.run, epoch: plan.epoch, start, end, cuts,
+      paramsKey: this.keys.params(plan.globalStep), resultsKey: this.keys.results, residualIn, residualOut,
     }; // prettier-ignore
     const jobId = shardJobId(this.keys.runId, plan.globalStep, shard, attempt);
     return {

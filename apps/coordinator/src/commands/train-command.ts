@@ -57,7 +57,14 @@ export const trainCommand = defineCommand({
     let source: GradientSource;
     let cluster: ClusterRun | undefined;
     const replica = config.sync?.kind === 'local' ? makeReplica(setup) : undefined;
-    if (flags.local) source = new LocalGradientSource(setup.model, setup.train, { seed: config.seed, shift: config.augmentShift }, replica);
+    if (flags.local)
+      source = new LocalGradientSource(
+        setup.model,
+        setup.train,
+        { seed: config.seed, shift: config.augmentShift },
+        replica,
+        config.compress,
+      );
     else {
       cluster = await ClusterRun.start({
         queue: flags.queue,
@@ -89,7 +96,14 @@ export const trainCommand = defineCommand({
         setup,
         source,
         { log, progress: io.stderr },
-        { checkpointer, cursor, local: loaded?.local, progressText: cluster?.progressText, observers: watch.observers },
+        {
+          checkpointer,
+          cursor,
+          local: loaded?.local,
+          residuals: loaded?.residuals,
+          progressText: cluster?.progressText,
+          observers: watch.observers,
+        },
       );
       await watch.finish(true);
     } catch (e) {

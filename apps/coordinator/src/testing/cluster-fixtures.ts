@@ -88,7 +88,7 @@ export async function honestShards(
       model.zeroGrads();
       const stats = model.forwardBackward(x, y, count);
       const result: ShardResult = {
-        v: 3, run: job.run, step: job.step, shard, through: shard, attempt: job.attempt, count, ...stats,
+        v: 4, run: job.run, step: job.step, shard, through: shard, attempt: job.attempt, codec: job.codec, count, ...stats,
         worker: 'evil', fetchMs: 0, computeMs: 0, uploadMs: 0,
       }; // prettier-ignore
       return { grads: model.grads.slice(), result, start };

@@ -30,6 +30,7 @@ export function trainConfigFromFlags(f: ParsedFlags<typeof TRAIN_FLAGS>): TrainC
     checkpointEvery: f['checkpoint-every'],
     resume: f.resume,
   };
+  if (f.compress !== 'none') config.compress = f.compress;
   const sync = parseSyncMode(f.sync);
   if (sync.kind === 'local') {
     config.sync = sync;
@@ -39,6 +40,9 @@ export function trainConfigFromFlags(f: ParsedFlags<typeof TRAIN_FLAGS>): TrainC
       if (f[flag] !== undefined) throw new UsageError(`--${flag} is for local SGD only (use it with --sync local:H)`);
     }
     if (f.outer !== 'avg') throw new UsageError(`--outer ${f.outer} is for local SGD only (use it with --sync local:H)`);
+  }
+  if (config.compress !== undefined && sync.kind === 'local') {
+    throw new UsageError(`--compress ${f.compress} compresses the gradients of --sync sync only; drop it or use --sync sync`);
   }
   if (config.resume && config.checkpoint === undefined) throw new UsageError('--resume needs --checkpoint DIR (where the checkpoint is)');
   checkModelSpec(config.model);

@@ -1,5 +1,5 @@
 import { type FlagSpecs } from '@gradq/cli';
-import { DEFAULT_MODEL, INIT_SCHEMES, OPTIMIZER_NAMES } from '@gradq/nn';
+import { DEFAULT_MODEL, GRADIENT_CODECS, INIT_SCHEMES, OPTIMIZER_NAMES } from '@gradq/nn';
 import { DATASET_NAMES, MAX_SHIFT } from '@gradq/data';
 import { DEFAULT_QUEUE, DEFAULT_REDIS_URL, SECRET_FILE_FLAG } from '@gradq/cluster';
 
@@ -84,6 +84,12 @@ export const TRAIN_FLAGS = {
     help: 'local SGD outer learning rate (default 1 for avg, 0.7 for nesterov)',
   },
   'outer-momentum': { type: 'number', min: 0, placeholder: 'MU', help: 'momentum of --outer nesterov, in (0, 1) (default 0.9)' },
+  compress: {
+    type: 'string',
+    choices: GRADIENT_CODECS,
+    default: 'none',
+    help: 'how shard gradient sums travel: none (float32) | fp16 | bf16 | int8 (per-block scales, error feedback per shard; see README, Compressed gradients)',
+  },
   seed: { type: 'int', min: 0, default: 1, help: 'seed for initialisation and data order' },
   'train-samples': { type: 'int', min: 1, placeholder: 'N', help: 'train on the first N training samples only' },
   'augment-shift': {

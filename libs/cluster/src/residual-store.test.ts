@@ -1,0 +1,29 @@
+import { describe, expect, it } from 'vitest';
+import { decodeResidual, encodeResidual } from './residual-store.js';
+import { SkippedBulk } from './resp-reply-parser.js';
+import { MessageSigner } from './signing.js';
+
+const signer = new MessageSigner(Buffer.from('s'.repeat(16)));
+const residual = Uint8Array.from({ length: 40 }, (_, i) => i * 3);
+const KEY = 'gradq:q:run:r1:residual:4:1';
+
+describe('stored residuals', () => {
+  it('read back what was written, unsigned and signed', () => {
+    expect(decodeResidual(encodeResidual(residual, KEY), 40, KEY)).toEqual(residual);
+    expect(decodeResidual(encodeResidual(residual, KEY, signer), 40, KEY, signer)).toEqual(residual);
+  });
+  it.each([
+    ['a missing key', null, /residual:4:1: residual missing/],
+    ['the wrong size', encodeResidual(residual.subarray(1), KEY), /residual of 39 bytes, expected 40/],
+    ['a value too large to read', new SkippedBulk(1 << 20), /residual of 1048576 bytes, expected 40/],
+  ])('refuse %s', (_, stored, pattern) => {
+    expect(() => decodeResidual(stored, 40, KEY)).toThrow(pattern);
+  });
+  it.each([
+    ['an unsigned residual', encodeResidual(residual, KEY), /residual of 40 bytes, expected 72/],
+    ['one signed for another key (step, shard or run)', encodeResidual(residual, 'gradq:q:run:r1:residual:3:1', signer), /bad signature/],
+    ['one signed with another secret', encodeResidual(residual, KEY, new MessageSigner(Buffer.from('t'.repeat(16)))), /bad signature/],
+  ])('with a secret, refuse %s', (_, stored, pattern) => {
+    expect(() => decodeResidual(stored, 40, KEY, signer)).toThrow(pattern);
+  });
+});
