@@ -91,7 +91,7 @@ async function runBench(gradqBin: string, flags: ParsedFlags<typeof BENCH_FLAGS>
   const report: BenchReport = {
     machine,
     config: {
-      dataset: 'mnist', model: plan.model, optimizer: plan.optimizer, sync: plan.sync, compress: plan.compress, shards: plan.shards, epochs: plan.epochs,
+      dataset: 'mnist', model: plan.model, optimizer: plan.optimizer, sync: plan.sync, compress: plan.compress, shm: plan.shm, shards: plan.shards, epochs: plan.epochs,
       train_samples: plan.trainSamples, workers: plan.workers, batches: plan.batches,
     }, // prettier-ignore
     rows,
@@ -127,6 +127,7 @@ function trainArgs(plan: BenchPlan, batch: number): string[] {
   return [
     '--model', plan.model, '--optimizer', plan.optimizer, '--batch', String(batch), '--shards', String(plan.shards),
     '--epochs', String(plan.epochs), '--train-samples', String(plan.trainSamples), '--augment-shift', '0', '--sync', plan.sync, '--compress', plan.compress,
+    '--shm', plan.shm,
     ...(plan.dataDir === undefined ? [] : ['--data-dir', plan.dataDir]),
   ]; // prettier-ignore
 }

@@ -33,6 +33,12 @@ export const BENCH_FLAGS = {
     default: 'none',
     help: 'gradq train --compress for every gradq run (the reference trainers never compress); bytes per step are in the table and bench.json',
   },
+  shm: {
+    type: 'string',
+    choices: ['auto', 'off'],
+    default: 'auto',
+    help: 'gradq train --shm for every run: auto (θ and gradients of local workers through shared memory) or off (all through Redis)',
+  },
   'train-samples': { type: 'int', min: 1, default: 30000, placeholder: 'N', help: 'train on the first N MNIST samples' },
   epochs: { type: 'int', min: 1, default: 1, help: 'passes over the training samples' },
   'data-dir': { type: 'string', placeholder: 'ROOT', help: 'read ROOT/mnist/*.gz instead of the download cache' },
@@ -78,6 +84,8 @@ export interface BenchPlan {
   sync: string;
   /** gradq train --compress of every gradq run. */
   compress: GradientCodec;
+  /** gradq train --shm of every gradq run. */
+  shm: string;
   trainSamples: number;
   epochs: number;
   dataDir?: string;
@@ -121,6 +129,7 @@ export function benchPlanFromFlags(f: ParsedFlags<typeof BENCH_FLAGS>): BenchPla
     optimizer,
     sync,
     compress: f.compress,
+    shm: f.shm,
     trainSamples,
     epochs,
     dataDir: f['data-dir'],

@@ -126,7 +126,7 @@ function localTrainArgs(): string[] {
   const override = parse(readFileSync(overrideFile, 'utf8')) as { services: { coordinator: { command: string[] } } };
   const [command, ...args] = override.services.coordinator.command;
   expect(command).toBe('train');
-  const dropped = new Set(['--workers', '--redis', '--queue', '--checkpoint', '--checkpoint-every', '--out']);
+  const dropped = new Set(['--workers', '--shm', '--redis', '--queue', '--checkpoint', '--checkpoint-every', '--out']);
   const out: string[] = ['train', '--local', '--data-dir', SHARED_DATA];
   for (let i = 0; i < args.length; i++) {
     if (dropped.has(args[i])) i++;

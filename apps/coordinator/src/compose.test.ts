@@ -165,6 +165,7 @@ describe('docker-compose.yml', () => {
     expect(command).toBe('train');
     expect(args.join(' ')).toMatch(/(^| )--workers(=| )0( |$)/);
     expect(flags.workers).toBe(0);
+    expect(flags.shm, 'its workers are other containers, with a /dev/shm of their own').toBe('off');
     expect(flags.local).not.toBe(true);
     expect(flags.redis).toBe('redis://redis:6379');
   });

@@ -5,6 +5,7 @@ import {
   REDIS_URL_ENV,
   RedisDeployment,
   resolveRedisUrl,
+  SharedMemoryTensors,
   resolveSecret,
   validateRoundJob,
   validateShardJob,
@@ -53,7 +54,8 @@ async function runWorker(flags: ParsedFlags<typeof WORKER_FLAGS>, io: CommandIo)
   const redis = deployment.connect(log);
   // θ fetches and result pushes get a lean connection of their own: a 400 KB push then travels while BullMQ
   // completes the job and hands out the next one on `redis`, instead of holding those commands up behind it.
-  const tensors = deployment.tensors();
+  // θ that the coordinator put in shared memory on this machine is read from there, and results go back that way.
+  const tensors = new SharedMemoryTensors(deployment.tensors());
   const processor = new ShardProcessor(tensors, flags['data-dir'], flags.name, log, secret?.signer);
   // Closing: a signal, the coordinator gone, or this worker failing job after job (see FailureStreak).
   const closing = new AbortController();

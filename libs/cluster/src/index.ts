@@ -36,3 +36,10 @@ export { deleteKeysWithPrefix } from './cleanup.js';
 export { MessageSigner, SIGNATURE_BYTES, type SignedKind } from './signing.js';
 export { SharedSecret, resolveSecret, SECRET_ENV, SECRET_FILE_ENV, MIN_SECRET_BYTES } from './shared-secret.js';
 export { encodeResidual, decodeResidual } from './residual-store.js';
+export { SharedMemoryDir, checkSharedDir, SHM_BASE } from './shared-memory/shm-dir.js';
+export {
+  SharedMemoryTensors,
+  SharedMemoryUnreachableError,
+  SHM_UNREACHABLE,
+  MIN_SHARED_BYTES,
+} from './shared-memory/shared-memory-tensors.js';

@@ -16,9 +16,15 @@ export class RespError extends Error {
   override readonly name = 'RespError';
 }
 
-/** A bulk string the reader chose not to keep (too large): only its length is known. */
+/**
+ * A bulk string the reader chose not to keep (too large): only its length is known. `reason`: why else it could
+ * not be read (a shared-memory pointer that could not be followed; see SharedMemoryTensors).
+ */
 export class SkippedBulk {
-  constructor(readonly length: number) {}
+  constructor(
+    readonly length: number,
+    readonly reason?: string,
+  ) {}
 }
 
 /** Bytes that are not RESP: the connection cannot be trusted any further. */

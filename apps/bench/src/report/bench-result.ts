@@ -74,6 +74,8 @@ export interface BenchReport {
     /** gradq train --sync of every run (absent in reports written before it existed: sync). */
     sync?: string;
     compress: string;
+    /** gradq train --shm of every run (absent in reports written before it existed: Redis only). */
+    shm?: string;
     shards: number;
     epochs: number;
     train_samples: number;

@@ -1,4 +1,12 @@
-import { deleteKeysWithPrefix, type MessageSigner, type RunKeys, type ShardJob, type ShardResult, type TensorStore } from '@gradq/cluster';
+import {
+  deleteKeysWithPrefix,
+  SharedMemoryTensors,
+  type MessageSigner,
+  type RunKeys,
+  type ShardJob,
+  type ShardResult,
+  type TensorStore,
+} from '@gradq/cluster';
 import type { Queue } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
 import type { OptimizerState } from '@gradq/nn';
@@ -102,6 +110,7 @@ export class ClusterGradientSource implements GradientSource {
     this.context = {
       runId: keys.runId, queue, publisher: this.publisher, inbox, grads: [], counters: this.counters, roster: new WorkerRoster(),
       giveUpMs: stop.giveUpMs, signal: stop.signal, log, signer, codec: run.codec,
+      sharedMemory: tensors instanceof SharedMemoryTensors ? tensors : undefined,
     }; // prettier-ignore
   }
 

@@ -9,6 +9,8 @@ import {
   RedisRefusedError,
   RedisUnavailableError,
   resolveRedisUrl,
+  SharedMemoryDir,
+  SharedMemoryTensors,
   runKeys,
   type TensorStore,
   type SharedSecret,
@@ -39,6 +41,8 @@ export interface ClusterRunOptions {
   trainSamples: number;
   /** Local worker processes to start; 0 = rely on external workers. */
   workers: number;
+  /** θ and results through shared memory for workers on this machine (SharedMemoryTensors), where there is one. */
+  sharedMemory: boolean;
   /** The run's shared secret, if any: jobs, θ and results are then signed. */
   secret?: SharedSecret;
   /** A step gives up after this long without a valid result while no worker is responsive. */
@@ -69,6 +73,7 @@ export class ClusterRun {
     readonly queue: Queue<ShardJob, ShardResult[]>,
     private readonly localWorkers: LocalWorkers,
     private readonly privateRedis: PrivateRedis | undefined,
+    private readonly shm: SharedMemoryDir | undefined,
     private readonly workerCount: number,
     private readonly signals: StopSignals,
     private readonly log: (line: string) => void,
@@ -94,8 +99,9 @@ export class ClusterRun {
     const url = deployment.url;
     const redis = deployment.connect(o.log);
     // θ is written and the results are popped (with BLPOP, which blocks its connection) on a lean connection of
-    // their own.
-    const tensors = deployment.tensors();
+    // their own; with shared memory, large ones travel as files and the connection carries pointers to them.
+    const shm = o.sharedMemory ? SharedMemoryDir.create() : undefined;
+    const tensors = shm ? new SharedMemoryTensors(deployment.tensors(), shm) : deployment.tensors();
     const queue = new Queue<ShardJob, ShardResult[]>(queueName, { connection: redis, prefix: deployment.queuePrefix(queueName) });
     // The URL and the secret through the environment: neither in a process list.
     const env = { ...process.env, [REDIS_URL_ENV]: url };
@@ -114,13 +120,14 @@ export class ClusterRun {
       const run = { dataset, trainSamples: o.trainSamples, seed, model, shift, codec: o.config.compress ?? 'none' };
       const stop = { giveUpMs: o.giveUpMs, signal: signals.signal };
       const source = new ClusterGradientSource(redis, tensors, queue, keys, run, o.paramCount, o.log, stop, o.secret?.signer, o.rounds);
+      if (shm) o.log(`θ and the results of workers on this machine travel through ${shm.path}; Redis carries pointers to them`);
       workers.start(o.workers);
       o.log(
         `run ${keys.runId} on queue "${queueName}" at ${deployment.describe()}: ` +
           (o.workers > 0 ? `${o.workers} local workers` : 'waiting for external workers (gradq worker)'),
       );
       if (o.secret) o.log(`jobs, θ and results are signed with the secret from ${o.secret.source}; unsigned results are rejected`);
-      return new ClusterRun(url, source, [redis, tensors], queue, workers, privateRedis, o.workers, signals, o.log);
+      return new ClusterRun(url, source, [redis, tensors], queue, workers, privateRedis, shm, o.workers, signals, o.log);
     } catch (e) {
       signals.uninstall();
       await releaseAll([
@@ -128,6 +135,7 @@ export class ClusterRun {
         () => queue.close(),
         ...[redis, tensors].map((c) => () => quit(c)),
         () => privateRedis?.stop(),
+        async () => shm?.remove(),
       ]);
       throw e;
     }
@@ -180,6 +188,7 @@ export class ClusterRun {
       () => settlesWithin(this.queue.close(), RELEASE_MS),
       ...this.connections.map((c) => () => quit(c)),
       () => this.privateRedis?.stop(),
+      async () => this.shm?.remove(),
     ]);
   }
 

@@ -60,6 +60,12 @@ function setAllRates(mbit: number): void {
   for (const h of HOSTS) lab.setRate(h, mbit);
 }
 
+/**
+ * The coordinator's flags that keep θ and results on the lab's links: hosts in network namespaces share the
+ * machine's /dev/shm, so with shared memory on they would read θ from it and the links would carry only pointers.
+ */
+const THROUGH_THE_LINK = ['--shm', 'off'];
+
 /** A queue of its own for a case. */
 const newQueue = (): string => `lab-${++queueCount}`;
 
@@ -167,7 +173,8 @@ describe.skipIf(unavailable !== undefined)(
         );
         const queue = newQueue();
         const workers = startWorkers(queue);
-        const r = await gradq('coord', ['train', '--workers', '0', '--redis', redisUrl, '--queue', queue, ...args]).done;
+        const r = await gradq('coord', ['train', '--workers', '0', ...THROUGH_THE_LINK, '--redis', redisUrl, '--queue', queue, ...args])
+          .done;
         await stopWorkers(workers);
         expect(r.code, r.stderr).toBe(0);
         const summary = lastJson(r.stdout);
@@ -184,7 +191,7 @@ describe.skipIf(unavailable !== undefined)(
       setAllRates(100);
       const queue = newQueue();
       const workers = startWorkers(queue);
-      const coordinator = gradq('coord', ['train', '--workers', '0', '--redis', redisUrl, '--queue', queue, ...args]);
+      const coordinator = gradq('coord', ['train', '--workers', '0', ...THROUGH_THE_LINK, '--redis', redisUrl, '--queue', queue, ...args]);
       await waitFor('step 20', async () => (await publishedStep(observer, queue)) >= 20);
       // Cut w4 off while it holds a job, so that it has a result on its way (at 20 Mbit/s, a θ fetch or a push takes 80 ms).
       lab.setRate('w4', 20);
@@ -221,7 +228,7 @@ describe.skipIf(unavailable !== undefined)(
       setAllRates(1000);
       const queue = newQueue();
       const workers = startWorkers(queue);
-      const coordinator = gradq('coord', ['train', '--workers', '0', '--redis', redisUrl, '--queue', queue, ...args]);
+      const coordinator = gradq('coord', ['train', '--workers', '0', ...THROUGH_THE_LINK, '--redis', redisUrl, '--queue', queue, ...args]);
       await waitFor('step 20', async () => (await publishedStep(observer, queue)) >= 20);
       lab.setLink('redis', false);
       const cutAt = await publishedStep(observer, queue);

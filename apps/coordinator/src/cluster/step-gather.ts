@@ -4,6 +4,7 @@ import {
   readCompressedGradientInto,
   type MessageSigner,
   readResultMessage,
+  SHM_UNREACHABLE,
   SkippedBulk,
   validateShardFailure,
   validateShardResult,
@@ -49,6 +50,8 @@ export interface GatherContext {
   signer?: MessageSigner;
   /** How results' gradients must be encoded (--compress): a result tagged otherwise is rejected. */
   codec: GradientCodec;
+  /** θ in shared memory (SharedMemoryTensors): told when a worker cannot open it, to send θ through Redis. */
+  sharedMemory?: { fallBack(): boolean };
 }
 
 /** The attempt of a shard the gather waits for, and the BullMQ id of its job. */
@@ -217,7 +220,9 @@ export class StepGather {
     let message;
     try {
       if (bytes instanceof SkippedBulk) {
-        throw new InvalidMessageError(`result message of ${bytes.length} bytes (at most ${this.ctx.inbox.maxMessageBytes} for this model)`);
+        throw new InvalidMessageError(
+          bytes.reason ?? `result message of ${bytes.length} bytes (at most ${this.ctx.inbox.maxMessageBytes} for this model)`,
+        );
       }
       message = readResultMessage(bytes, MAX_HEADER_BYTES, this.ctx.signer);
     } catch (e) {
@@ -255,7 +260,12 @@ export class StepGather {
               `(its next failures are counted, not logged, until it delivers a result)`,
           );
         }
-        await this.keepParams(); // the failure may be θ gone: Redis restarted empty
+        if (failure.error.startsWith(SHM_UNREACHABLE) && this.ctx.sharedMemory?.fallBack()) {
+          this.ctx.log(
+            `${what}: a worker cannot open the shared memory θ is in (another machine or container); θ goes through Redis from now on`,
+          );
+        }
+        await this.keepParams(); // the failure may be θ gone: Redis restarted empty (or in shared memory, see above)
         await this.again(k);
       } catch (e) {
         if (!(e instanceof InvalidMessageError)) throw e;

@@ -73,6 +73,7 @@ export const trainCommand = defineCommand({
         paramCount: setup.model.params.length,
         trainSamples: setup.train.count,
         workers: flags.workers ?? availableParallelism(),
+        sharedMemory: flags.shm === 'auto',
         secret,
         giveUpMs: flags['give-up-after'] * 1000,
         ...(config.sync?.kind === 'local' && {

@@ -1,7 +1,7 @@
 import { type FlagSpecs } from '@gradq/cli';
 import { DEFAULT_MODEL, GRADIENT_CODECS, INIT_SCHEMES, OPTIMIZER_NAMES } from '@gradq/nn';
 import { DATASET_NAMES, MAX_SHIFT } from '@gradq/data';
-import { DEFAULT_QUEUE, DEFAULT_REDIS_URL, SECRET_FILE_FLAG } from '@gradq/cluster';
+import { DEFAULT_QUEUE, DEFAULT_REDIS_URL, SECRET_FILE_FLAG, SHM_BASE } from '@gradq/cluster';
 
 /** Flags of `gradq train`. The defaults are the README's training command. */
 export const TRAIN_FLAGS = {
@@ -18,6 +18,12 @@ export const TRAIN_FLAGS = {
     help: `Redis for the queue (default ${DEFAULT_REDIS_URL}; when nothing answers there and redis-server is on PATH, a private one is started)`,
   },
   queue: { type: 'string', placeholder: 'NAME', default: DEFAULT_QUEUE, help: 'queue name shared with the workers (their --queue)' },
+  shm: {
+    type: 'string',
+    choices: ['auto', 'off'],
+    default: 'auto',
+    help: `auto: θ and gradients of workers on this machine travel through files in ${SHM_BASE}, Redis carrying pointers (others get them through Redis); off: all through Redis (see README, The cluster)`,
+  },
   'secret-file': SECRET_FILE_FLAG,
   'give-up-after': {
     type: 'int',
