@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { InvalidMessageError } from '../invalid-message-error.js';
@@ -135,6 +135,13 @@ describe.skipIf(!canShare)('SharedMemoryTensors', () => {
     expect(await coordinator.get('theta', buffer)).toBeNull(); // a pointer reads as missing: the caller writes θ again
     await coordinator.set('theta', bytes(2048, 7), 1000);
     expect(redis.values.get('theta')).toEqual(bytes(2048, 7));
+  });
+
+  it.skipIf(process.getuid?.() !== 0)('takes another user’s directory for one it cannot open (root: chown)', async () => {
+    const { coordinator, worker, dir } = pair();
+    await coordinator.set('theta', bytes(2048, 13), 1000);
+    chownSync(dir.path, 4321, 4321);
+    await expect(worker.get('theta', buffer)).rejects.toThrow(/^shared memory unreachable: .*another user’s directory/);
   });
 
   it('follows no pointer into a directory that is not a private gradq directory of this user', async () => {

@@ -42,7 +42,7 @@ export class SharedMemoryTensors implements TensorStore {
   private readonly slotOf = new Map<string, string>(); // key → the slot holding its value
   private inlineOnly = false;
   private resultSlots?: SlotWriter; // a worker's, once it has read θ from a directory
-  private readonly dirs = new Map<string, 'ok' | 'absent' | 'refused'>();
+  private readonly dirs = new Map<string, ReturnType<typeof checkSharedDir>>();
 
   constructor(
     private readonly inner: TensorStore,
@@ -97,10 +97,11 @@ export class SharedMemoryTensors implements TensorStore {
     const target = into(pointer.length);
     if (target === 'skip') return new SkippedBulk(pointer.length);
     const state = this.dirState(pointer.dir);
-    if (state === 'absent') {
+    if (state === 'absent' || state === 'foreign') {
+      const why = state === 'absent' ? 'another machine or container' : 'another user’s directory';
       throw new SharedMemoryUnreachableError(
         `${SHM_UNREACHABLE} ${key} is in ${pointer.dir} on the coordinator's machine, which this worker cannot open ` +
-          `(another machine or container): the coordinator sends it through Redis instead`,
+          `(${why}): the coordinator sends it through Redis instead`,
       );
     }
     if (state === 'refused')
@@ -169,7 +170,7 @@ export class SharedMemoryTensors implements TensorStore {
     this.slotOf.delete(key);
   }
 
-  private dirState(dir: string): 'ok' | 'absent' | 'refused' {
+  private dirState(dir: string): ReturnType<typeof checkSharedDir> {
     let state = this.dirs.get(dir);
     if (state === undefined || state === 'absent') {
       state = checkSharedDir(dir);

@@ -50,9 +50,10 @@ export class SharedMemoryDir {
 /**
  * Whether `path` (from a pointer) names a coordinator's directory that this process may read and write: the
  * right name under SHM_BASE, a real directory (not a link) owned by this user, closed to everyone else. 'absent'
- * when there is no such directory here at all: it is on another machine or in another container, or its run ended.
+ * when there is no such directory here at all (it is on another machine or in another container, or its run
+ * ended), 'foreign' when it is another user's (a worker run by another user on the same machine).
  */
-export function checkSharedDir(path: string, base = SHM_BASE): 'ok' | 'absent' | 'refused' {
+export function checkSharedDir(path: string, base = SHM_BASE): 'ok' | 'absent' | 'foreign' | 'refused' {
   const name = path.startsWith(`${base}/`) ? path.slice(base.length + 1) : '';
   if (!DIR_NAME.test(name)) return 'refused';
   let stats: Stats;
@@ -62,8 +63,8 @@ export function checkSharedDir(path: string, base = SHM_BASE): 'ok' | 'absent' |
     return 'absent';
   }
   const uid = process.getuid?.();
-  if (!stats.isDirectory() || (uid !== undefined && stats.uid !== uid) || (stats.mode & 0o077) !== 0) return 'refused';
-  return 'ok';
+  if (!stats.isDirectory() || (stats.mode & 0o077) !== 0) return 'refused';
+  return uid !== undefined && stats.uid !== uid ? 'foreign' : 'ok';
 }
 
 /** Removes this user's directories under `base` whose owner process is gone. */
