@@ -69,7 +69,10 @@ export function compressShardGradient(
   encodeGradient(RESIDUAL_CODEC, e, residualOut);
 }
 
-/** The figures of `--json`'s bytes_per_step: θ written once and read by each shard's job, gradients sent up. */
+/**
+ * The figures of `--json`'s bytes_per_step: θ written once and read by each shard's job, gradients sent up. With
+ * --sync local:H they are a round's θ and states down, Δ and states up, per global step (roundBytesPerStep).
+ */
 export interface BytesPerStep {
   /** θ as workers read it: one float32 copy per shard job (in-process: what a cluster of K single-shard jobs would read). */
   params_down: number;

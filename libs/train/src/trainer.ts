@@ -13,6 +13,7 @@ import { LocalRounds, roundEnd, type LocalRoundsState } from './local-round.js';
 import type { TrainingSetup } from './training-setup.js';
 import { bytesPerStep, keepsResidual, type BytesPerStep, type ShardResiduals } from './shard-compression.js';
 import type { StepEvent, TrainObserver } from './train-observer.js';
+import { roundBytesPerStep } from './round-bytes.js';
 
 /** The run's figures, printed as the --json line. */
 export interface TrainSummary {
@@ -55,6 +56,7 @@ export interface TrainSummary {
   params_sha256: string;
   /** How shard gradients travelled (--compress) and the payload bytes of one step (shard-compression.ts). */
   compress: string;
+  /** Payload bytes per global step; with --sync local:H a round's bytes divided by its steps (round-bytes.ts). */
   bytes_per_step: BytesPerStep;
   wall_s: number;
   out?: string;
@@ -290,7 +292,9 @@ export async function runTraining(
     rss_peak_mb: process.resourceUsage().maxRSS / 1024,
     params_sha256: paramsSha256(model.params),
     compress: config.compress ?? 'none',
-    bytes_per_step: bytesPerStep(config.compress ?? 'none', model.params.length, config.shards),
+    bytes_per_step: rounds
+      ? roundBytesPerStep(model.params.length, config.shards, rounds.stateBuffers, rounds.h, setup.stepsPerEpoch)
+      : bytesPerStep(config.compress ?? 'none', model.params.length, config.shards),
     wall_s: performance.now() / 1000, // since the process started: start-up, data, training, evaluation
     ...(config.out !== undefined && { out: config.out }),
   };

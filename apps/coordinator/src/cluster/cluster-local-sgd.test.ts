@@ -28,20 +28,28 @@ const SMALL = [
 /** A longer one (128 steps, 32 rounds), for the faults. */
 const LONG = SMALL.map((a) => (a === '600' ? '4096' : a));
 
-const references = new Map<string, string>();
+const references = new Map<string, Record<string, unknown>>();
+
+/** The --local run's --json summary of `args` (computed once). */
+async function localSummary(args: readonly string[]): Promise<Record<string, unknown>> {
+  const key = args.join(' ');
+  let summary = references.get(key);
+  if (summary === undefined) {
+    const r = await runCli(['train', '--local', ...args]);
+    expect(r.code, r.stderr).toBe(0);
+    summary = lastJson(r.stdout);
+    references.set(key, summary);
+  }
+  return summary;
+}
 
 /** The --local params_sha256 of `args` (computed once). */
 async function reference(args: readonly string[]): Promise<string> {
-  const key = args.join(' ');
-  let hash = references.get(key);
-  if (hash === undefined) {
-    const r = await runCli(['train', '--local', ...args]);
-    expect(r.code, r.stderr).toBe(0);
-    hash = lastJson(r.stdout).params_sha256 as string;
-    references.set(key, hash);
-  }
-  return hash;
+  return (await localSummary(args)).params_sha256 as string;
 }
+
+/** SMALL's bytes a global step: 4 replicas × (Δ + Adam's 2 state buffers) × 25,450 float32, 3 rounds an epoch of 10 steps. */
+const SMALL_BYTES_PER_STEP = (4 * 3 * 4 * 25_450 * 3) / 10;
 
 /** A fresh queue name for one test, cleaned up afterwards. */
 function queueName(): string {
@@ -83,7 +91,18 @@ describe('gradq train --sync local:H on the cluster', () => {
       expect(lastJson(r.stdout), `${workers} workers`).toMatchObject({
         params_sha256: expected, steps: 20, applied_steps: 20, sync: 'local:4', outer_steps: 6, workers, shards: 4, results_rejected: 0,
       }); // prettier-ignore
+      // What the coordinator received is what bytes_per_step computes (Δ and the states, per global step).
+      const measured = lastJson(r.stdout).gradients_up_measured;
+      expect(measured).toBeGreaterThan(0);
+      expect(measured).toBe((lastJson(r.stdout).bytes_per_step as { gradients_up: number }).gradients_up);
     }
+  });
+
+  it('reports the bytes a round moves per global step: Δ and the replica state up, θ and the state down', async () => {
+    const adam = (await localSummary(SMALL)).bytes_per_step;
+    expect(adam).toEqual({ params_down: SMALL_BYTES_PER_STEP, gradients_up: SMALL_BYTES_PER_STEP, residuals: 0 });
+    const sgd = (await localSummary([...SMALL, '--optimizer', 'sgd', '--lr', '0.1'])).bytes_per_step;
+    expect(sgd).toMatchObject({ gradients_up: SMALL_BYTES_PER_STEP / 3 }); // no state buffers: Δ alone
   });
 
   it('gives the --local params_sha256 when a round has replicas that take no step (a last round of one batch of 2 samples)', async () => {
