@@ -20,7 +20,7 @@ import {
 import {
   checkRoundJobSignature,
   checkShardJobSignature,
-  decodeResidual,
+  readResidual,
   encodeResidual,
   InvalidMessageError,
   jobShards,
@@ -308,9 +308,7 @@ export class ShardProcessor {
     if (key === '') return null;
     const kept = this.residuals.get(key);
     if (kept) return kept;
-    const size = residualBytes(n);
-    const stored = await this.tensors.get(key, (length) => (length <= size + 64 ? new Uint8Array(length) : 'skip'));
-    return decodeResidual(stored, size, key, this.signer);
+    return readResidual(this.tensors, key, residualBytes(n), this.signer);
   }
 
   /** Keeps a residual it wrote, dropping the oldest beyond RESIDUAL_CACHE. */

@@ -1,4 +1,4 @@
-import { decodeResidual, encodeResidual, KEY_TTL_MS, type MessageSigner, type RunKeys, type TensorStore } from '@gradq/cluster';
+import { encodeResidual, KEY_TTL_MS, type MessageSigner, readResidual, type RunKeys, type TensorStore } from '@gradq/cluster';
 import type { ShardResiduals } from '@gradq/train';
 
 /**
@@ -44,8 +44,7 @@ export class ShardResidualKeys {
       const key = this.in(k);
       if (key === '') out.push(null);
       else {
-        const stored = await tensors.get(key, (length) => new Uint8Array(length));
-        out.push(decodeResidual(stored, this.residualBytes, key, this.signer));
+        out.push(await readResidual(tensors, key, this.residualBytes, this.signer));
       }
     }
     return out;
