@@ -294,8 +294,8 @@ export class ShardProcessor {
     }
     const next = new Uint8Array(residualBytes(grads.length));
     compressShardGradient(job.codec, grads, residualIn, this.encoded, next, this.compression);
-    // Kept at once: whoever names this key later names the residual of a kept result for (step, shard), which is
-    // these bytes whichever worker computed it.
+    // Kept at once: whoever names this key later names the residual of a kept result for (step, shard, attempt),
+    // which is these bytes whichever worker computed it.
     this.keepResidual({ key: job.residualOut[i], bytes: next });
     return { gradient: this.encoded, residual: { key: job.residualOut[i], bytes: next } };
   }

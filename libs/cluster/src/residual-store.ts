@@ -4,12 +4,13 @@ import { SIGNATURE_BYTES, type MessageSigner } from './signing.js';
 import type { TensorConnection } from './tensor-connection.js';
 
 // How a shard's error-feedback residual (--compress int8) is stored between steps: under a key naming the run, the
-// step that wrote it and the shard (RunKeys.residual), as its bytes (libs/train's RESIDUAL_CODEC), with a run's
-// secret followed by the HMAC-SHA256 (kind 'residual') of the key and the bytes. A worker writes it just before it
-// pushes the shard's result, on the same connection, so that a result in the list implies its residual in Redis;
-// the next step's job names the key of the residual of the result the coordinator kept. Every worker that computes
-// (step, shard) writes the same bytes (they are a function of θ, the shard and the residual it read), so a
-// duplicate or late write changes nothing.
+// step, the shard and the attempt that wrote it (RunKeys.residual), as its bytes (libs/train's RESIDUAL_CODEC),
+// with a run's secret followed by the HMAC-SHA256 (kind 'residual') of the key and the bytes. A worker writes it just
+// before it pushes the shard's result, on the same connection, so that a result in the list implies its residual
+// in Redis; the next step's job names the key of the residual of the attempt whose result the coordinator kept.
+// Each attempt has a key of its own: an attempt whose result was rejected (or a late original after a retry) writes
+// beside the kept one, never over it. Every worker that computes one attempt writes the same bytes (they are a
+// function of θ, the shard and the residual it read), so a duplicate delivery of a job changes nothing.
 
 /** The bytes to SET for a residual under `key`. */
 export function encodeResidual(residual: Uint8Array, key: string, signer?: MessageSigner): Buffer {

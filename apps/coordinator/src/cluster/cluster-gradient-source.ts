@@ -219,14 +219,14 @@ export class ClusterGradientSource implements GradientSource {
     await this.retry.untilDone('writing the shards’ residuals', () => residuals.restore(this.tensors, state, nextStep));
   }
 
-  /** Each shard with a kept result now reads the residual of this step; the ones before are dropped. */
+  /** Each shard with a kept result now reads the residual its attempt wrote; the ones before are dropped. */
   private async moveResiduals(step: number, results: ReadonlyArray<ShardResult | undefined>): Promise<void> {
     const residuals = this.residuals;
     if (!residuals) return;
     const stale: string[] = [];
     for (const [k, r] of results.entries()) {
       if (r === undefined) continue;
-      const old = residuals.accept(step, k);
+      const old = residuals.accept(step, k, r.attempt);
       if (old !== undefined) stale.push(old);
     }
     await Promise.all(stale.map((key) => this.tensors.unlink(key).catch(() => undefined)));

@@ -59,7 +59,7 @@ export class StepPublisher {
     const feedback = keepsResidual(this.run.codec);
     if (feedback && !this.residuals) throw new Error(`StepPublisher: codec ${this.run.codec} needs the shards' residual keys`);
     const residualIn = feedback ? shards.map((k) => this.residuals?.in(k) ?? '') : [];
-    const residualOut = feedback ? shards.map((k) => this.residuals?.out(plan.globalStep, k) ?? '') : [];
+    const residualOut = feedback ? shards.map((k) => this.residuals?.out(plan.globalStep, k, attempt) ?? '') : [];
     const data: ShardJob = {
       v: 5, run: this.keys.runId, step: plan.globalStep, shard, attempt, ...this.run, epoch: plan.epoch, start, end, cuts,
       paramsKey: this.keys.params(plan.globalStep), resultsKey: this.keys.results, residualIn, residualOut,
