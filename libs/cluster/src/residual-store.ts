@@ -44,8 +44,7 @@ export function decodeResidual(stored: Uint8Array | SkippedBulk | null, size: nu
   const expected = storedResidualBytes(size, signer !== undefined);
   if (stored instanceof SkippedBulk || stored.byteLength !== expected) {
     throw new InvalidMessageError(
-      `${key}: residual of ${stored.length} bytes, expected ${expected} (not what a worker of this run writes: the key was ` +
-        `overwritten; resume from the last checkpoint)`,
+      `${key}: residual of ${stored.length} bytes, expected ${expected} (not what a worker of this run writes)`,
     );
   }
   const bytes = stored.subarray(0, size);

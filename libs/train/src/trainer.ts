@@ -169,7 +169,10 @@ export async function runTraining(
         if (e instanceof RunStoppedError && checkpointer) {
           // The shards' residuals (--compress int8) may be unreadable now (Redis gone): then no checkpoint, the last stands.
           const residuals = errorFeedback ? await source.residualState?.().catch(() => null) : undefined;
-          if (residuals === null) throw e;
+          if (residuals === null) {
+            e.lastCheckpoint = checkpointer.file;
+            throw e;
+          }
           checkpointer.save(
             config,
             model,

@@ -1,4 +1,4 @@
-import { encodeResidual, KEY_TTL_MS, type MessageSigner, readResidual, type RunKeys, type TensorStore } from '@gradq/cluster';
+import { encodeResidual, InvalidMessageError, KEY_TTL_MS, type MessageSigner, readResidual, type RunKeys, type TensorStore } from '@gradq/cluster';
 import type { ShardResiduals } from '@gradq/train';
 
 /**
@@ -38,6 +38,19 @@ export class ShardResidualKeys {
     while (this.at.length <= shard) this.at.push({ step: -1, attempt: 0 });
     this.at[shard] = { step, attempt };
     return before === '' ? undefined : before;
+  }
+
+  /** Why shard `shard`'s residual cannot be read from Redis (missing, wrong size, bad signature); null if it can. */
+  async unreadable(tensors: Pick<TensorStore, 'get'>, shard: number): Promise<string | null> {
+    const key = this.in(shard);
+    if (key === '') return null;
+    try {
+      await readResidual(tensors, key, this.residualBytes, this.signer);
+      return null;
+    } catch (e) {
+      if (e instanceof InvalidMessageError) return e.message;
+      throw e;
+    }
   }
 
   /** Every shard's residual as of the last step gathered, read back from Redis (for a checkpoint). */

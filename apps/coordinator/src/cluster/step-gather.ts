@@ -256,6 +256,7 @@ export class StepGather {
           );
         }
         await this.keepParams(); // the failure may be θ gone: Redis restarted empty
+        await this.ctx.publisher.checkResidual(t, k); // or the shard's residual gone, which no retry brings back
         await this.again(k);
       } catch (e) {
         if (!(e instanceof InvalidMessageError)) throw e;
