@@ -43,7 +43,7 @@ function run(args: string[], env: NodeJS.ProcessEnv = {}, ipc = false) {
   const stdio: Array<'ignore' | 'pipe' | 'ipc'> = ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['pipe', 'pipe', 'pipe'];
   const child = spawn(process.execPath, [BIN, 'worker', ...args], { env: { ...process.env, ...env }, stdio });
   let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   // With an IPC channel the parent may have let go of (disconnect), 'close' does not come: wait for the exit.
   const done = new Promise<{ code: number | null; stderr: string }>((resolve) =>
     child.on(ipc ? 'exit' : 'close', (code) => resolve({ code, stderr })),
