@@ -20,9 +20,8 @@ function memoryTensors(): Pick<TensorStore, 'get' | 'set'> & { values: Map<strin
     },
     set: async (key, bytes) => {
       values.set(key, Uint8Array.from(bytes));
-      return 'OK';
     },
-  } as Pick<TensorStore, 'get' | 'set'> & { values: Map<string, Uint8Array> };
+  };
 }
 
 /** What a worker does for attempt `attempt` at (step, shard): writes its residual (all bytes `fill`) under its out key. */
