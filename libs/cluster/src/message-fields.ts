@@ -28,3 +28,12 @@ export function checkFields<T>(what: string, data: unknown, fields: Record<strin
   }
   return record as T;
 }
+
+/** Throws InvalidMessageError naming `what` and the first of `keys` whose value in `message` is not `expected`'s. */
+export function checkExpected<T, K extends keyof T>(what: string, message: T, expected: Pick<T, K>, keys: readonly K[]): void {
+  for (const key of keys) {
+    if (message[key] !== expected[key]) {
+      throw new InvalidMessageError(`${what}: ${String(key)} is ${JSON.stringify(message[key])}, expected ${JSON.stringify(expected[key])}`);
+    }
+  }
+}

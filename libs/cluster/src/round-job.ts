@@ -2,7 +2,7 @@ import { MAX_SHIFT } from '@gradq/data';
 import { OPTIMIZER_NAMES } from '@gradq/nn';
 import { InvalidMessageError } from './invalid-message-error.js';
 import { JobSignature } from './job-signature.js';
-import { checkFields, int, ms, num, pos, str, type Check } from './message-fields.js';
+import { checkExpected, checkFields, int, ms, num, pos, str, type Check } from './message-fields.js';
 import type { ShardResult } from './shard-job.js';
 import type { MessageSigner } from './signing.js';
 
@@ -114,11 +114,7 @@ export function validateRoundResult(
   expected: Pick<RoundResult, 'run' | 'step' | 'shard' | 'count' | 'steps' | 'stateT'>,
 ): RoundResult {
   const r = checkFields<RoundResult>('round result', data, RESULT_FIELDS);
-  for (const key of ['run', 'step', 'shard', 'count', 'steps', 'stateT'] as const) {
-    if (r[key] !== expected[key]) {
-      throw new InvalidMessageError(`round result: ${key} is ${JSON.stringify(r[key])}, expected ${JSON.stringify(expected[key])}`);
-    }
-  }
+  checkExpected('round result', r, expected, ['run', 'step', 'shard', 'count', 'steps', 'stateT']);
   if (r.through !== r.shard) throw new InvalidMessageError(`round result: through is ${r.through}, expected ${r.shard}`);
   if (r.correct > r.count) throw new InvalidMessageError(`round result: ${r.correct} correct of ${r.count} samples`);
   return r;

@@ -2,7 +2,7 @@ import { MAX_SHIFT } from '@gradq/data';
 import { GRADIENT_CODECS, keepsResidual, type GradientCodec } from '@gradq/nn';
 import { InvalidMessageError } from './invalid-message-error.js';
 import { JobSignature } from './job-signature.js';
-import { checkFields, int, ms, num, str, type Check } from './message-fields.js';
+import { checkExpected, checkFields, int, ms, num, str, type Check } from './message-fields.js';
 import type { MessageSigner } from './signing.js';
 
 /** Most shards one job may carry. */
@@ -172,11 +172,7 @@ export function validateShardResult(
   expected: Pick<ShardResult, 'run' | 'step' | 'shard'> & { ranges: ReadonlyArray<readonly [number, number]> },
 ): ShardResult {
   const r = checkFields<ShardResult>('shard result', data, RESULT_FIELDS);
-  for (const key of ['run', 'step', 'shard'] as const) {
-    if (r[key] !== expected[key]) {
-      throw new InvalidMessageError(`shard result: ${key} is ${JSON.stringify(r[key])}, expected ${JSON.stringify(expected[key])}`);
-    }
-  }
+  checkExpected('shard result', r, expected, ['run', 'step', 'shard']);
   const { shard, through } = r;
   if (through < shard || through >= expected.ranges.length || (through > shard && shard !== 0)) {
     throw new InvalidMessageError(
