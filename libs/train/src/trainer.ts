@@ -1,7 +1,7 @@
 import { writeFileAtomic, formatCount, ProgressBar, type OutputStream } from '@gradq/cli';
 import { encodeModel, firstNonFinite, paramsSha256, verifyModelFile } from '@gradq/nn';
 import { epochOrder } from '@gradq/data';
-import { roundSteps } from './replica-spec.js';
+import { roundSteps, stepPlan } from './replica-spec.js';
 import { syncModeName } from './sync-mode.js';
 import type { Checkpointer, TrainCursor } from './checkpoint.js';
 import { DivergedError } from './diverged-error.js';
@@ -150,15 +150,15 @@ export async function runTraining(
       const globalStep = epoch * setup.stepsPerEpoch + s;
       // A synchronous step is one global step; a local SGD round covers up to H, never past the epoch's end.
       const end = rounds ? roundEnd(globalStep, rounds.h, setup.stepsPerEpoch) : globalStep + 1;
-      // The plans of the step (a synchronous step) or of the round's global steps (local SGD).
-      const steps = roundSteps(n, config.batch, config.shards, config.seed, globalStep, end, order);
-      const plan = steps[0];
-      const last = steps[steps.length - 1];
+      // The plan of the step (a synchronous step), or those of the round's global steps (local SGD).
+      const steps = rounds ? roundSteps(n, config.batch, config.shards, config.seed, globalStep, end, order) : undefined;
+      const plan = steps?.[0] ?? stepPlan(n, config.batch, config.shards, globalStep, order);
+      const last = steps?.[steps.length - 1] ?? plan;
       const batchSize = last.batchStart + last.batchSize - plan.batchStart;
       const t0 = performance.now();
       let stats;
       try {
-        if (rounds) stats = await rounds.run(source, steps, model.params);
+        if (rounds && steps) stats = await rounds.run(source, steps, model.params);
         else {
           // Scatter the shards and gather their gradient sums in shard order.
           sum.fill(0);
