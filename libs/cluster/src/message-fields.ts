@@ -33,7 +33,9 @@ export function checkFields<T>(what: string, data: unknown, fields: Record<strin
 export function checkExpected<T, K extends keyof T>(what: string, message: T, expected: Pick<T, K>, keys: readonly K[]): void {
   for (const key of keys) {
     if (message[key] !== expected[key]) {
-      throw new InvalidMessageError(`${what}: ${String(key)} is ${JSON.stringify(message[key])}, expected ${JSON.stringify(expected[key])}`);
+      throw new InvalidMessageError(
+        `${what}: ${String(key)} is ${JSON.stringify(message[key])}, expected ${JSON.stringify(expected[key])}`,
+      );
     }
   }
 }

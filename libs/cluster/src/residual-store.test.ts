@@ -34,7 +34,9 @@ describe('stored residuals', () => {
     });
     expect(await readResidual(tensors(encodeResidual(residual, KEY, signer)), KEY, 40, signer)).toEqual(residual);
     const huge = new Uint8Array(1 << 24); // 16 MiB where 72 bytes are expected: never copied
-    await expect(readResidual(tensors(huge), KEY, 40, signer)).rejects.toThrow(/residual of 16777216 bytes, expected 72 \(not what a worker of this run writes\)/);
+    await expect(readResidual(tensors(huge), KEY, 40, signer)).rejects.toThrow(
+      /residual of 16777216 bytes, expected 72 \(not what a worker of this run writes\)/,
+    );
     await expect(readResidual(tensors(encodeResidual(residual, KEY)), KEY, 40, signer)).rejects.toThrow(/40 bytes, expected 72/);
     expect(allocated).toEqual([72, 'skip', 'skip']);
   });

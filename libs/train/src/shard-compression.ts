@@ -1,4 +1,11 @@
-import { decodeGradientInto, encodedGradientBytes, encodeGradient, encodeWithErrorFeedback, keepsResidual, type GradientCodec } from '@gradq/nn';
+import {
+  decodeGradientInto,
+  encodedGradientBytes,
+  encodeGradient,
+  encodeWithErrorFeedback,
+  keepsResidual,
+  type GradientCodec,
+} from '@gradq/nn';
 
 export { keepsResidual }; // libs/nn's, for the trainer and the cluster (which codecs keep a residual)
 

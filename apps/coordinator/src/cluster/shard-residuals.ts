@@ -1,4 +1,12 @@
-import { encodeResidual, InvalidMessageError, KEY_TTL_MS, type MessageSigner, readResidual, type RunKeys, type TensorStore } from '@gradq/cluster';
+import {
+  encodeResidual,
+  InvalidMessageError,
+  KEY_TTL_MS,
+  type MessageSigner,
+  readResidual,
+  type RunKeys,
+  type TensorStore,
+} from '@gradq/cluster';
 import type { ShardResiduals } from '@gradq/train';
 
 /**
