@@ -41,7 +41,7 @@ export default [
               sourceTag: 'scope:worker',
               onlyDependOnLibsWithTags: ['scope:cluster', 'scope:train', 'scope:nn', 'scope:data', 'scope:cli'],
             },
-            { sourceTag: 'scope:bench', onlyDependOnLibsWithTags: ['scope:cluster', 'scope:nn', 'scope:data', 'scope:cli'] },
+            { sourceTag: 'scope:bench', onlyDependOnLibsWithTags: ['scope:cluster', 'scope:train', 'scope:nn', 'scope:data', 'scope:cli'] },
           ],
         },
       ],

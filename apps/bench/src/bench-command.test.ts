@@ -52,24 +52,33 @@ interface BenchJson {
 /** A queue prefix no other test uses (the bench makes one queue per cluster run under it). */
 const queuePrefix = (): string => `t-${randomUUID().slice(0, 8)}`;
 
+/**
+ * The plain bench, run once for the tests that read it: in-process and 1 worker side by side, and the NumPy
+ * reference when python3 has numpy (without --skip-reference; the runs with it below show it is left out then).
+ */
+let plain: { out: string; prefix: string; r: Awaited<ReturnType<typeof runCli>> };
+beforeAll(async () => {
+  const out = join(tmp, 'tiny');
+  const prefix = queuePrefix();
+  plain = { out, prefix, r: await runCli([...TINY, '--workers', '1', '--queue', prefix, '--out', out]) };
+});
+
 describe('gradq bench', () => {
   it('runs in-process and 1 worker side by side, checks the params and writes bench.json and bench.svg', async () => {
-    const out = join(tmp, 'tiny');
-    const prefix = queuePrefix();
-    const r = await runCli([...TINY, '--workers', '1', '--skip-reference', '--queue', prefix, '--out', out]);
+    const { out, prefix, r } = plain;
     expect(r.code, r.stderr).toBe(0);
     // One progress line per run on stderr; the table on stdout.
-    expect(r.stderr).toMatch(/\[1\/2\] batch 64, in-process … [\d,]+ samples\/s in \d+\.\d s/);
-    expect(r.stderr).toMatch(/\[2\/2\] batch 64, 1 worker … [\d,]+ samples\/s in \d+\.\d s/);
+    const runs = HAS_NUMPY ? 3 : 2;
+    expect(r.stderr).toMatch(new RegExp(`\\[1/${runs}\\] batch 64, in-process … [\\d,]+ samples/s in \\d+\\.\\d s`));
+    expect(r.stderr).toMatch(new RegExp(`\\[2/${runs}\\] batch 64, 1 worker … [\\d,]+ samples/s in \\d+\\.\\d s`));
     expect(r.stdout).toMatch(/same params/);
     expect(r.stdout).toMatch(/^ +64 {2}in-process .* reference$/m);
     expect(r.stdout).toMatch(/^ +64 {2}cluster, 1 worker .* ✓$/m);
-    expect(r.stdout).not.toContain('numpy');
 
     const report = JSON.parse(readFileSync(join(out, 'bench.json'), 'utf8')) as BenchJson;
     expect(report.machine.cpus).toBeGreaterThan(0);
     expect(report.machine.node).toBe(process.version);
-    expect(report.rows.map((row) => [row.batch, row.trainer, row.workers, row.same_params])).toEqual([
+    expect(report.rows.slice(0, 2).map((row) => [row.batch, row.trainer, row.workers, row.same_params])).toEqual([
       [64, 'in-process', null, null],
       [64, 'cluster', 1, true],
     ]);
@@ -105,6 +114,7 @@ describe('gradq bench', () => {
     const r = await runCli([...TINY, '--workers', '1', '--compress', 'int8', '--skip-reference', '--queue', queuePrefix(), '--out', out]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/grad KB\/step/);
+    expect(r.stdout).not.toContain('numpy'); // --skip-reference
     type Row = BenchJson['rows'][number] & { bytes_per_step: { params_down: number; gradients_up: number }; raw: { compress: string } };
     const report = JSON.parse(readFileSync(join(out, 'bench.json'), 'utf8')) as { config: { compress: string }; rows: Row[] };
     expect(report.config.compress).toBe('int8');
@@ -139,9 +149,8 @@ describe('gradq bench', () => {
     expect(readFileSync(join(out, 'bench.svg'), 'utf8')).toContain('stroke-dasharray="3,3"');
   });
 
-  it.skipIf(!HAS_NUMPY)('adds the NumPy reference when python3 has numpy', async () => {
-    const out = join(tmp, 'numpy');
-    const r = await runCli([...TINY, '--workers', '1', '--queue', queuePrefix(), '--out', out]);
+  it.skipIf(!HAS_NUMPY)('adds the NumPy reference when python3 has numpy', () => {
+    const { out, r } = plain;
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^ +64 {2}numpy \(60000 samples\) +[\d,]+ /m);
     expect(r.stdout).toContain('all 60000 samples');
@@ -167,7 +176,8 @@ describe('gradq bench with a convolutional model', () => {
   });
 });
 
-describe('gradq bench: bad input is one error line and exit code 2, before any run', () => {
+// Each case is a process that refuses its input at once: they run side by side.
+describe.concurrent('gradq bench: bad input is one error line and exit code 2, before any run', () => {
   const cases: Array<[string, string[], RegExp]> = [
     ['a worker count that is not a number', ['--workers', '1,x'], /--workers 1,x: "x" is not a whole number/],
     ['a negative worker count', ['--workers', '-1'], /--workers -1: "-1" is not a whole number/],
@@ -177,7 +187,8 @@ describe('gradq bench: bad input is one error line and exit code 2, before any r
     ['more shards than a batch', ['--batch', '64,2'], /--shards: 4 shards exceed a batch of 2/],
     ['an unknown model spec', ['--model', 'cnn:3x3'], /--model: model spec "cnn:3x3": input "3x3" is not CxHxW/],
     ['a queue prefix with a colon', ['--queue', 'a:b'], /--queue a:b: use 1-32 letters/],
-    ['an unknown sync mode', ['--sync', 'local:0'], /--sync local:0: use sync or local:H with H a whole number >= 1/],
+    ['a sync mode with H = 0', ['--sync', 'local:0'], /--sync: sync mode local:0: H "0" is not a whole number >= 1 \(e\.g\. local:8\)/],
+    ['an unknown sync mode', ['--sync', 'async'], /--sync: unknown sync mode "async" \(use sync or local:H, e\.g\. local:8\)/],
     [
       '--fit with one worker count',
       ['--workers', '0,2', '--fit'],

@@ -1,6 +1,7 @@
 import { UsageError, type FlagSpecs, type ParsedFlags } from '@gradq/cli';
 import { checkShardCount } from '@gradq/data';
 import { checkModelSpec, GRADIENT_CODECS, OPTIMIZER_NAMES, type GradientCodec, type ModelSpec } from '@gradq/nn';
+import { parseSyncMode, syncModeName } from '@gradq/train';
 
 /** Flags of `gradq bench`. */
 export const BENCH_FLAGS = {
@@ -112,10 +113,8 @@ export function benchPlanFromFlags(f: ParsedFlags<typeof BENCH_FLAGS>): BenchPla
   const queuePrefix = f.queue;
   if (!QUEUE_PREFIX_NAME.test(queuePrefix)) throw new UsageError(`--queue ${queuePrefix}: use 1-32 letters, digits, _ . -`);
   const spec = checkModelSpec(model);
-  const sync = f.sync;
-  if (sync !== 'sync' && !/^local:[1-9][0-9]{0,5}$/.test(sync)) {
-    throw new UsageError(`--sync ${sync}: use sync or local:H with H a whole number >= 1 (e.g. local:8)`);
-  }
+  // gradq train's own parser (a ConfigError about 'sync' is reported as --sync's), and its name for the mode.
+  const sync = syncModeName(parseSyncMode(f.sync));
   if (sync !== 'sync' && f.compress !== 'none') {
     throw new UsageError(`--compress ${f.compress} is for synchronous runs (local SGD sends no gradients): drop it or use --sync sync`);
   }

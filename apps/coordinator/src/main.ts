@@ -85,7 +85,9 @@ function inputErrorText(e: InputError, command: Command | undefined): string {
 /** A stopped run's line: why, and where its steps were kept. */
 function stoppedText(e: RunStoppedError): string {
   const saved = e.savedAt;
-  return saved
-    ? `${e.message}; checkpoint written to ${saved.file}: the same command with --resume continues at step ${saved.nextStep}`
-    : `${e.message}; no --checkpoint, so the steps done are not kept`;
+  if (saved) return `${e.message}; checkpoint written to ${saved.file}: the same command with --resume continues at step ${saved.nextStep}`;
+  if (e.lastCheckpoint !== undefined) {
+    return `${e.message}; no checkpoint written now (the shards’ residuals are unreadable): the same command with --resume continues from the last one in ${e.lastCheckpoint}`;
+  }
+  return `${e.message}; no --checkpoint, so the steps done are not kept`;
 }

@@ -20,7 +20,7 @@ import {
 import {
   checkRoundJobSignature,
   checkShardJobSignature,
-  decodeResidual,
+  readResidual,
   encodeResidual,
   InvalidMessageError,
   jobShards,
@@ -294,8 +294,8 @@ export class ShardProcessor {
     }
     const next = new Uint8Array(residualBytes(grads.length));
     compressShardGradient(job.codec, grads, residualIn, this.encoded, next, this.compression);
-    // Kept at once: whoever names this key later names the residual of a kept result for (step, shard), which is
-    // these bytes whichever worker computed it.
+    // Kept at once: whoever names this key later names the residual of a kept result for (step, shard, attempt),
+    // which is these bytes whichever worker computed it.
     this.keepResidual({ key: job.residualOut[i], bytes: next });
     return { gradient: this.encoded, residual: { key: job.residualOut[i], bytes: next } };
   }
@@ -308,9 +308,7 @@ export class ShardProcessor {
     if (key === '') return null;
     const kept = this.residuals.get(key);
     if (kept) return kept;
-    const size = residualBytes(n);
-    const stored = await this.tensors.get(key, (length) => (length <= size + 64 ? new Uint8Array(length) : 'skip'));
-    return decodeResidual(stored, size, key, this.signer);
+    return readResidual(this.tensors, key, residualBytes(n), this.signer);
   }
 
   /** Keeps a residual it wrote, dropping the oldest beyond RESIDUAL_CACHE. */

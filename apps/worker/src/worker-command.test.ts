@@ -35,12 +35,19 @@ afterAll(async () => {
   await connection.quit();
 });
 
-/** Starts `gradq worker …`; the process is killed after the test if it is still running. */
-function run(args: string[], env: NodeJS.ProcessEnv = {}) {
-  const child = spawn(process.execPath, [BIN, 'worker', ...args], { env: { ...process.env, ...env } });
+/**
+ * Starts `gradq worker …` (with `ipc`, connected by an IPC channel, as a coordinator's local worker is); the process
+ * is killed after the test if it is still running.
+ */
+function run(args: string[], env: NodeJS.ProcessEnv = {}, ipc = false) {
+  const stdio: Array<'ignore' | 'pipe' | 'ipc'> = ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['pipe', 'pipe', 'pipe'];
+  const child = spawn(process.execPath, [BIN, 'worker', ...args], { env: { ...process.env, ...env }, stdio });
   let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const done = new Promise<{ code: number | null; stderr: string }>((resolve) => child.on('close', (code) => resolve({ code, stderr })));
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  // With an IPC channel the parent may have let go of (disconnect), 'close' does not come: wait for the exit.
+  const done = new Promise<{ code: number | null; stderr: string }>((resolve) =>
+    child.on(ipc ? 'exit' : 'close', (code) => resolve({ code, stderr })),
+  );
   cleanups.push(async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await done;
@@ -79,6 +86,20 @@ describe('gradq worker', () => {
     expect(Date.now() - start).toBeLessThan(5000);
     expect(stderr).toContain('SIGTERM, closing');
     await until(async () => (await queue.getWorkersCount()) === 0, 'the worker to unregister', 5000);
+  });
+
+  it.each([
+    ['on SIGTERM', (w: ReturnType<typeof run>) => w.child.kill('SIGTERM')],
+    ['when the coordinator goes', (w: ReturnType<typeof run>) => w.child.disconnect()],
+  ])('started as a local worker (an IPC channel to its coordinator), exits at once %s', async (_, stop) => {
+    const queue = testQueue();
+    const w = run(['--queue', queue.name, '--data-dir', DATA], {}, true);
+    await until(async () => (await queue.getWorkersCount()) === 1, `a worker on ${queue.name}; stderr: ${w.stderr()}`);
+    const start = Date.now();
+    stop(w);
+    const { code, stderr } = await w.done;
+    expect(code, stderr).toBe(0);
+    expect(Date.now() - start).toBeLessThan(2000); // the channel kept it alive until its coordinator SIGKILLed it (5 s)
   });
 
   it('computes a shard job from the queue and returns a valid result; a job with a bad range fails naming it', async () => {

@@ -35,7 +35,7 @@ export { WORKER_FLAGS, SECRET_FILE_FLAG } from './worker-flags.js';
 export { deleteKeysWithPrefix } from './cleanup.js';
 export { MessageSigner, SIGNATURE_BYTES, type SignedKind } from './signing.js';
 export { SharedSecret, resolveSecret, SECRET_ENV, SECRET_FILE_ENV, MIN_SECRET_BYTES } from './shared-secret.js';
-export { encodeResidual, decodeResidual } from './residual-store.js';
+export { encodeResidual, decodeResidual, readResidual } from './residual-store.js';
 export { SharedMemoryDir, checkSharedDir, SHM_BASE } from './shared-memory/shm-dir.js';
 export {
   SharedMemoryTensors,

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { decodeResidual, encodeResidual } from './residual-store.js';
+import { decodeResidual, encodeResidual, readResidual } from './residual-store.js';
 import { SkippedBulk } from './resp-reply-parser.js';
 import { MessageSigner } from './signing.js';
+import type { TensorConnection } from './tensor-connection.js';
 
 const signer = new MessageSigner(Buffer.from('s'.repeat(16)));
 const residual = Uint8Array.from({ length: 40 }, (_, i) => i * 3);
@@ -18,6 +19,26 @@ describe('stored residuals', () => {
     ['a value too large to read', new SkippedBulk(1 << 20), /residual of 1048576 bytes, expected 40/],
   ])('refuse %s', (_, stored, pattern) => {
     expect(() => decodeResidual(stored, 40, KEY)).toThrow(pattern);
+  });
+  it('read one from Redis allocating only its expected size: a value of another length is skipped unread and refused', async () => {
+    const allocated: Array<number | 'skip'> = [];
+    /** A GET whose value is `stored`: it reads the bytes only into a buffer the caller gave. */
+    const tensors = (stored: Uint8Array): Pick<TensorConnection, 'get'> => ({
+      get: async (_key, into) => {
+        const buffer = into(stored.length);
+        allocated.push(buffer === 'skip' ? buffer : buffer.length);
+        if (buffer === 'skip') return new SkippedBulk(stored.length);
+        buffer.set(stored);
+        return buffer;
+      },
+    });
+    expect(await readResidual(tensors(encodeResidual(residual, KEY, signer)), KEY, 40, signer)).toEqual(residual);
+    const huge = new Uint8Array(1 << 24); // 16 MiB where 72 bytes are expected: never copied
+    await expect(readResidual(tensors(huge), KEY, 40, signer)).rejects.toThrow(
+      /residual of 16777216 bytes, expected 72 \(not what a worker of this run writes\)/,
+    );
+    await expect(readResidual(tensors(encodeResidual(residual, KEY)), KEY, 40, signer)).rejects.toThrow(/40 bytes, expected 72/);
+    expect(allocated).toEqual([72, 'skip', 'skip']);
   });
   it.each([
     ['an unsigned residual', encodeResidual(residual, KEY), /residual of 40 bytes, expected 72/],

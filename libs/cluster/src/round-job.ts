@@ -1,6 +1,8 @@
 import { MAX_SHIFT } from '@gradq/data';
 import { OPTIMIZER_NAMES } from '@gradq/nn';
 import { InvalidMessageError } from './invalid-message-error.js';
+import { JobSignature } from './job-signature.js';
+import { checkExpected, checkFields, int, ms, num, pos, str, type Check } from './message-fields.js';
 import type { ShardResult } from './shard-job.js';
 import type { MessageSigner } from './signing.js';
 
@@ -65,13 +67,6 @@ export interface RoundResult extends Omit<ShardResult, 'v' | 'codec'> {
   stateT: number;
 }
 
-type Check = (v: unknown) => boolean;
-const int: Check = (v) => Number.isSafeInteger(v) && (v as number) >= 0;
-const pos: Check = (v) => int(v) && (v as number) >= 1;
-const num: Check = (v) => typeof v === 'number' && Number.isFinite(v);
-const ms: Check = (v) => num(v) && (v as number) >= 0;
-const str: Check = (v) => typeof v === 'string' && v.length > 0 && v.length <= 256;
-
 const JOB_FIELDS: Record<Exclude<keyof RoundJob, 'sig'>, Check> = {
   v: (v) => v === 1, kind: (v) => v === 'round', run: str, step: int, steps: pos, shard: int, shards: pos, attempt: int,
   dataset: str, trainSamples: pos, seed: int, batch: pos, model: str, shift: (v) => int(v) && (v as number) <= MAX_SHIFT,
@@ -96,27 +91,17 @@ export function validateRoundJob(data: unknown): RoundJob {
   return job;
 }
 
-const SIGNED_JOB_FIELDS = Object.keys(JOB_FIELDS) as Array<keyof typeof JOB_FIELDS>;
-const signedJobText = (job: RoundJob): string => JSON.stringify(SIGNED_JOB_FIELDS.map((key) => job[key]));
+/** A round job's signature: over every field but `sig`, in the order of JOB_FIELDS. */
+const SIGNATURE = new JobSignature<RoundJob>('round-job', Object.keys(JOB_FIELDS) as Array<keyof typeof JOB_FIELDS>);
 
 /** `job` with its signature (`sig`, kind 'round-job'). */
 export function signRoundJob(job: RoundJob, signer: MessageSigner): RoundJob {
-  return { ...job, sig: signer.sign('round-job', [signedJobText(job)]).toString('hex') };
+  return SIGNATURE.sign(job, signer);
 }
 
 /** As checkShardJobSignature, for a (validated) round job. */
 export function checkRoundJobSignature(job: RoundJob, signer: MessageSigner | undefined): void {
-  const { sig } = job;
-  if (signer === undefined) {
-    if (sig !== undefined) throw new InvalidMessageError('round job is signed, but this worker has no secret (give it the run’s secret)');
-    return;
-  }
-  if (sig === undefined)
-    throw new InvalidMessageError('round job is not signed (from a coordinator without the secret, or forged); job refused');
-  const signature = typeof sig === 'string' && /^[0-9a-f]{64}$/.test(sig) ? Buffer.from(sig, 'hex') : Buffer.alloc(0);
-  if (!signer.verify('round-job', signature, [signedJobText(job)])) {
-    throw new InvalidMessageError('round job has a bad signature (made with another secret, or changed since); job refused');
-  }
+  SIGNATURE.check(job, signer);
 }
 
 /**
@@ -129,23 +114,8 @@ export function validateRoundResult(
   expected: Pick<RoundResult, 'run' | 'step' | 'shard' | 'count' | 'steps' | 'stateT'>,
 ): RoundResult {
   const r = checkFields<RoundResult>('round result', data, RESULT_FIELDS);
-  for (const key of ['run', 'step', 'shard', 'count', 'steps', 'stateT'] as const) {
-    if (r[key] !== expected[key]) {
-      throw new InvalidMessageError(`round result: ${key} is ${JSON.stringify(r[key])}, expected ${JSON.stringify(expected[key])}`);
-    }
-  }
+  checkExpected('round result', r, expected, ['run', 'step', 'shard', 'count', 'steps', 'stateT']);
   if (r.through !== r.shard) throw new InvalidMessageError(`round result: through is ${r.through}, expected ${r.shard}`);
   if (r.correct > r.count) throw new InvalidMessageError(`round result: ${r.correct} correct of ${r.count} samples`);
   return r;
-}
-
-function checkFields<T>(what: string, data: unknown, fields: Record<string, Check>): T {
-  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
-    throw new InvalidMessageError(`${what}: expected an object, got ${JSON.stringify(data)?.slice(0, 80)}`);
-  }
-  const record = data as Record<string, unknown>;
-  for (const [key, check] of Object.entries(fields)) {
-    if (!check(record[key])) throw new InvalidMessageError(`${what}: field ${key} is ${JSON.stringify(record[key])?.slice(0, 80)}`);
-  }
-  return record as T;
 }

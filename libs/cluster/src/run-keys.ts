@@ -9,8 +9,8 @@ import { ClusterConfigError } from './cluster-config-error.js';
  *                        first global step) from, raw little-endian float32, written by the coordinator
  *   …:results            a list: workers RPUSH one result message per shard job (result-message.ts: the
  *                        shard's result and its gradient sum as raw float32), the coordinator BLPOPs them
- *   …:residual:<step>:<k> --compress int8: shard k's error-feedback residual as written at that step
- *                        (residual-store.ts)
+ *   …:residual:<step>:<k>:<attempt> --compress int8: shard k's error-feedback residual as attempt <attempt>
+ *                        at shard k of that step wrote it (residual-store.ts)
  *
  * Every key expires (KEY_TTL_MS) so that a crashed run leaves nothing behind for long.
  */
@@ -26,7 +26,7 @@ export interface RunKeys {
   params(version: number): string;
   state(round: number, shard: number): string;
   results: string;
-  residual(step: number, shard: number): string;
+  residual(step: number, shard: number, attempt: number): string;
 }
 
 const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -43,7 +43,7 @@ export function runKeys(queue: string, runId: string): RunKeys {
     params: (version) => `${prefix}params:${version}`,
     state: (round, shard) => `${prefix}state:${round}:${shard}`,
     results: `${prefix}results`,
-    residual: (step, shard) => `${prefix}residual:${step}:${shard}`,
+    residual: (step, shard, attempt) => `${prefix}residual:${step}:${shard}:${attempt}`,
   };
 }
 

@@ -1,6 +1,8 @@
 import { MAX_SHIFT } from '@gradq/data';
-import { GRADIENT_CODECS, type GradientCodec } from '@gradq/nn';
+import { GRADIENT_CODECS, keepsResidual, type GradientCodec } from '@gradq/nn';
 import { InvalidMessageError } from './invalid-message-error.js';
+import { JobSignature } from './job-signature.js';
+import { checkExpected, checkFields, int, ms, num, str, type Check } from './message-fields.js';
 import type { MessageSigner } from './signing.js';
 
 /** Most shards one job may carry. */
@@ -37,7 +39,7 @@ export interface ShardJob {
   /** How the worker encodes each shard's gradient sum (--compress; libs/train's compressShardGradient). */
   codec: GradientCodec;
   /**
-   * Error feedback (codec int8), one entry per shard of the job: the key of the shard's residual to read ('' for
+   * Error feedback (keepsResidual: codec int8), one entry per shard of the job: the key of the shard's residual to read ('' for
    * none yet: zeros) and the key to write its new one to (residual-store.ts). Both empty lists for other codecs.
    */
   residualIn: string[];
@@ -91,12 +93,6 @@ export interface ShardFailure {
   error: string;
 }
 
-type Check = (v: unknown) => boolean;
-const int: Check = (v) => Number.isSafeInteger(v) && (v as number) >= 0;
-const num: Check = (v) => typeof v === 'number' && Number.isFinite(v);
-const ms: Check = (v) => num(v) && (v as number) >= 0;
-const str: Check = (v) => typeof v === 'string' && v.length > 0 && v.length <= 256;
-
 const v2: Check = (v) => v === 2;
 const v5: Check = (v) => v === 5;
 const codec: Check = (v) => (GRADIENT_CODECS as readonly unknown[]).includes(v);
@@ -134,7 +130,7 @@ export function validateShardJob(data: unknown): ShardJob {
     }
     previous = cut;
   }
-  const residuals = job.codec === 'int8' ? job.cuts.length + 1 : 0;
+  const residuals = keepsResidual(job.codec) ? job.cuts.length + 1 : 0;
   if (job.residualIn.length !== residuals || job.residualOut.length !== residuals || job.residualOut.includes('')) {
     throw new InvalidMessageError(
       `shard job: codec ${job.codec} with ${job.cuts.length + 1} shards needs ${residuals} residual keys in and out, got ${job.residualIn.length} and ${job.residualOut.length}`,
@@ -151,15 +147,12 @@ export function jobShards(job: Pick<ShardJob, 'shard' | 'start' | 'end' | 'cuts'
   return shards;
 }
 
-/** The fields a job's signature covers: every field but `sig`, in the order of JOB_FIELDS. */
-const SIGNED_JOB_FIELDS = Object.keys(JOB_FIELDS) as Array<keyof typeof JOB_FIELDS>;
-
-/** What a job's signature is computed over: its fields' values, in a fixed order, as JSON. */
-const signedJobText = (job: ShardJob): string => JSON.stringify(SIGNED_JOB_FIELDS.map((key) => job[key]));
+/** A shard job's signature: over every field but `sig`, in the order of JOB_FIELDS. */
+const SIGNATURE = new JobSignature<ShardJob>('shard-job', Object.keys(JOB_FIELDS) as Array<keyof typeof JOB_FIELDS>);
 
 /** `job` with its signature (`sig`). */
 export function signShardJob(job: ShardJob, signer: MessageSigner): ShardJob {
-  return { ...job, sig: signer.sign('shard-job', [signedJobText(job)]).toString('hex') };
+  return SIGNATURE.sign(job, signer);
 }
 
 /**
@@ -167,18 +160,7 @@ export function signShardJob(job: ShardJob, signer: MessageSigner): ShardJob {
  * secret; InvalidMessageError otherwise. Jobs are validated (validateShardJob) first.
  */
 export function checkShardJobSignature(job: ShardJob, signer: MessageSigner | undefined): void {
-  const { sig } = job;
-  if (signer === undefined) {
-    if (sig !== undefined) throw new InvalidMessageError('shard job is signed, but this worker has no secret (give it the run’s secret)');
-    return;
-  }
-  if (sig === undefined) {
-    throw new InvalidMessageError('shard job is not signed (from a coordinator without the secret, or forged); job refused');
-  }
-  const signature = typeof sig === 'string' && /^[0-9a-f]{64}$/.test(sig) ? Buffer.from(sig, 'hex') : Buffer.alloc(0);
-  if (!signer.verify('shard-job', signature, [signedJobText(job)])) {
-    throw new InvalidMessageError('shard job has a bad signature (made with another secret, or changed since); job refused');
-  }
+  SIGNATURE.check(job, signer);
 }
 
 /**
@@ -190,11 +172,7 @@ export function validateShardResult(
   expected: Pick<ShardResult, 'run' | 'step' | 'shard'> & { ranges: ReadonlyArray<readonly [number, number]> },
 ): ShardResult {
   const r = checkFields<ShardResult>('shard result', data, RESULT_FIELDS);
-  for (const key of ['run', 'step', 'shard'] as const) {
-    if (r[key] !== expected[key]) {
-      throw new InvalidMessageError(`shard result: ${key} is ${JSON.stringify(r[key])}, expected ${JSON.stringify(expected[key])}`);
-    }
-  }
+  checkExpected('shard result', r, expected, ['run', 'step', 'shard']);
   const { shard, through } = r;
   if (through < shard || through >= expected.ranges.length || (through > shard && shard !== 0)) {
     throw new InvalidMessageError(
@@ -210,15 +188,4 @@ export function validateShardResult(
 /** A failure report as a ShardFailure, or InvalidMessageError naming the first bad field. */
 export function validateShardFailure(data: unknown): ShardFailure {
   return checkFields<ShardFailure>('shard failure', data, FAILURE_FIELDS);
-}
-
-function checkFields<T>(what: string, data: unknown, fields: Record<string, Check>): T {
-  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
-    throw new InvalidMessageError(`${what}: expected an object, got ${JSON.stringify(data)?.slice(0, 80)}`);
-  }
-  const record = data as Record<string, unknown>;
-  for (const [key, check] of Object.entries(fields)) {
-    if (!check(record[key])) throw new InvalidMessageError(`${what}: field ${key} is ${JSON.stringify(record[key])?.slice(0, 80)}`);
-  }
-  return record as T;
 }

@@ -55,6 +55,7 @@ export {
   GradientCodecError,
   GRADIENT_CODECS,
   INT8_BLOCK,
+  keepsResidual,
   type GradientCodec,
 } from './kernels/gradient-codec.js';
 export {

@@ -35,3 +35,4 @@ export {
   type BytesPerStep,
   type ShardResiduals,
 } from './shard-compression.js';
+export { roundBytesPerStep } from './round-bytes.js';

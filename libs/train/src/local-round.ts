@@ -178,6 +178,11 @@ export class LocalRounds {
     return { lossSum, correct };
   }
 
+  /** Buffers of each replica's inner optimizer state (0 for plain SGD, 1 for momentum, 2 for Adam). */
+  get stateBuffers(): number {
+    return this.states[0]?.buffers.length ?? 0;
+  }
+
   /** Outer steps applied (rounds in which some replica took a step), across resumes. */
   get outerSteps(): number {
     return this.outer.t;

@@ -65,7 +65,15 @@ export function roundSteps(
 ): StepPlan[] {
   const plan = planStep(n, batch, shards, first);
   const epochOrderOf = order ?? epochOrder(seed, plan.epoch, n);
-  const steps: StepPlan[] = [{ ...plan, globalStep: first, order: epochOrderOf }];
-  for (let g = first + 1; g < end; g++) steps.push({ ...planStep(n, batch, shards, g), globalStep: g, order: epochOrderOf });
+  const steps: StepPlan[] = [Object.assign(plan, { globalStep: first, order: epochOrderOf })];
+  for (let g = first + 1; g < end; g++) steps.push(stepPlan(n, batch, shards, g, epochOrderOf));
   return steps;
+}
+
+/**
+ * The StepPlan of global step `globalStep` (libs/data's planStep, with the step and the epoch's `order`): what the
+ * trainer hands a GradientSource's step(), one object a step (no array around it, no copy of planStep's result).
+ */
+export function stepPlan(n: number, batch: number, shards: number, globalStep: number, order: Uint32Array): StepPlan {
+  return Object.assign(planStep(n, batch, shards, globalStep), { globalStep, order });
 }

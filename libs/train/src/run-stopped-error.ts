@@ -8,4 +8,6 @@ export class RunStoppedError extends Error {
   override name = 'RunStoppedError';
   /** The checkpoint the trainer wrote, and the step it continues at. */
   savedAt?: { file: string; nextStep: number };
+  /** The run's checkpoint file when none could be written now (the shards' residuals unreadable): the last one stands. */
+  lastCheckpoint?: string;
 }

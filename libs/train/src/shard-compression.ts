@@ -1,4 +1,13 @@
-import { decodeGradientInto, encodedGradientBytes, encodeGradient, encodeWithErrorFeedback, type GradientCodec } from '@gradq/nn';
+import {
+  decodeGradientInto,
+  encodedGradientBytes,
+  encodeGradient,
+  encodeWithErrorFeedback,
+  keepsResidual,
+  type GradientCodec,
+} from '@gradq/nn';
+
+export { keepsResidual }; // libs/nn's, for the trainer and the cluster (which codecs keep a residual)
 
 // `--compress`: how a shard's gradient sum travels (issue 13). THE recipe, called by the in-process source and by
 // every worker, so that a shard gives the same bits wherever it is computed:
@@ -17,11 +26,6 @@ export type ShardResiduals = Array<Uint8Array | null>;
 
 /** How residuals are stored between steps. */
 export const RESIDUAL_CODEC: GradientCodec = 'bf16';
-
-/** Whether `codec` keeps a residual per shard (error feedback). */
-export function keepsResidual(codec: GradientCodec): boolean {
-  return codec === 'int8';
-}
 
 /** Bytes of one shard's stored residual for `n` parameters. */
 export function residualBytes(n: number): number {
@@ -69,7 +73,10 @@ export function compressShardGradient(
   encodeGradient(RESIDUAL_CODEC, e, residualOut);
 }
 
-/** The figures of `--json`'s bytes_per_step: θ written once and read by each shard's job, gradients sent up. */
+/**
+ * The figures of `--json`'s bytes_per_step: θ written once and read by each shard's job, gradients sent up. With
+ * --sync local:H they are a round's θ and states down, Δ and states up, per global step (roundBytesPerStep).
+ */
 export interface BytesPerStep {
   /** θ as workers read it: one float32 copy per shard job (in-process: what a cluster of K single-shard jobs would read). */
   params_down: number;

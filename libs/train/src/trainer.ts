@@ -1,7 +1,7 @@
 import { writeFileAtomic, formatCount, ProgressBar, type OutputStream } from '@gradq/cli';
 import { encodeModel, firstNonFinite, paramsSha256, verifyModelFile } from '@gradq/nn';
 import { epochOrder } from '@gradq/data';
-import { roundSteps } from './replica-spec.js';
+import { roundSteps, stepPlan } from './replica-spec.js';
 import { syncModeName } from './sync-mode.js';
 import type { Checkpointer, TrainCursor } from './checkpoint.js';
 import { DivergedError } from './diverged-error.js';
@@ -13,6 +13,7 @@ import { LocalRounds, roundEnd, type LocalRoundsState } from './local-round.js';
 import type { TrainingSetup } from './training-setup.js';
 import { bytesPerStep, keepsResidual, type BytesPerStep, type ShardResiduals } from './shard-compression.js';
 import type { StepEvent, TrainObserver } from './train-observer.js';
+import { roundBytesPerStep } from './round-bytes.js';
 
 /** The run's figures, printed as the --json line. */
 export interface TrainSummary {
@@ -55,6 +56,7 @@ export interface TrainSummary {
   params_sha256: string;
   /** How shard gradients travelled (--compress) and the payload bytes of one step (shard-compression.ts). */
   compress: string;
+  /** Payload bytes per global step; with --sync local:H a round's bytes divided by its steps (round-bytes.ts). */
   bytes_per_step: BytesPerStep;
   wall_s: number;
   out?: string;
@@ -148,15 +150,15 @@ export async function runTraining(
       const globalStep = epoch * setup.stepsPerEpoch + s;
       // A synchronous step is one global step; a local SGD round covers up to H, never past the epoch's end.
       const end = rounds ? roundEnd(globalStep, rounds.h, setup.stepsPerEpoch) : globalStep + 1;
-      // The plans of the step (a synchronous step) or of the round's global steps (local SGD).
-      const steps = roundSteps(n, config.batch, config.shards, config.seed, globalStep, end, order);
-      const plan = steps[0];
-      const last = steps[steps.length - 1];
+      // The plan of the step (a synchronous step), or those of the round's global steps (local SGD).
+      const steps = rounds ? roundSteps(n, config.batch, config.shards, config.seed, globalStep, end, order) : undefined;
+      const plan = steps?.[0] ?? stepPlan(n, config.batch, config.shards, globalStep, order);
+      const last = steps?.[steps.length - 1] ?? plan;
       const batchSize = last.batchStart + last.batchSize - plan.batchStart;
       const t0 = performance.now();
       let stats;
       try {
-        if (rounds) stats = await rounds.run(source, steps, model.params);
+        if (rounds && steps) stats = await rounds.run(source, steps, model.params);
         else {
           // Scatter the shards and gather their gradient sums in shard order.
           sum.fill(0);
@@ -167,7 +169,10 @@ export async function runTraining(
         if (e instanceof RunStoppedError && checkpointer) {
           // The shards' residuals (--compress int8) may be unreadable now (Redis gone): then no checkpoint, the last stands.
           const residuals = errorFeedback ? await source.residualState?.().catch(() => null) : undefined;
-          if (residuals === null) throw e;
+          if (residuals === null) {
+            e.lastCheckpoint = checkpointer.file;
+            throw e;
+          }
           checkpointer.save(
             config,
             model,
@@ -290,7 +295,9 @@ export async function runTraining(
     rss_peak_mb: process.resourceUsage().maxRSS / 1024,
     params_sha256: paramsSha256(model.params),
     compress: config.compress ?? 'none',
-    bytes_per_step: bytesPerStep(config.compress ?? 'none', model.params.length, config.shards),
+    bytes_per_step: rounds
+      ? roundBytesPerStep(model.params.length, config.shards, rounds.stateBuffers, rounds.h, setup.stepsPerEpoch)
+      : bytesPerStep(config.compress ?? 'none', model.params.length, config.shards),
     wall_s: performance.now() / 1000, // since the process started: start-up, data, training, evaluation
     ...(config.out !== undefined && { out: config.out }),
   };

@@ -1,30 +1,22 @@
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
-import { deleteKeysWithPrefix, encodeResultMessage, QUEUE_PREFIX, validateShardJob, type ShardJob, type ShardResult } from '@gradq/cluster';
+import { encodeResultMessage, QUEUE_PREFIX, validateShardJob, type ShardJob, type ShardResult } from '@gradq/cluster';
 import { REDIS_SERVER_ON_PATH, TestRedisServer } from '@gradq/cluster/testing';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { honestShards, honestTrainSplit, publishedStep, RUN, STEPS } from '../testing/cluster-fixtures.js';
-import { killLeftoverChildren, lastJson, runCli, SHARED_DATA, spawnCli, waitFor } from '../testing/run-cli.js';
+import { ClusterTestbed, honestShards, honestTrainSplit, publishedStep, RUN, STEPS } from '../testing/cluster-fixtures.js';
+import { lastJson, runCli, SHARED_DATA, spawnCli, waitFor } from '../testing/run-cli.js';
 
 // The faults of issue 11 that used to end a run or leave it behind, each against real processes: a worker that
 // fails every job, Redis restarted empty, a burst of forged messages, no worker at all, SIGTERM and SIGINT.
 
-const redis = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
-const queues: string[] = [];
-let tmp: string;
+const bed = new ClusterTestbed('faults');
+const redis = bed.redis;
+const tmp = bed.tmp;
 let reference: string;
-
-/** A fresh queue name for one test, cleaned up afterwards. */
-function queueName(): string {
-  const q = `test-${randomUUID().slice(0, 8)}`;
-  queues.push(q);
-  return q;
-}
 
 /** The lines gradq ends with (`gradq: …`). */
 function gradqLines(stderr: string): string[] {
@@ -65,29 +57,18 @@ function runIdOf(stderr: string): string {
 }
 
 beforeAll(async () => {
-  tmp = mkdtempSync(join(tmpdir(), 'gradq-faults-'));
-  const local = await runCli(['train', '--local', ...RUN]);
-  expect(local.code, local.stderr).toBe(0);
-  reference = lastJson(local.stdout).params_sha256 as string;
+  reference = await bed.localHash(RUN);
 });
 
-afterAll(async () => {
-  killLeftoverChildren();
-  for (const q of queues) {
-    await new Queue(q, { connection: redis, prefix: QUEUE_PREFIX }).obliterate({ force: true });
-    await deleteKeysWithPrefix(redis, `${QUEUE_PREFIX}:${q}:`);
-  }
-  await redis.quit();
-  rmSync(tmp, { recursive: true, force: true });
-});
+afterAll(() => bed.cleanUp());
 
 describe('gradq train on the cluster, under faults', () => {
   it('ends with the --local hash beside a worker that fails every job, which is reported once and steps aside', async () => {
-    const queue = queueName();
+    const queue = bed.queue();
     const empty = mkdtempSync(join(tmp, 'no-data-'));
     // A longer run (512 steps), so that the misconfigured worker joins well before the end.
     const longRun = RUN.map((a) => (a === '4096' ? '16384' : a));
-    const longReference = lastJson((await runCli(['train', '--local', ...longRun])).stdout).params_sha256;
+    const longReference = await bed.localHash(longRun);
     const coordinator = spawnCli(['train', '--workers', '0', '--queue', queue, ...longRun]);
     const healthy = [worker(queue, 'h1'), worker(queue, 'h2')];
     await waitFor('step 20', async () => (await publishedStep(redis, queue)) >= 20);
@@ -105,7 +86,7 @@ describe('gradq train on the cluster, under faults', () => {
   });
 
   it('is not ended by a burst of forged failure reports, malformed results and garbage for one shard: --local hash', async () => {
-    const queue = queueName();
+    const queue = bed.queue();
     const train = await honestTrainSplit();
     const connection = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
     const forger = new Worker<ShardJob, ShardResult[]>(
@@ -150,7 +131,7 @@ describe('gradq train on the cluster, under faults', () => {
   });
 
   it('gives up when no worker answers for --give-up-after: exit code 4, one line, the step’s jobs and keys removed', async () => {
-    const queue = queueName();
+    const queue = bed.queue();
     const r = await runCli(['train', '--workers', '0', '--queue', queue, '--give-up-after', '2', ...RUN]);
     expect(r.code, r.stderr).toBe(4);
     expect(gradqLines(r.stderr)).toEqual([
@@ -165,7 +146,7 @@ describe('gradq train on the cluster, under faults', () => {
   });
 
   it('on SIGTERM, having reported its stopped workers as unresponsive: checkpoint, jobs and keys removed, exit 143; --resume ends with the --local hash', async () => {
-    const queue = queueName();
+    const queue = bed.queue();
     const dir = join(tmp, 'sigterm');
     const args = ['--queue', queue, '--checkpoint', dir, '--checkpoint-every', '1000', ...RUN];
     const coordinator = spawnCli(['train', '--workers', '0', ...args]);
@@ -196,7 +177,7 @@ describe('gradq train on the cluster, under faults', () => {
   });
 
   it('on SIGINT: stops its local workers, removes the run’s keys and jobs, one line, exit 130', async () => {
-    const queue = queueName();
+    const queue = bed.queue();
     const longRun = RUN.map((a) => (a === '4096' ? '16384' : a));
     const coordinator = spawnCli(['train', '--workers', '2', '--queue', queue, ...longRun]);
     await waitFor('step 20', async () => (await publishedStep(redis, queue)) >= 20);

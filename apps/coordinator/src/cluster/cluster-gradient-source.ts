@@ -72,7 +72,7 @@ export class ClusterGradientSource implements GradientSource {
   private readonly rounds?: { publisher: RoundPublisher; payloads: [Float32Array[], Float32Array[]]; turn: number; previous: number };
   /** --compress int8: where each shard's residual is. */
   private readonly residuals?: ShardResidualKeys;
-  /** Gradient payload bytes kept, summed over the steps (for bytes_per_step). */
+  /** Gradient (local SGD: Δ and state) payload bytes kept, summed over the global steps (for bytes_per_step). */
   private gradientBytes = 0;
   private steps = 0;
   /** Shards a step has (for residualState). */
@@ -195,6 +195,8 @@ export class ClusterGradientSource implements GradientSource {
     }
     const t2 = performance.now();
     await gather.finish();
+    this.gradientBytes += gather.gradientBytes;
+    this.steps += steps.length; // a round's bytes count per global step, as bytes_per_step does (round-bytes.ts)
     const results = gather.replicaResults();
     this.timer.addStep(gather.shardResults, {
       publish: t1 - t0,
@@ -205,7 +207,7 @@ export class ClusterGradientSource implements GradientSource {
     return results;
   }
 
-  /** Mean gradient payload bytes a step received (the results kept), or 0 before any step. */
+  /** Mean payload bytes a global step received (the results kept; a round's over its steps), or 0 before any step. */
   get gradientBytesPerStep(): number {
     return this.steps === 0 ? 0 : this.gradientBytes / this.steps;
   }
@@ -226,14 +228,14 @@ export class ClusterGradientSource implements GradientSource {
     await this.retry.untilDone('writing the shards’ residuals', () => residuals.restore(this.tensors, state, nextStep));
   }
 
-  /** Each shard with a kept result now reads the residual of this step; the ones before are dropped. */
+  /** Each shard with a kept result now reads the residual its attempt wrote; the ones before are dropped. */
   private async moveResiduals(step: number, results: ReadonlyArray<ShardResult | undefined>): Promise<void> {
     const residuals = this.residuals;
     if (!residuals) return;
     const stale: string[] = [];
     for (const [k, r] of results.entries()) {
       if (r === undefined) continue;
-      const old = residuals.accept(step, k);
+      const old = residuals.accept(step, k, r.attempt);
       if (old !== undefined) stale.push(old);
     }
     await Promise.all(stale.map((key) => this.tensors.unlink(key).catch(() => undefined)));

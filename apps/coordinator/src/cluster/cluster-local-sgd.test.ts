@@ -1,20 +1,17 @@
-import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { deleteKeysWithPrefix, encodeResultMessage, QUEUE_PREFIX, validateRoundJob } from '@gradq/cluster';
-import { Queue, Worker } from 'bullmq';
+import { encodeResultMessage, QUEUE_PREFIX, validateRoundJob } from '@gradq/cluster';
+import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freezeHoldingShard, honestRound, honestTrainSplit, publishedStep } from '../testing/cluster-fixtures.js';
-import { killLeftoverChildren, lastJson, runCli, SHARED_DATA, spawnCli, waitFor } from '../testing/run-cli.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ClusterTestbed, freezeMidRun, honestRound, honestTrainSplit } from '../testing/cluster-fixtures.js';
+import { lastJson, runCli, SHARED_DATA, spawnCli, waitFor } from '../testing/run-cli.js';
 
 // --sync local:H on the cluster (issue 13, item 2): the promise (params_sha256 depends on seed and shard count only)
 // for local SGD rounds, under worker loss, a coordinator restarted with --resume, and bad round results.
 
-const redis = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
-const queues: string[] = [];
-let tmp: string;
+const bed = new ClusterTestbed('lsgd');
+const redis = bed.redis;
 
 /**
  * A small local SGD run: 600 samples in batches of 64 (10 steps an epoch, the last of 24 samples), 4 shards,
@@ -28,41 +25,13 @@ const SMALL = [
 /** A longer one (128 steps, 32 rounds), for the faults. */
 const LONG = SMALL.map((a) => (a === '600' ? '4096' : a));
 
-const references = new Map<string, string>();
-
 /** The --local params_sha256 of `args` (computed once). */
-async function reference(args: readonly string[]): Promise<string> {
-  const key = args.join(' ');
-  let hash = references.get(key);
-  if (hash === undefined) {
-    const r = await runCli(['train', '--local', ...args]);
-    expect(r.code, r.stderr).toBe(0);
-    hash = lastJson(r.stdout).params_sha256 as string;
-    references.set(key, hash);
-  }
-  return hash;
-}
+const reference = (args: readonly string[]): Promise<string> => bed.localHash(args);
 
-/** A fresh queue name for one test, cleaned up afterwards. */
-function queueName(): string {
-  const q = `test-lsgd-${randomUUID().slice(0, 8)}`;
-  queues.push(q);
-  return q;
-}
+/** SMALL's bytes a global step: 4 replicas × (Δ + Adam's 2 state buffers) × 25,450 float32, 3 rounds an epoch of 10 steps. */
+const SMALL_BYTES_PER_STEP = (4 * 3 * 4 * 25_450 * 3) / 10;
 
-beforeAll(() => {
-  tmp = mkdtempSync(join(tmpdir(), 'gradq-lsgd-'));
-});
-
-afterAll(async () => {
-  killLeftoverChildren();
-  for (const q of queues) {
-    await new Queue(q, { connection: redis, prefix: QUEUE_PREFIX }).obliterate({ force: true });
-    await deleteKeysWithPrefix(redis, `${QUEUE_PREFIX}:${q}:`);
-  }
-  await redis.quit();
-  rmSync(tmp, { recursive: true, force: true });
-});
+afterAll(() => bed.cleanUp());
 
 describe('gradq train --sync local:H on the cluster', () => {
   it('local:4 is not the synchronous run (the mode changes the bits it must keep)', async () => {
@@ -70,41 +39,53 @@ describe('gradq train --sync local:H on the cluster', () => {
     expect(await reference(SMALL)).not.toBe(sync);
   });
 
+  // Every worker count for the plain recipe; for the other two, the counts where replicas share workers unevenly.
   it.each([
-    ['avg', []],
-    ['nesterov', ['--outer', 'nesterov']],
-    ['avg, plain SGD (no replica state)', ['--optimizer', 'sgd', '--lr', '0.1']],
-  ])('gives the --local params_sha256 with 1, 2 and 3 workers (outer %s)', async (_name, more) => {
+    ['avg', [1, 2, 3], []],
+    ['nesterov', [2, 3], ['--outer', 'nesterov']],
+    ['avg, plain SGD (no replica state)', [2, 3], ['--optimizer', 'sgd', '--lr', '0.1']],
+  ])('gives the --local params_sha256 (outer %s) with %j workers', async (_name, counts, more) => {
     const args = [...SMALL, ...more];
     const expected = await reference(args);
-    for (const workers of [1, 2, 3]) {
-      const r = await runCli(['train', '--workers', String(workers), '--queue', queueName(), ...args]);
+    for (const workers of counts) {
+      const r = await runCli(['train', '--workers', String(workers), '--queue', bed.queue(), ...args]);
       expect(r.code, r.stderr).toBe(0);
       expect(lastJson(r.stdout), `${workers} workers`).toMatchObject({
         params_sha256: expected, steps: 20, applied_steps: 20, sync: 'local:4', outer_steps: 6, workers, shards: 4, results_rejected: 0,
       }); // prettier-ignore
+      // What the coordinator received is what bytes_per_step computes (Δ and the states, per global step).
+      const measured = lastJson(r.stdout).gradients_up_measured;
+      expect(measured).toBeGreaterThan(0);
+      expect(measured).toBe((lastJson(r.stdout).bytes_per_step as { gradients_up: number }).gradients_up);
     }
+  });
+
+  it('reports the bytes a round moves per global step: Δ and the replica state up, θ and the state down', async () => {
+    const adam = (await bed.local(SMALL)).bytes_per_step;
+    expect(adam).toEqual({ params_down: SMALL_BYTES_PER_STEP, gradients_up: SMALL_BYTES_PER_STEP, residuals: 0 });
+    const sgd = (await bed.local([...SMALL, '--optimizer', 'sgd', '--lr', '0.1'])).bytes_per_step;
+    expect(sgd).toMatchObject({ gradients_up: SMALL_BYTES_PER_STEP / 3 }); // no state buffers: Δ alone
   });
 
   it('gives the --local params_sha256 when a round has replicas that take no step (a last round of one batch of 2 samples)', async () => {
     // 578 samples: 9 batches of 64 and one of 2; local:3 makes rounds 0-2, 3-5, 6-8 and 9, whose shards 2 and 3 are empty.
     const args = [...SMALL.map((a) => (a === '600' ? '578' : a === 'local:4' ? 'local:3' : a))];
-    const r = await runCli(['train', '--workers', '2', '--queue', queueName(), ...args]);
+    const r = await runCli(['train', '--workers', '2', '--queue', bed.queue(), ...args]);
     expect(r.code, r.stderr).toBe(0);
     expect(lastJson(r.stdout)).toMatchObject({ params_sha256: await reference(args), outer_steps: 8, applied_steps: 20 });
   });
 
   it('signs round jobs, θ, the replicas’ states and the results with --secret-file: 2 local workers give the --local params_sha256', async () => {
-    const file = join(tmp, 'secret');
+    const file = join(bed.tmp, 'secret');
     writeFileSync(file, 'a secret for the local SGD test, long enough\n', { mode: 0o600 });
-    const r = await runCli(['train', '--workers', '2', '--queue', queueName(), '--secret-file', file, ...SMALL]);
+    const r = await runCli(['train', '--workers', '2', '--queue', bed.queue(), '--secret-file', file, ...SMALL]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain('jobs, θ and results are signed with the secret from');
     expect(lastJson(r.stdout)).toMatchObject({ params_sha256: await reference(SMALL), results_rejected: 0 });
   });
 
   it('gives up when no worker answers a round for --give-up-after: exit 4, one line, the keys removed', async () => {
-    const queue = queueName();
+    const queue = bed.queue();
     const r = await runCli(['train', '--workers', '0', '--queue', queue, '--give-up-after', '2', ...SMALL]);
     expect(r.code, r.stderr).toBe(4);
     expect(r.stderr.split('\n').filter((l) => l.startsWith('gradq:'))).toEqual([
@@ -114,17 +95,12 @@ describe('gradq train --sync local:H on the cluster', () => {
   });
 
   it('survives a worker SIGKILLed mid-round: its replica is recomputed by another, same params_sha256', async () => {
-    const queue = queueName();
+    const queue = bed.queue();
     const expected = await reference(LONG);
     const worker = (): ReturnType<typeof spawnCli> => spawnCli(['worker', '--queue', queue, '--data-dir', SHARED_DATA, '--quiet']);
     const coordinator = spawnCli(['train', '--workers', '0', '--queue', queue, ...LONG]);
     const a = worker();
-    await waitFor('round 20', async () => (await publishedStep(redis, queue)) >= 20);
-    let finished = false;
-    void coordinator.done.then(() => (finished = true));
-    const jobs = new Queue(queue, { connection: redis, prefix: QUEUE_PREFIX });
-    await freezeHoldingShard(a.child, jobs, () => finished);
-    await jobs.close();
+    await freezeMidRun(redis, queue, a.child, coordinator, 20);
     const b = worker();
     a.child.kill('SIGKILL');
     const r = await coordinator.done;
@@ -135,13 +111,13 @@ describe('gradq train --sync local:H on the cluster', () => {
   });
 
   it('resumes from a checkpoint after the coordinator is SIGKILLed mid-run: same params_sha256', async () => {
-    const queue = queueName();
-    const dir = join(tmp, 'resume');
+    const queue = bed.queue();
+    const dir = join(bed.tmp, 'resume');
     const args = ['train', '--workers', '1', '--queue', queue, '--checkpoint', dir, '--checkpoint-every', '20', ...LONG];
     const first = spawnCli(args);
     await waitFor(
       'a checkpoint and step 50',
-      async () => existsSync(join(dir, 'checkpoint.gradq')) && (await publishedStep(redis, queue)) >= 50,
+      async () => existsSync(join(dir, 'checkpoint.gradq')) && (await bed.publishedStep(queue)) >= 50,
     );
     first.child.kill('SIGKILL');
     await first.done;
@@ -154,7 +130,7 @@ describe('gradq train --sync local:H on the cluster', () => {
   });
 
   it('rejects round results of the wrong size, with NaN in Δ or in the state, or claiming other work; ignores duplicates and other rounds; same hash', async () => {
-    const queue = queueName();
+    const queue = bed.queue();
     const train = await honestTrainSplit();
     // An honest worker that, for attempt 0 of some replicas, pushes something bad first.
     const evil = new Worker(

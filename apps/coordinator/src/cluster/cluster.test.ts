@@ -1,10 +1,7 @@
-import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   checkShardJobSignature,
-  deleteKeysWithPrefix,
   encodeResultMessage,
   MessageSigner,
   QUEUE_PREFIX,
@@ -13,58 +10,42 @@ import {
   type ShardResult,
 } from '@gradq/cluster';
 import type { Split } from '@gradq/data';
-import { Queue, Worker } from 'bullmq';
+import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  freezeHoldingShard,
+  ClusterTestbed,
+  freezeMidRun,
   honestShards as honestShardsOf,
   honestTrainSplit,
-  publishedStep as publishedStepOf,
   RUN,
+  runOver,
   STEPS,
 } from '../testing/cluster-fixtures.js';
-import { killLeftoverChildren, lastJson, runCli, SHARED_DATA, spawnCli, waitFor } from '../testing/run-cli.js';
+import { lastJson, runCli, SHARED_DATA, spawnCli, waitFor } from '../testing/run-cli.js';
 
-const redis = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
-const queues: string[] = [];
-let tmp: string;
+const bed = new ClusterTestbed('cluster');
+const redis = bed.redis;
+/** The short run most tests compare: 1024 samples, 2 epochs, 32 steps. */
+const SHORT = runOver(1024);
+const SHORT_STEPS = 32;
 let reference: string;
 
-/** A fresh queue name for one test, cleaned up afterwards. */
-function queueName(): string {
-  const q = `test-${randomUUID().slice(0, 8)}`;
-  queues.push(q);
-  return q;
-}
-
-const publishedStep = (queue: string): Promise<number> => publishedStepOf(redis, queue);
 const honestShards = (job: ShardJob, train: Parameters<typeof honestShardsOf>[2], signer?: MessageSigner) =>
   honestShardsOf(redis, job, train, signer);
 
 beforeAll(async () => {
-  tmp = mkdtempSync(join(tmpdir(), 'gradq-cluster-'));
-  const local = await runCli(['train', '--local', ...RUN]);
-  expect(local.code, local.stderr).toBe(0);
-  reference = lastJson(local.stdout).params_sha256 as string;
+  reference = await bed.localHash(SHORT);
 });
 
-afterAll(async () => {
-  killLeftoverChildren();
-  for (const q of queues) {
-    await new Queue(q, { connection: redis, prefix: QUEUE_PREFIX }).obliterate({ force: true });
-    await deleteKeysWithPrefix(redis, `${QUEUE_PREFIX}:${q}:`);
-  }
-  await redis.quit();
-  rmSync(tmp, { recursive: true, force: true });
-});
+afterAll(() => bed.cleanUp());
 
 describe('gradq train on the cluster', () => {
   it.each([1, 2, 3])('gives the --local params_sha256 with %i workers', async (workers) => {
-    const r = await runCli(['train', '--workers', String(workers), '--queue', queueName(), ...RUN]);
+    const r = await runCli(['train', '--workers', String(workers), '--queue', bed.queue(), ...SHORT]);
     expect(r.code, r.stderr).toBe(0);
     const summary = lastJson(r.stdout);
-    expect(summary).toMatchObject({ params_sha256: reference, steps: STEPS, applied_steps: STEPS, workers, shards: 4 });
+    expect(summary).toMatchObject({ params_sha256: reference, steps: SHORT_STEPS, applied_steps: SHORT_STEPS, workers, shards: 4 });
     expect(summary.redis).toBe('redis://127.0.0.1:6379');
   });
 
@@ -80,61 +61,58 @@ describe('gradq train on the cluster', () => {
     const noShift = lastJson((await runCli(['train', '--local', ...cnn])).stdout).params_sha256;
     expect(noShift).not.toBe(cnnReference); // the augmentation changes the run
     for (const workers of [1, 2, 3]) {
-      const r = await runCli(['train', '--workers', String(workers), '--queue', queueName(), ...args]);
+      const r = await runCli(['train', '--workers', String(workers), '--queue', bed.queue(), ...args]);
       expect(r.code, r.stderr).toBe(0);
       expect(lastJson(r.stdout)).toMatchObject({ params_sha256: cnnReference, steps: 16, applied_steps: 16, augment_shift: 2, workers });
     }
   });
 
   it('survives a worker killed mid-run: same params_sha256, no step applied twice', async () => {
-    const queue = queueName();
+    const queue = bed.queue();
     const worker = (): ReturnType<typeof spawnCli> => spawnCli(['worker', '--queue', queue, '--data-dir', SHARED_DATA]);
-    // A longer run (512 steps), so that there is time to catch worker a holding a shard.
-    const longRun = RUN.map((a) => (a === '4096' ? '16384' : a));
-    const local = await runCli(['train', '--local', ...longRun]);
-    const longReference = lastJson(local.stdout).params_sha256;
-    const coordinator = spawnCli(['train', '--workers', '0', '--queue', queue, ...longRun]);
-    // Worker a runs alone at first, so an active job is a's: freeze it until it holds one, then start worker b.
-    const a = worker();
-    await waitFor('step 30', async () => (await publishedStep(queue)) >= 30);
+    // The longer run (128 steps), so that there is time to catch worker a holding a shard.
+    const coordinator = spawnCli(['train', '--workers', '0', '--queue', queue, ...RUN]);
     let finished = false;
     void coordinator.done.then(() => (finished = true));
-    const jobs = new Queue(queue, { connection: redis, prefix: QUEUE_PREFIX });
-    await freezeHoldingShard(a.child, jobs, () => finished);
-    await jobs.close();
+    // Worker a runs alone at first, so an active job is a's: freeze it until it holds one, then start worker b.
+    const a = worker();
+    await freezeMidRun(redis, queue, a.child, coordinator, 10);
     const b = worker();
-    const stalledAt = await publishedStep(queue);
+    const stalledAt = await bed.publishedStep(queue);
     const killedAt = Date.now();
     a.child.kill('SIGKILL');
-    await waitFor('the stalled shard to be recomputed', async () => finished || (await publishedStep(queue)) > stalledAt, 15_000);
+    await waitFor('the stalled shard to be recomputed', async () => finished || (await bed.publishedStep(queue)) > stalledAt, 15_000);
     const recoverySeconds = (Date.now() - killedAt) / 1000;
     expect(recoverySeconds).toBeLessThan(12); // BullMQ's default lock alone would take 30 s
     const c = worker();
     const r = await coordinator.done;
     expect(r.code, r.stderr).toBe(0);
-    expect(lastJson(r.stdout)).toMatchObject({ params_sha256: longReference, applied_steps: 4 * STEPS });
+    expect(lastJson(r.stdout)).toMatchObject({ params_sha256: await bed.localHash(RUN), applied_steps: STEPS });
     for (const w of [b, c]) w.child.kill('SIGTERM');
     const exits = await Promise.all([b.done, c.done]);
     expect(exits.map((e) => e.code)).toEqual([0, 0]);
   });
 
   it('resumes from a checkpoint after the coordinator is killed: same params_sha256', async () => {
-    const queue = queueName();
-    const dir = join(tmp, 'resume');
+    const queue = bed.queue();
+    const dir = join(bed.tmp, 'resume');
     const args = ['train', '--workers', '1', '--queue', queue, '--checkpoint', dir, '--checkpoint-every', '20', ...RUN];
     const first = spawnCli(args);
-    await waitFor('a checkpoint and step 50', async () => existsSync(join(dir, 'checkpoint.gradq')) && (await publishedStep(queue)) >= 50);
+    await waitFor(
+      'a checkpoint and step 50',
+      async () => existsSync(join(dir, 'checkpoint.gradq')) && (await bed.publishedStep(queue)) >= 50,
+    );
     first.child.kill('SIGKILL');
     await first.done;
     const second = await runCli([...args, '--resume']);
     expect(second.code, second.stderr).toBe(0);
     const resumedAt = Number(/resuming from .*checkpoint\.gradq at step (\d+)/.exec(second.stderr)?.[1]);
     expect(resumedAt % 20 === 0 && resumedAt >= 40, second.stderr).toBe(true);
-    expect(lastJson(second.stdout)).toMatchObject({ params_sha256: reference, applied_steps: STEPS });
+    expect(lastJson(second.stdout)).toMatchObject({ params_sha256: await bed.localHash(RUN), applied_steps: STEPS });
   });
 
   it('rejects NaN, wrong-length and oversized results, ignores duplicates, other steps and stale failure reports, recomputes failed and lost shards, and ends with the same hash', async () => {
-    const queue = queueName();
+    const queue = bed.queue();
     const train = await honestTrainSplit();
     const evil = new Worker<ShardJob, ShardResult[]>(
       queue,
@@ -176,10 +154,10 @@ describe('gradq train on the cluster', () => {
       { connection: new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null }), prefix: QUEUE_PREFIX },
     );
     try {
-      const r = await runCli(['train', '--workers', '0', '--queue', queue, ...RUN]);
+      const r = await runCli(['train', '--workers', '0', '--queue', queue, ...SHORT]);
       expect(r.code, r.stderr).toBe(0);
       expect(lastJson(r.stdout)).toMatchObject({
-        params_sha256: reference, applied_steps: STEPS, results_rejected: 3, duplicates_ignored: 1, jobs_failed: 1, shards_recomputed: 4,
+        params_sha256: reference, applied_steps: SHORT_STEPS, results_rejected: 3, duplicates_ignored: 1, jobs_failed: 1, shards_recomputed: 4,
       }); // prettier-ignore
       expect(r.stderr).toMatch(/step 3 shard 1: result rejected \(.*gradient value 5 is NaN\)/);
       expect(r.stderr).toMatch(/step 5 shard 2: result rejected \(.*gradient of 25449 values, expected 25450 values\)/);
@@ -197,7 +175,7 @@ describe('gradq train on the cluster', () => {
   describe('with a shared secret', () => {
     const SECRET = 'f3b1c1c4e0a94f6d8d3b2a7c5e9f0a1b';
     const secretFile = (): string => {
-      const file = join(tmp, 'secret');
+      const file = join(bed.tmp, 'secret');
       writeFileSync(file, `${SECRET}\n`, { mode: 0o600 });
       return file;
     };
@@ -249,24 +227,24 @@ describe('gradq train on the cluster', () => {
       const train = await honestTrainSplit();
       const signer = new MessageSigner(Buffer.from(SECRET));
       // Without a secret: the forged zero gradients are taken, the real results dropped as duplicates.
-      const plainQueue = queueName();
+      const plainQueue = bed.queue();
       const plain = forgingWorker(plainQueue, train, undefined);
       try {
-        const r = await runCli(['train', '--workers', '0', '--queue', plainQueue, ...RUN]);
+        const r = await runCli(['train', '--workers', '0', '--queue', plainQueue, ...SHORT]);
         expect(r.code, r.stderr).toBe(0);
         expect(lastJson(r.stdout).params_sha256).not.toBe(reference);
       } finally {
         await plain.close();
       }
       // With the secret: every forgery is rejected unread, counted, and the run is exact.
-      const queue = queueName();
+      const queue = bed.queue();
       const forger = forgingWorker(queue, train, signer);
       try {
-        const r = await runCli(['train', '--workers', '0', '--queue', queue, '--secret-file', secretFile(), ...RUN]);
+        const r = await runCli(['train', '--workers', '0', '--queue', queue, '--secret-file', secretFile(), ...SHORT]);
         expect(r.code, r.stderr).toBe(0);
         // One forged zero gradient per job, and at steps 4, 6 and 8 one more per shard.
         expect(lastJson(r.stdout)).toMatchObject({
-          params_sha256: reference, applied_steps: STEPS, results_rejected: 4 * STEPS + 3 * 4, duplicates_ignored: 0,
+          params_sha256: reference, applied_steps: SHORT_STEPS, results_rejected: 4 * SHORT_STEPS + 3 * 4, duplicates_ignored: 0,
           shards_recomputed: 0, jobs_failed: 0,
         }); // prettier-ignore
         expect(r.stderr).toMatch(/signed with the secret from file .*secret; unsigned results are rejected/);
@@ -283,9 +261,9 @@ describe('gradq train on the cluster', () => {
     });
 
     it('gives the --local params_sha256 with 2 local workers, which get the secret through their environment, not argv', async () => {
-      const queue = queueName();
+      const queue = bed.queue();
       const coordinator = spawnCli(['train', '--workers', '2', '--queue', queue, '--secret-file', secretFile(), ...RUN]);
-      await waitFor('step 10', async () => (await publishedStep(queue)) >= 10);
+      await waitFor('step 10', async () => (await bed.publishedStep(queue)) >= 10);
       const pid = coordinator.child.pid ?? 0;
       const children = readdirSync(`/proc/${pid}/task`).flatMap((t) =>
         readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean),
@@ -300,13 +278,18 @@ describe('gradq train on the cluster', () => {
       }
       const r = await coordinator.done;
       expect(r.code, r.stderr).toBe(0);
-      expect(lastJson(r.stdout)).toMatchObject({ params_sha256: reference, applied_steps: STEPS, workers: 2, results_rejected: 0 });
+      expect(lastJson(r.stdout)).toMatchObject({
+        params_sha256: await bed.localHash(RUN),
+        applied_steps: STEPS,
+        workers: 2,
+        results_rejected: 0,
+      });
     });
 
     it('refuses a secret file that cannot be used before any work, with one line and exit code 2', async () => {
-      const short = join(tmp, 'short-secret');
+      const short = join(bed.tmp, 'short-secret');
       writeFileSync(short, 'hunter2\n');
-      const r = await runCli(['train', '--queue', queueName(), '--secret-file', short, ...RUN]);
+      const r = await runCli(['train', '--queue', bed.queue(), '--secret-file', short, ...RUN]);
       expect(r.code).toBe(2);
       expect(r.stderr.trim().split('\n')).toEqual([
         `gradq: error: secret file ${short}: 7 bytes, a secret needs at least 16 (e.g. openssl rand -hex 32)`,
@@ -315,7 +298,7 @@ describe('gradq train on the cluster', () => {
   });
 
   it('says clearly that Redis does not answer, without its password, and exits 2', async () => {
-    const r = await runCli(['train', '--redis', 'redis://:hunter2@127.0.0.1:1', '--queue', queueName(), ...RUN]);
+    const r = await runCli(['train', '--redis', 'redis://:hunter2@127.0.0.1:1', '--queue', bed.queue(), ...RUN]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:1 does not answer/);
     expect(r.stderr).not.toContain('hunter2');
@@ -325,7 +308,7 @@ describe('gradq train on the cluster', () => {
   });
 
   it('refuses a database the server does not have at once: one line, exit 2', async () => {
-    const r = await runCli(['train', '--redis', 'redis://127.0.0.1:6379/99', '--queue', queueName(), ...RUN]);
+    const r = await runCli(['train', '--redis', 'redis://127.0.0.1:6379/99', '--queue', bed.queue(), ...RUN]);
     expect(r.code, r.stderr).toBe(2);
     expect(r.stderr.trim().split('\n')).toEqual([
       'gradq: error: Redis at redis://127.0.0.1:6379/99: the server has no database 99 (ERR DB index is out of range); use one it has (…/0 to …/15 by default); check --redis (or $GRADQ_REDIS_URL)',

@@ -60,6 +60,7 @@ export class RoundGather extends StepGather {
 
   protected override read(payload: Uint8Array, k: number, result: ShardResult): void {
     readGradientInto(payload, this.payloads[k], `round result from ${JSON.stringify(result.worker.slice(0, 100))}`);
+    this.gradientBytes += payload.byteLength; // Δ_k and the replica's state: the round's bytes up
     const { steps, stateT } = this.work[k];
     this.kept[k] = { steps, stateT, lossSum: result.lossSum, correct: result.correct };
   }

@@ -1,16 +1,24 @@
-import { decodeResidual, encodeResidual, KEY_TTL_MS, type MessageSigner, type RunKeys, type TensorStore } from '@gradq/cluster';
+import {
+  encodeResidual,
+  InvalidMessageError,
+  KEY_TTL_MS,
+  type MessageSigner,
+  readResidual,
+  type RunKeys,
+  type TensorStore,
+} from '@gradq/cluster';
 import type { ShardResiduals } from '@gradq/train';
 
 /**
- * Where each logical shard's error-feedback residual is (--compress int8): the step whose kept result wrote it, by
- * shard. A job for shard k names the key of that residual (in) and the key of the one it writes (out, naming its
- * own step); only a kept result moves shard k on to its step, so a late or duplicate result, or a rejected one,
- * never becomes the residual a later step reads. A shard recomputed by another worker reads the same key and so
- * writes the same bytes.
+ * Where each logical shard's error-feedback residual is (--compress int8): the step and attempt whose kept result
+ * wrote it, by shard. A job for shard k names the key of that residual (in) and the key of the one it writes (out,
+ * naming its own step and attempt); only a kept result moves shard k on to its key, so a late or duplicate result,
+ * or a rejected one, never becomes the residual a later step reads, and, writing under its own attempt's key, never
+ * overwrites the kept one. A shard recomputed by another worker reads the same key and so writes the same bytes.
  */
 export class ShardResidualKeys {
-  /** By shard: the step of its residual, or -1 (none yet: zeros). */
-  private readonly at: number[] = [];
+  /** By shard: the step and attempt of its residual (step -1: none yet, zeros). */
+  private readonly at: Array<{ step: number; attempt: number }> = [];
 
   constructor(
     private readonly keys: RunKeys,
@@ -20,21 +28,37 @@ export class ShardResidualKeys {
 
   /** The key job (step, shard) reads ('' for none). */
   in(shard: number): string {
-    const at = this.at[shard] ?? -1;
-    return at < 0 ? '' : this.keys.residual(at, shard);
+    const at = this.at[shard];
+    return at === undefined || at.step < 0 ? '' : this.keys.residual(at.step, shard, at.attempt);
   }
 
-  /** The key job (step, shard) writes. */
-  out(step: number, shard: number): string {
-    return this.keys.residual(step, shard);
+  /** The key attempt `attempt` at (step, shard) writes. */
+  out(step: number, shard: number, attempt: number): string {
+    return this.keys.residual(step, shard, attempt);
   }
 
-  /** Shard `shard` has a kept result at `step`: its residual is now that step's. Returns the key it no longer needs. */
-  accept(step: number, shard: number): string | undefined {
+  /**
+   * Shard `shard` has a kept result at `step`, from attempt `attempt`: its residual is now the one that attempt
+   * wrote. Returns the key it no longer needs.
+   */
+  accept(step: number, shard: number, attempt: number): string | undefined {
     const before = this.in(shard);
-    while (this.at.length <= shard) this.at.push(-1);
-    this.at[shard] = step;
+    while (this.at.length <= shard) this.at.push({ step: -1, attempt: 0 });
+    this.at[shard] = { step, attempt };
     return before === '' ? undefined : before;
+  }
+
+  /** Why shard `shard`'s residual cannot be read from Redis (missing, wrong size, bad signature); null if it can. */
+  async unreadable(tensors: Pick<TensorStore, 'get'>, shard: number): Promise<string | null> {
+    const key = this.in(shard);
+    if (key === '') return null;
+    try {
+      await readResidual(tensors, key, this.residualBytes, this.signer);
+      return null;
+    } catch (e) {
+      if (e instanceof InvalidMessageError) return e.message;
+      throw e;
+    }
   }
 
   /** Every shard's residual as of the last step gathered, read back from Redis (for a checkpoint). */
@@ -44,8 +68,7 @@ export class ShardResidualKeys {
       const key = this.in(k);
       if (key === '') out.push(null);
       else {
-        const stored = await tensors.get(key, (length) => new Uint8Array(length));
-        out.push(decodeResidual(stored, this.residualBytes, key, this.signer));
+        out.push(await readResidual(tensors, key, this.residualBytes, this.signer));
       }
     }
     return out;
@@ -53,16 +76,16 @@ export class ShardResidualKeys {
 
   /**
    * Puts a checkpoint's residuals back for a run resumed at `nextStep`: each is written under the key of step
-   * nextStep - 1 (its own name in this run; any name would do, the next jobs name it).
+   * nextStep - 1, attempt 0 (its own name in this run; any name would do, the next jobs name it).
    */
   async restore(tensors: Pick<TensorStore, 'set'>, residuals: ShardResiduals, nextStep: number): Promise<void> {
     for (const [k, r] of residuals.entries()) {
       if (r === null) continue;
       if (r.byteLength !== this.residualBytes)
         throw new Error(`shard ${k}: residual of ${r.byteLength} bytes, expected ${this.residualBytes}`);
-      const key = this.keys.residual(nextStep - 1, k);
+      const key = this.out(nextStep - 1, k, 0);
       await tensors.set(key, encodeResidual(r, key, this.signer), KEY_TTL_MS);
-      this.accept(nextStep - 1, k);
+      this.accept(nextStep - 1, k, 0);
     }
   }
 }

@@ -262,10 +262,11 @@ export class StepGather {
         }
         if (failure.error.startsWith(SHM_UNREACHABLE) && this.ctx.sharedMemory?.fallBack()) {
           this.ctx.log(
-            `${what}: a worker cannot open the shared memory θ is in (another machine or container); θ goes through Redis from now on`,
+            `${what}: a worker cannot open the shared memory θ is in (another machine, container or user); θ goes through Redis from now on`,
           );
         }
         await this.keepParams(); // the failure may be θ gone: Redis restarted empty (or in shared memory, see above)
+        await this.ctx.publisher.checkResidual(t, k); // or the shard's residual gone, which no retry brings back
         await this.again(k);
       } catch (e) {
         if (!(e instanceof InvalidMessageError)) throw e;

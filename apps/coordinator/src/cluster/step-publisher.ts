@@ -12,6 +12,7 @@ import {
 import type { Queue } from 'bullmq';
 import type { GradientCodec } from '@gradq/nn';
 import { keepsResidual, type StepPlan } from '@gradq/train';
+import { GaveUpError } from './gave-up-error.js';
 import type { ShardResidualKeys } from './shard-residuals.js';
 import type { TensorRetry } from './tensor-retry.js';
 
@@ -59,7 +60,7 @@ export class StepPublisher {
     const feedback = keepsResidual(this.run.codec);
     if (feedback && !this.residuals) throw new Error(`StepPublisher: codec ${this.run.codec} needs the shards' residual keys`);
     const residualIn = feedback ? shards.map((k) => this.residuals?.in(k) ?? '') : [];
-    const residualOut = feedback ? shards.map((k) => this.residuals?.out(plan.globalStep, k) ?? '') : [];
+    const residualOut = feedback ? shards.map((k) => this.residuals?.out(plan.globalStep, k, attempt) ?? '') : [];
     const data: ShardJob = {
       v: 5, run: this.keys.runId, step: plan.globalStep, shard, attempt, ...this.run, epoch: plan.epoch, start, end, cuts,
       paramsKey: this.keys.params(plan.globalStep), resultsKey: this.keys.results, residualIn, residualOut,
@@ -115,6 +116,22 @@ export class StepPublisher {
     if (there !== null) return false; // there (its bytes skipped unread), or not known
     await this.writeParams(step, params);
     return true;
+  }
+
+  /**
+   * Throws GaveUpError when the residual that shard `shard`'s jobs read (--compress int8) cannot be read from Redis
+   * (it expired, was deleted or overwritten, or Redis restarted empty): no attempt can compute the shard's bits
+   * without it, so recomputing would never end. Nothing is thrown when the check itself fails (connection down).
+   */
+  async checkResidual(step: number, shard: number): Promise<void> {
+    const residuals = this.residuals;
+    if (!residuals) return;
+    const why = await this.retry.once(`step ${step}: checking shard ${shard}'s residual`, () => residuals.unreadable(this.tensors, shard));
+    if (why === null || why === undefined) return; // readable, or not known
+    throw new GaveUpError(
+      `step ${step} shard ${shard}: ${why}; no attempt can compute the shard without its error-feedback residual, gave up ` +
+        `(resume from the last checkpoint, which holds the residuals: the same command with --resume)`,
+    );
   }
 
   /** Adds one more job: a new attempt at a shard. */

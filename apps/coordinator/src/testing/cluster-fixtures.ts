@@ -1,6 +1,11 @@
 import type { ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   decodeParamsInto,
+  deleteKeysWithPrefix,
   jobShards,
   QUEUE_PREFIX,
   type MessageSigner,
@@ -12,10 +17,10 @@ import {
 import { epochOrder, gatherBatch, limitSamples, loadDataset, type Split } from '@gradq/data';
 import { Model } from '@gradq/nn';
 import { makeReplicaFrom, replicaRound, replicaSpecFor, roundSteps, ShardInputs } from '@gradq/train';
-import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import { expect } from 'vitest';
-import { SHARED_DATA } from './run-cli.js';
+import { killLeftoverChildren, lastJson, runCli, SHARED_DATA, waitFor, type spawnCli } from './run-cli.js';
 
 /** The cluster tests' run: same seed, 4 shards, 2 epochs over the first 4096 MNIST samples (STEPS steps). */
 export const RUN = [
@@ -39,6 +44,69 @@ export const RUN = [
 ];
 export const STEPS = 128;
 
+/** RUN over the first `samples` training samples instead of 4096 (2 epochs of batches of 64: samples / 32 steps). */
+export function runOver(samples: number): string[] {
+  return RUN.map((a) => (a === '4096' ? String(samples) : a));
+}
+
+/**
+ * What a cluster test file shares: a Redis connection, fresh queue names (`test-<tag>-…`) and a temporary
+ * directory, all removed by cleanUp() (afterAll, with any child still running), and --local runs' summaries,
+ * computed once for each argument list however many tests compare with them.
+ */
+export class ClusterTestbed {
+  readonly redis = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
+  readonly tmp: string;
+  private readonly queues: string[] = [];
+  private readonly references = new Map<string, Promise<Record<string, unknown>>>();
+
+  constructor(private readonly tag: string) {
+    this.tmp = mkdtempSync(join(tmpdir(), `gradq-${tag}-`));
+  }
+
+  /** A fresh queue name for one test, cleaned up afterwards. */
+  queue(): string {
+    const q = `test-${this.tag}-${randomUUID().slice(0, 8)}`;
+    this.queues.push(q);
+    return q;
+  }
+
+  /** The --json summary of `gradq train --local ARGS…` (run once for each `args`). */
+  local(args: readonly string[]): Promise<Record<string, unknown>> {
+    const key = args.join(' ');
+    let summary = this.references.get(key);
+    if (summary === undefined) {
+      summary = runCli(['train', '--local', ...args]).then((r) => {
+        expect(r.code, r.stderr).toBe(0);
+        return lastJson(r.stdout);
+      });
+      this.references.set(key, summary);
+    }
+    return summary;
+  }
+
+  /** The params_sha256 of `gradq train --local ARGS…` (run once for each `args`). */
+  async localHash(args: readonly string[]): Promise<string> {
+    return (await this.local(args)).params_sha256 as string;
+  }
+
+  /** The highest parameter version a run has published on `queue` (-1 before the first). */
+  publishedStep(queue: string): Promise<number> {
+    return publishedStep(this.redis, queue);
+  }
+
+  /** Kills the children left running, removes the test queues and their keys, the directory, and the connection. */
+  async cleanUp(): Promise<void> {
+    killLeftoverChildren();
+    for (const q of this.queues) {
+      await new Queue(q, { connection: this.redis, prefix: QUEUE_PREFIX }).obliterate({ force: true });
+      await deleteKeysWithPrefix(this.redis, `${QUEUE_PREFIX}:${q}:`);
+    }
+    await this.redis.quit();
+    rmSync(this.tmp, { recursive: true, force: true });
+  }
+}
+
 /** The highest parameter version a run has published on `queue` (-1 before the first). */
 export async function publishedStep(redis: Redis, queue: string): Promise<number> {
   const keys = await redis.keys(`${QUEUE_PREFIX}:${queue}:run:*:params:*`);
@@ -56,6 +124,28 @@ export async function freezeHoldingShard(worker: ChildProcess, jobs: Queue, fini
     await new Promise((r) => setTimeout(r, 200));
     holding = (await jobs.getActiveCount()) > 0;
     if (!holding) worker.kill('SIGCONT');
+  }
+}
+
+/**
+ * Freezes `worker`, the only worker of `queue`, once `coordinator`'s run has published step `step`, at a moment it
+ * holds a shard (freezeHoldingShard): the caller starts another worker and then kills this one mid-shard.
+ */
+export async function freezeMidRun(
+  redis: Redis,
+  queue: string,
+  worker: ChildProcess,
+  coordinator: ReturnType<typeof spawnCli>,
+  step: number,
+): Promise<void> {
+  await waitFor(`step ${step}`, async () => (await publishedStep(redis, queue)) >= step);
+  let finished = false;
+  void coordinator.done.then(() => (finished = true));
+  const jobs = new Queue(queue, { connection: redis, prefix: QUEUE_PREFIX });
+  try {
+    await freezeHoldingShard(worker, jobs, () => finished);
+  } finally {
+    await jobs.close();
   }
 }
 

@@ -21,6 +21,14 @@ export class GradientCodecError extends Error {
   override readonly name = 'GradientCodecError';
 }
 
+/**
+ * Whether `codec` is sent with error feedback (encodeWithErrorFeedback): each shard keeps a residual of what the
+ * encoding dropped and adds it to its next gradient. The one place that says which codecs do: int8.
+ */
+export function keepsResidual(codec: GradientCodec): boolean {
+  return codec === 'int8';
+}
+
 /** Bytes of `n` values encoded with `codec`. */
 export function encodedGradientBytes(codec: GradientCodec, n: number): number {
   switch (codec) {
