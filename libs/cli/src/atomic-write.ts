@@ -1,3 +1,4 @@
+import { processRuns } from './process-runs.js';
 import {
   accessSync,
   closeSync,
@@ -73,15 +74,6 @@ export function removeStaleTempFiles(file: string): string[] {
 
 /** When this process started, in ms since the epoch (what writeFileAtomic puts in a temp file's name). */
 const STARTED_MS = Date.now() - performance.now();
-
-function processRuns(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** What writeFileAtomic does besides writing. */
 export interface AtomicWriteOptions {

@@ -12,4 +12,5 @@ export {
 } from './flags.js';
 export { defineCommand, type Command, type CommandIo } from './command.js';
 export { ProgressBar, transferProgress, formatCount, type OutputStream } from './progress.js';
+export { processRuns } from './process-runs.js';
 export { writeFileAtomic, checkWritableTarget, removeStaleTempFiles, type AtomicWriteOptions } from './atomic-write.js';

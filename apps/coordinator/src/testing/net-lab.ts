@@ -1,3 +1,4 @@
+import { processRuns } from '@gradq/cli';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 
 /**
@@ -39,7 +40,7 @@ export function labUnavailable(): string | undefined {
 
 /** Deletes the namespaces of labs whose process is gone. */
 export function removeStaleLabs(): string[] {
-  const stale = labNamespaces().filter(({ pid }) => pid !== process.pid && !alive(pid));
+  const stale = labNamespaces().filter(({ pid }) => pid !== process.pid && !processRuns(pid));
   for (const { name } of stale) spawnSync('ip', ['netns', 'del', name]);
   return stale.map((s) => s.name);
 }
@@ -160,13 +161,4 @@ function ip(...args: string[]): void {
 
 function tc(...args: string[]): void {
   execFileSync('tc', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

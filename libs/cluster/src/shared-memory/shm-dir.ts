@@ -1,3 +1,4 @@
+import { processRuns } from '@gradq/cli';
 import { closeSync, lstatSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 
@@ -78,15 +79,6 @@ function removeStaleDirs(base: string): void {
     } catch {
       continue; // being made right now, or not ours to judge
     }
-    if (Number.isInteger(pid) && pid > 0 && !alive(pid)) rmSync(path, { recursive: true, force: true });
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
+    if (Number.isInteger(pid) && pid > 0 && !processRuns(pid)) rmSync(path, { recursive: true, force: true });
   }
 }
