@@ -50,6 +50,7 @@ export {
   decodeGradientInto,
   encodedGradientBytes,
   encodeWithErrorFeedback,
+  encodeWithErrorFeedbackComposed,
   fp16Bits,
   bf16Bits,
   GradientCodecError,

@@ -6,6 +6,7 @@ import {
   encodedGradientBytes,
   encodeGradient,
   encodeWithErrorFeedback,
+  encodeWithErrorFeedbackComposed,
   GradientCodecError,
   INT8_BLOCK,
   type GradientCodec,
@@ -71,6 +72,29 @@ describe('fast codecs against the plain references', () => {
       const scale = int8ScaleReference(block);
       block.forEach((v, j) => expect(decoded[b * INT8_BLOCK + j]).toBe(Math.fround(int8CodeReference(v, scale) * scale) + 0)); // an int8 code has no -0;
     }
+  });
+});
+
+describe('aligned views and DataView', () => {
+  it.each(['none', 'bf16'] as const)('%s gives the same bytes and values from an aligned and an unaligned buffer', (codec) => {
+    const x = Float32Array.from({ length: 999 }, (_, i) => (i % 5 === 0 ? -0 : Math.sin(i) * 10 ** ((i % 60) - 30)));
+    const size = encodedGradientBytes(codec, x.length);
+    const aligned = new Uint8Array(size);
+    const unaligned = new Uint8Array(size + 1).subarray(1); // byteOffset 1: the DataView path
+    encodeGradient(codec, x, aligned);
+    encodeGradient(codec, x, unaligned);
+    expect(unaligned).toEqual(aligned);
+    const [a, u] = [new Float32Array(x.length), new Float32Array(x.length)];
+    decodeGradientInto(codec, aligned, a);
+    decodeGradientInto(codec, unaligned, u);
+    expect(new Uint32Array(u.buffer)).toEqual(new Uint32Array(a.buffer));
+  });
+
+  it.each(['none', 'bf16'] as const)('%s refuses a non-finite value on both paths, naming it', (codec) => {
+    const x = Float32Array.from([1, NaN]);
+    const size = encodedGradientBytes(codec, 2);
+    expect(() => encodeGradient(codec, x, new Uint8Array(size))).toThrow(/value 1 is NaN/);
+    expect(() => encodeGradient(codec, x, new Uint8Array(size + 1).subarray(1))).toThrow(/value 1 is NaN/);
   });
 });
 
@@ -167,6 +191,34 @@ describe('error feedback', () => {
     expect(o1).toEqual(o2);
     expect(e1).toEqual(e2);
   });
+  it('int8, fused, gives the bytes, residual and decoded values of the composed passes (zeros, tails, extremes)', () => {
+    const bits = (x: Float32Array) => Array.from(new Uint32Array(x.buffer, x.byteOffset, x.length));
+    let seed = 7;
+    const random = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32) * 2 - 1;
+    for (const n of [1, 255, 256, 257, 700, 1031]) {
+      const fused = { e: new Float32Array(n), out: new Uint8Array(encodedGradientBytes('int8', n)), d: new Float32Array(n) };
+      const composed = { e: new Float32Array(n), out: new Uint8Array(encodedGradientBytes('int8', n)), d: new Float32Array(n) };
+      for (let t = 0; t < 6; t++) {
+        const g = Float32Array.from({ length: n }, (_, i) => {
+          if (i < 256 && t % 3 === 0) return 0; // a block of zeros (scale 0), the residual kept as it is
+          const kind = i % 7;
+          return kind === 0 ? -0 : kind === 1 ? random() * 1e-42 : kind === 2 ? random() * 3e38 : random() * 10 ** (t - 4);
+        });
+        encodeWithErrorFeedback('int8', g, fused.e, fused.out, fused.d);
+        encodeWithErrorFeedbackComposed('int8', g, composed.e, composed.out, composed.d);
+        expect(fused.out).toEqual(composed.out);
+        expect(bits(fused.e)).toEqual(bits(composed.e));
+        expect(bits(fused.d)).toEqual(bits(composed.d));
+      }
+    }
+  });
+
+  it('int8, fused, refuses a value that is not finite, naming it', () => {
+    const g = Float32Array.from([1, 2, Infinity]);
+    const out = new Uint8Array(encodedGradientBytes('int8', 3));
+    expect(() => encodeWithErrorFeedback('int8', g, new Float32Array(3), out)).toThrow(/gradient value 2 is Infinity/);
+  });
+
   it('with none the residual stays zero', () => {
     const residual = new Float32Array(3);
     encodeWithErrorFeedback('none', Float32Array.from([1.5, -2, 1e-40]), residual, new Uint8Array(12));
