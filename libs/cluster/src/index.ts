@@ -37,6 +37,8 @@ export { MessageSigner, SIGNATURE_BYTES, type SignedKind } from './signing.js';
 export { SharedSecret, resolveSecret, SECRET_ENV, SECRET_FILE_ENV, MIN_SECRET_BYTES } from './shared-secret.js';
 export { encodeResidual, decodeResidual, readResidual } from './residual-store.js';
 export { SharedMemoryDir, checkSharedDir, SHM_BASE } from './shared-memory/shm-dir.js';
+export { decodePointer, type ShmPointer } from './shared-memory/shm-pointer.js';
+export { readSlot } from './shared-memory/shm-slots.js';
 export {
   SharedMemoryTensors,
   SharedMemoryUnreachableError,

@@ -5,9 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   decodeParamsInto,
+  decodePointer,
   deleteKeysWithPrefix,
   jobShards,
   QUEUE_PREFIX,
+  readSlot,
   type MessageSigner,
   type RoundJob,
   type RoundResult,
@@ -155,6 +157,19 @@ export async function honestTrainSplit(): Promise<Split> {
 }
 
 /**
+ * The tensor under `key` as a worker on this machine reads it: from the coordinator's shared memory when Redis holds a
+ * pointer to it (--shm auto), else Redis's bytes (null when there are none).
+ */
+export async function storedTensor(redis: Redis, key: string): Promise<Buffer | null> {
+  const stored = await redis.getBuffer(key);
+  const pointer = stored && decodePointer(stored);
+  if (!pointer) return stored;
+  const bytes = Buffer.alloc(pointer.length);
+  readSlot(pointer.dir, pointer.slot, pointer.length, bytes);
+  return bytes;
+}
+
+/**
  * What an honest worker computes for each non-empty shard of a job, one result per shard (never one for shards
  * 0..n), with libs/nn and libs/data directly (θ read from `redis`, signed with `signer` if any).
  */
@@ -166,7 +181,7 @@ export async function honestShards(
 ): Promise<Array<{ grads: Float32Array; result: ShardResult; start: number }>> {
   const train = limitSamples(fullTrain, job.trainSamples);
   const model = new Model(job.model);
-  decodeParamsInto(await redis.getBuffer(job.paramsKey), model.params, job.paramsKey, signer);
+  decodeParamsInto(await storedTensor(redis, job.paramsKey), model.params, job.paramsKey, signer);
   const order = epochOrder(job.seed, job.epoch, job.trainSamples);
   return jobShards(job)
     .filter(({ start, end }) => end > start)
@@ -194,9 +209,9 @@ export async function honestRound(redis: Redis, job: RoundJob, fullTrain: Split)
   const { model, optimizer } = makeReplicaFrom(replicaSpecFor(job));
   const n = model.params.length;
   const theta = new Float32Array(n);
-  decodeParamsInto(await redis.getBuffer(job.paramsKey), theta, job.paramsKey);
+  decodeParamsInto(await storedTensor(redis, job.paramsKey), theta, job.paramsKey);
   const saved = new Float32Array(job.stateBuffers * n);
-  if (job.stateBuffers > 0) decodeParamsInto(await redis.getBuffer(job.stateKey), saved, job.stateKey);
+  if (job.stateBuffers > 0) decodeParamsInto(await storedTensor(redis, job.stateKey), saved, job.stateKey);
   const buffers = Array.from({ length: job.stateBuffers }, (_, i) => saved.subarray(i * n, (i + 1) * n));
   const steps = roundSteps(job.trainSamples, job.batch, job.shards, job.seed, job.step, job.step + job.steps);
   const state = { ...optimizer.getState(), t: job.stateT, buffers };
