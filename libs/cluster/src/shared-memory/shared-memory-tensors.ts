@@ -23,9 +23,9 @@ export class SharedMemoryUnreachableError extends Error {
 
 /**
  * A TensorStore whose large values travel through files in a shared-memory directory when the reader is on the
- * same machine, Redis carrying a pointer to each (shm-pointer.ts): on this 2-core machine a 4.8 MB θ or gradient
- * costs about 0.5 ms to write and 0.5 ms to read that way, against 5–13 ms through a TCP socket and Redis, whose
- * CPU the workers' compute needs too. Everything else (BullMQ's jobs, the order of results in the list, expiry)
+ * same machine, Redis carrying a pointer to each (shm-pointer.ts). With convnet's 4.8 MB θ and gradients and two
+ * workers on 2 cores, θ fetches took 6.8–6.9 ms a step and pushes 7.9–8.4 ms that way, against 11.7–13.3 and
+ * 22.1–22.8 through a TCP socket and Redis, whose CPU the workers' compute needs too (README, Benchmark). Everything else (BullMQ's jobs, the order of results in the list, expiry)
  * is as before, so the run's bits are the same.
  *
  * - The coordinator (`own`: its SharedMemoryDir) writes θ and replica states of at least MIN_SHARED_BYTES into
