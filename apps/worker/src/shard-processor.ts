@@ -186,10 +186,9 @@ export class ShardProcessor {
       const { model, optimizer } = replica;
       const classes = getDatasetInfo(job.dataset).classNames.length;
       badJobIfInputError(() => checkModelFits(model, { name: job.dataset, rows: train.rows, cols: train.cols, classes }));
-      const fresh = optimizer.getState();
-      if (job.stateBuffers !== fresh.buffers.length) {
+      if (job.stateBuffers !== optimizer.stateBuffers) {
         throw new InvalidMessageError(
-          `round job: ${job.stateBuffers} state buffers, a ${optimizer.name} optimizer keeps ${fresh.buffers.length}`,
+          `round job: ${job.stateBuffers} state buffers, a ${optimizer.name} optimizer keeps ${optimizer.stateBuffers}`,
         );
       }
       const n = model.params.length;
@@ -207,16 +206,17 @@ export class ShardProcessor {
       if (this.order.key !== orderKey) this.order = { key: orderKey, order: epochOrder(job.seed, epoch, job.trainSamples) };
       const steps = roundSteps(job.trainSamples, job.batch, job.shards, job.seed, job.step, end, this.order.order);
       const buffers = Array.from({ length: job.stateBuffers }, (_, i) => replica.state.subarray(i * n, (i + 1) * n));
+      // Δ and the new state are written straight into the result's payload (Δ, then the state buffers).
+      if (this.payload.length !== (1 + job.stateBuffers) * n) this.payload = new Float32Array((1 + job.stateBuffers) * n);
+      const payload = this.payload;
+      const into = { delta: payload.subarray(0, n), buffers: buffers.map((_, i) => payload.subarray((i + 1) * n, (i + 2) * n)) };
       const t1 = performance.now();
-      const state = { ...fresh, t: job.stateT, buffers };
+      const state = { name: optimizer.name, hyper: optimizer.hyper, t: job.stateT, buffers };
       const r = replicaRound(model, optimizer, train, steps, job.shard, replica.theta, state, this.inputs, {
         seed: job.seed,
         shift: job.shift,
-      });
+      }, into); // prettier-ignore
       const computeMs = performance.now() - t1;
-      if (this.payload.length !== (1 + job.stateBuffers) * n) this.payload = new Float32Array((1 + job.stateBuffers) * n);
-      this.payload.set(r.delta);
-      r.state.buffers.forEach((b, i) => this.payload.set(b, (i + 1) * n));
       const count = steps.reduce((c, p) => c + p.shards[job.shard][1] - p.shards[job.shard][0], 0);
       await this.pushing;
       const { run, step, shard, attempt } = job;

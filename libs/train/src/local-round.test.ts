@@ -117,6 +117,42 @@ describe('local SGD round', () => {
     expect(a[1].state.buffers[0].some((v) => v !== 0)).toBe(true);
   });
 
+  it('written into given buffers (a worker’s payload), Δ and the Adam state are the bits of new arrays', () => {
+    const split = tinySplit(200);
+    const theta = new Model(SPEC, { seed: 1 }).params.slice();
+    const steps = plans(split, 48, 2, 0, 3);
+    const made = runRound(split, steps, 2, theta, 'adam');
+    const model = new Model(SPEC, { seed: 2 });
+    const opt = makeOptimizer('adam', model.params.length, makeSchedule(LR, { kind: 'constant', warmupSteps: 0 }));
+    const n = theta.length;
+    const payload = new Float32Array(3 * n).fill(Number.NaN); // Δ, m, v: every value must be written
+    const into = { delta: payload.subarray(0, n), buffers: [payload.subarray(n, 2 * n), payload.subarray(2 * n)] };
+    const r = replicaRound(model, opt, split, steps, 1, theta, freshReplicaState(opt), new ShardInputs(), { seed: 3, shift: 0 }, into);
+    expect(r.delta).toBe(into.delta);
+    expect(r.state.buffers[0]).toBe(into.buffers[0]);
+    const bytes = (a: Float32Array): Buffer => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+    expect(bytes(r.delta).equals(bytes(made[1].delta))).toBe(true);
+    made[1].state.buffers.forEach((b, i) => expect(bytes(r.state.buffers[i]).equals(bytes(b))).toBe(true));
+    expect(r.state.t).toBe(made[1].state.t);
+    expect(() =>
+      replicaRound(
+        model,
+        opt,
+        split,
+        steps,
+        1,
+        theta,
+        freshReplicaState(opt),
+        new ShardInputs(),
+        { seed: 3, shift: 0 },
+        {
+          delta: into.delta,
+          buffers: [into.buffers[0]],
+        },
+      ),
+    ).toThrow('adam state into buffers of [' + n + '] values, expected 2 of ' + n);
+  });
+
   it('rounds never cross an epoch end', () => {
     expect(roundEnd(0, 8, 10)).toBe(8);
     expect(roundEnd(8, 8, 10)).toBe(10);

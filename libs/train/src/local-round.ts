@@ -41,10 +41,18 @@ export function freshReplicaState(optimizer: Optimizer): OptimizerState {
   return { ...s, t: 0 };
 }
 
+/** Where replicaRound writes Δ_k (n values) and the new state's buffers (n each) instead of new arrays. */
+export interface ReplicaOutput {
+  delta: Float32Array;
+  buffers: readonly Float32Array[];
+}
+
 /**
  * Runs replica `shard` through the round's `steps` (consecutive StepPlans of one epoch) with `model` and
  * `optimizer` (a scratch pair reused for every replica: its params are overwritten with `theta`, its state with
- * `state`). Leaves `model.params` at the replica's end.
+ * `state`). Leaves `model.params` at the replica's end. Δ_k and the state go into `into` when given (a worker's
+ * result payload: 1.2 MB a replica with Adam on the MLP that are then not allocated round after round), else into
+ * new arrays; the values are the same.
  */
 export function replicaRound(
   model: Model,
@@ -56,6 +64,7 @@ export function replicaRound(
   state: OptimizerState,
   inputs: ShardInputs,
   augment: { seed: number; shift: number },
+  into?: ReplicaOutput,
 ): ReplicaResult {
   if (theta.length !== model.params.length) {
     throw new RangeError(`round θ has ${theta.length} values, the model ${model.params.length}`);
@@ -75,10 +84,12 @@ export function replicaRound(
     correct += stats.correct;
     taken++;
   }
-  const delta = new Float32Array(theta.length);
+  const delta = into?.delta ?? new Float32Array(theta.length);
+  if (delta.length !== theta.length) throw new RangeError(`Δ into ${delta.length} values, θ has ${theta.length}`);
   const p = model.params;
   for (let i = 0; i < delta.length; i++) delta[i] = theta[i] - p[i];
-  return { delta, lossSum, correct, steps: taken, state: optimizer.getState() };
+  const end = into ? optimizer.stateInto(into.buffers) : optimizer.getState();
+  return { delta, lossSum, correct, steps: taken, state: end };
 }
 
 /** The outer optimizer's settings: plain averaging is lr 1, momentum 0; DiLoCo uses Nesterov, lr 0.7, momentum 0.9. */

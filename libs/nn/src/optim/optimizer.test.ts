@@ -188,6 +188,18 @@ describe('optimizer state', () => {
     expect(b.t).toBe(4);
   });
 
+  it('stateInto copies the buffers into the given arrays, and refuses arrays that do not fit', () => {
+    const opt = new Momentum(2, constant(0.1));
+    opt.step(new Float32Array(2), Float32Array.of(1, -2), 1);
+    const into = [new Float32Array(2)];
+    const state = opt.stateInto(into);
+    expect(state.buffers[0]).toBe(into[0]);
+    expect(Array.from(into[0])).toEqual(Array.from(opt.getState().buffers[0]));
+    expect(state).toMatchObject({ name: 'momentum', t: 1 });
+    expect(opt.stateBuffers).toBe(1);
+    expect(() => opt.stateInto([new Float32Array(3)])).toThrow('momentum state into buffers of [3] values, expected 1 of 2');
+  });
+
   it('getState copies the buffers', () => {
     const opt = new Momentum(1, constant(0.1));
     const state = opt.getState();

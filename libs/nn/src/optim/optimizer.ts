@@ -111,6 +111,24 @@ export abstract class Optimizer {
     return { name: this.name, hyper: { ...this.hyper }, t: this.t, buffers: this.buffers.map((b) => b.slice()) };
   }
 
+  /** State buffers it keeps (0 for plain SGD, 1 for momentum, 2 for Adam). */
+  get stateBuffers(): number {
+    return this.buffers.length;
+  }
+
+  /**
+   * The state as getState() gives it, its buffers copied into `into` (one array of `size` per state buffer) instead of
+   * new arrays: a worker answering round after round allocates nothing for it.
+   */
+  stateInto(into: readonly Float32Array[]): OptimizerState {
+    if (into.length !== this.buffers.length || into.some((b) => b.length !== this.size)) {
+      const got = into.map((b) => b.length).join(', ');
+      throw new RangeError(`${this.name} state into buffers of [${got}] values, expected ${this.buffers.length} of ${this.size}`);
+    }
+    this.buffers.forEach((b, i) => into[i].set(b));
+    return { name: this.name, hyper: { ...this.hyper }, t: this.t, buffers: [...into] };
+  }
+
   /** Restores a saved state after checking that it fits this optimizer. */
   setState(state: OptimizerState): void {
     if (state.name !== this.name) throw new ConfigError(`saved optimizer is "${state.name}", not "${this.name}"`);
