@@ -6,8 +6,9 @@ describe('shardsPerJob', () => {
     [4, 0, 1], // no worker counted yet: as with several
     [4, 1, 4],
     [7, 1, 7],
-    [4, 2, 1],
-    [4, 3, 1],
+    [4, 2, 2],
+    [4, 3, 2],
+    [5, 2, 3],
     [4, 9, 1],
     [1, 5, 1],
   ])('%i shards, %i workers: %i shards a job', (shards, workers, expected) => expect(shardsPerJob(shards, workers)).toBe(expected));

@@ -13,21 +13,20 @@ export const FIRST_REFRESH_MS = 25;
 const FIRST_COUNT_WAIT_MS = 1000;
 
 /**
- * Consecutive shards per job for a step of `shards` shards when `workers` workers are connected: all of them in
- * one job while exactly one worker is connected (one hand-out instead of K, θ fetched once, and one message
- * back: see ShardResult's shards 0..n), one shard a job otherwise (none counted yet included: see below). Which worker computes which shard does not
- * change a result; this only decides how many jobs carry them.
+ * Consecutive shards per job for a step of `shards` shards when `workers` workers are connected: ⌈K/N⌉, so that
+ * each worker gets one job a step (one hand-out instead of several, θ fetched once, and for the job that starts at
+ * shard 0 one message back: see ShardResult's shards 0..n); one shard a job while no worker is counted yet. Which
+ * worker computes which shard does not change a result; this only decides how many jobs carry them.
  *
- * Measured here (gradq bench, mlp:784-128-10, batch 512, 4 shards, 2 cores): with one worker, one job a step
- * ran at 0.48-0.51× the in-process trainer against 0.35-0.36× with four; with two workers, ⌈K/N⌉ = 2 shards a
- * job (two jobs a step) ran at 0.30-0.33× against 0.36× with four jobs, the results waiting 3.2-3.6 ms longer
- * beyond the busiest worker's own work (with and without summing shards 0..1 ahead), so it is not done. A
- * 2-worker run whose first two steps were one job each (no worker counted yet) stayed that slow for the rest of
- * the run (0.29× against 0.39×, 3.3 ms against 0.3 ms of queue wait; the cause is not found), so an unknown
- * count is one shard a job.
+ * Measured here (gradq bench, mlp:784-128-10, batch 512, 4 shards, 60,000 samples × 2 epochs, 2 cores, BullMQ 6.7):
+ * with one worker, one job a step ran at 0.48-0.51× the in-process trainer against 0.35-0.36× with four; with two
+ * workers, two jobs of two shards ran at 0.46× (a step of 8.0 ms, two invocations) against 0.39-0.40× (9.4-9.6 ms)
+ * with four jobs of one, and 0.44-0.47× with result pushes leaving on the next tick as before (tensor-connection.ts).
+ * An earlier session had measured two jobs of two slower (0.30-0.33× against 0.36×, 30,000 samples, another
+ * machine) without finding why; it is not seen here.
  */
 export function shardsPerJob(shards: number, workers: number): number {
-  return workers === 1 ? shards : 1;
+  return workers >= 1 ? Math.ceil(shards / workers) : 1;
 }
 
 /**
