@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ShardProcessor } from './shard-processor.js';
 
-// ShardProcessor.processRound: a local SGD replica's round, by libs/train's replicaRound from θ and the state in Redis.
+// ShardProcessor.processRound: local SGD replicas' rounds, by libs/train's replicaRound from θ and the states in Redis.
 
 const DATA = fileURLToPath(new URL('../../../../shared/data', import.meta.url));
 const SPEC = 'mlp:784-16-10';
@@ -17,24 +17,27 @@ const tensors = new TensorConnection('redis://127.0.0.1:6379');
 const prefix = `test-round-${randomUUID()}:`;
 let train: Split;
 
-/** Replica 1 of the round of steps 4..7 (512 samples in batches of 64: 8 steps an epoch), with Adam's two buffers. */
+/**
+ * Replicas 1 and 2 of the round of steps 4..7 (512 samples in batches of 64: 8 steps an epoch), with Adam's two
+ * buffers; replica 2's state has taken one step fewer.
+ */
 function job(patch: Partial<RoundJob> = {}): RoundJob {
   return {
-    v: 1, kind: 'round', run: 'r1', step: 4, steps: 4, shard: 1, shards: 4, attempt: 0, dataset: 'mnist', trainSamples: 512,
-    seed: 7, batch: 64, model: SPEC, shift: 1, optimizer: 'adam', lr: 0.01, schedule: 'cosine', warmup: 0, momentum: 0.9,
-    weightDecay: 0, epochs: 2, paramsKey: `${prefix}params:4`, stateKey: `${prefix}state:4:1`, stateBuffers: 2, stateT: 4,
-    resultsKey: `${prefix}results`, ...patch,
+    v: 2, kind: 'round', run: 'r1', step: 4, steps: 4, shard: 1, replicas: 2, shards: 4, attempt: 0, dataset: 'mnist',
+    trainSamples: 512, seed: 7, batch: 64, model: SPEC, shift: 1, optimizer: 'adam', lr: 0.01, schedule: 'cosine', warmup: 0,
+    momentum: 0.9, weightDecay: 0, epochs: 2, paramsKey: `${prefix}params:4`, stateKeys: [`${prefix}state:4:1`, `${prefix}state:4:2`],
+    stateBuffers: 2, stateTs: [4, 3], resultsKey: `${prefix}results`, ...patch,
   }; // prettier-ignore
 }
 
 const theta = new Model(SPEC, { seed: 3 }).params;
 const n = theta.length;
-const state = new Float32Array(2 * n).map((_, i) => (i < n ? 1e-3 * Math.sin(i) : 1e-6 * (1 + Math.cos(i))));
+const states = [1, 2].map((k) => new Float32Array(2 * n).map((_, i) => (i < n ? 1e-3 * Math.sin(k * i) : 1e-6 * (1 + Math.cos(k * i)))));
 
 beforeAll(async () => {
   train = limitSamples((await loadDataset('mnist', { dataDir: DATA })).train, 512);
   await redis.set(job().paramsKey, encodeParams(theta));
-  await redis.set(job().stateKey, encodeParams(state));
+  for (const [i, key] of job().stateKeys.entries()) await redis.set(key, encodeParams(states[i]));
 });
 
 afterAll(async () => {
@@ -45,30 +48,33 @@ afterAll(async () => {
 });
 
 describe('ShardProcessor.processRound', () => {
-  it('pushes Δ_k and the new state of replicaRound run from the θ and state in Redis, bit for bit', async () => {
+  it('pushes, replica by replica, Δ_k and the new state of replicaRound run from the θ and states in Redis, bit for bit', async () => {
     const processor = new ShardProcessor(tensors, DATA, 'w1');
     const j = job();
-    const [result] = await processor.processRound(j);
+    const results = await processor.processRound(j);
     await processor.flush();
-    const popped = await redis.blpopBuffer(j.resultsKey, 2);
-    if (popped === null) throw new Error('no result');
-    const { header, gradient } = readResultMessage(popped[1]);
-    const payload = new Float32Array(3 * n);
-    readGradientInto(gradient, payload, 'test');
-    // The in-process recipe, from the same inputs.
-    const { model, optimizer } = makeReplicaFrom(replicaSpecFor(j));
-    const buffers = [state.slice(0, n), state.slice(n)];
-    const steps = roundSteps(512, 64, 4, 7, 4, 8);
-    const r = replicaRound(model, optimizer, train, steps, 1, theta, { ...optimizer.getState(), t: 4, buffers }, new ShardInputs(), {
-      seed: 7,
-      shift: 1,
-    });
-    expect(header).toMatchObject({ kind: 'round', step: 4, shard: 1, count: 64, steps: 4, stateT: 8, worker: 'w1' });
-    expect(result).toMatchObject({ lossSum: r.lossSum, correct: r.correct });
-    expect(Buffer.from(payload.buffer, 0, 4 * n).equals(Buffer.from(r.delta.buffer, r.delta.byteOffset, 4 * n))).toBe(true);
-    expect(
-      Buffer.from(payload.slice(n).buffer).equals(Buffer.from(new Float32Array([...r.state.buffers[0], ...r.state.buffers[1]]).buffer)),
-    ).toBe(true);
+    expect(results.map((r) => r.shard)).toEqual([1, 2]);
+    for (const [i, k] of [1, 2].entries()) {
+      const popped = await redis.blpopBuffer(j.resultsKey, 2);
+      if (popped === null) throw new Error(`no result for replica ${k}`);
+      const { header, gradient } = readResultMessage(popped[1]);
+      const payload = new Float32Array(3 * n);
+      readGradientInto(gradient, payload, 'test');
+      // The in-process recipe, from the same inputs.
+      const { model, optimizer } = makeReplicaFrom(replicaSpecFor(j));
+      const buffers = [states[i].slice(0, n), states[i].slice(n)];
+      const steps = roundSteps(512, 64, 4, 7, 4, 8);
+      const t = j.stateTs[i];
+      const r = replicaRound(model, optimizer, train, steps, k, theta, { ...optimizer.getState(), t, buffers }, new ShardInputs(), {
+        seed: 7,
+        shift: 1,
+      });
+      expect(header).toMatchObject({ kind: 'round', step: 4, shard: k, through: k, count: 64, steps: 4, stateT: 8, worker: 'w1' });
+      expect(results[i]).toMatchObject({ lossSum: r.lossSum, correct: r.correct });
+      expect(Buffer.from(payload.buffer, 0, 4 * n).equals(Buffer.from(r.delta.buffer, r.delta.byteOffset, 4 * n))).toBe(true);
+      const state = new Float32Array([...r.state.buffers[0], ...r.state.buffers[1]]);
+      expect(Buffer.from(payload.slice(n).buffer).equals(Buffer.from(state.buffer))).toBe(true);
+    }
   });
 
   it.each([
@@ -76,13 +82,15 @@ describe('ShardProcessor.processRound', () => {
     ['a round past the run', { step: 16, steps: 1 }, /steps \[16, 17\) are not within one epoch/],
     ['a state buffer count that is not the optimizer’s', { optimizer: 'momentum' }, /2 state buffers, a momentum optimizer keeps 1/],
     ['an unknown dataset', { dataset: 'cifar' }, /dataset "cifar" is not one of/],
-  ])('refuses %s, with a failure report for the replica', async (_name, patch, pattern) => {
+  ])('refuses %s, with a failure report for each replica', async (_name, patch, pattern) => {
     const processor = new ShardProcessor(tensors, DATA, 'w1');
     const j = job({ ...patch, resultsKey: `${prefix}results-${randomUUID()}` });
     await expect(processor.processRound(j)).rejects.toThrow(pattern);
     await processor.flush();
-    const popped = await redis.blpopBuffer(j.resultsKey, 2);
-    if (popped === null) throw new Error('no failure report');
-    expect(readResultMessage(popped[1]).header).toMatchObject({ v: 2, step: j.step, shard: 1, error: expect.stringMatching(pattern) });
+    for (const shard of [1, 2]) {
+      const popped = await redis.blpopBuffer(j.resultsKey, 2);
+      if (popped === null) throw new Error(`no failure report for replica ${shard}`);
+      expect(readResultMessage(popped[1]).header).toMatchObject({ v: 2, step: j.step, shard, error: expect.stringMatching(pattern) });
+    }
   });
 });

@@ -161,11 +161,14 @@ export class ShardProcessor {
   }
 
   /**
-   * A local SGD round job: replica `job.shard` of the round, run by libs/train's replicaRound (the in-process
-   * recipe) from θ and the replica's state as the coordinator wrote them for this round; pushes one result message
-   * (RoundResult, then Δ_k and the new state's buffers). On failure it pushes a failure report and throws.
+   * A local SGD round job: replicas `job.shard`.. of the round one after the other, each run by libs/train's
+   * replicaRound (the in-process recipe) from θ (fetched once) and the replica's state as the coordinator wrote them
+   * for this round; pushes one result message a replica (RoundResult, then Δ_k and the new state's buffers) as soon
+   * as it is computed. When a replica fails, a failure report is pushed for it and for each replica after it, and
+   * the error is thrown.
    */
   async processRound(job: RoundJob): Promise<RoundResult[]> {
+    const results: RoundResult[] = [];
     if (this.signer) checkRoundJobSignature(job, this.signer);
     try {
       if (!this.signer) checkRoundJobSignature(job, undefined);
@@ -192,45 +195,51 @@ export class ShardProcessor {
         );
       }
       const n = model.params.length;
-      const t0 = performance.now();
-      if (replica.paramsKey !== job.paramsKey) {
-        replica.paramsKey = '';
-        await this.params.fetchInto(job.paramsKey, replica.theta);
-        replica.paramsKey = job.paramsKey;
-      }
-      if (replica.state.length !== job.stateBuffers * n) replica.state = new Float32Array(job.stateBuffers * n);
-      if (job.stateBuffers > 0) await this.params.fetchInto(job.stateKey, replica.state);
-      const fetchMs = performance.now() - t0;
       const epoch = Math.floor(job.step / stepsPerEpoch(job.trainSamples, job.batch));
       const orderKey = `${job.dataset}/${job.seed}/${epoch}/${job.trainSamples}`;
       if (this.order.key !== orderKey) this.order = { key: orderKey, order: epochOrder(job.seed, epoch, job.trainSamples) };
       const steps = roundSteps(job.trainSamples, job.batch, job.shards, job.seed, job.step, end, this.order.order);
+      if (replica.state.length !== job.stateBuffers * n) replica.state = new Float32Array(job.stateBuffers * n);
       const buffers = Array.from({ length: job.stateBuffers }, (_, i) => replica.state.subarray(i * n, (i + 1) * n));
       // Δ and the new state are written straight into the result's payload (Δ, then the state buffers).
       if (this.payload.length !== (1 + job.stateBuffers) * n) this.payload = new Float32Array((1 + job.stateBuffers) * n);
       const payload = this.payload;
       const into = { delta: payload.subarray(0, n), buffers: buffers.map((_, i) => payload.subarray((i + 1) * n, (i + 2) * n)) };
-      const t1 = performance.now();
-      const state = { name: optimizer.name, hyper: optimizer.hyper, t: job.stateT, buffers };
-      const r = replicaRound(model, optimizer, train, steps, job.shard, replica.theta, state, this.inputs, {
-        seed: job.seed,
-        shift: job.shift,
-      }, into); // prettier-ignore
-      const computeMs = performance.now() - t1;
-      const count = steps.reduce((c, p) => c + p.shards[job.shard][1] - p.shards[job.shard][0], 0);
-      await this.pushing;
-      const { run, step, shard, attempt } = job;
-      const result: RoundResult = {
-        v: 1, kind: 'round', run, step, shard, through: shard, attempt, count, lossSum: r.lossSum, correct: r.correct,
-        worker: this.name, fetchMs, computeMs, uploadMs: this.lastUploadMs, steps: r.steps, stateT: r.state.t,
-      }; // prettier-ignore
-      this.pushing = this.push(job, shard, this.writer.write(result, this.payload), performance.now());
-      return [result];
+      for (let i = 0; i < job.replicas; i++) {
+        const shard = job.shard + i;
+        const t0 = performance.now();
+        if (replica.paramsKey !== job.paramsKey) {
+          replica.paramsKey = '';
+          await this.params.fetchInto(job.paramsKey, replica.theta);
+          replica.paramsKey = job.paramsKey;
+        }
+        if (job.stateBuffers > 0) await this.params.fetchInto(job.stateKeys[i], replica.state);
+        const fetchMs = performance.now() - t0;
+        const t1 = performance.now();
+        const state = { name: optimizer.name, hyper: optimizer.hyper, t: job.stateTs[i], buffers };
+        const r = replicaRound(model, optimizer, train, steps, shard, replica.theta, state, this.inputs, {
+          seed: job.seed,
+          shift: job.shift,
+        }, into); // prettier-ignore
+        const computeMs = performance.now() - t1;
+        const count = steps.reduce((c, p) => c + p.shards[shard][1] - p.shards[shard][0], 0);
+        await this.pushing;
+        const { run, step, attempt } = job;
+        const result: RoundResult = {
+          v: 1, kind: 'round', run, step, shard, through: shard, attempt, count, lossSum: r.lossSum, correct: r.correct,
+          worker: this.name, fetchMs, computeMs, uploadMs: this.lastUploadMs, steps: r.steps, stateT: r.state.t,
+        }; // prettier-ignore
+        this.pushing = this.push(job, shard, this.writer.write(result, payload), performance.now());
+        results.push(result);
+      }
+      return results;
     } catch (e) {
       const error = String((e as Error).message).slice(0, 1000);
-      const header = { v: 2 as const, run: job.run, step: job.step, shard: job.shard, attempt: job.attempt, worker: this.name };
-      await this.pushing;
-      this.pushing = this.push(job, job.shard, this.writer.write({ ...header, error }), performance.now());
+      for (let shard = job.shard + results.length; shard < job.shard + job.replicas; shard++) {
+        const header = { v: 2 as const, run: job.run, step: job.step, shard, attempt: job.attempt, worker: this.name };
+        await this.pushing;
+        this.pushing = this.push(job, shard, this.writer.write({ ...header, error }), performance.now());
+      }
       throw e;
     }
   }

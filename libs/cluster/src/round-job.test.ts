@@ -12,9 +12,9 @@ import { validateShardJob } from './shard-job.js';
 import { MessageSigner } from './signing.js';
 
 const JOB: RoundJob = {
-  v: 1, kind: 'round', run: 'r1', step: 8, steps: 4, shard: 2, shards: 4, attempt: 0, dataset: 'mnist', trainSamples: 600,
+  v: 2, kind: 'round', run: 'r1', step: 8, steps: 4, shard: 2, replicas: 2, shards: 4, attempt: 0, dataset: 'mnist', trainSamples: 600,
   seed: 3, batch: 64, model: 'mlp:784-32-10', shift: 1, optimizer: 'adam', lr: 0.001, schedule: 'cosine', warmup: 0,
-  momentum: 0.9, weightDecay: 0, epochs: 2, paramsKey: 'p:8', stateKey: 's:8:2', stateBuffers: 2, stateT: 8, resultsKey: 'res',
+  momentum: 0.9, weightDecay: 0, epochs: 2, paramsKey: 'p:8', stateKeys: ['s:8:2', 's:8:3'], stateBuffers: 2, stateTs: [8, 8], resultsKey: 'res',
 }; // prettier-ignore
 
 const RESULT: RoundResult = {
@@ -24,24 +24,30 @@ const RESULT: RoundResult = {
 const EXPECTED = { run: 'r1', step: 8, shard: 2, count: 64, steps: 4, stateT: 12 };
 
 describe('round jobs', () => {
-  it('accept a well-formed job and refuse a bad field, a shard beyond K, a state key without buffers', () => {
+  it('accept a well-formed job and refuse a bad field, replicas beyond K, state keys or counters not one a replica, a state key without buffers', () => {
     expect(validateRoundJob(JOB)).toEqual(JOB);
     expect(() => validateRoundJob({ ...JOB, optimizer: 'lbfgs' })).toThrow(/round job: field optimizer is "lbfgs"/);
     expect(() => validateRoundJob({ ...JOB, steps: 0 })).toThrow(/field steps is 0/);
-    expect(() => validateRoundJob({ ...JOB, shard: 4 })).toThrow(/shard 4 of 4 shards/);
+    expect(() => validateRoundJob({ ...JOB, shard: 3 })).toThrow(/replicas 3..4 of 4 shards/);
+    expect(() => validateRoundJob({ ...JOB, replicas: 0 })).toThrow(/field replicas is 0/);
+    expect(() => validateRoundJob({ ...JOB, stateKeys: ['s:8:2'] })).toThrow(/1 state keys for 2 replicas/);
+    expect(() => validateRoundJob({ ...JOB, stateTs: [8, 8, 8] })).toThrow(/3 state counters for 2 replicas/);
+    expect(() => validateRoundJob({ ...JOB, stateTs: [8, -1] })).toThrow(/field stateTs is \[8,-1\]/);
+    expect(() => validateRoundJob({ ...JOB, stateKeys: 's:8:2' })).toThrow(/field stateKeys is "s:8:2"/);
     expect(() => validateRoundJob({ ...JOB, stateBuffers: 0 })).toThrow(/state key "s:8:2" for 0 state buffers/);
-    expect(() => validateRoundJob({ ...JOB, v: 2 })).toThrow(InvalidMessageError);
+    expect(() => validateRoundJob({ ...JOB, stateKeys: ['', ''] })).toThrow(/state key "" for 2 state buffers/);
+    expect(() => validateRoundJob({ ...JOB, v: 1 })).toThrow(InvalidMessageError);
   });
 
   it('are refused by a shard-job reader (what an older worker does), by their version', () => {
-    expect(() => validateShardJob(JOB)).toThrow(/shard job: field v is 1/);
+    expect(() => validateShardJob(JOB)).toThrow(/shard job: field v is 2/);
   });
 
   it('carry a signature that covers every field', () => {
     const signer = new MessageSigner(Buffer.from('a secret of sixteen bytes or more'));
     const signed = signRoundJob(JOB, signer);
     expect(() => checkRoundJobSignature(signed, signer)).not.toThrow();
-    expect(() => checkRoundJobSignature({ ...signed, stateT: 9 }, signer)).toThrow(/bad signature/);
+    expect(() => checkRoundJobSignature({ ...signed, stateTs: [8, 9] }, signer)).toThrow(/bad signature/);
     expect(() => checkRoundJobSignature(JOB, signer)).toThrow(/not signed/);
     expect(() => checkRoundJobSignature(signed, undefined)).toThrow(/this worker has no secret/);
   });

@@ -10,24 +10,26 @@ import type { MessageSigner } from './signing.js';
 export const ROUND_JOB_NAME = 'round';
 
 /**
- * The job of one replica (shard) of a local SGD round (`--sync local:H`), BullMQ job data (JSON): everything a
- * worker needs to run libs/train's replicaRound, and no tensor. The round covers the global steps
- * [step, step + steps) of one epoch; the worker recomputes their StepPlans from trainSamples, batch and shards
- * (libs/data's planStep and epochOrder of seed), runs replica `shard` from θ (paramsKey) and its inner optimizer
- * state (stateKey: the state's buffers, written by the coordinator for this round and replica; absent when the
- * optimizer keeps none) with an inner optimizer made from the ReplicaSpec fields (optimizer … totalSteps), and
- * pushes one result message: a RoundResult, then Δ_k and the new state's buffers (float32). The coordinator adopts
- * that state only when it accepts the result, and writes it for the next round itself: a recomputation reads
- * what the first attempt read and gives the same bits; an old or late result changes nothing.
+ * The job of consecutive replicas (shards) `shard`..`shard + replicas - 1` of a local SGD round (`--sync local:H`),
+ * BullMQ job data (JSON): everything a worker needs to run libs/train's replicaRound, and no tensor. The round
+ * covers the global steps [step, step + steps) of one epoch; the worker recomputes their StepPlans from
+ * trainSamples, batch and shards (libs/data's planStep and epochOrder of seed), runs each replica in turn from θ
+ * (paramsKey, fetched once) and its inner optimizer state (stateKeys[i]: the state's buffers, written by the
+ * coordinator for this round and replica; '' when the optimizer keeps none; stateTs[i] its step counter) with an
+ * inner optimizer made from the ReplicaSpec fields (optimizer … totalSteps), and pushes one result message per
+ * replica: a RoundResult, then Δ_k and the new state's buffers (float32). The coordinator adopts that state only
+ * when it accepts the result, and writes it for the next round itself: a recomputation reads what the first
+ * attempt read and gives the same bits; an old or late result changes nothing.
  */
 export interface RoundJob {
-  // round job version 1 (a job named 'round'); an older worker reads it as a shard job and refuses it (field v)
-  v: 1;
+  // round job version 2 (a job named 'round'; version 1 carried one replica); an older worker refuses it (field v)
+  v: 2;
   kind: 'round';
   run: string;
   step: number; // the round's first global step; also the version of θ it starts from
   steps: number; // global steps in the round (H, or fewer at an epoch's end)
-  shard: number; // the replica
+  shard: number; // the job's first replica
+  replicas: number; // replicas in the job, from `shard` on
   shards: number; // K
   attempt: number;
   dataset: string;
@@ -44,11 +46,11 @@ export interface RoundJob {
   weightDecay: number;
   epochs: number;
   paramsKey: string;
-  /** Key of the replica's inner optimizer state for this round; '' when the optimizer keeps no buffers. */
-  stateKey: string;
+  /** Keys of the replicas' inner optimizer states for this round; '' each when the optimizer keeps no buffers. */
+  stateKeys: string[];
   stateBuffers: number;
-  /** The state's step counter (kept as it is by a replica that takes no step in the round). */
-  stateT: number;
+  /** The states' step counters (kept as they are by a replica that takes no step in the round). */
+  stateTs: number[];
   resultsKey: string;
   sig?: string;
 }
@@ -67,12 +69,16 @@ export interface RoundResult extends Omit<ShardResult, 'v' | 'codec'> {
   stateT: number;
 }
 
+/** Replicas a round job may carry (K is at most the batch; a job carries at most K). */
+const MAX_REPLICAS = 65_536;
+
 const JOB_FIELDS: Record<Exclude<keyof RoundJob, 'sig'>, Check> = {
-  v: (v) => v === 1, kind: (v) => v === 'round', run: str, step: int, steps: pos, shard: int, shards: pos, attempt: int,
+  v: (v) => v === 2, kind: (v) => v === 'round', run: str, step: int, steps: pos, shard: int, replicas: pos, shards: pos, attempt: int,
   dataset: str, trainSamples: pos, seed: int, batch: pos, model: str, shift: (v) => int(v) && (v as number) <= MAX_SHIFT,
   optimizer: (v) => (OPTIMIZER_NAMES as readonly unknown[]).includes(v), lr: (v) => num(v) && (v as number) > 0,
   schedule: str, warmup: int, momentum: num, weightDecay: num, epochs: pos, paramsKey: str,
-  stateKey: (v) => typeof v === 'string' && v.length <= 256, stateBuffers: int, stateT: int, resultsKey: str,
+  stateKeys: (v) => Array.isArray(v) && v.length <= MAX_REPLICAS && v.every((k) => typeof k === 'string' && k.length <= 256),
+  stateBuffers: int, stateTs: (v) => Array.isArray(v) && v.length <= MAX_REPLICAS && v.every(int), resultsKey: str,
 }; // prettier-ignore
 
 const RESULT_FIELDS: Record<keyof RoundResult, Check> = {
@@ -83,10 +89,19 @@ const RESULT_FIELDS: Record<keyof RoundResult, Check> = {
 /** A job's data as a RoundJob, or InvalidMessageError naming the first bad field. */
 export function validateRoundJob(data: unknown): RoundJob {
   const job = checkFields<RoundJob>('round job', data, JOB_FIELDS);
-  if (job.shard >= job.shards) throw new InvalidMessageError(`round job: shard ${job.shard} of ${job.shards} shards`);
+  if (job.shard + job.replicas > job.shards) {
+    throw new InvalidMessageError(`round job: replicas ${job.shard}..${job.shard + job.replicas - 1} of ${job.shards} shards`);
+  }
   if (job.shards > job.batch) throw new InvalidMessageError(`round job: ${job.shards} shards of a batch of ${job.batch}`);
-  if ((job.stateKey === '') !== (job.stateBuffers === 0)) {
-    throw new InvalidMessageError(`round job: state key ${JSON.stringify(job.stateKey)} for ${job.stateBuffers} state buffers`);
+  for (const [what, list] of [
+    ['state keys', job.stateKeys],
+    ['state counters', job.stateTs],
+  ] as const) {
+    if (list.length !== job.replicas) throw new InvalidMessageError(`round job: ${list.length} ${what} for ${job.replicas} replicas`);
+  }
+  const key = job.stateKeys.find((k) => (k === '') !== (job.stateBuffers === 0));
+  if (key !== undefined) {
+    throw new InvalidMessageError(`round job: state key ${JSON.stringify(key)} for ${job.stateBuffers} state buffers`);
   }
   return job;
 }

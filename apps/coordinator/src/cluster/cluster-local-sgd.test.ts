@@ -137,25 +137,28 @@ describe('gradq train --sync local:H on the cluster', () => {
       queue,
       async (job) => {
         const data = validateRoundJob(job.data);
-        const { result: r, payload } = await honestRound(redis, data, train);
-        const honest = encodeResultMessage(r, payload);
         const key = data.resultsKey;
-        const bad: Buffer[] = [];
-        if (r.attempt === 0) {
-          const n = payload.length / 3; // Δ and Adam's two buffers
-          if (r.step === 4 && r.shard === 1) bad.push(encodeResultMessage(r, withValue(payload, 5, Number.NaN)));
-          if (r.step === 8 && r.shard === 2) bad.push(encodeResultMessage(r, payload.subarray(0, payload.length - 1)));
-          if (r.step === 10 && r.shard === 0) bad.push(encodeResultMessage(r, withValue(payload, 2 * n + 7, Number.POSITIVE_INFINITY)));
-          if (r.step === 14 && r.shard === 3) bad.push(encodeResultMessage({ ...r, stateT: r.stateT + 1 }, payload));
-          if (r.step === 18 && r.shard === 1) {
-            // Only the message for another round: ignored (counted late), then the replica is recomputed once its job is gone.
-            await redis.rpush(key, encodeResultMessage({ ...r, step: 14 }, payload));
-            return [r];
+        // One external worker: a job carries all 4 replicas (retries one each); each is answered in turn.
+        const answers = await honestRound(redis, data, train);
+        for (const { result: r, payload } of answers) {
+          const honest = encodeResultMessage(r, payload);
+          const bad: Buffer[] = [];
+          if (r.attempt === 0) {
+            const n = payload.length / 3; // Δ and Adam's two buffers
+            if (r.step === 4 && r.shard === 1) bad.push(encodeResultMessage(r, withValue(payload, 5, Number.NaN)));
+            if (r.step === 8 && r.shard === 2) bad.push(encodeResultMessage(r, payload.subarray(0, payload.length - 1)));
+            if (r.step === 10 && r.shard === 0) bad.push(encodeResultMessage(r, withValue(payload, 2 * n + 7, Number.POSITIVE_INFINITY)));
+            if (r.step === 14 && r.shard === 3) bad.push(encodeResultMessage({ ...r, stateT: r.stateT + 1 }, payload));
+            if (r.step === 18 && r.shard === 1) {
+              // Only the message for another round: ignored (counted late), then the replica is recomputed once its job is gone.
+              await redis.rpush(key, encodeResultMessage({ ...r, step: 14 }, payload));
+              continue;
+            }
           }
+          await redis.rpush(key, ...bad, honest);
+          if (r.attempt === 0 && r.step === 0 && r.shard === 2) await redis.rpush(key, honest); // a duplicate
         }
-        await redis.rpush(key, ...bad, honest);
-        if (r.attempt === 0 && r.step === 0 && r.shard === 2) await redis.rpush(key, honest); // a duplicate
-        return [r];
+        return answers.map((a) => a.result);
       },
       { connection: new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null }), prefix: QUEUE_PREFIX },
     );

@@ -31,7 +31,9 @@ export class RoundGather extends StepGather {
 
   /** Waits for the replicas of `jobs`, the round's first attempts (before they are published). */
   expectRound(jobs: readonly RoundJobSpec[]): void {
-    for (const j of jobs) this.pending.set(j.data.shard, { attempt: j.data.attempt, jobId: j.opts.jobId });
+    for (const { data, opts } of jobs) {
+      for (let k = data.shard; k < data.shard + data.replicas; k++) this.pending.set(k, { attempt: data.attempt, jobId: opts.jobId });
+    }
   }
 
   /**

@@ -57,7 +57,7 @@ export function replicaWork(round: RoundPlan, k: number): { count: number; steps
 
 /**
  * Puts a local SGD round where the workers find it: θ of the round (under the params key of its first step, through
- * the StepPublisher), each replica's inner optimizer state (state key), then one round job per replica. With the
+ * the StepPublisher), each replica's inner optimizer state (state key), then the round jobs (see firstJobs). With the
  * run's secret, all are signed. Job ids share the synchronous ones' scheme (run.step.shard.attempt: a round is
  * named by its first step, and a run is either synchronous or local).
  */
@@ -76,16 +76,17 @@ export class RoundPublisher {
     private readonly signer?: MessageSigner,
   ) {}
 
-  /** The job of attempt `attempt` at replica `shard` of the round. */
-  job(round: RoundPlan, shard: number, attempt: number): RoundJobSpec {
+  /** The job of attempt `attempt` at replicas `shard`..`shard + replicas - 1` of the round. */
+  job(round: RoundPlan, shard: number, attempt: number, replicas = 1): RoundJobSpec {
     const first = round.steps[0].globalStep;
     const { replica: r, stateBuffers } = this.rounds;
+    const ks = Array.from({ length: replicas }, (_, i) => shard + i);
     const data: RoundJob = {
-      v: 1, kind: 'round', run: this.keys.runId, step: first, steps: round.steps.length, shard, shards: this.rounds.shards, attempt,
+      v: 2, kind: 'round', run: this.keys.runId, step: first, steps: round.steps.length, shard, replicas, shards: this.rounds.shards, attempt,
       dataset: this.run.dataset, trainSamples: this.run.trainSamples, seed: this.run.seed, batch: this.rounds.batch,
       model: this.run.model, shift: this.run.shift, optimizer: r.optimizer, lr: r.lr, schedule: r.schedule, warmup: r.warmup,
       momentum: r.momentum, weightDecay: r.weightDecay, epochs: this.rounds.epochs, paramsKey: this.keys.params(first),
-      stateKey: stateBuffers > 0 ? this.keys.state(first, shard) : '', stateBuffers, stateT: round.states[shard].t,
+      stateKeys: ks.map((k) => (stateBuffers > 0 ? this.keys.state(first, k) : '')), stateBuffers, stateTs: ks.map((k) => round.states[k].t),
       resultsKey: this.keys.results,
     }; // prettier-ignore
     return {
@@ -95,9 +96,15 @@ export class RoundPublisher {
     };
   }
 
-  /** Attempt 0 of every replica (a replica whose shards are all empty still answers: Δ = 0, 0 steps). */
-  firstJobs(round: RoundPlan): RoundJobSpec[] {
-    return round.states.map((_, k) => this.job(round, k, 0));
+  /**
+   * Attempt 0 of every replica, `perJob` consecutive replicas a job (fewer in the last one; a replica whose shards
+   * are all empty still answers: Δ = 0, 0 steps).
+   */
+  firstJobs(round: RoundPlan, perJob = 1): RoundJobSpec[] {
+    const jobs: RoundJobSpec[] = [];
+    const k = round.states.length;
+    for (let shard = 0; shard < k; shard += perJob) jobs.push(this.job(round, shard, 0, Math.min(perJob, k - shard)));
+    return jobs;
   }
 
   /**

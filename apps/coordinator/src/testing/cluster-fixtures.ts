@@ -202,27 +202,37 @@ export async function honestShards(
 
 /**
  * What an honest worker computes for a local SGD round job, with libs/train's replicaRound directly (θ and the
- * replica's state read from `redis`): its RoundResult (worker 'evil') and payload (Δ_k, then the state's buffers).
+ * replicas' states read from `redis`): for each replica of the job, its RoundResult (worker 'evil') and payload
+ * (Δ_k, then the state's buffers).
  */
-export async function honestRound(redis: Redis, job: RoundJob, fullTrain: Split): Promise<{ result: RoundResult; payload: Float32Array }> {
+export async function honestRound(
+  redis: Redis,
+  job: RoundJob,
+  fullTrain: Split,
+): Promise<Array<{ result: RoundResult; payload: Float32Array }>> {
   const train = limitSamples(fullTrain, job.trainSamples);
   const { model, optimizer } = makeReplicaFrom(replicaSpecFor(job));
   const n = model.params.length;
   const theta = new Float32Array(n);
   decodeParamsInto(await storedTensor(redis, job.paramsKey), theta, job.paramsKey);
-  const saved = new Float32Array(job.stateBuffers * n);
-  if (job.stateBuffers > 0) decodeParamsInto(await storedTensor(redis, job.stateKey), saved, job.stateKey);
-  const buffers = Array.from({ length: job.stateBuffers }, (_, i) => saved.subarray(i * n, (i + 1) * n));
   const steps = roundSteps(job.trainSamples, job.batch, job.shards, job.seed, job.step, job.step + job.steps);
-  const state = { ...optimizer.getState(), t: job.stateT, buffers };
-  const r = replicaRound(model, optimizer, train, steps, job.shard, theta, state, new ShardInputs(), { seed: job.seed, shift: job.shift });
-  const payload = new Float32Array((1 + job.stateBuffers) * n);
-  payload.set(r.delta);
-  r.state.buffers.forEach((b, i) => payload.set(b, (i + 1) * n));
-  const count = steps.reduce((c, p) => c + p.shards[job.shard][1] - p.shards[job.shard][0], 0);
-  const result: RoundResult = {
-    v: 1, kind: 'round', run: job.run, step: job.step, shard: job.shard, through: job.shard, attempt: job.attempt, count,
-    lossSum: r.lossSum, correct: r.correct, worker: 'evil', fetchMs: 0, computeMs: 0, uploadMs: 0, steps: r.steps, stateT: r.state.t,
-  }; // prettier-ignore
-  return { result, payload };
+  const answers: Array<{ result: RoundResult; payload: Float32Array }> = [];
+  for (let i = 0; i < job.replicas; i++) {
+    const shard = job.shard + i;
+    const saved = new Float32Array(job.stateBuffers * n);
+    if (job.stateBuffers > 0) decodeParamsInto(await storedTensor(redis, job.stateKeys[i]), saved, job.stateKeys[i]);
+    const buffers = Array.from({ length: job.stateBuffers }, (_, b) => saved.subarray(b * n, (b + 1) * n));
+    const state = { ...optimizer.getState(), t: job.stateTs[i], buffers };
+    const r = replicaRound(model, optimizer, train, steps, shard, theta, state, new ShardInputs(), { seed: job.seed, shift: job.shift });
+    const payload = new Float32Array((1 + job.stateBuffers) * n);
+    payload.set(r.delta);
+    r.state.buffers.forEach((b, j) => payload.set(b, (j + 1) * n));
+    const count = steps.reduce((c, p) => c + p.shards[shard][1] - p.shards[shard][0], 0);
+    const result: RoundResult = {
+      v: 1, kind: 'round', run: job.run, step: job.step, shard, through: shard, attempt: job.attempt, count,
+      lossSum: r.lossSum, correct: r.correct, worker: 'evil', fetchMs: 0, computeMs: 0, uploadMs: 0, steps: r.steps, stateT: r.state.t,
+    }; // prettier-ignore
+    answers.push({ result, payload });
+  }
+  return answers;
 }
