@@ -69,6 +69,7 @@ export function replicaRound(
   if (theta.length !== model.params.length) {
     throw new RangeError(`round θ has ${theta.length} values, the model ${model.params.length}`);
   }
+  if (into && into.delta.length !== theta.length) throw new RangeError(`Δ into ${into.delta.length} values, θ has ${theta.length}`);
   model.params.set(theta);
   optimizer.setState(state);
   let lossSum = 0;
@@ -85,7 +86,6 @@ export function replicaRound(
     taken++;
   }
   const delta = into?.delta ?? new Float32Array(theta.length);
-  if (delta.length !== theta.length) throw new RangeError(`Δ into ${delta.length} values, θ has ${theta.length}`);
   const p = model.params;
   for (let i = 0; i < delta.length; i++) delta[i] = theta[i] - p[i];
   const end = into ? optimizer.stateInto(into.buffers) : optimizer.getState();

@@ -165,8 +165,8 @@ export class ClusterGradientSource implements GradientSource {
   }
 
   /**
-   * One local SGD round: θ and the replicas' states written, one round job per worker (of K/N replicas), the results gathered as
-   * step() gathers shards (RoundGather: the same checks, recomputation, watchdog and giving up); returns the
+   * One local SGD round: θ and the replicas' states written, one round job per worker (⌈K/N⌉ replicas each), the
+   * results gathered as step() gathers shards (RoundGather: the same checks, recomputation, watchdog and giving up); returns the
    * replicas' results in shard order for LocalRounds to add and adopt. Interrupted or failing, as step().
    */
   async round(steps: readonly StepPlan[], theta: Float32Array, states: readonly OptimizerState[]): Promise<ReplicaResult[]> {

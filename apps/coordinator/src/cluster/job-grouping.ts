@@ -22,8 +22,8 @@ const FIRST_COUNT_WAIT_MS = 1000;
  * with one worker, one job a step ran at 0.48-0.51× the in-process trainer against 0.35-0.36× with four; with two
  * workers, two jobs of two shards ran at 0.46× (a step of 8.0 ms, two invocations) against 0.39-0.40× (9.4-9.6 ms)
  * with four jobs of one, and 0.44-0.47× with result pushes leaving on the next tick as before (tensor-connection.ts).
- * An earlier session had measured two jobs of two slower (0.30-0.33× against 0.36×, 30,000 samples, another
- * machine) without finding why; it is not seen here.
+ * An earlier measurement (30,000 samples, another machine) had found two jobs of two slower (0.30-0.33× against
+ * 0.36×) without finding why; it is not seen here.
  */
 export function shardsPerJob(shards: number, workers: number): number {
   return workers >= 1 ? Math.ceil(shards / workers) : 1;
