@@ -77,6 +77,30 @@ describe('ShardProcessor.processRound', () => {
     }
   });
 
+  it('answers the replicas computed before one that fails, and reports the failure for that one and those after it', async () => {
+    const processor = new ShardProcessor(tensors, DATA, 'w1');
+    const missing = `${prefix}state:4:gone`;
+    const j = job({
+      shard: 0,
+      replicas: 3,
+      stateKeys: [job().stateKeys[0], missing, job().stateKeys[1]],
+      stateTs: [4, 4, 3],
+      resultsKey: `${prefix}results-${randomUUID()}`,
+    });
+    await expect(processor.processRound(j)).rejects.toThrow(`${missing}: missing`);
+    await processor.flush();
+    const headers = [];
+    for (let i = 0; i < 3; i++) {
+      const popped = await redis.blpopBuffer(j.resultsKey, 2);
+      if (popped === null) throw new Error(`message ${i} missing`);
+      headers.push(readResultMessage(popped[1]).header);
+    }
+    expect(headers[0]).toMatchObject({ kind: 'round', shard: 0, steps: 4 });
+    expect(headers[1]).toMatchObject({ v: 2, shard: 1, error: expect.stringContaining(`${missing}: missing`) });
+    expect(headers[2]).toMatchObject({ v: 2, shard: 2, error: expect.stringContaining(`${missing}: missing`) });
+    expect(await redis.llen(j.resultsKey)).toBe(0);
+  });
+
   it.each([
     ['a round that crosses an epoch end', { step: 6, steps: 4 }, /steps \[6, 10\) are not within one epoch of 8 steps/],
     ['a round past the run', { step: 16, steps: 1 }, /steps \[16, 17\) are not within one epoch/],

@@ -150,7 +150,7 @@ describe('local SGD round', () => {
           buffers: [into.buffers[0]],
         },
       ),
-    ).toThrow('adam state into buffers of [' + n + '] values, expected 2 of ' + n);
+    ).toThrow(`replica output of [${n}, ${n}] values, expected Δ and 2 state buffers of ${n}`);
   });
 
   it('rounds never cross an epoch end', () => {

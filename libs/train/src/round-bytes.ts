@@ -2,9 +2,10 @@ import type { BytesPerStep } from './shard-compression.js';
 
 /**
  * bytes_per_step of a local SGD run (--sync local:H): what its rounds move, per global step (a round's bytes / its
- * steps, over the whole run). In every round each of the K replicas reads θ and its inner optimizer state
- * (`stateBuffers` buffers of θ's size) and sends back Δ_k and its new state: (1 + stateBuffers) × 4n bytes each way
- * per replica, whether the replica took a step or not. An epoch has ⌈stepsPerEpoch / h⌉ rounds (its last may be
+ * steps, over the whole run), counted as for K jobs of one replica each: every replica reads θ and its inner
+ * optimizer state (`stateBuffers` buffers of θ's size) and sends back Δ_k and its new state, (1 + stateBuffers) × 4n
+ * bytes each way per replica, whether the replica took a step or not. (A job of several replicas reads θ once: the
+ * cluster then moves up to (K − jobs) × 4n bytes fewer down a round than this says.) An epoch has ⌈stepsPerEpoch / h⌉ rounds (its last may be
  * shorter than h). Local SGD deltas travel as float32 and keep no residual.
  */
 export function roundBytesPerStep(n: number, shards: number, stateBuffers: number, h: number, stepsPerEpoch: number): BytesPerStep {

@@ -206,7 +206,7 @@ export function benchNotes(plan: BenchPlan, referenceNote: string | undefined): 
   ];
   if (plan.sync !== 'sync') {
     notes.push(
-      `--sync ${plan.sync}: local SGD; a step of the step ms columns is a round (the replicas' inner steps, one round job per worker), ` +
+      `--sync ${plan.sync}: local SGD; a step of the step ms columns is a round (the replicas' inner steps, in round jobs of ⌈K/N⌉ replicas), ` +
         'samples/s count every sample of every inner step; no reference trainer (they train synchronously).',
     );
   }

@@ -165,7 +165,7 @@ export class ClusterGradientSource implements GradientSource {
   }
 
   /**
-   * One local SGD round: θ and the replicas' states written, one round job per worker (⌈K/N⌉ replicas each), the
+   * One local SGD round: θ and the replicas' states written, round jobs of ⌈K/N⌉ replicas for N workers, the
    * results gathered as step() gathers shards (RoundGather: the same checks, recomputation, watchdog and giving up); returns the
    * replicas' results in shard order for LocalRounds to add and adopt. Interrupted or failing, as step().
    */
@@ -183,7 +183,7 @@ export class ClusterGradientSource implements GradientSource {
     let t1 = t0;
     const gather = new RoundGather(round, theta, this.context, publisher, payloads);
     try {
-      // As a step's shards: one job a worker (its replicas one after the other, θ fetched once).
+      // As a step's shards: at most one job a worker (its replicas one after the other, θ fetched once).
       const workers = await untilAborted(this.workers.current(), signal);
       const jobs = publisher.firstJobs(round, shardsPerJob(states.length, workers));
       gather.expectRound(jobs);

@@ -14,7 +14,7 @@ const FIRST_COUNT_WAIT_MS = 1000;
 
 /**
  * Consecutive shards per job for a step of `shards` shards when `workers` workers are connected: ⌈K/N⌉, so that
- * each worker gets one job a step (one hand-out instead of several, θ fetched once, and for the job that starts at
+ * a worker gets at most one job a step (one hand-out instead of several, θ fetched once, and for the job that starts at
  * shard 0 one message back: see ShardResult's shards 0..n); one shard a job while no worker is counted yet. Which
  * worker computes which shard does not change a result; this only decides how many jobs carry them.
  *

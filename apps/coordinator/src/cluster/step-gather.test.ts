@@ -313,6 +313,21 @@ describe('StepGather', () => {
     expect(h.log).toContain('step 4 shards 0..1: result from "w0" ignored (some of its shards are in already)');
   });
 
+  it('counts a job of several shards gone from the queue once a watchdog tick: its shards are recomputed at the second tick, not the first', async () => {
+    const h = harness([2, 2, 2, 2]);
+    const gather = await h.start(2); // jobs of shards 0..1 and 2..3
+    await h.take(2); // a worker took the job of shards 2..3 and completed it; no result came
+    const collected = gather.collect();
+    await h.push(encodeResultMessage(h.result(0), GRADS[0]), encodeResultMessage(h.result(1), GRADS[1]));
+    await new Promise((r) => setTimeout(r, 4000)); // past the first tick (3 s), before the second
+    expect(h.counters.recomputed, 'the first tick allows for a result still on its way').toBe(0);
+    await waitFor('shards 2 and 3 added again', async () => h.counters.recomputed === 2, 10_000);
+    expect(h.log.filter((l) => l.includes('is gone without a usable result'))).toHaveLength(2);
+    await h.push(encodeResultMessage(h.result(2, { attempt: 1 }), GRADS[2]), encodeResultMessage(h.result(3, { attempt: 1 }), GRADS[3]));
+    await collected;
+    expect(Array.from(h.sum)).toEqual(sumOf([0, 1, 2, 3]));
+  });
+
   it('rejects what it cannot read or place without recomputing anything: the watchdog covers the shard', async () => {
     const h = harness([2]);
     const gather = await h.start();

@@ -368,14 +368,21 @@ export class StepGather {
     const t = this.plan.globalStep;
     const lost: number[] = [];
     let gone = false;
+    // A job of several shards is looked at once a tick: its count of ticks missing is the job's, not one per shard.
+    const ticksOf = new Map<string, number>(); // this tick: job id → ticks missing in a row (0: there)
     for (const [shard, p] of this.pending) {
-      if (await this.ctx.queue.getJob(p.jobId)) {
-        this.missing.delete(p.jobId);
-        continue;
+      let ticks = ticksOf.get(p.jobId);
+      if (ticks === undefined) {
+        if (await this.ctx.queue.getJob(p.jobId)) {
+          this.missing.delete(p.jobId);
+          ticks = 0;
+        } else {
+          gone = true;
+          ticks = (this.missing.get(p.jobId) ?? 0) + 1;
+          this.missing.set(p.jobId, ticks);
+        }
+        ticksOf.set(p.jobId, ticks);
       }
-      gone = true;
-      const ticks = (this.missing.get(p.jobId) ?? 0) + 1;
-      this.missing.set(p.jobId, ticks);
       if (ticks >= 2) lost.push(shard);
     }
     // Jobs gone may be a Redis restarted empty, which took θ too (it is not checked otherwise: it may be large).

@@ -74,7 +74,7 @@ export const TRAIN_FLAGS = {
     type: 'string',
     placeholder: 'MODE',
     default: 'sync',
-    help: 'sync (one optimizer step per global batch) | local:H (local SGD, DiLoCo-style: each shard is a replica running H inner steps, in this process or on the cluster as one round job per worker (its replicas one after the other), then an outer step; see README, Local SGD)',
+    help: 'sync (one optimizer step per global batch) | local:H (local SGD, DiLoCo-style: each shard is a replica running H inner steps, in this process or on the cluster in round jobs of ⌈K/N⌉ replicas for N workers, then an outer step; see README, Local SGD)',
   },
   outer: {
     type: 'string',
