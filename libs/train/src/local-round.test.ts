@@ -150,7 +150,28 @@ describe('local SGD round', () => {
           buffers: [into.buffers[0]],
         },
       ),
-    ).toThrow(`replica output of [${n}, ${n}] values, expected Δ and 2 state buffers of ${n}`);
+    ).toThrow(`adam state into buffers of [${n}] values, expected 2 of ${n}`);
+    // Refused before computing: the model still holds the replica's end from the call above.
+    expect(bytes(model.params).equals(bytes(theta))).toBe(false);
+    const before = Float32Array.from(model.params);
+    expect(() =>
+      replicaRound(
+        model,
+        opt,
+        split,
+        steps,
+        1,
+        theta,
+        freshReplicaState(opt),
+        new ShardInputs(),
+        { seed: 3, shift: 0 },
+        {
+          delta: new Float32Array(n - 1),
+          buffers: into.buffers,
+        },
+      ),
+    ).toThrow(`Δ into ${n - 1} values, θ has ${n}`);
+    expect(bytes(model.params).equals(bytes(before))).toBe(true);
   });
 
   it('rounds never cross an epoch end', () => {

@@ -69,14 +69,10 @@ export function replicaRound(
   if (theta.length !== model.params.length) {
     throw new RangeError(`round θ has ${theta.length} values, the model ${model.params.length}`);
   }
-  if (
-    into &&
-    (into.delta.length !== theta.length ||
-      into.buffers.length !== optimizer.stateBuffers ||
-      into.buffers.some((b) => b.length !== theta.length))
-  ) {
-    const got = `[${[into.delta, ...into.buffers].map((b) => b.length).join(', ')}]`;
-    throw new RangeError(`replica output of ${got} values, expected Δ and ${optimizer.stateBuffers} state buffers of ${theta.length}`);
+  if (into) {
+    // Both checked before the round is computed, not after.
+    if (into.delta.length !== theta.length) throw new RangeError(`Δ into ${into.delta.length} values, θ has ${theta.length}`);
+    optimizer.checkStateBuffers(into.buffers);
   }
   model.params.set(theta);
   optimizer.setState(state);

@@ -102,8 +102,8 @@ export class RoundPublisher {
    */
   firstJobs(round: RoundPlan, perJob = 1): RoundJobSpec[] {
     const jobs: RoundJobSpec[] = [];
-    const k = round.states.length;
-    for (let shard = 0; shard < k; shard += perJob) jobs.push(this.job(round, shard, 0, Math.min(perJob, k - shard)));
+    const count = round.states.length; // K
+    for (let shard = 0; shard < count; shard += perJob) jobs.push(this.job(round, shard, 0, Math.min(perJob, count - shard)));
     return jobs;
   }
 

@@ -121,12 +121,17 @@ export abstract class Optimizer {
    * new arrays: a worker answering round after round allocates nothing for it.
    */
   stateInto(into: readonly Float32Array[]): OptimizerState {
+    this.checkStateBuffers(into);
+    this.buffers.forEach((b, i) => into[i].set(b));
+    return { name: this.name, hyper: { ...this.hyper }, t: this.t, buffers: [...into] };
+  }
+
+  /** Throws RangeError unless `into` are arrays stateInto can copy this optimizer's state into. */
+  checkStateBuffers(into: readonly Float32Array[]): void {
     if (into.length !== this.buffers.length || into.some((b) => b.length !== this.size)) {
       const got = into.map((b) => b.length).join(', ');
       throw new RangeError(`${this.name} state into buffers of [${got}] values, expected ${this.buffers.length} of ${this.size}`);
     }
-    this.buffers.forEach((b, i) => into[i].set(b));
-    return { name: this.name, hyper: { ...this.hyper }, t: this.t, buffers: [...into] };
   }
 
   /** Restores a saved state after checking that it fits this optimizer. */
