@@ -18,6 +18,7 @@ import {
   ShardInputs,
 } from '@gradq/train';
 import {
+  checkLeaseJobSignature,
   checkRoundJobSignature,
   checkShardJobSignature,
   readResidual,
@@ -27,6 +28,8 @@ import {
   KEY_TTL_MS,
   ParamsFetcher,
   ResultWriter,
+  type LeaseJob,
+  type LeaseRelease,
   type MessageSigner,
   type RoundJob,
   type RoundResult,
@@ -118,13 +121,57 @@ export class ShardProcessor {
    * fails, a failure report is pushed for it and for each shard not answered after it, and the error is thrown.
    */
   async process(job: ShardJob): Promise<ShardResult[]> {
-    const shards = jobShards(job).filter((s) => s.end > s.start);
-    const results: ShardResult[] = [];
     // A job without this worker's signature on it gets no answer signed by it: else whoever can add jobs could have
     // genuine-looking failure reports signed for any shard. (Without a secret, a signed job is a failure to report.)
     if (this.signer) checkShardJobSignature(job, this.signer);
+    return this.compute(job, () => (this.signer ? undefined : checkShardJobSignature(job, undefined)));
+  }
+
+  /**
+   * One step of a lease this worker holds, as process() computes a job of those shards (`job`: leaseStepJob, whose
+   * lease's signature was checked: checkLease).
+   */
+  processLeased(job: ShardJob): Promise<ShardResult[]> {
+    return this.compute(job, () => undefined);
+  }
+
+  /**
+   * Checks a lease's signature (as process() checks a job's): a lease without it is refused unanswered when this
+   * worker has a secret, and answered with a failure report (by hold's caller) otherwise.
+   */
+  checkLease(job: LeaseJob): void {
+    checkLeaseJobSignature(job, this.signer);
+  }
+
+  /**
+   * Starts fetching θ for `job` into its model, if this processor has that model already; resolves to whether θ
+   * is there. Called with no await before it, the GET goes out at once, behind whatever command this connection
+   * sent before it (a lease holder's wait for the next step: see LeaseHolder).
+   */
+  prefetch(job: Pick<ShardJob, 'model' | 'paramsKey'>): Promise<boolean> {
+    const entry = this.models.get(job.model);
+    if (!entry || entry.paramsKey === job.paramsKey) return Promise.resolve(entry !== undefined);
+    entry.paramsKey = '';
+    return this.params.fetchInto(job.paramsKey, entry.model.params).then(
+      () => ((entry.paramsKey = job.paramsKey), true),
+      () => false, // not there (yet): process fetches it again
+    );
+  }
+
+  /** Pushes the message by which a lease holder hands lease `lease` back from step `step` on (LeaseRelease). */
+  async release(job: Pick<LeaseJob, 'run' | 'resultsKey'>, lease: string, step: number): Promise<void> {
+    await this.pushing;
+    const header: LeaseRelease = { v: 1, kind: 'release', run: job.run, step, lease, worker: this.name };
+    this.pushing = this.push({ step, resultsKey: job.resultsKey }, 'its lease release', this.writer.write(header), performance.now());
+    await this.pushing;
+  }
+
+  /** A job's shards (see process), after `check` (which throws for a job to answer with failure reports). */
+  private async compute(job: ShardJob, check: () => void): Promise<ShardResult[]> {
+    const shards = jobShards(job).filter((s) => s.end > s.start);
+    const results: ShardResult[] = [];
     try {
-      if (!this.signer) checkShardJobSignature(job, undefined);
+      check();
       const prepared = await this.prepare(job);
       // A compressed shard is encoded with its own residual: shards are never summed ahead then.
       if (job.shard === 0 && shards.length > 1 && job.codec === 'none') return [await this.computePrefix(job, prepared, shards)];
@@ -132,7 +179,7 @@ export class ShardProcessor {
         const i = shard.shard - job.shard; // its place in the job's residual keys
         const residualIn = keepsResidual(job.codec) ? this.residualIn(job.residualIn[i], prepared.model.params.length) : undefined;
         residualIn?.catch(() => undefined); // awaited below, after the compute it overlaps
-        const { stats, computeMs } = this.compute(job, prepared, shard);
+        const { stats, computeMs } = this.computeShard(job, prepared, shard);
         let gradient: Float32Array | Uint8Array = prepared.model.grads;
         let residual: ResidualWrite | undefined;
         if (job.codec !== 'none') ({ gradient, residual } = this.compress(job, i, gradient, await residualIn));
@@ -278,7 +325,7 @@ export class ShardProcessor {
   }
 
   /** One shard's gradient sum (into the model's gradient), by the recipe the in-process trainer uses. */
-  private compute(job: ShardJob, { train, model }: Prepared, { start, end }: { start: number; end: number }) {
+  private computeShard(job: ShardJob, { train, model }: Prepared, { start, end }: { start: number; end: number }) {
     const t1 = performance.now();
     const augmentation = { seed: job.seed, epoch: job.epoch, shift: job.shift };
     const stats = shardGradient(model, train, this.order.order, start, end, this.inputs, augmentation);
@@ -341,7 +388,7 @@ export class ShardProcessor {
     let correct = 0;
     let computeMs = 0;
     for (const shard of shards) {
-      const step = this.compute(job, prepared, shard);
+      const step = this.computeShard(job, prepared, shard);
       addInto(sum, grads);
       lossSum += step.stats.lossSum;
       correct += step.stats.correct;
@@ -384,7 +431,7 @@ export class ShardProcessor {
    */
   private async push(
     job: Pick<ShardJob, 'step' | 'resultsKey'>,
-    shard: number,
+    shard: number | string, // a string: what the message is
     message: Buffer,
     since: number,
     residual?: ResidualWrite,
@@ -399,7 +446,9 @@ export class ShardProcessor {
       } else await this.tensors.rpushExpire(job.resultsKey, message, KEY_TTL_MS);
       this.lastUploadMs = performance.now() - since;
     } catch (e) {
-      this.log(`${this.name}: step ${job.step} shard ${shard}: pushing the result failed (${(e as Error).message})`);
+      this.log(
+        `${this.name}: step ${job.step} ${typeof shard === 'number' ? `shard ${shard}` : shard}: pushing the result failed (${(e as Error).message})`,
+      );
     }
   }
 

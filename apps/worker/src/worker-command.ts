@@ -7,8 +7,10 @@ import {
   resolveRedisUrl,
   SharedMemoryTensors,
   resolveSecret,
+  validateLeaseJob,
   validateRoundJob,
   validateShardJob,
+  LEASE_JOB_NAME,
   ROUND_JOB_NAME,
   WORKER_FLAGS,
   type RoundResult,
@@ -17,6 +19,7 @@ import {
 } from '@gradq/cluster';
 import { Worker } from 'bullmq';
 import { FailureStreak, type WorkerFailingError } from './failure-streak.js';
+import { LeaseHolder } from './lease-holder.js';
 import { ShardProcessor } from './shard-processor.js';
 
 /**
@@ -28,7 +31,7 @@ export const LOCK_MS = 4000;
 export const STALLED_CHECK_MS = 2000;
 
 export const workerCommand = defineCommand({
-  summary: 'take shard jobs (and local SGD round jobs) from the queue and compute them (runs until SIGTERM/SIGINT)',
+  summary: 'take shard jobs, step leases and local SGD round jobs from the queue and compute them (runs until SIGTERM/SIGINT)',
   usage: 'gradq worker [--redis URL] [--queue NAME] [--data-dir ROOT]',
   flags: WORKER_FLAGS,
   async run(flags, io) {
@@ -61,10 +64,15 @@ async function runWorker(flags: ParsedFlags<typeof WORKER_FLAGS>, io: CommandIo)
   const closing = new AbortController();
   const streak = new FailureStreak();
   let failing: WorkerFailingError | undefined;
-  const compute = async (name: string, data: unknown): Promise<ShardResult[] | RoundResult[]> => {
+  const leases = new LeaseHolder(processor, tensors);
+  const compute = async (name: string, data: unknown, id: string): Promise<ShardResult[] | RoundResult[]> => {
     try {
       const result =
-        name === ROUND_JOB_NAME ? await processor.processRound(validateRoundJob(data)) : await processor.process(validateShardJob(data));
+        name === ROUND_JOB_NAME
+          ? await processor.processRound(validateRoundJob(data))
+          : name === LEASE_JOB_NAME
+            ? await leases.hold(validateLeaseJob(data), id, closing.signal)
+            : await processor.process(validateShardJob(data));
       streak.succeeded();
       return result;
     } catch (e) {
@@ -78,7 +86,7 @@ async function runWorker(flags: ParsedFlags<typeof WORKER_FLAGS>, io: CommandIo)
       throw e;
     }
   };
-  const worker = new Worker<ShardJob, ShardResult[] | RoundResult[]>(queue, async (job) => compute(job.name, job.data), {
+  const worker = new Worker<ShardJob, ShardResult[] | RoundResult[]>(queue, async (job) => compute(job.name, job.data, job.id ?? ''), {
     connection: redis,
     prefix: deployment.queuePrefix(queue),
     concurrency: 1,

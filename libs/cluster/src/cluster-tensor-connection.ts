@@ -1,7 +1,14 @@
 import { createRequire } from 'node:module';
 import { checkRedisUrl, redactRedisUrl } from './redis-url.js';
 import type { SkippedBulk } from './resp-reply-parser.js';
-import { RedisConnectionError, RedisReplyError, TensorConnection, type SlotRange, type TensorStore } from './tensor-connection.js';
+import {
+  RedisConnectionError,
+  RedisReplyError,
+  TensorConnection,
+  type Announcement,
+  type SlotRange,
+  type TensorStore,
+} from './tensor-connection.js';
 
 // cluster-key-slot (the CRC16 of a key's hash tag, which ioredis uses too) ships no types.
 const calculateSlot = createRequire(import.meta.url)('cluster-key-slot') as (key: string) => number;
@@ -21,6 +28,8 @@ const SLOTS = 16384;
  * nothing crosses slots.
  */
 export class ClusterTensorConnection implements TensorStore {
+  /** Keys live on different nodes: commands on two keys may run in either order. */
+  readonly ordered: boolean = false;
   private readonly seed: URL;
   private readonly nodes = new Map<string, TensorConnection>();
   /** Node ("host:port") of each slot, once known. */
@@ -59,6 +68,14 @@ export class ClusterTensorConnection implements TensorStore {
     graceMs?: number,
   ): Promise<Uint8Array | SkippedBulk | null> {
     return this.route(key, (c) => c.blpop(key, timeoutS, into, graceMs));
+  }
+
+  announce(clock: string, step: number, lease: number, ttlMs: number): Promise<void> {
+    return this.route(clock, (c) => c.announce(clock, step, lease, ttlMs));
+  }
+
+  awaitAnnounce(clock: string, afterId: string, blockMs: number, graceMs?: number): Promise<Announcement | null> {
+    return this.route(clock, (c) => c.awaitAnnounce(clock, afterId, blockMs, graceMs));
   }
 
   /** The node ("host:port") that serves `key`, as this connection knows it now (after reading the slot table). */

@@ -1,5 +1,5 @@
 export { InvalidMessageError } from './invalid-message-error.js';
-export { runKeys, shardJobId, checkName, QUEUE_PREFIX, DEFAULT_QUEUE, KEY_TTL_MS, type RunKeys } from './run-keys.js';
+export { runKeys, shardJobId, leaseJobId, checkName, QUEUE_PREFIX, DEFAULT_QUEUE, KEY_TTL_MS, type RunKeys } from './run-keys.js';
 export {
   validateShardJob,
   jobShards,
@@ -21,8 +21,26 @@ export {
   type RoundJob,
   type RoundResult,
 } from './round-job.js';
+export {
+  validateLeaseJob,
+  validateLeaseRelease,
+  leaseStepJob,
+  signLeaseJob,
+  checkLeaseJobSignature,
+  LEASE_JOB_NAME,
+  MAX_LEASE_STEPS,
+  type LeaseJob,
+  type LeaseRelease,
+} from './lease-job.js';
 export { encodeParams, decodeParamsInto, ParamsFetcher, type ParamsSignature } from './tensor-codec.js';
-export { TensorConnection, RedisConnectionError, RedisReplyError, type TensorStore, type SlotRange } from './tensor-connection.js';
+export {
+  TensorConnection,
+  RedisConnectionError,
+  RedisReplyError,
+  type TensorStore,
+  type SlotRange,
+  type Announcement,
+} from './tensor-connection.js';
 export { ClusterTensorConnection } from './cluster-tensor-connection.js';
 export { RedisDeployment, type RedisTopology } from './redis-deployment.js';
 export { SkippedBulk } from './resp-reply-parser.js';

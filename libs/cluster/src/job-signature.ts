@@ -3,12 +3,12 @@ import type { MessageSigner } from './signing.js';
 
 /**
  * How the coordinator signs a job (shard or round) with the run's secret, and how a worker checks it: an HMAC
- * (kind `kind`: 'shard-job', 'round-job') over the values of every field but `sig`, in the order of the job's
+ * (kind `kind`: 'shard-job', 'round-job', 'lease-job') over the values of every field but `sig`, in the order of the job's
  * field table, as JSON. Absent without a secret, so that an unsigned run's jobs are what they always were.
  */
 export class JobSignature<J extends { sig?: string }> {
   constructor(
-    private readonly kind: 'shard-job' | 'round-job',
+    private readonly kind: 'shard-job' | 'round-job' | 'lease-job',
     /** The job's fields the signature covers (every field but `sig`), in a fixed order. */
     private readonly fields: ReadonlyArray<Exclude<keyof J, 'sig'>>,
   ) {}

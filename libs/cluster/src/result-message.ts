@@ -3,6 +3,7 @@ import { Packr } from 'msgpackr';
 import { InvalidMessageError } from './invalid-message-error.js';
 import type { ShardFailure, ShardResult } from './shard-job.js';
 import type { RoundResult } from './round-job.js';
+import type { LeaseRelease } from './lease-job.js';
 import { SIGNATURE_BYTES, type MessageSigner } from './signing.js';
 
 /**
@@ -10,7 +11,7 @@ import { SIGNATURE_BYTES, type MessageSigner } from './signing.js';
  *
  *   bytes 0..3     "GQR2": magic and wire version
  *   bytes 4..7     H, the header's length (uint32, little-endian)
- *   bytes 8..8+H   the header: msgpack of a ShardResult, or of a ShardFailure (it has `error`)
+ *   bytes 8..8+H   the header: msgpack of a ShardResult, or of a ShardFailure (it has `error`), or of a LeaseRelease
  *   then 0-3 zero bytes up to a multiple of 4, then the shard's gradient sum as little-endian float32, or as
  *   the header's codec encodes it (--compress; compressed-gradient.ts) (nothing after the header of a failure)
  *
@@ -41,7 +42,7 @@ export class ResultWriter {
   constructor(private readonly signer?: MessageSigner) {}
 
   /** `gradient`: float32 values, or bytes already encoded (a compressed gradient), copied as they are. */
-  write(header: ShardResult | RoundResult | ShardFailure, gradient?: Float32Array | Uint8Array): Buffer {
+  write(header: ShardResult | RoundResult | ShardFailure | LeaseRelease, gradient?: Float32Array | Uint8Array): Buffer {
     const packed = packr.pack(header);
     const start = headerEnd(packed.byteLength);
     const size = start + (gradient?.byteLength ?? 0);
@@ -61,7 +62,7 @@ export class ResultWriter {
 
 /** One result message in a buffer of its own (for tests and tools; workers use a ResultWriter). */
 export function encodeResultMessage(
-  header: ShardResult | RoundResult | ShardFailure,
+  header: ShardResult | RoundResult | ShardFailure | LeaseRelease,
   gradient?: Float32Array | Uint8Array,
   signer?: MessageSigner,
 ): Buffer {

@@ -7,6 +7,8 @@ import { ClusterConfigError } from './cluster-config-error.js';
  *   …:params:<version>   θ of parameter version v (= the global step it is for), raw little-endian float32
  *   …:state:<round>:<shard>   the inner optimizer state buffers a local SGD replica starts round <round> (its
  *                        first global step) from, raw little-endian float32, written by the coordinator
+ *   …:clock              a stream: one entry per synchronous step announced to step leases (field `step`),
+ *                        added once θ_t is written (lease-job.ts)
  *   …:results            a list: workers RPUSH one result message per shard job (result-message.ts: the
  *                        shard's result and its gradient sum as raw float32), the coordinator BLPOPs them
  *   …:residual:<step>:<k>:<attempt> --compress int8: shard k's error-feedback residual as attempt <attempt>
@@ -24,6 +26,9 @@ export interface RunKeys {
   /** Prefix of every key of this run (for SCAN … MATCH prefix*). */
   prefix: string;
   params(version: number): string;
+  /** params(v) is paramsPrefix + v. */
+  paramsPrefix: string;
+  clock: string;
   state(round: number, shard: number): string;
   results: string;
   residual(step: number, shard: number, attempt: number): string;
@@ -41,10 +46,17 @@ export function runKeys(queue: string, runId: string): RunKeys {
     runId,
     prefix,
     params: (version) => `${prefix}params:${version}`,
+    paramsPrefix: `${prefix}params:`,
+    clock: `${prefix}clock`,
     state: (round, shard) => `${prefix}state:${round}:${shard}`,
     results: `${prefix}results`,
     residual: (step, shard, attempt) => `${prefix}residual:${step}:${shard}:${attempt}`,
   };
+}
+
+/** BullMQ job id of a step lease: shards from `shard` on, from step `step` on, the book's `serial`-th lease of the run. */
+export function leaseJobId(runId: string, step: number, shard: number, serial: number): string {
+  return `${runId}.L${serial}.${step}.${shard}`;
 }
 
 /** BullMQ job id of a shard attempt; unique per (run, step, shard, attempt), without ':' as BullMQ requires. */

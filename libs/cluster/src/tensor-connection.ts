@@ -33,6 +33,8 @@ export class RedisConnectionError extends Error {
  * without being sent.
  */
 export class TensorConnection {
+  /** Redis runs this connection's commands in the order they are called (one socket): see TensorStore. */
+  readonly ordered: boolean = true;
   private link: Link | undefined;
   private readonly url: URL;
   private readonly user: string;
@@ -96,6 +98,39 @@ export class TensorConnection {
     const value = reply[1];
     if (!(value instanceof Uint8Array) && !(value instanceof SkippedBulk)) throw unexpected('BLPOP', value);
     return value;
+  }
+
+  /**
+   * XADD clock MAXLEN ~ 64 * step <step> lease <lease>, then PEXPIRE clock ttl (pipelined): announces a synchronous
+   * step to the holders of the run's step leases of set `lease` (lease-job.ts).
+   */
+  async announce(clock: string, step: number, lease: number, ttlMs: number): Promise<void> {
+    await Promise.all([
+      this.command(['XADD', clock, 'MAXLEN', '~', String(CLOCK_ENTRIES), '*', 'step', String(step), 'lease', String(lease)]),
+      this.command(['PEXPIRE', clock, String(ttlMs)]),
+    ]);
+  }
+
+  /**
+   * XREAD BLOCK blockMs STREAMS clock afterId: the newest step announced after the entry `afterId` ('0': any), with
+   * its lease set and its entry's id, or null when none came in blockMs. A command sent after this one on the
+   * connection waits in Redis until this one is answered (so a GET of the θ expected next comes with the announcement).
+   */
+  async awaitAnnounce(clock: string, afterId: string, blockMs: number, graceMs = 2000): Promise<Announcement | null> {
+    if (!(blockMs > 0)) throw new RangeError(`awaitAnnounce: block ${blockMs} ms (0 would block for ever)`);
+    const args = ['XREAD', 'BLOCK', String(Math.ceil(blockMs)), 'STREAMS', clock, afterId];
+    const reply = await this.command(args, undefined, blockMs + graceMs);
+    if (reply === null) return null;
+    const entries = Array.isArray(reply) && Array.isArray(reply[0]) ? reply[0][1] : undefined;
+    const last = Array.isArray(entries) ? entries[entries.length - 1] : undefined;
+    const [id, fields] = Array.isArray(last) ? last : [];
+    const text = (v: RespValue | undefined): string | undefined => (v instanceof Uint8Array ? Buffer.from(v).toString() : undefined);
+    const values = Array.isArray(fields) ? fields.map(text) : [];
+    const step = values[0] === 'step' ? Number(values[1]) : Number.NaN;
+    const lease = values[2] === 'lease' ? Number(values[3]) : Number.NaN;
+    const entry = text(id);
+    if (entry === undefined || ![step, lease].every((v) => Number.isSafeInteger(v) && v >= 0)) throw unexpected('XREAD', reply);
+    return { id: entry, step, lease };
   }
 
   /**
@@ -243,6 +278,13 @@ export class TensorConnection {
   }
 }
 
+/** An entry of a run's clock: step `step` announced to the leases of set `lease`; `id` the stream entry's. */
+export interface Announcement {
+  id: string;
+  step: number;
+  lease: number;
+}
+
 /** A range of hash slots of a Redis Cluster and the master that serves it. */
 export interface SlotRange {
   start: number;
@@ -252,6 +294,8 @@ export interface SlotRange {
 }
 
 const QUIT_MS = 1000;
+/** Entries the run's clock keeps (about: MAXLEN ~); a lease holder needs only the newest. */
+const CLOCK_ENTRIES = 64;
 /** A server that has sent no byte of a (non-blocking) command's reply this long after it was sent is taken for dead. */
 const REPLY_MS = 30_000;
 const READ_BUFFER_BYTES = 256 * 1024;
@@ -314,5 +358,12 @@ function unexpected(what: string, reply: RespValue): Error {
   return new Error(`Redis ${what}: unexpected reply ${shown}`);
 }
 
-/** The tensor commands, as TensorConnection (one server) and ClusterTensorConnection (a Redis Cluster) both give them. */
-export type TensorStore = Pick<TensorConnection, 'set' | 'unlink' | 'get' | 'rpushExpire' | 'blpop' | 'quit' | 'disconnect'>;
+/**
+ * The tensor commands, as TensorConnection (one server) and ClusterTensorConnection (a Redis Cluster) both give them.
+ * `ordered`: Redis runs the store's commands in the order they are called, whatever their keys (one connection);
+ * false when keys may live on different nodes.
+ */
+export type TensorStore = Pick<
+  TensorConnection,
+  'set' | 'unlink' | 'get' | 'rpushExpire' | 'blpop' | 'announce' | 'awaitAnnounce' | 'ordered' | 'quit' | 'disconnect'
+>;

@@ -114,7 +114,7 @@ describe('gradq train on the cluster, under faults', () => {
       { connection, prefix: QUEUE_PREFIX },
     );
     try {
-      const r = await runCli(['train', '--workers', '0', '--queue', queue, ...RUN]);
+      const r = await runCli(['train', '--workers', '0', '--queue', queue, '--lease-steps', '1', ...RUN]);
       expect(r.code, r.stderr).toBe(0);
       const summary = lastJson(r.stdout);
       expect(summary).toMatchObject({ params_sha256: reference, applied_steps: STEPS });

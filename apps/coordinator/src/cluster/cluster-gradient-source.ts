@@ -10,6 +10,7 @@ import {
 import type { Queue } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
 import type { OptimizerState } from '@gradq/nn';
+import { stepsPerEpoch } from '@gradq/data';
 import {
   keepsResidual,
   residualBytes,
@@ -24,6 +25,7 @@ import { settlesWithin, untilAborted } from './bounded-wait.js';
 import { ClusterTimer, type ClusterTimings, type StepPhases } from './cluster-timings.js';
 import { InterruptedError, type StopSignal } from './interrupted-error.js';
 import { ConnectedWorkers, shardsPerJob } from './job-grouping.js';
+import { LeaseBook } from './lease-book.js';
 import { ResultInbox } from './result-inbox.js';
 import { StepGather, type ClusterCounters, type GatherContext } from './step-gather.js';
 import { StepPublisher, type RunDescriptor } from './step-publisher.js';
@@ -34,6 +36,12 @@ import { WorkerRoster } from './worker-roster.js';
 
 /** How long a failed or interrupted step may take to withdraw its queued jobs (Redis may be down). */
 const WITHDRAW_MS = 3000;
+
+/** Step leases (lease-book.ts) for a synchronous run: the run's batch, and steps a set holds at most (0: auto). */
+export interface LeaseOptions {
+  batch: number;
+  maxSteps: number;
+}
 
 /** How the source stops: on its own after a time without results, or when told to. */
 export interface StopOptions {
@@ -72,6 +80,10 @@ export class ClusterGradientSource implements GradientSource {
   private readonly rounds?: { publisher: RoundPublisher; payloads: [Float32Array[], Float32Array[]]; turn: number; previous: number };
   /** --compress int8: where each shard's residual is. */
   private readonly residuals?: ShardResidualKeys;
+  /** Step leases, when the steps are leased (synchronous, no residuals, --lease-steps other than 1). */
+  private readonly leases?: { book: LeaseBook; batch: number; perEpoch: number };
+  /** How long the last step took (ms), for the length of the next lease set. */
+  private lastStepMs = Number.POSITIVE_INFINITY;
   /** Gradient (local SGD: Δ and state) payload bytes kept, summed over the global steps (for bytes_per_step). */
   private gradientBytes = 0;
   private steps = 0;
@@ -95,6 +107,8 @@ export class ClusterGradientSource implements GradientSource {
     signer?: MessageSigner,
     /** For a local SGD run: what its round jobs share. */
     rounds?: RoundDescriptor,
+    /** For a synchronous run whose steps are leased. */
+    leases?: LeaseOptions,
   ) {
     this.workers = new ConnectedWorkers(queue);
     const retry = new TensorRetry(log, stop.signal);
@@ -105,12 +119,16 @@ export class ClusterGradientSource implements GradientSource {
       const publisher = new RoundPublisher(tensors, queue, keys, run, rounds, this.publisher, retry, signer);
       this.rounds = { publisher, payloads: [[], []], turn: 0, previous: -1 };
     }
+    if (leases && !rounds && !keepsResidual(run.codec)) {
+      const book = new LeaseBook(keys.runId, leases.maxSteps);
+      this.leases = { book, batch: leases.batch, perEpoch: stepsPerEpoch(run.trainSamples, leases.batch) };
+    }
     // A round result carries Δ and the replica's state buffers: (1 + stateBuffers) × paramCount values.
     const inbox = new ResultInbox(tensors, keys.results, paramCount * (1 + (rounds?.stateBuffers ?? 0)), retry);
     this.context = {
       runId: keys.runId, queue, publisher: this.publisher, inbox, grads: [], counters: this.counters, roster: new WorkerRoster(),
       giveUpMs: stop.giveUpMs, signal: stop.signal, log, signer, codec: run.codec,
-      sharedMemory: tensors instanceof SharedMemoryTensors ? tensors : undefined,
+      sharedMemory: tensors instanceof SharedMemoryTensors ? tensors : undefined, leases: this.leases?.book,
     }; // prettier-ignore
   }
 
@@ -139,9 +157,19 @@ export class ClusterGradientSource implements GradientSource {
     const gather = new StepGather(plan, params, sum, this.context);
     try {
       const workers = await untilAborted(this.workers.current(), signal);
-      const jobs = this.publisher.firstJobs(plan, shardsPerJob(plan.shards.length, workers));
-      gather.expect(jobs);
-      await untilAborted(this.publisher.publish(plan.globalStep, params, jobs), signal);
+      const group = shardsPerJob(plan.shards.length, workers);
+      if (this.leases) {
+        const { book, batch, perEpoch } = this.leases;
+        const K = plan.shards.length;
+        const { set, made } = book.forStep(plan.globalStep, K, perEpoch, group, this.lastStepMs);
+        gather.expectLeased(set);
+        const added = made ? set.leases.map((lease) => this.publisher.leaseJob(set, lease, K, batch)) : [];
+        await untilAborted(this.publisher.publishLeased(plan.globalStep, params, set.set, added), signal);
+      } else {
+        const jobs = this.publisher.firstJobs(plan, group);
+        gather.expect(jobs);
+        await untilAborted(this.publisher.publish(plan.globalStep, params, jobs), signal);
+      }
       t1 = performance.now();
       await untilAborted(gather.collect(), signal);
     } catch (e) {
@@ -161,6 +189,7 @@ export class ClusterGradientSource implements GradientSource {
       aggregate: gather.aggregateMs + (performance.now() - t2),
     });
     for (const o of this.observers) o.stepGathered(plan.globalStep, this.timer.last, gather.shardResults);
+    this.lastStepMs = performance.now() - t0;
     return stats;
   }
 
@@ -245,6 +274,8 @@ export class ClusterGradientSource implements GradientSource {
 
   /** Removes every key of the run (θ, the results list); the queue's jobs were removed as they completed. */
   async close(): Promise<void> {
+    // Leases no worker has taken would wait in the queue for one (a held lease ends once the clock is gone).
+    if (this.leases) await settlesWithin(this.publisher.withdraw(this.leases.book.ids), WITHDRAW_MS).catch(() => false);
     await deleteKeysWithPrefix(this.redis, this.keys.prefix);
   }
 }

@@ -49,6 +49,8 @@ export interface ClusterRunOptions {
   giveUpMs: number;
   /** For a local SGD run (--sync local:H): what its round jobs share. */
   rounds?: RoundDescriptor;
+  /** Steps a set of step leases holds at most (--lease-steps: 0 auto, 1 a job per step). */
+  leaseSteps: number;
   log: (line: string) => void;
 }
 
@@ -119,7 +121,20 @@ export class ClusterRun {
       const { dataset, seed, model, augmentShift: shift } = o.config;
       const run = { dataset, trainSamples: o.trainSamples, seed, model, shift, codec: o.config.compress ?? 'none' };
       const stop = { giveUpMs: o.giveUpMs, signal: signals.signal };
-      const source = new ClusterGradientSource(redis, tensors, queue, keys, run, o.paramCount, o.log, stop, o.secret?.signer, o.rounds);
+      const leases = o.leaseSteps === 1 ? undefined : { batch: o.config.batch, maxSteps: o.leaseSteps };
+      const source = new ClusterGradientSource(
+        redis,
+        tensors,
+        queue,
+        keys,
+        run,
+        o.paramCount,
+        o.log,
+        stop,
+        o.secret?.signer,
+        o.rounds,
+        leases,
+      );
       if (shm) o.log(`θ and the results of workers on this machine travel through ${shm.path}; Redis carries pointers to them`);
       workers.start(o.workers);
       o.log(

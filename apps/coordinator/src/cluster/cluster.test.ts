@@ -154,7 +154,7 @@ describe('gradq train on the cluster', () => {
       { connection: new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null }), prefix: QUEUE_PREFIX },
     );
     try {
-      const r = await runCli(['train', '--workers', '0', '--queue', queue, ...SHORT]);
+      const r = await runCli(['train', '--workers', '0', '--queue', queue, '--lease-steps', '1', ...SHORT]);
       expect(r.code, r.stderr).toBe(0);
       expect(lastJson(r.stdout)).toMatchObject({
         params_sha256: reference, applied_steps: SHORT_STEPS, results_rejected: 3, duplicates_ignored: 1, jobs_failed: 1, shards_recomputed: 4,
@@ -230,7 +230,7 @@ describe('gradq train on the cluster', () => {
       const plainQueue = bed.queue();
       const plain = forgingWorker(plainQueue, train, undefined);
       try {
-        const r = await runCli(['train', '--workers', '0', '--queue', plainQueue, ...SHORT]);
+        const r = await runCli(['train', '--workers', '0', '--queue', plainQueue, '--lease-steps', '1', ...SHORT]);
         expect(r.code, r.stderr).toBe(0);
         expect(lastJson(r.stdout).params_sha256).not.toBe(reference);
       } finally {
@@ -240,7 +240,18 @@ describe('gradq train on the cluster', () => {
       const queue = bed.queue();
       const forger = forgingWorker(queue, train, signer);
       try {
-        const r = await runCli(['train', '--workers', '0', '--queue', queue, '--secret-file', secretFile(), ...SHORT]);
+        const r = await runCli([
+          'train',
+          '--workers',
+          '0',
+          '--queue',
+          queue,
+          '--secret-file',
+          secretFile(),
+          '--lease-steps',
+          '1',
+          ...SHORT,
+        ]);
         expect(r.code, r.stderr).toBe(0);
         // One forged zero gradient per job, and at steps 4, 6 and 8 one more per shard.
         expect(lastJson(r.stdout)).toMatchObject({

@@ -17,6 +17,7 @@ import { decodeGradientInto, encodedGradientBytes, encodeGradient, type Gradient
 import { waitFor } from '../testing/run-cli.js';
 import { shardResult } from '../testing/shard-result.js';
 import { GaveUpError } from './gave-up-error.js';
+import { LeaseBook } from './lease-book.js';
 import { ResultInbox } from './result-inbox.js';
 import { StepGather, type ClusterCounters, type GatherContext } from './step-gather.js';
 import { StepPublisher } from './step-publisher.js';
@@ -113,7 +114,17 @@ function harness(sizes: number[], giveUpMs = 600_000, codec: GradientCodec = 'no
       .map((j) => j.id ?? '')
       .filter((id) => id.startsWith(`${runId}.`))
       .sort();
-  return { runId, keys, log, counters, sum, result, failure, push, start, take, waitingJobs };
+  /** Publishes the step as leased (one lease set of `group` shards a lease, its leases added) and returns its gather. */
+  const startLeased = async (book: LeaseBook, group: number) => {
+    const { set } = book.forStep(plan.globalStep, sizes.length, 100, group, 1);
+    ctx.leases = book;
+    const gather = new StepGather(plan, THETA, sum, ctx);
+    gather.expectLeased(set);
+    const leases = set.leases.map((l) => publisher.leaseJob(set, l, sizes.length, 64));
+    await publisher.publishLeased(plan.globalStep, THETA, set.set, leases);
+    return { gather, set };
+  };
+  return { runId, keys, log, counters, sum, result, failure, push, start, startLeased, take, waitingJobs };
 }
 
 describe('StepGather', () => {
@@ -405,5 +416,36 @@ describe('StepGather', () => {
     );
     await gather.withdrawAll();
     expect(await h.waitingJobs()).toEqual([]);
+  });
+
+  it('leased shards: a lease handed back before its shards of the step are computed again as one-step jobs, and the set ends', async () => {
+    const h = harness([3, 3, 3, 3]);
+    const book = new LeaseBook(h.runId, 8);
+    const { gather, set } = await h.startLeased(book, 2);
+    expect(await h.waitingJobs()).toEqual(set.leases.map((l) => l.id).sort());
+    expect(await redis.xlen(h.keys.clock)).toBe(1); // step 4 announced
+    const collected = gather.collect();
+    const [first, second] = set.leases;
+    await h.push(encodeResultMessage(h.result(0, { through: 1, count: 6 }), Float32Array.from(sumOf([0, 1]))));
+    // The second lease's holder hands it back (step 4 on): shards 2 and 3 become one-step jobs, attempt 1.
+    const release = { v: 1 as const, kind: 'release' as const, run: h.runId, step: 4, lease: second.id, worker: 'idle' };
+    await h.push(encodeResultMessage(release));
+    await waitFor('shards 2 and 3 added again', async () => (await h.waitingJobs()).some((id) => id.endsWith('.4.3.1')));
+    expect(h.log).toEqual([
+      expect.stringMatching(
+        new RegExp(`^step 4: worker "idle" handed lease ${second.id.replace(/\./g, '\\.')} back; recomputing shards 2, 3$`),
+      ),
+    ]);
+    await h.push(encodeResultMessage(h.result(2, { attempt: 1 }), GRADS[2]), encodeResultMessage(h.result(3, { attempt: 1 }), GRADS[3]));
+    await collected;
+    await gather.finish();
+    expect(Array.from(h.sum)).toEqual(sumOf([0, 1, 2, 3]));
+    expect(h.counters).toMatchObject({ recomputed: 2, rejected: 0 });
+    // The set has ended: the next step makes a new one; a release of the old set changes nothing.
+    expect(book.lease(first.id)).toEqual(first);
+    expect(book.forStep(5, 4, 100, 2, 1).made).toBe(true);
+    expect(book.lease(first.id)).toBeUndefined();
+    await queue.remove(first.id);
+    await queue.remove(second.id).catch(() => 0);
   });
 });

@@ -6,6 +6,7 @@ import {
   readResultMessage,
   SHM_UNREACHABLE,
   SkippedBulk,
+  validateLeaseRelease,
   validateShardFailure,
   validateShardResult,
   type ShardJob,
@@ -16,6 +17,7 @@ import { addInto, type GradientCodec } from '@gradq/nn';
 import type { StepPlan, StepStats } from '@gradq/train';
 import { GaveUpError } from './gave-up-error.js';
 import { MAX_HEADER_BYTES, type ResultInbox } from './result-inbox.js';
+import type { LeaseBook, LeaseSet } from './lease-book.js';
 import type { ShardJobSpec, StepPublisher } from './step-publisher.js';
 import { UNRESPONSIVE_MS, type WorkerRoster } from './worker-roster.js';
 
@@ -50,6 +52,8 @@ export interface GatherContext {
   signer?: MessageSigner;
   /** How results' gradients must be encoded (--compress): a result tagged otherwise is rejected. */
   codec: GradientCodec;
+  /** Step leases (lease-book.ts), when the run's steps are leased: told when a lease ends early. */
+  leases?: LeaseBook;
   /** θ in shared memory (SharedMemoryTensors): told when a worker cannot open it, to send θ through Redis. */
   sharedMemory?: { fallBack(): boolean };
 }
@@ -117,6 +121,16 @@ export class StepGather {
     for (const j of jobs) {
       for (const { shard, start, end } of jobShards(j.data)) {
         if (end > start) this.pending.set(shard, { attempt: j.data.attempt, jobId: j.opts.jobId });
+      }
+    }
+  }
+
+  /** Waits for the shards of the step's leases (attempt 0 of each non-empty shard, from the lease holding it). */
+  expectLeased(set: LeaseSet): void {
+    for (const lease of set.leases) {
+      for (let k = lease.shard; k < lease.shard + lease.count; k++) {
+        const [start, end] = this.plan.shards[k];
+        if (end > start) this.pending.set(k, { attempt: 0, jobId: lease.id });
       }
     }
   }
@@ -232,6 +246,7 @@ export class StepGather {
     // Which shard does it claim to answer? Anything not for this run and step is ignored: another run's, or a
     // late one, about an earlier step (from a worker that was cut off and is back; counted).
     const claim = message.header;
+    if (claim.kind === 'release') return this.released(claim, message.gradient.byteLength);
     if (claim.run !== this.ctx.runId || claim.step !== t) {
       if (claim.run === this.ctx.runId && typeof claim.step === 'number' && claim.step < t) this.ctx.counters.late++;
       return;
@@ -306,6 +321,30 @@ export class StepGather {
   }
 
   /**
+   * A lease handed back (LeaseRelease): the lease set ends after this step; the shards of this step that the lease
+   * still owes are computed again (one-step jobs). A release of a set that has ended already changes nothing.
+   */
+  private async released(claim: Record<string, unknown>, trailing: number): Promise<void> {
+    const t = this.plan.globalStep;
+    try {
+      const release = validateLeaseRelease(claim);
+      if (trailing > 0) throw new InvalidMessageError(`lease release with ${trailing} bytes after it`);
+      if (release.run !== this.ctx.runId || !this.ctx.leases?.lease(release.lease)) return;
+      this.ctx.leases.end();
+      if (release.step > t) return; // nothing of this step owed
+      const owed = [...this.pending].filter(([, p]) => p.jobId === release.lease).map(([k]) => k);
+      if (owed.length === 0) return;
+      this.ctx.log(
+        `step ${t}: worker ${JSON.stringify(release.worker.slice(0, 100))} handed lease ${release.lease} back; recomputing shards ${owed.join(', ')}`,
+      );
+      for (const k of owed) await this.again(k);
+    } catch (e) {
+      if (!(e instanceof InvalidMessageError)) throw e;
+      await this.reject(`step ${t}`, e.message);
+    }
+  }
+
+  /**
    * A valid result for shards 0..n of which some are in already (from attempts of their own): it cannot be used
    * (their gradients would count twice). It is counted as a duplicate; the shards still waiting for the job it
    * came from get no other answer from it, so they are computed again.
@@ -348,6 +387,8 @@ export class StepGather {
     const previous = this.pending.get(shard);
     const attempt = (previous?.attempt ?? 0) + 1;
     if (previous) this.superseded.add(previous.jobId);
+    // A lease that failed, lost or misanswered a shard holds none of the next steps: the next step regroups.
+    if (previous && this.ctx.leases?.lease(previous.jobId)) this.ctx.leases.end();
     const job = this.attemptAt(shard, attempt);
     this.pending.set(shard, { attempt, jobId: job.jobId });
     this.ctx.counters.recomputed++;

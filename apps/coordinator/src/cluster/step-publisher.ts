@@ -1,5 +1,8 @@
 import {
   encodeParams,
+  LEASE_JOB_NAME,
+  signLeaseJob,
+  type LeaseJob,
   KEY_TTL_MS,
   shardJobId,
   signShardJob,
@@ -13,6 +16,7 @@ import type { Queue } from 'bullmq';
 import type { GradientCodec } from '@gradq/nn';
 import { keepsResidual, type StepPlan } from '@gradq/train';
 import { GaveUpError } from './gave-up-error.js';
+import type { Lease, LeaseSet } from './lease-book.js';
 import type { ShardResidualKeys } from './shard-residuals.js';
 import type { TensorRetry } from './tensor-retry.js';
 
@@ -32,6 +36,13 @@ export interface RunDescriptor {
 export interface ShardJobSpec {
   name: 'shard';
   data: ShardJob;
+  opts: { jobId: string; removeOnComplete: true; removeOnFail: true };
+}
+
+/** A step lease, as BullMQ's add takes it. */
+export interface LeaseJobSpec {
+  name: typeof LEASE_JOB_NAME;
+  data: LeaseJob;
   opts: { jobId: string; removeOnComplete: true; removeOnFail: true };
 }
 
@@ -84,6 +95,43 @@ export class StepPublisher {
       if (plan.shards[k + count - 1][1] > plan.shards[k][0]) jobs.push(this.job(plan, k, 0, count));
     }
     return jobs;
+  }
+
+  /**
+   * The job of lease `lease` of set `set` (lease-book.ts): its shards over the set's steps [first, end), for a run
+   * of batch `batch` with `shards` shards a step.
+   */
+  leaseJob(set: LeaseSet, lease: Lease, shards: number, batch: number): LeaseJobSpec {
+    const data: LeaseJob = {
+      v: 1, kind: 'lease', run: this.keys.runId, step: set.first, steps: set.end - set.first, shard: lease.shard, count: lease.count,
+      shards, attempt: 0, set: set.set, dataset: this.run.dataset, trainSamples: this.run.trainSamples, seed: this.run.seed, batch,
+      model: this.run.model, shift: this.run.shift, codec: this.run.codec, paramsPrefix: this.keys.paramsPrefix,
+      clockKey: this.keys.clock, resultsKey: this.keys.results,
+    }; // prettier-ignore
+    return {
+      name: LEASE_JOB_NAME,
+      data: this.signer ? signLeaseJob(data, this.signer) : data,
+      opts: { jobId: lease.id, removeOnComplete: true, removeOnFail: true },
+    };
+  }
+
+  /**
+   * A step of leased shards: writes θ_t and announces step t to the holders of lease set `set` (on one connection
+   * in one write: Redis has θ_t before any holder hears of the step; on a Redis Cluster, once θ_t is written), then
+   * adds `leases` (a new set's) to the queue. `params` must not change before this resolves.
+   */
+  async publishLeased(step: number, params: Float32Array, set: number, leases: LeaseJobSpec[]): Promise<void> {
+    const key = this.keys.params(step);
+    const bytes = encodeParams(params, this.signer && { key, signer: this.signer });
+    await this.retry.untilDone(`step ${step}: writing θ`, async () => {
+      const written = Promise.all([
+        this.tensors.set(key, bytes, KEY_TTL_MS),
+        step > 0 ? this.tensors.unlink(this.keys.params(step - 1)) : undefined,
+      ]);
+      if (!this.tensors.ordered) await written;
+      await Promise.all([written, this.tensors.announce(this.keys.clock, step, set, KEY_TTL_MS)]);
+    });
+    if (leases.length > 0) await this.queue.addBulk(leases as unknown as Parameters<typeof this.queue.addBulk>[0]);
   }
 
   /**

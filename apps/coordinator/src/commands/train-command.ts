@@ -76,6 +76,7 @@ export const trainCommand = defineCommand({
         sharedMemory: flags.shm === 'auto',
         secret,
         giveUpMs: flags['give-up-after'] * 1000,
+        leaseSteps: flags['lease-steps'],
         ...(config.sync?.kind === 'local' && {
           rounds: {
             batch: config.batch, shards: config.shards, epochs: config.epochs, replica: replicaSpec(setup),

@@ -1,7 +1,7 @@
 import { type FlagSpecs } from '@gradq/cli';
 import { DEFAULT_MODEL, GRADIENT_CODECS, INIT_SCHEMES, OPTIMIZER_NAMES } from '@gradq/nn';
 import { DATASET_NAMES, MAX_SHIFT } from '@gradq/data';
-import { DEFAULT_QUEUE, DEFAULT_REDIS_URL, SECRET_FILE_FLAG, SHM_BASE } from '@gradq/cluster';
+import { DEFAULT_QUEUE, DEFAULT_REDIS_URL, MAX_LEASE_STEPS, SECRET_FILE_FLAG, SHM_BASE } from '@gradq/cluster';
 
 /** Flags of `gradq train`. The defaults are the README's training command. */
 export const TRAIN_FLAGS = {
@@ -31,6 +31,14 @@ export const TRAIN_FLAGS = {
     default: 600,
     placeholder: 'SECONDS',
     help: 'stop (exit code 4) when a step has had no valid result for SECONDS and no worker is responsive',
+  },
+  'lease-steps': {
+    type: 'int',
+    min: 0,
+    max: MAX_LEASE_STEPS,
+    default: 0,
+    placeholder: 'N',
+    help: 'synchronous steps a worker holds its shards for (a step lease: one BullMQ job, the steps announced on a Redis stream); 0 = about 1 s of steps, at most 64, never past an epoch; 1 = a BullMQ job per step (see README, The cluster)',
   },
   dataset: { type: 'string', choices: DATASET_NAMES, default: 'mnist', help: 'dataset to train on' },
   'data-dir': {

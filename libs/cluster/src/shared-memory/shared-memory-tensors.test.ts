@@ -31,6 +31,13 @@ class FakeStore implements TensorStore {
     const v = this.lists.get(key)?.shift();
     return v === undefined ? null : FakeStore.deliver(v, into);
   }
+  readonly ordered = true;
+  async announce(): Promise<void> {
+    throw new Error('not used here');
+  }
+  async awaitAnnounce(): Promise<null> {
+    return null;
+  }
   async quit(): Promise<void> {
     // nothing to close
   }

@@ -1,6 +1,6 @@
 import { InvalidMessageError } from '../invalid-message-error.js';
 import { SkippedBulk } from '../resp-reply-parser.js';
-import type { TensorStore } from '../tensor-connection.js';
+import type { Announcement, TensorStore } from '../tensor-connection.js';
 import { checkSharedDir, type SharedMemoryDir } from './shm-dir.js';
 import { decodePointer, encodePointer, MAX_POINTER_BYTES, type ShmPointer } from './shm-pointer.js';
 import { readSlot, releaseSlot, SlotWriter } from './shm-slots.js';
@@ -136,6 +136,18 @@ export class SharedMemoryTensors implements TensorStore {
     const pointer = small.pointer(reply);
     if (!pointer) return small.resolve(reply);
     return this.readOwn(pointer, into, '', true);
+  }
+
+  get ordered(): boolean {
+    return this.inner.ordered;
+  }
+
+  announce(clock: string, step: number, lease: number, ttlMs: number): Promise<void> {
+    return this.inner.announce(clock, step, lease, ttlMs);
+  }
+
+  awaitAnnounce(clock: string, afterId: string, blockMs: number, graceMs?: number): Promise<Announcement | null> {
+    return this.inner.awaitAnnounce(clock, afterId, blockMs, graceMs);
   }
 
   quit(): Promise<void> {
