@@ -1,6 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { encodeParams, leaseStepJob, readResultMessage, TensorConnection, type LeaseJob } from '@gradq/cluster';
+import {
+  clockFields,
+  encodeParams,
+  leaseStepJob,
+  MessageSigner,
+  readResultMessage,
+  signLeaseJob,
+  TensorConnection,
+  type LeaseJob,
+} from '@gradq/cluster';
 import { planStep } from '@gradq/data';
 import { Model } from '@gradq/nn';
 import { Redis } from 'ioredis';
@@ -35,6 +44,19 @@ function lease(tag: string, patch: Partial<LeaseJob> = {}): LeaseJob {
   }; // prettier-ignore
 }
 
+/** Adds a clock entry as the coordinator does: step `step` of set `set` (the set's last, with `last`). */
+function announce(c: TensorConnection, job: LeaseJob, step: number, set: number, last = false, signer?: MessageSigner) {
+  return c.announce(job.clockKey, clockFields({ step, set, last }, job.clockKey, signer), 60_000);
+}
+
+/** Waits until the list holds `n` messages. */
+async function untilPushed(key: string, n: number): Promise<void> {
+  for (let i = 0; (await redis.llen(key)) < n; i++) {
+    if (i > 400) throw new Error(`${key}: ${await redis.llen(key)} of ${n} messages`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 async function popAll(key: string): Promise<Array<Record<string, unknown>>> {
   const messages = (await redis.lrangeBuffer(key, 0, -1)).map((m) => readResultMessage(m).header);
   await redis.del(key);
@@ -50,7 +72,7 @@ describe('LeaseHolder', () => {
     const held = holder.hold(job, 'lease-a', new AbortController().signal);
     for (let step = 2; step < 6; step++) {
       await coordinator.set(`${job.paramsPrefix}${step}`, encodeParams(theta(step)), 60_000);
-      await coordinator.announce(job.clockKey, step, 5, 60_000);
+      await announce(coordinator, job, step, 5);
       // The next step is announced once this one's two shards are in (as the coordinator does).
       for (let i = 0; (await redis.llen(job.resultsKey)) < 2 * (step - 1); i++) {
         if (i > 400) throw new Error(`step ${step}: no results`);
@@ -75,7 +97,7 @@ describe('LeaseHolder', () => {
     const theta = encodeParams(new Model(SPEC, { seed: 1 }).params);
     // A holder taking the lease late: steps 2 and 3 were computed by a holder before it; 4 is the one waited for.
     const late = lease('b');
-    for (const step of [2, 3, 4]) await coordinator.announce(late.clockKey, step, 5, 60_000);
+    for (const step of [2, 3, 4]) await announce(coordinator, late, step, 5);
     await coordinator.set(`${late.paramsPrefix}4`, theta, 60_000);
     const holder = new LeaseHolder(new ShardProcessor(connection(), DATA, 'late'), connection());
     const held = holder.hold(late, 'lease-b', new AbortController().signal);
@@ -83,7 +105,7 @@ describe('LeaseHolder', () => {
       if (i > 400) throw new Error('no results');
       await new Promise((r) => setTimeout(r, 5));
     }
-    await coordinator.announce(late.clockKey, 5, 6, 60_000); // a new set from step 5 on
+    await announce(coordinator, late, 5, 6); // a new set from step 5 on
     expect((await held).map((r) => r.step)).toEqual([4, 4]);
     expect(await popAll(late.resultsKey)).toHaveLength(2); // no release: the coordinator ended the lease itself
 
@@ -107,10 +129,93 @@ describe('LeaseHolder', () => {
     expect(await popAll(closed.resultsKey)).toEqual([expect.objectContaining({ kind: 'release', step: 2, lease: 'lease-d' })]);
   });
 
+  it('ends with the last step of its set (computing it if owed), skipping entries that are not the clock’s', async () => {
+    const coordinator = connection();
+    const theta = encodeParams(new Model(SPEC, { seed: 1 }).params);
+    const logged: string[] = [];
+    const job = lease('f');
+    const holder = new LeaseHolder(new ShardProcessor(connection(), DATA, 'f'), connection(), (line) => logged.push(line));
+    const held = holder.hold(job, 'lease-f', new AbortController().signal);
+    await coordinator.set(`${job.paramsPrefix}2`, theta, 60_000);
+    await redis.xadd(job.clockKey, '*', 'step', '3e0', 'set', '5', 'last', '0'); // not an entry: skipped
+    await announce(coordinator, job, 2, 5);
+    await untilPushed(job.resultsKey, 2);
+    // Step 3 announced and, before the holder computed it, its set ended with it: computed, then the lease ends.
+    await coordinator.set(`${job.paramsPrefix}3`, theta, 60_000);
+    await announce(coordinator, job, 3, 5);
+    await announce(coordinator, job, 3, 5, true);
+    expect((await held).map((r) => r.step)).toEqual([2, 2, 3, 3]);
+    expect((await popAll(job.resultsKey)).map((m) => m.kind ?? m.step)).toEqual([2, 2, 3, 3]); // no release
+    expect(logged).toEqual([
+      expect.stringMatching(/^f: lease lease-f: clock entry \S+ \["step","3e0".*: step and set must be whole numbers; ignored$/),
+    ]);
+
+    // Waiting for step 4 when the set ends with step 3: the holder ends at once.
+    const waiting = lease('g');
+    const g = new LeaseHolder(new ShardProcessor(connection(), DATA, 'g'), connection()).hold(
+      waiting,
+      'lease-g',
+      new AbortController().signal,
+    );
+    await coordinator.set(`${waiting.paramsPrefix}3`, theta, 60_000);
+    await announce(coordinator, waiting, 3, 5);
+    await untilPushed(waiting.resultsKey, 2);
+    const t0 = performance.now();
+    await announce(coordinator, waiting, 3, 5, true);
+    expect((await g).map((r) => r.step)).toEqual([3, 3]);
+    expect(performance.now() - t0).toBeLessThan(RELEASE_MS / 2);
+  });
+
+  it('with the run’s secret: computes only steps whose entries it signed, and refuses a forged lease unanswered', async () => {
+    const signer = new MessageSigner(Buffer.from('lease secret'));
+    const coordinator = connection();
+    const job = signLeaseJob(lease('h'), signer);
+    const logged: string[] = [];
+    const processor = new ShardProcessor(connection(), DATA, 'h', () => undefined, signer);
+    const held = new LeaseHolder(processor, connection(), (line) => logged.push(line), signer).hold(
+      job,
+      'lease-h',
+      new AbortController().signal,
+    );
+    const key = `${job.paramsPrefix}2`;
+    await coordinator.set(key, encodeParams(new Model(SPEC, { seed: 1 }).params, { key, signer }), 60_000);
+    await announce(coordinator, job, 2, 6); // unsigned: a forged regrouping (it would end the lease), skipped
+    await announce(coordinator, job, 2, 5, true, signer);
+    expect((await held).map((r) => r.step)).toEqual([2, 2]);
+    expect(logged).toEqual([expect.stringMatching(/not signed with the run’s secret; ignored$/)]);
+    await redis.del(job.resultsKey);
+
+    const forged = { ...job, sig: job.sig?.replace(/^./, (c) => (c === '0' ? '1' : '0')) };
+    await expect(
+      new LeaseHolder(processor, connection(), () => undefined, signer).hold(forged, 'lease-h2', new AbortController().signal),
+    ).rejects.toThrow(/signature/);
+    expect(await redis.llen(job.resultsKey)).toBe(0); // unanswered
+  });
+
+  it('hands a lease that fails back, from the step it failed on (the coordinator recomputes it at once)', async () => {
+    const job = lease('i', { dataset: 'nowhere' });
+    const coordinator = connection();
+    const held = new LeaseHolder(new ShardProcessor(connection(), DATA, 'i'), connection()).hold(
+      job,
+      'lease-i',
+      new AbortController().signal,
+    );
+    await announce(coordinator, job, 3, 5);
+    await expect(held).rejects.toThrow(/dataset "nowhere"/);
+    const pushed = await popAll(job.resultsKey);
+    expect(pushed).toEqual([
+      expect.objectContaining({ step: 3, shard: 1, error: expect.stringMatching(/nowhere/) }),
+      expect.objectContaining({ step: 3, shard: 2, error: expect.stringMatching(/nowhere/) }),
+      { v: 1, kind: 'release', run: 'r1', step: 3, lease: 'lease-i', worker: 'i' },
+    ]);
+  });
+
   it('refuses a lease across an epoch’s end', async () => {
     const holder = new LeaseHolder(new ShardProcessor(connection(), DATA, 'x'), connection());
-    await expect(holder.hold(lease('e', { step: 6, steps: 4 }), 'lease-e', new AbortController().signal)).rejects.toThrow(
+    const job = lease('e', { step: 6, steps: 4 });
+    await expect(holder.hold(job, 'lease-e', new AbortController().signal)).rejects.toThrow(
       /steps \[6, 10\) are not within one epoch of 8 steps/,
     );
+    expect(await popAll(job.resultsKey)).toEqual([expect.objectContaining({ kind: 'release', step: 6, lease: 'lease-e' })]);
   });
 });

@@ -1,4 +1,13 @@
-import { InvalidMessageError, leaseStepJob, type LeaseJob, type ShardResult, type TensorStore } from '@gradq/cluster';
+import {
+  InvalidMessageError,
+  leaseStepJob,
+  readClockEntry,
+  type LeaseJob,
+  type MessageSigner,
+  type ShardResult,
+  type StreamEntry,
+  type TensorStore,
+} from '@gradq/cluster';
 import { planStep, stepsPerEpoch } from '@gradq/data';
 import type { ShardProcessor } from './shard-processor.js';
 
@@ -10,12 +19,53 @@ import type { ShardProcessor } from './shard-processor.js';
 export const RELEASE_MS = 1000;
 /** One wait for the clock blocks at most this long, so that a closing worker hands its lease back soon. */
 const BLOCK_MS = 250;
+/** Refused clock entries a hold logs (more are dropped unlogged: a flood of forged entries must not flood the log). */
+const MAX_LOGGED_REFUSALS = 3;
+
+/** What new clock entries tell the holder of a lease (see clockNews). */
+export interface ClockNews {
+  /** The newest step of the lease announced for its set (undefined: none among the entries). */
+  step?: number;
+  /** The set's last step, when an entry ended the set. */
+  last?: number;
+  /** The lease is over: an entry for a later set of leases, or a step past the lease. */
+  over: boolean;
+  /** Why entries were refused (malformed, or unsigned when the run has a secret); they are skipped. */
+  refused: string[];
+}
 
 /**
- * Holds step leases (lease-job.ts): waits for each step the run's clock announces, computes the lease's shards of
- * it with the processor (the results a one-step job of them would give), and goes on until the lease's last step,
- * a step announced beyond it or for another set of leases, or a release: no step for RELEASE_MS, or the worker
- * closing (`signal`).
+ * What clock entries (oldest first) tell the holder of `job`. A step announced for another set means the
+ * coordinator regrouped from that step on (it has every earlier step's shards): the lease is over, as it is once a
+ * step past its end is announced. Entries before the lease's first step are left out.
+ */
+export function clockNews(entries: readonly StreamEntry[], job: LeaseJob, signer?: MessageSigner): ClockNews {
+  const news: ClockNews = { over: false, refused: [] };
+  const end = job.step + job.steps;
+  for (const e of entries) {
+    let entry;
+    try {
+      entry = readClockEntry(e, job.clockKey, signer);
+    } catch (err) {
+      if (!(err instanceof InvalidMessageError)) throw err;
+      news.refused.push(err.message);
+      continue;
+    }
+    if (entry.step < job.step) continue; // announced before this lease began
+    if (entry.set !== job.set || entry.step >= end) news.over = true;
+    else {
+      news.step = Math.max(news.step ?? entry.step, entry.step);
+      if (entry.last) news.last = Math.min(news.last ?? entry.step, entry.step);
+    }
+  }
+  return news;
+}
+
+/**
+ * Holds step leases (lease-job.ts): waits for each step the run's clock announces (clock-entry.ts), computes the
+ * lease's shards of it with the processor (the results a one-step job of them would give), and goes on until the
+ * lease's last step, the last step of its set (the coordinator ended the set), a step announced beyond it or for
+ * another set of leases, or a release: no step for RELEASE_MS, or the worker closing (`signal`).
  *
  * θ of the step expected next is asked for right behind each wait, on the same connection: Redis holds that GET
  * until the wait is answered, so θ comes back with the announcement instead of one round trip after it.
@@ -24,48 +74,70 @@ export class LeaseHolder {
   constructor(
     private readonly processor: ShardProcessor,
     private readonly tensors: Pick<TensorStore, 'awaitAnnounce'>,
+    private readonly log: (line: string) => void = () => undefined,
+    /** The run's secret: clock entries without its signature are refused. */
+    private readonly signer?: MessageSigner,
   ) {}
 
-  /** Holds lease `job` (BullMQ id `leaseId`) until it ends; resolves to the results pushed, step after step. */
+  /**
+   * Holds lease `job` (BullMQ id `leaseId`) until it ends; resolves to the results pushed, step after step. A lease
+   * that fails is handed back first (so that the coordinator recomputes what it owed at once), unless its signature
+   * is not the run's: a forged lease is refused unanswered, as a forged job is.
+   */
   async hold(job: LeaseJob, leaseId: string, signal: AbortSignal): Promise<ShardResult[]> {
-    this.processor.checkLease(job);
-    const perEpoch = stepsPerEpoch(job.trainSamples, job.batch);
-    const end = job.step + job.steps;
-    if (Math.floor(job.step / perEpoch) !== Math.floor((end - 1) / perEpoch)) {
-      throw new InvalidMessageError(`lease job: steps [${job.step}, ${end}) are not within one epoch of ${perEpoch} steps`);
-    }
+    const secret = this.signer !== undefined;
+    if (secret) this.processor.checkLease(job);
     const results: ShardResult[] = [];
     let next = job.step; // the first step of the lease not computed yet
-    let after = '0'; // the clock's entries seen: none yet (the newest one may be a step to compute now)
-    let lastStepAt = performance.now();
-    let longestGap = 0;
-    while (next < end) {
-      if (signal.aborted) return this.handBack(job, leaseId, next, results);
-      const announced = this.tensors.awaitAnnounce(job.clockKey, after, BLOCK_MS);
-      // No await between the two: the GET follows the XREAD on the connection (see the class comment).
-      const expected = stepJob(job, next);
-      const fetched = after === '0' ? undefined : this.processor.prefetch(expected);
-      const entry = await announced;
-      await fetched;
-      const now = performance.now();
-      if (entry === null) {
-        if (now - lastStepAt > Math.max(RELEASE_MS, 4 * longestGap)) return this.handBack(job, leaseId, next, results);
-        continue;
+    try {
+      if (!secret) this.processor.checkLease(job); // a signed lease here: a failure to report (no secret to check it)
+      const perEpoch = stepsPerEpoch(job.trainSamples, job.batch);
+      const end = job.step + job.steps;
+      if (Math.floor(job.step / perEpoch) !== Math.floor((end - 1) / perEpoch)) {
+        throw new InvalidMessageError(`lease job: steps [${job.step}, ${end}) are not within one epoch of ${perEpoch} steps`);
       }
-      after = entry.id;
-      if (entry.step < job.step) continue; // announced before this lease began (an older entry)
-      if (entry.lease !== job.set) break; // a new set of leases from this step on: this one has ended
-      if (entry.step < next) continue; // computed already
-      if (entry.step >= end) break; // the run is past the lease (others computed its last steps)
-      // A later step than expected: the holder before this one computed up to it (or died on it); the coordinator
-      // waits for the step announced last.
-      next = entry.step;
-      results.push(...(await this.processor.processLeased(next === expected.step ? expected : stepJob(job, next))));
-      next++;
-      longestGap = Math.max(longestGap, now - lastStepAt);
-      lastStepAt = performance.now();
+      let after = '0'; // the clock's entries seen: none yet (the newest one may be a step to compute now)
+      let lastStepAt = performance.now();
+      let longestGap = 0;
+      let refusals = 0;
+      while (next < end) {
+        if (signal.aborted) return await this.handBack(job, leaseId, next, results);
+        const announced = this.tensors.awaitAnnounce(job.clockKey, after, BLOCK_MS);
+        // No await between the two: the GET follows the XREAD on the connection (see the class comment).
+        const expected = stepJob(job, next);
+        const fetched = after === '0' ? undefined : this.processor.prefetch(expected);
+        let entries;
+        try {
+          entries = await announced;
+        } finally {
+          await fetched; // never rejects; awaited so that no fetch is left running into the next job's
+        }
+        const now = performance.now();
+        if (entries === null) {
+          if (now - lastStepAt > Math.max(RELEASE_MS, 4 * longestGap)) return await this.handBack(job, leaseId, next, results);
+          continue;
+        }
+        after = entries[entries.length - 1].id;
+        const news = clockNews(entries, job, this.signer);
+        for (const why of news.refused)
+          if (refusals++ < MAX_LOGGED_REFUSALS) this.log(`${this.processor.name}: lease ${leaseId}: ${why}; ignored`);
+        if (news.over) break;
+        if (news.step !== undefined && news.step >= next) {
+          // A later step than expected: the holder before this one computed up to it (or died on it); the
+          // coordinator waits for the step announced last.
+          next = news.step;
+          results.push(...(await this.processor.processLeased(next === expected.step ? expected : stepJob(job, next))));
+          next++;
+          longestGap = Math.max(longestGap, now - lastStepAt);
+          lastStepAt = performance.now();
+        }
+        if (news.last !== undefined && news.last < next) break; // the set ended with a step computed
+      }
+      return results;
+    } catch (e) {
+      await this.handBack(job, leaseId, next, results).catch(() => undefined);
+      throw e;
     }
-    return results;
   }
 
   /** Hands the lease back from step `step` on (the coordinator leases it again) and ends it. */

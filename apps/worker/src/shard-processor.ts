@@ -137,7 +137,7 @@ export class ShardProcessor {
 
   /**
    * Checks a lease's signature (as process() checks a job's): a lease without it is refused unanswered when this
-   * worker has a secret, and answered with a failure report (by hold's caller) otherwise.
+   * worker has a secret, and handed back (LeaseHolder.hold) otherwise.
    */
   checkLease(job: LeaseJob): void {
     checkLeaseJobSignature(job, this.signer);

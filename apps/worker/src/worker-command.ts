@@ -64,7 +64,7 @@ async function runWorker(flags: ParsedFlags<typeof WORKER_FLAGS>, io: CommandIo)
   const closing = new AbortController();
   const streak = new FailureStreak();
   let failing: WorkerFailingError | undefined;
-  const leases = new LeaseHolder(processor, tensors);
+  const leases = new LeaseHolder(processor, tensors, log, secret?.signer);
   const compute = async (name: string, data: unknown, id: string): Promise<ShardResult[] | RoundResult[]> => {
     try {
       const result =

@@ -5,7 +5,7 @@ import {
   RedisConnectionError,
   RedisReplyError,
   TensorConnection,
-  type Announcement,
+  type StreamEntry,
   type SlotRange,
   type TensorStore,
 } from './tensor-connection.js';
@@ -70,11 +70,11 @@ export class ClusterTensorConnection implements TensorStore {
     return this.route(key, (c) => c.blpop(key, timeoutS, into, graceMs));
   }
 
-  announce(clock: string, step: number, lease: number, ttlMs: number): Promise<void> {
-    return this.route(clock, (c) => c.announce(clock, step, lease, ttlMs));
+  announce(clock: string, fields: readonly string[], ttlMs: number): Promise<void> {
+    return this.route(clock, (c) => c.announce(clock, fields, ttlMs));
   }
 
-  awaitAnnounce(clock: string, afterId: string, blockMs: number, graceMs?: number): Promise<Announcement | null> {
+  awaitAnnounce(clock: string, afterId: string, blockMs: number, graceMs?: number): Promise<StreamEntry[] | null> {
     return this.route(clock, (c) => c.awaitAnnounce(clock, afterId, blockMs, graceMs));
   }
 

@@ -32,6 +32,7 @@ export {
   type LeaseJob,
   type LeaseRelease,
 } from './lease-job.js';
+export { clockFields, readClockEntry, type ClockEntry } from './clock-entry.js';
 export { encodeParams, decodeParamsInto, ParamsFetcher, type ParamsSignature } from './tensor-codec.js';
 export {
   TensorConnection,
@@ -39,7 +40,7 @@ export {
   RedisReplyError,
   type TensorStore,
   type SlotRange,
-  type Announcement,
+  type StreamEntry,
 } from './tensor-connection.js';
 export { ClusterTensorConnection } from './cluster-tensor-connection.js';
 export { RedisDeployment, type RedisTopology } from './redis-deployment.js';

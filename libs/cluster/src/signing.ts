@@ -7,7 +7,7 @@ export const SIGNATURE_BYTES = 32;
  * What a signature vouches for. The kind is signed with the message, so that a signature made for one kind of
  * message (a job, θ, a result) is never valid for another.
  */
-export type SignedKind = 'shard-job' | 'round-job' | 'lease-job' | 'params' | 'result' | 'residual';
+export type SignedKind = 'shard-job' | 'round-job' | 'lease-job' | 'clock' | 'params' | 'result' | 'residual';
 
 /**
  * Signs and checks the messages of a run with the secret that its coordinator and workers share: HMAC-SHA256 over

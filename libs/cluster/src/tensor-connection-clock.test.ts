@@ -22,21 +22,25 @@ function connection(): TensorConnection {
 }
 
 describe('TensorConnection clock', () => {
-  it('announces steps and hands a waiter the newest one after the entry it saw, with its lease set', async () => {
+  it('adds entries and hands a waiter those after the entry it saw, oldest first, with their fields', async () => {
     const clock = `${prefix}a`;
     const coordinator = connection();
     const worker = connection();
     expect(await worker.awaitAnnounce(clock, '0', 50)).toBeNull(); // nothing yet: null after the block
-    await coordinator.announce(clock, 3, 7, 60_000);
-    await coordinator.announce(clock, 4, 7, 60_000);
-    const newest = await worker.awaitAnnounce(clock, '0', 50);
-    expect(newest).toMatchObject({ step: 4, lease: 7 });
+    await coordinator.announce(clock, ['step', '3', 'set', '7'], 60_000);
+    await coordinator.announce(clock, ['step', '4', 'set', '7'], 60_000);
+    const both = await worker.awaitAnnounce(clock, '0', 50);
+    expect(both?.map((e) => e.fields)).toEqual([
+      ['step', '3', 'set', '7'],
+      ['step', '4', 'set', '7'],
+    ]);
     expect(await redis.pttl(clock)).toBeGreaterThan(50_000);
-    // Blocked after the newest entry until the next announcement.
-    const waiting = worker.awaitAnnounce(clock, newest!.id, 2000);
+    // Blocked after the newest entry until the next one.
+    const waiting = worker.awaitAnnounce(clock, both![1].id, 2000);
     await new Promise((r) => setTimeout(r, 30));
-    await coordinator.announce(clock, 5, 8, 60_000);
-    expect(await waiting).toMatchObject({ step: 5, lease: 8 });
+    await coordinator.announce(clock, ['step', '5', 'set', '8'], 60_000);
+    expect((await waiting)?.map((e) => e.fields)).toEqual([['step', '5', 'set', '8']]);
+    await expect(coordinator.announce(clock, ['step'], 60_000)).rejects.toThrow(/1 field names and values/);
   });
 
   it('runs a GET sent behind a blocked wait only once the wait is answered (θ comes with the announcement)', async () => {
@@ -47,15 +51,15 @@ describe('TensorConnection clock', () => {
     const waiting = worker.awaitAnnounce(clock, '0', 2000);
     const fetched = worker.get(key, (length) => new Uint8Array(length)); // no await between: queued behind the XREAD
     await new Promise((r) => setTimeout(r, 30));
-    await Promise.all([coordinator.set(key, Buffer.from('theta nine'), 60_000), coordinator.announce(clock, 9, 0, 60_000)]);
-    expect(await waiting).toMatchObject({ step: 9 });
+    await Promise.all([coordinator.set(key, Buffer.from('theta nine'), 60_000), coordinator.announce(clock, ['step', '9'], 60_000)]);
+    expect((await waiting)?.[0].fields).toEqual(['step', '9']);
     expect(Buffer.from((await fetched) as Uint8Array).toString()).toBe('theta nine');
   });
 
-  it('refuses a clock entry that is not an announcement', async () => {
+  it('hands over any fields as text (their meaning is the reader’s to check) and refuses a wait that never ends', async () => {
     const clock = `${prefix}c`;
-    await redis.xadd(clock, '*', 'step', 'two');
-    await expect(connection().awaitAnnounce(clock, '0', 50)).rejects.toThrow(/Redis XREAD: unexpected reply/);
+    await redis.xadd(clock, '*', 'step', 'two', 'x', '');
+    expect((await connection().awaitAnnounce(clock, '0', 50))?.[0].fields).toEqual(['step', 'two', 'x', '']);
     await expect(connection().awaitAnnounce(clock, '0', 0)).rejects.toThrow(/0 would block for ever/);
   });
 });

@@ -101,36 +101,38 @@ export class TensorConnection {
   }
 
   /**
-   * XADD clock MAXLEN ~ 64 * step <step> lease <lease>, then PEXPIRE clock ttl (pipelined): announces a synchronous
-   * step to the holders of the run's step leases of set `lease` (lease-job.ts).
+   * XADD clock MAXLEN ~ 64 * <fields>, then PEXPIRE clock ttl (pipelined): adds an entry to the run's clock (a
+   * stream: clock-entry.ts says what its fields are).
    */
-  async announce(clock: string, step: number, lease: number, ttlMs: number): Promise<void> {
+  async announce(clock: string, fields: readonly string[], ttlMs: number): Promise<void> {
+    if (fields.length === 0 || fields.length % 2 !== 0) throw new RangeError(`announce: ${fields.length} field names and values`);
     await Promise.all([
-      this.command(['XADD', clock, 'MAXLEN', '~', String(CLOCK_ENTRIES), '*', 'step', String(step), 'lease', String(lease)]),
+      this.command(['XADD', clock, 'MAXLEN', '~', String(CLOCK_ENTRIES), '*', ...fields]),
       this.command(['PEXPIRE', clock, String(ttlMs)]),
     ]);
   }
 
   /**
-   * XREAD BLOCK blockMs STREAMS clock afterId: the newest step announced after the entry `afterId` ('0': any), with
-   * its lease set and its entry's id, or null when none came in blockMs. A command sent after this one on the
-   * connection waits in Redis until this one is answered (so a GET of the θ expected next comes with the announcement).
+   * XREAD BLOCK blockMs STREAMS clock afterId: the entries added after the entry `afterId` ('0': all), oldest
+   * first, each with its fields as text; null when none came in blockMs. A command sent after this one on the
+   * connection waits in Redis until this one is answered (so a GET of the θ expected next comes with the entry).
+   * What the fields say is the caller's to check (anyone who can write to Redis can add an entry).
    */
-  async awaitAnnounce(clock: string, afterId: string, blockMs: number, graceMs = 2000): Promise<Announcement | null> {
+  async awaitAnnounce(clock: string, afterId: string, blockMs: number, graceMs = 2000): Promise<StreamEntry[] | null> {
     if (!(blockMs > 0)) throw new RangeError(`awaitAnnounce: block ${blockMs} ms (0 would block for ever)`);
     const args = ['XREAD', 'BLOCK', String(Math.ceil(blockMs)), 'STREAMS', clock, afterId];
     const reply = await this.command(args, undefined, blockMs + graceMs);
     if (reply === null) return null;
-    const entries = Array.isArray(reply) && Array.isArray(reply[0]) ? reply[0][1] : undefined;
-    const last = Array.isArray(entries) ? entries[entries.length - 1] : undefined;
-    const [id, fields] = Array.isArray(last) ? last : [];
+    const entries = Array.isArray(reply) && reply.length === 1 && Array.isArray(reply[0]) ? reply[0][1] : undefined;
+    if (!Array.isArray(entries) || entries.length === 0) throw unexpected('XREAD', reply);
     const text = (v: RespValue | undefined): string | undefined => (v instanceof Uint8Array ? Buffer.from(v).toString() : undefined);
-    const values = Array.isArray(fields) ? fields.map(text) : [];
-    const step = values[0] === 'step' ? Number(values[1]) : Number.NaN;
-    const lease = values[2] === 'lease' ? Number(values[3]) : Number.NaN;
-    const entry = text(id);
-    if (entry === undefined || ![step, lease].every((v) => Number.isSafeInteger(v) && v >= 0)) throw unexpected('XREAD', reply);
-    return { id: entry, step, lease };
+    return entries.map((entry) => {
+      const [id, fields] = Array.isArray(entry) ? entry : [];
+      const values = Array.isArray(fields) ? fields.map(text) : undefined;
+      const name = text(id);
+      if (name === undefined || values === undefined || values.some((v) => v === undefined)) throw unexpected('XREAD', entry);
+      return { id: name, fields: values as string[] };
+    });
   }
 
   /**
@@ -279,10 +281,10 @@ export class TensorConnection {
 }
 
 /** An entry of a run's clock: step `step` announced to the leases of set `lease`; `id` the stream entry's. */
-export interface Announcement {
+/** An entry of a stream as XREAD gives it: its id and its fields (names and values in turn) as text. */
+export interface StreamEntry {
   id: string;
-  step: number;
-  lease: number;
+  fields: string[];
 }
 
 /** A range of hash slots of a Redis Cluster and the master that serves it. */

@@ -82,6 +82,8 @@ export class ClusterGradientSource implements GradientSource {
   private readonly residuals?: ShardResidualKeys;
   /** Step leases, when the steps are leased (synchronous, no residuals, --lease-steps other than 1). */
   private readonly leases?: { book: LeaseBook; batch: number; perEpoch: number };
+  /** The step begun last (-1: none yet). */
+  private lastStep = -1;
   /** How long the last step took (ms), for the length of the next lease set. */
   private lastStepMs = Number.POSITIVE_INFINITY;
   /** Gradient (local SGD: Δ and state) payload bytes kept, summed over the global steps (for bytes_per_step). */
@@ -157,16 +159,18 @@ export class ClusterGradientSource implements GradientSource {
     const gather = new StepGather(plan, params, sum, this.context);
     try {
       const workers = await untilAborted(this.workers.current(), signal);
-      const group = shardsPerJob(plan.shards.length, workers);
+      this.lastStep = plan.globalStep;
       if (this.leases) {
         const { book, batch, perEpoch } = this.leases;
         const K = plan.shards.length;
-        const { set, made } = book.forStep(plan.globalStep, K, perEpoch, group, this.lastStepMs);
+        const { set, made, replaced } = book.forStep(plan.globalStep, K, perEpoch, workers, this.lastStepMs);
         gather.expectLeased(set);
         const added = made ? set.leases.map((lease) => this.publisher.leaseJob(set, lease, K, batch)) : [];
         await untilAborted(this.publisher.publishLeased(plan.globalStep, params, set.set, added), signal);
+        // The set before this one holds no step any more: a lease of it still queued would only wait for a worker.
+        if (replaced.length > 0) await untilAborted(this.publisher.withdraw(replaced), signal);
       } else {
-        const jobs = this.publisher.firstJobs(plan, group);
+        const jobs = this.publisher.firstJobs(plan, shardsPerJob(plan.shards.length, workers));
         gather.expect(jobs);
         await untilAborted(this.publisher.publish(plan.globalStep, params, jobs), signal);
       }
@@ -274,8 +278,14 @@ export class ClusterGradientSource implements GradientSource {
 
   /** Removes every key of the run (θ, the results list); the queue's jobs were removed as they completed. */
   async close(): Promise<void> {
-    // Leases no worker has taken would wait in the queue for one (a held lease ends once the clock is gone).
-    if (this.leases) await settlesWithin(this.publisher.withdraw(this.leases.book.ids), WITHDRAW_MS).catch(() => false);
+    // The holders of the last lease set end with the last step (clock-entry.ts); leases no worker has taken would
+    // wait in the queue for one.
+    if (this.leases) {
+      const { book } = this.leases;
+      const set = book.end();
+      const ending = set !== undefined && this.lastStep >= 0 ? this.publisher.endLeaseSet(this.lastStep, set) : undefined;
+      await settlesWithin(Promise.all([ending, this.publisher.withdraw(book.ids)]), WITHDRAW_MS).catch(() => false);
+    }
     await deleteKeysWithPrefix(this.redis, this.keys.prefix);
   }
 }

@@ -5,7 +5,7 @@ describe('LeaseBook', () => {
   it('holds the steps of a set with ⌈K/N⌉ shards a lease, never past the epoch, about 1 s of steps', () => {
     const book = new LeaseBook('r1', 0);
     // First step: its duration unknown, a set of one step.
-    const first = book.forStep(0, 4, 100, 4, Number.POSITIVE_INFINITY);
+    const first = book.forStep(0, 4, 100, 1, Number.POSITIVE_INFINITY);
     expect(first.made).toBe(true);
     expect(first.set).toMatchObject({ first: 0, end: 1, leases: [{ shard: 0, count: 4 }] });
     // 100 ms steps: 10 steps a set.
@@ -36,13 +36,33 @@ describe('LeaseBook', () => {
     const a = book.forStep(0, 4, 100, 2, 1).set;
     expect(a.end).toBe(8);
     expect(book.lease(a.leases[1].id)).toEqual(a.leases[1]);
-    const b = book.forStep(1, 4, 100, 4, 1); // a worker left: one lease of 4
-    expect(b.made).toBe(true);
+    const b = book.forStep(1, 4, 100, 1, 1); // a worker left: one lease of 4
+    expect(b).toMatchObject({ made: true, replaced: a.leases.map((l) => l.id) });
     expect(book.lease(a.leases[1].id)).toBeUndefined();
-    expect(book.forStep(2, 4, 100, 4, 1).made).toBe(false);
-    book.end();
-    const c = book.forStep(3, 4, 100, 4, 1);
+    expect(book.forStep(2, 4, 100, 1, 1)).toMatchObject({ made: false, replaced: [] });
+    expect(book.end()).toBe(b.set.set);
+    expect(book.end()).toBeUndefined(); // ended already
+    const c = book.forStep(3, 4, 100, 1, 1);
     expect(c).toMatchObject({ made: true, set: { first: 3, end: 11 } });
     expect(book.ids).toEqual([c.set.leases[0].id]);
+  });
+
+  it('after too many leases for the workers (tooMany), makes sets for the leases that found a holder until the count changes', () => {
+    const book = new LeaseBook('r1', 8);
+    const a = book.forStep(0, 4, 100, 4, 1).set; // four workers counted: four leases of one shard
+    expect(a.leases).toHaveLength(4);
+    book.tooMany(2); // two were held, two left queued when one was handed back
+    book.end();
+    expect(book.forStep(1, 4, 100, 4, 1).set.leases.map((l) => l.count)).toEqual([2, 2]);
+    expect(book.forStep(2, 4, 100, 4, 1).made).toBe(false);
+    // The count changes (a worker joined): leases for the count again.
+    expect(book.forStep(3, 4, 100, 3, 1).set.leases.map((l) => l.count)).toEqual([2, 2]);
+    expect(book.forStep(4, 4, 100, 4, 1).set.leases.map((l) => l.count)).toEqual([1, 1, 1, 1]);
+    // No count yet (0): as many leases as the cap, once one was handed back with others queued.
+    const fresh = new LeaseBook('r2', 8);
+    fresh.forStep(0, 4, 100, 0, 1);
+    fresh.tooMany(1);
+    fresh.end();
+    expect(fresh.forStep(1, 4, 100, 0, 1).set.leases.map((l) => l.count)).toEqual([4]);
   });
 });

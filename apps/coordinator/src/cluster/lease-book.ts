@@ -1,4 +1,5 @@
 import { leaseJobId } from '@gradq/cluster';
+import { shardsPerJob } from './job-grouping.js';
 
 /** Auto lease length: about this long a set, from the last step's duration (see LeaseBook.forStep). */
 export const LEASE_TARGET_MS = 1000;
@@ -31,9 +32,11 @@ export interface LeaseSet {
  * them would be computed.
  */
 export class LeaseBook {
-  private current: (LeaseSet & { group: number }) | undefined;
+  private held: (LeaseSet & { group: number; workers: number }) | undefined;
   private ended = false;
   private sets = 0;
+  /** Workers to lease for while the count is `counted`: fewer, after a hand-back while leases were left untaken. */
+  private cap: { counted: number; workers: number } | undefined;
 
   /** `runId`: the run's; `maxSteps`: steps a set holds at most (0: auto, about LEASE_TARGET_MS of steps). */
   constructor(
@@ -42,37 +45,67 @@ export class LeaseBook {
   ) {}
 
   /**
-   * The set that holds step `step` of a step of `shards` shards, `perEpoch` steps an epoch, `shardsPerJob` shards a
-   * group (⌈K/N⌉), the last step having taken `stepMs`; `made` when it is new (its leases are to be added).
+   * The set that holds step `step` of a step of `shards` shards, `perEpoch` steps an epoch, `workers` workers
+   * counted (⌈K/N⌉ shards a lease), the last step having taken `stepMs`; `made` when it is new (its leases are to
+   * be added), and then `replaced`: the job ids of the set before it, whose leases no holder needs any more (those
+   * still queued are to be withdrawn).
    */
-  forStep(step: number, shards: number, perEpoch: number, shardsPerJob: number, stepMs: number): { set: LeaseSet; made: boolean } {
-    const held = this.current;
-    if (held && !this.ended && step >= held.first && step < held.end && held.group === shardsPerJob) return { set: held, made: false };
+  forStep(
+    step: number,
+    shards: number,
+    perEpoch: number,
+    workers: number,
+    stepMs: number,
+  ): { set: LeaseSet; made: boolean; replaced: string[] } {
+    if (this.cap && this.cap.counted !== workers) this.cap = undefined; // a worker joined or left: count again
+    const group = shardsPerJob(shards, this.cap?.workers ?? workers);
+    const held = this.held;
+    if (held && !this.ended && step >= held.first && step < held.end && held.group === group)
+      return { set: held, made: false, replaced: [] };
     const epochEnd = (Math.floor(step / perEpoch) + 1) * perEpoch;
     const wanted =
       this.maxSteps > 0 ? this.maxSteps : Math.min(AUTO_LEASE_STEPS, Math.max(1, Math.floor(LEASE_TARGET_MS / Math.max(stepMs, 1e-3))));
     const set = this.sets++;
     const leases: Lease[] = [];
-    for (let k = 0; k < shards; k += shardsPerJob) {
-      leases.push({ id: leaseJobId(this.runId, step, k, set), shard: k, count: Math.min(shardsPerJob, shards - k) });
+    for (let k = 0; k < shards; k += group) {
+      leases.push({ id: leaseJobId(this.runId, step, k, set), shard: k, count: Math.min(group, shards - k) });
     }
-    this.current = { set, first: step, end: Math.min(epochEnd, step + wanted), leases, group: shardsPerJob };
+    this.held = { set, first: step, end: Math.min(epochEnd, step + wanted), leases, group, workers };
     this.ended = false;
-    return { set: this.current, made: true };
+    return { set: this.held, made: true, replaced: held?.leases.map((l) => l.id) ?? [] };
+  }
+
+  /** The set made last (after end() too: its leases may still be handed back). */
+  get current(): LeaseSet | undefined {
+    return this.held;
   }
 
   /** The lease of the current set with job id `id`, if there is one. */
   lease(id: string): Lease | undefined {
-    return this.current?.leases.find((l) => l.id === id);
+    return this.held?.leases.find((l) => l.id === id);
   }
 
-  /** The current set ends after the step in progress: the next step makes a new one. */
-  end(): void {
+  /**
+   * The current set ends after the step in progress: the next step makes a new one. Returns the set's number when
+   * this ended it (undefined when it had ended already), for the clock entry that tells its holders.
+   */
+  end(): number | undefined {
+    if (this.held === undefined || this.ended) return undefined;
     this.ended = true;
+    return this.held.set;
+  }
+
+  /**
+   * Only `holding` of the current set's leases found a holder while another was handed back: the worker count is
+   * too high (a worker gone whose connection lingers, one busy elsewhere). Until the count changes, sets are made for
+   * that many workers, so that no lease waits for a worker that will not come.
+   */
+  tooMany(holding: number): void {
+    if (this.held) this.cap = { counted: this.held.workers, workers: Math.max(1, holding) };
   }
 
   /** The job ids of the current set's leases (to withdraw those still queued when the run ends). */
   get ids(): string[] {
-    return this.current?.leases.map((l) => l.id) ?? [];
+    return this.held?.leases.map((l) => l.id) ?? [];
   }
 }

@@ -114,9 +114,9 @@ function harness(sizes: number[], giveUpMs = 600_000, codec: GradientCodec = 'no
       .map((j) => j.id ?? '')
       .filter((id) => id.startsWith(`${runId}.`))
       .sort();
-  /** Publishes the step as leased (one lease set of `group` shards a lease, its leases added) and returns its gather. */
-  const startLeased = async (book: LeaseBook, group: number) => {
-    const { set } = book.forStep(plan.globalStep, sizes.length, 100, group, 1);
+  /** Publishes the step as leased (a lease set for `workers` workers, its leases added) and returns its gather. */
+  const startLeased = async (book: LeaseBook, workers: number) => {
+    const { set } = book.forStep(plan.globalStep, sizes.length, 100, workers, 1);
     ctx.leases = book;
     const gather = new StepGather(plan, THETA, sum, ctx);
     gather.expectLeased(set);
@@ -427,23 +427,36 @@ describe('StepGather', () => {
     const collected = gather.collect();
     const [first, second] = set.leases;
     await h.push(encodeResultMessage(h.result(0, { through: 1, count: 6 }), Float32Array.from(sumOf([0, 1]))));
+    // A release from before the set's first step (4) is not this set's: rejected.
+    await h.push(encodeResultMessage({ v: 1, kind: 'release', run: h.runId, step: 3, lease: second.id, worker: 'stale' }));
+    await waitFor('the stale release rejected', async () => h.counters.rejected === 1);
+    expect(await redis.xlen(h.keys.clock)).toBe(1); // and its holders were told nothing
     // The second lease's holder hands it back (step 4 on): shards 2 and 3 become one-step jobs, attempt 1.
     const release = { v: 1 as const, kind: 'release' as const, run: h.runId, step: 4, lease: second.id, worker: 'idle' };
     await h.push(encodeResultMessage(release));
     await waitFor('shards 2 and 3 added again', async () => (await h.waitingJobs()).some((id) => id.endsWith('.4.3.1')));
     expect(h.log).toEqual([
+      expect.stringMatching(/^step 4: result rejected \(release of lease \S+ from step 3, before its first step 4\)$/),
       expect.stringMatching(
         new RegExp(`^step 4: worker "idle" handed lease ${second.id.replace(/\./g, '\\.')} back; recomputing shards 2, 3$`),
       ),
+    ]);
+    // The set's holders are told it ends with step 4 (clock-entry.ts).
+    const entries = await redis.xrange(h.keys.clock, '-', '+');
+    expect(entries.map(([, fields]) => fields)).toEqual([
+      ['step', '4', 'set', String(set.set), 'last', '0'],
+      ['step', '4', 'set', String(set.set), 'last', '1'],
     ]);
     await h.push(encodeResultMessage(h.result(2, { attempt: 1 }), GRADS[2]), encodeResultMessage(h.result(3, { attempt: 1 }), GRADS[3]));
     await collected;
     await gather.finish();
     expect(Array.from(h.sum)).toEqual(sumOf([0, 1, 2, 3]));
-    expect(h.counters).toMatchObject({ recomputed: 2, rejected: 0 });
-    // The set has ended: the next step makes a new one; a release of the old set changes nothing.
+    expect(h.counters).toMatchObject({ recomputed: 2, rejected: 1 });
+    // The set has ended: the next step makes a new one, for one worker (the first lease was still queued when the
+    // second was handed back: LeaseBook.tooMany); a release of the old set changes nothing.
     expect(book.lease(first.id)).toEqual(first);
-    expect(book.forStep(5, 4, 100, 2, 1).made).toBe(true);
+    const next = book.forStep(5, 4, 100, 2, 1);
+    expect(next).toMatchObject({ made: true, set: { leases: [{ shard: 0, count: 4 }] } });
     expect(book.lease(first.id)).toBeUndefined();
     await queue.remove(first.id);
     await queue.remove(second.id).catch(() => 0);

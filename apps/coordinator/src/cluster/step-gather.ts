@@ -322,15 +322,25 @@ export class StepGather {
 
   /**
    * A lease handed back (LeaseRelease): the lease set ends after this step; the shards of this step that the lease
-   * still owes are computed again (one-step jobs). A release of a set that has ended already changes nothing.
+   * still owes are computed again (one-step jobs). A release of a set that has ended already changes nothing. When
+   * leases of the set are still queued as one is handed back, the worker count was too high: the next sets are
+   * made for the leases that found a holder (LeaseBook.tooMany).
    */
   private async released(claim: Record<string, unknown>, trailing: number): Promise<void> {
     const t = this.plan.globalStep;
     try {
       const release = validateLeaseRelease(claim);
       if (trailing > 0) throw new InvalidMessageError(`lease release with ${trailing} bytes after it`);
-      if (release.run !== this.ctx.runId || !this.ctx.leases?.lease(release.lease)) return;
-      this.ctx.leases.end();
+      const book = this.ctx.leases;
+      const set = book?.current;
+      if (release.run !== this.ctx.runId || !book || !set || !book.lease(release.lease)) return;
+      if (release.step < set.first) {
+        throw new InvalidMessageError(`release of lease ${release.lease} from step ${release.step}, before its first step ${set.first}`);
+      }
+      let queued = 0;
+      for (const lease of set.leases) if (lease.id !== release.lease && (await this.queued(lease.id))) queued++;
+      if (queued > 0) book.tooMany(set.leases.length - queued);
+      await this.endLeases();
       if (release.step > t) return; // nothing of this step owed
       const owed = [...this.pending].filter(([, p]) => p.jobId === release.lease).map(([k]) => k);
       if (owed.length === 0) return;
@@ -342,6 +352,15 @@ export class StepGather {
       if (!(e instanceof InvalidMessageError)) throw e;
       await this.reject(`step ${t}`, e.message);
     }
+  }
+
+  /**
+   * Ends the current lease set with this step (LeaseBook.end), telling its holders on the clock: they compute this
+   * step if they owe it and end, free for the jobs that recompute what the set will not.
+   */
+  private async endLeases(): Promise<void> {
+    const set = this.ctx.leases?.end();
+    if (set !== undefined) await this.ctx.publisher.endLeaseSet(this.plan.globalStep, set).catch(() => undefined);
   }
 
   /**
@@ -388,7 +407,7 @@ export class StepGather {
     const attempt = (previous?.attempt ?? 0) + 1;
     if (previous) this.superseded.add(previous.jobId);
     // A lease that failed, lost or misanswered a shard holds none of the next steps: the next step regroups.
-    if (previous && this.ctx.leases?.lease(previous.jobId)) this.ctx.leases.end();
+    if (previous && this.ctx.leases?.lease(previous.jobId)) await this.endLeases();
     const job = this.attemptAt(shard, attempt);
     this.pending.set(shard, { attempt, jobId: job.jobId });
     this.ctx.counters.recomputed++;

@@ -1,4 +1,5 @@
 import {
+  clockFields,
   encodeParams,
   LEASE_JOB_NAME,
   signLeaseJob,
@@ -129,9 +130,22 @@ export class StepPublisher {
         step > 0 ? this.tensors.unlink(this.keys.params(step - 1)) : undefined,
       ]);
       if (!this.tensors.ordered) await written;
-      await Promise.all([written, this.tensors.announce(this.keys.clock, step, set, KEY_TTL_MS)]);
+      await Promise.all([written, this.announce(step, set, false)]);
     });
     if (leases.length > 0) await this.queue.addBulk(leases as unknown as Parameters<typeof this.queue.addBulk>[0]);
+  }
+
+  /**
+   * Tells the holders of lease set `set` that it ends with step `step` (clock-entry.ts: they compute the step if
+   * they owe it, then end their leases): a lease of it was handed back or lost, or the run ended. Once, without
+   * retrying: holders that miss it hand their leases back when no step comes.
+   */
+  async endLeaseSet(step: number, set: number): Promise<void> {
+    await this.announce(step, set, true);
+  }
+
+  private announce(step: number, set: number, last: boolean): Promise<void> {
+    return this.tensors.announce(this.keys.clock, clockFields({ step, set, last }, this.keys.clock, this.signer), KEY_TTL_MS);
   }
 
   /**

@@ -1,6 +1,6 @@
 import { InvalidMessageError } from '../invalid-message-error.js';
 import { SkippedBulk } from '../resp-reply-parser.js';
-import type { Announcement, TensorStore } from '../tensor-connection.js';
+import type { StreamEntry, TensorStore } from '../tensor-connection.js';
 import { checkSharedDir, type SharedMemoryDir } from './shm-dir.js';
 import { decodePointer, encodePointer, MAX_POINTER_BYTES, type ShmPointer } from './shm-pointer.js';
 import { readSlot, releaseSlot, SlotWriter } from './shm-slots.js';
@@ -142,11 +142,11 @@ export class SharedMemoryTensors implements TensorStore {
     return this.inner.ordered;
   }
 
-  announce(clock: string, step: number, lease: number, ttlMs: number): Promise<void> {
-    return this.inner.announce(clock, step, lease, ttlMs);
+  announce(clock: string, fields: readonly string[], ttlMs: number): Promise<void> {
+    return this.inner.announce(clock, fields, ttlMs);
   }
 
-  awaitAnnounce(clock: string, afterId: string, blockMs: number, graceMs?: number): Promise<Announcement | null> {
+  awaitAnnounce(clock: string, afterId: string, blockMs: number, graceMs?: number): Promise<StreamEntry[] | null> {
     return this.inner.awaitAnnounce(clock, afterId, blockMs, graceMs);
   }
 
