@@ -11,10 +11,11 @@ import {
   type LeaseJob,
 } from '@gradq/cluster';
 import { planStep } from '@gradq/data';
-import { Model } from '@gradq/nn';
+import { addInto, Model, paramsDigest } from '@gradq/nn';
+import { makeReplicaFrom, replicaSpecFor } from '@gradq/train';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { LeaseHolder, RELEASE_MS } from './lease-holder.js';
+import { LeaseHolder, RELEASE_MS, STEPPING_LEAD } from './lease-holder.js';
 import { ShardProcessor } from './shard-processor.js';
 
 const DATA = fileURLToPath(new URL('../../../../shared/data', import.meta.url));
@@ -38,9 +39,10 @@ function connection(): TensorConnection {
 /** Shards 1..2 of 3, steps [2, 6) of an epoch of 8 steps (512 samples, batch 64), set 5. */
 function lease(tag: string, patch: Partial<LeaseJob> = {}): LeaseJob {
   return {
-    v: 1, kind: 'lease', run: 'r1', step: 2, steps: 4, shard: 1, count: 2, shards: 3, attempt: 0, set: 5, dataset: 'mnist',
+    v: 2, kind: 'lease', run: 'r1', step: 2, steps: 4, shard: 1, count: 2, shards: 3, attempt: 0, set: 5, dataset: 'mnist',
     trainSamples: 512, seed: 7, batch: 64, model: SPEC, shift: 0, codec: 'none', paramsPrefix: `${prefix}${tag}:params:`,
-    clockKey: `${prefix}${tag}:clock`, resultsKey: `${prefix}${tag}:results`, ...patch,
+    clockKey: `${prefix}${tag}:clock`, resultsKey: `${prefix}${tag}:results`, stepping: false, stateKey: '', stateBuffers: 0,
+    stateT: 0, optimizer: 'adam', lr: 0.01, schedule: 'cosine', warmup: 0, momentum: 0.9, weightDecay: 0, epochs: 1, ...patch,
   }; // prettier-ignore
 }
 
@@ -208,6 +210,49 @@ describe('LeaseHolder', () => {
       expect.objectContaining({ step: 3, shard: 2, error: expect.stringMatching(/nowhere/) }),
       { v: 1, kind: 'release', run: 'r1', step: 3, lease: 'lease-i', worker: 'i' },
     ]);
+  });
+
+  it('a stepping lease: steps θ itself, STEPPING_LEAD steps ahead, giving the results one-step jobs give from the coordinator’s θ', async () => {
+    const job = lease('s', { stepping: true, shard: 0, count: 3, stateKey: `${prefix}s:optimizer:2`, stateBuffers: 2, stateT: 2 });
+    const coordinator = connection();
+    // The coordinator's side: θ_2 and the Adam state at step 2, written as the coordinator writes them.
+    const { model, optimizer } = makeReplicaFrom(replicaSpecFor(job));
+    model.params.set(new Model(SPEC, { seed: 3 }).params);
+    const n = model.params.length;
+    const state = Float32Array.from({ length: 2 * n }, (_, i) => (i < n ? Math.sin(i) * 1e-3 : Math.abs(Math.cos(i)) * 1e-6));
+    optimizer.setState({ name: 'adam', hyper: optimizer.hyper, t: 2, buffers: [state.slice(0, n), state.slice(n)] });
+    await coordinator.set(`${job.paramsPrefix}2`, encodeParams(model.params), 60_000);
+    await coordinator.set(job.stateKey, encodeParams(state), 60_000);
+    const held = new LeaseHolder(new ShardProcessor(connection(), DATA, 'stepper'), connection()).hold(job, 'lease-s', new AbortController().signal);
+    await announce(coordinator, job, 2, 5);
+    // Steps 2, 3 and 4 without another announcement (θ_3, θ_4 are never written), then a wait for step 3's.
+    await untilPushed(job.resultsKey, 1 + STEPPING_LEAD);
+    await new Promise((r) => setTimeout(r, 150));
+    expect(await redis.llen(job.resultsKey)).toBe(1 + STEPPING_LEAD);
+    await announce(coordinator, job, 3, 5);
+    const results = await held;
+    expect(results.map((r) => [r.step, r.shard, r.through])).toEqual([[2, 0, 2], [3, 0, 2], [4, 0, 2], [5, 0, 2]]); // prettier-ignore
+    const pushed = (await redis.lrangeBuffer(job.resultsKey, 0, -1)).map((m) => readResultMessage(m));
+    await redis.del(job.resultsKey);
+    // Each step as the coordinator takes it: the θ it was computed from is the coordinator's θ_t (digest), its sum
+    // is what a one-step job of the three shards computes from θ_t, and θ_t+1 is θ_t stepped by 0 + that sum.
+    const sum = optimizer.gradientSum();
+    for (const [i, { header, gradient }] of pushed.entries()) {
+      const step = 2 + i;
+      expect(header).toMatchObject({ step, params: paramsDigest(model.params) });
+      await coordinator.set(`${job.paramsPrefix}${step}`, encodeParams(model.params), 60_000);
+      const plan = planStep(512, 64, 3, step);
+      const processor = new ShardProcessor(connection(), DATA, 'direct');
+      const direct = await processor.processLeased(leaseStepJob(job, step, plan.epoch, plan.shards));
+      await processor.flush();
+      const [message] = (await redis.lrangeBuffer(job.resultsKey, 0, -1)).map((m) => readResultMessage(m));
+      await redis.del(job.resultsKey);
+      expect(direct).toHaveLength(1);
+      expect(Buffer.from(gradient).equals(Buffer.from(message.gradient)), `step ${step}: the same bits as a one-step job`).toBe(true);
+      sum.fill(0);
+      addInto(sum, new Float32Array(new Uint8Array(gradient).buffer));
+      optimizer.step(model.params, sum, plan.batchSize);
+    }
   });
 
   it('refuses a lease across an epoch’s end', async () => {

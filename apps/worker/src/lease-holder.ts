@@ -19,6 +19,12 @@ import type { ShardProcessor } from './shard-processor.js';
 export const RELEASE_MS = 1000;
 /** One wait for the clock blocks at most this long, so that a closing worker hands its lease back soon. */
 const BLOCK_MS = 250;
+/**
+ * A stepping lease's holder computes step t once step t - STEPPING_LEAD is announced: with 2, the announcement it
+ * needs is normally there by the time it asks (the coordinator has had a whole step to answer the result before),
+ * so it neither waits nor idles; results at most this many steps ahead are wasted when the set ends.
+ */
+export const STEPPING_LEAD = 2;
 /** Refused clock entries a hold logs (more are dropped unlogged: a flood of forged entries must not flood the log). */
 const MAX_LOGGED_REFUSALS = 3;
 
@@ -123,6 +129,10 @@ export class LeaseHolder {
           if (refusals++ < MAX_LOGGED_REFUSALS) this.log(`${this.processor.name}: lease ${leaseId}: ${why}; ignored`);
         if (news.over) break;
         if (news.step !== undefined && news.step >= next) {
+          // A stepping lease from its first step on (not taken late, not ending with it): θ is stepped here.
+          if (job.stepping && news.step === job.step && news.last === undefined) {
+            return await this.step(job, leaseId, signal, after, results);
+          }
           // A later step than expected: the holder before this one computed up to it (or died on it); the
           // coordinator waits for the step announced last.
           next = news.step;
@@ -138,6 +148,64 @@ export class LeaseHolder {
       await this.handBack(job, leaseId, next, results).catch(() => undefined);
       throw e;
     }
+  }
+
+  /**
+   * The rest of stepping lease `job` (lease-job.ts), from its first step, announced: each step is computed from
+   * this holder's θ as soon as the step STEPPING_LEAD before it is announced for the set, so up to that many steps
+   * ahead of the coordinator, which meanwhile gathers and checks the results before it and steps its own θ; θ is
+   * stepped here by the same update (ShardProcessor.processStepping), so that no step waits for θ from the
+   * coordinator. The clock is read without blocking as each step's compute starts (the answer waits in the socket
+   * until the step is done), and waited on only when the coordinator is that far behind. The lease ends as another
+   * one does (its last step, its set's, another set or a release), or when a sum is not finite. `after`: the
+   * clock's entries seen.
+   */
+  private async step(job: LeaseJob, leaseId: string, signal: AbortSignal, after: string, results: ShardResult[]): Promise<ShardResult[]> {
+    const stepper = await this.processor.startStepping(job);
+    const end = job.step + job.steps;
+    const clock = { announced: job.step, last: undefined as number | undefined, over: false, after, refusals: 0 };
+    const absorb = (entries: StreamEntry[] | null): void => {
+      if (entries === null) return;
+      clock.after = entries[entries.length - 1].id;
+      const news = clockNews(entries, job, this.signer);
+      clock.refusals = this.logRefusals(leaseId, news, clock.refusals);
+      clock.over ||= news.over;
+      if (news.step !== undefined) clock.announced = Math.max(clock.announced, news.step);
+      if (news.last !== undefined) clock.last = Math.min(clock.last ?? news.last, news.last);
+    };
+    let reading: Promise<StreamEntry[] | null> | undefined; // the read sent with the last step's compute
+    let lastStepAt = performance.now();
+    let longestGap = 0;
+    for (let t = job.step; t < end; t++) {
+      if (reading) absorb(await reading);
+      reading = undefined;
+      while (!clock.over && clock.announced < t - STEPPING_LEAD && (clock.last === undefined || clock.last >= t)) {
+        if (signal.aborted) return await this.handBack(job, leaseId, t, results);
+        const entries = await this.tensors.awaitAnnounce(job.clockKey, clock.after, BLOCK_MS);
+        if (entries === null && performance.now() - lastStepAt > Math.max(RELEASE_MS, 4 * longestGap)) {
+          return await this.handBack(job, leaseId, t, results);
+        }
+        absorb(entries);
+      }
+      if (clock.over || (clock.last !== undefined && t > clock.last)) break;
+      if (signal.aborted) return await this.handBack(job, leaseId, t, results);
+      reading = this.tensors.awaitAnnounce(job.clockKey, clock.after, 0);
+      const update = t + 1 < end && (clock.last === undefined || t < clock.last);
+      const stepped = await this.processor.processStepping(stepJob(job, t), stepper, update);
+      results.push(...stepped.results);
+      if (!stepped.updated) break;
+      const now = performance.now();
+      longestGap = Math.max(longestGap, now - lastStepAt);
+      lastStepAt = now;
+    }
+    await reading?.catch(() => null); // no read left running into the next job
+    return results;
+  }
+
+  /** Logs the first MAX_LOGGED_REFUSALS refused clock entries of a hold; returns the count so far. */
+  private logRefusals(leaseId: string, news: ClockNews, refusals: number): number {
+    for (const why of news.refused) if (refusals++ < MAX_LOGGED_REFUSALS) this.log(`${this.processor.name}: lease ${leaseId}: ${why}; ignored`);
+    return refusals;
   }
 
   /** Hands the lease back from step `step` on (the coordinator leases it again) and ends it. */

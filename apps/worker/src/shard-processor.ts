@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { addInto, encodedGradientBytes, Model } from '@gradq/nn';
+import { addInto, encodedGradientBytes, firstNonFinite, Model, paramsDigest, type Optimizer } from '@gradq/nn';
 import { InputError } from '@gradq/cli';
 import { DATASET_NAMES, epochOrder, getDatasetInfo, limitSamples, loadSplit, stepsPerEpoch, type Split } from '@gradq/data';
 import { RoundReplicas } from './round-replicas.js';
@@ -44,6 +44,24 @@ interface Prepared {
   model: Model;
   /** Milliseconds spent fetching θ for the job: reported with its first shard, 0 with the others. */
   fetchMs: number;
+}
+
+/**
+ * A stepping lease's model and optimizer (lease-job.ts): θ is the model's parameters, stepped by the optimizer after
+ * each step's sum as the coordinator steps its own.
+ */
+export interface Stepper {
+  model: Model;
+  optimizer: Optimizer;
+}
+
+/** A model of its own to compute with (a stepping lease's), instead of one holding a θ fetched for the job. */
+interface OwnModel {
+  model: Model;
+  /** Where the job's shards are summed (all of them, from zero: a stepping lease's job is shards 0..K-1). */
+  sum: Float32Array;
+  /** paramsDigest of the model's θ, for the result. */
+  digest: string;
 }
 
 /** Models a processor keeps (see model()). */
@@ -136,6 +154,42 @@ export class ShardProcessor {
   }
 
   /**
+   * The start of stepping lease `job`: the model and optimizer of its ReplicaSpec, with θ of its first step and the
+   * optimizer state the coordinator wrote for it (both fetched, and checked as every θ is).
+   */
+  async startStepping(job: LeaseJob): Promise<Stepper> {
+    const spec = replicaSpecFor(job);
+    const replica = badJobIfInputError(() => this.replicas.get(spec));
+    const { model, optimizer } = replica;
+    if (job.stateBuffers !== optimizer.stateBuffers) {
+      throw new InvalidMessageError(`lease job: ${job.stateBuffers} state buffers, a ${optimizer.name} optimizer keeps ${optimizer.stateBuffers}`);
+    }
+    const n = model.params.length;
+    await this.params.fetchInto(`${job.paramsPrefix}${job.step}`, model.params);
+    if (replica.state.length !== job.stateBuffers * n) replica.state = new Float32Array(job.stateBuffers * n);
+    if (job.stateBuffers > 0) await this.params.fetchInto(job.stateKey, replica.state);
+    const buffers = Array.from({ length: job.stateBuffers }, (_, i) => replica.state.subarray(i * n, (i + 1) * n));
+    optimizer.setState({ name: optimizer.name, hyper: optimizer.hyper, t: job.stateT, buffers });
+    replica.paramsKey = ''; // the model's θ is the lease's now, not a round's
+    return { model, optimizer };
+  }
+
+  /**
+   * One step of a stepping lease (`job`: leaseStepJob of its shards 0..K-1) from the stepper's θ: the result a
+   * one-step job of those shards gives, with θ's digest (the coordinator checks it against its own θ of the step);
+   * then, when `update`, θ and the optimizer stepped by the sum as the coordinator steps them. No update when the sum
+   * is not finite (the coordinator stops the run there): `updated` says whether θ moved on.
+   */
+  async processStepping(job: ShardJob, stepper: Stepper, update: boolean): Promise<{ results: ShardResult[]; updated: boolean }> {
+    const { model, optimizer } = stepper;
+    const sum = optimizer.gradientSum();
+    const results = await this.compute(job, () => undefined, { model, sum, digest: paramsDigest(model.params) });
+    if (!update || firstNonFinite(sum) >= 0) return { results, updated: false };
+    optimizer.step(model.params, sum, job.end - job.start);
+    return { results, updated: true };
+  }
+
+  /**
    * Checks a lease's signature (as process() checks a job's): a lease without it is refused unanswered when this
    * worker has a secret, and handed back (LeaseHolder.hold) otherwise.
    */
@@ -167,12 +221,13 @@ export class ShardProcessor {
   }
 
   /** A job's shards (see process), after `check` (which throws for a job to answer with failure reports). */
-  private async compute(job: ShardJob, check: () => void): Promise<ShardResult[]> {
+  private async compute(job: ShardJob, check: () => void, own?: OwnModel): Promise<ShardResult[]> {
     const shards = jobShards(job).filter((s) => s.end > s.start);
     const results: ShardResult[] = [];
     try {
       check();
-      const prepared = await this.prepare(job);
+      const prepared = await this.prepare(job, own?.model);
+      if (own) return [await this.computePrefix(job, prepared, shards, own.sum, own.digest)];
       // A compressed shard is encoded with its own residual: shards are never summed ahead then.
       if (job.shard === 0 && shards.length > 1 && job.codec === 'none') return [await this.computePrefix(job, prepared, shards)];
       for (const shard of shards) {
@@ -301,19 +356,19 @@ export class ShardProcessor {
    * What the job names (a dataset, a sample count, a model) that cannot be had is the job's fault, an
    * InvalidMessageError; what fails here (reading the dataset files, memory) is the worker's.
    */
-  private async prepare(job: ShardJob): Promise<Prepared> {
+  private async prepare(job: ShardJob, own?: Model): Promise<Prepared> {
     if (!(DATASET_NAMES as readonly string[]).includes(job.dataset)) {
       throw new InvalidMessageError(`shard job: dataset ${JSON.stringify(job.dataset)} is not one of ${DATASET_NAMES.join(', ')}`);
     }
     const full = await this.trainSplit(job.dataset);
     const train = badJobIfInputError(() => limitSamples(full, job.trainSamples, { samples: `training samples of ${job.dataset}` }));
-    const entry = badJobIfInputError(() => this.model(job.model));
-    const { model } = entry;
+    const entry = own ? undefined : badJobIfInputError(() => this.model(job.model));
+    const model = own ?? (entry as { model: Model }).model;
     const classes = getDatasetInfo(job.dataset).classNames.length;
     badJobIfInputError(() => checkModelFits(model, { name: job.dataset, rows: train.rows, cols: train.cols, classes }));
-    // Fetch θ unless this model already holds that version.
+    // Fetch θ unless this model already holds that version (or holds a θ of its own).
     const t0 = performance.now();
-    if (entry.paramsKey !== job.paramsKey) {
+    if (entry && entry.paramsKey !== job.paramsKey) {
       entry.paramsKey = '';
       await this.params.fetchInto(job.paramsKey, model.params);
       entry.paramsKey = job.paramsKey;
@@ -379,10 +434,12 @@ export class ShardProcessor {
     job: ShardJob,
     prepared: Prepared,
     shards: ReadonlyArray<{ shard: number; start: number; end: number }>,
+    into?: Float32Array,
+    digest?: string,
   ): Promise<ShardResult> {
     const { grads } = prepared.model;
-    if (this.prefix.length !== grads.length) this.prefix = new Float32Array(grads.length);
-    const sum = this.prefix; // copied into the message when it is written: free again once pushResult returns
+    if (!into && this.prefix.length !== grads.length) this.prefix = new Float32Array(grads.length);
+    const sum = into ?? this.prefix; // copied into the message when it is written: free again once pushResult returns
     sum.fill(0);
     let lossSum = 0;
     let correct = 0;
@@ -397,7 +454,7 @@ export class ShardProcessor {
     const last = shards[shards.length - 1];
     return this.pushResult(
       job,
-      { shard: 0, through: last.shard, count: last.end - shards[0].start, lossSum, correct },
+      { shard: 0, through: last.shard, count: last.end - shards[0].start, lossSum, correct, ...(digest !== undefined && { params: digest }) },
       computeMs,
       prepared.fetchMs,
       sum,
@@ -410,7 +467,7 @@ export class ShardProcessor {
    */
   private async pushResult(
     job: ShardJob,
-    what: Pick<ShardResult, 'shard' | 'through' | 'count' | 'lossSum' | 'correct'>,
+    what: Pick<ShardResult, 'shard' | 'through' | 'count' | 'lossSum' | 'correct' | 'params'>,
     computeMs: number,
     fetchMs: number,
     gradient: Float32Array | Uint8Array,

@@ -3,6 +3,7 @@ import { GRADIENT_CODECS, keepsResidual } from '@gradq/nn';
 import { InvalidMessageError } from './invalid-message-error.js';
 import { JobSignature } from './job-signature.js';
 import { checkFields, int, pos, str, type Check } from './message-fields.js';
+import { OPTIMIZER_FIELDS } from './round-job.js';
 import type { ShardJob } from './shard-job.js';
 import type { MessageSigner } from './signing.js';
 
@@ -27,9 +28,14 @@ export const MAX_LEASE_STEPS = 4096;
  * lease never holds a worker the run needs elsewhere; the coordinator then makes a new set of leases for the next step
  * (a step announced for a new set ends the leases of the old one). Leases are for codecs without error feedback only (an int8
  * shard's residual key is chosen by the coordinator step by step).
+ *
+ * A stepping lease holds every shard: its holder fetches θ and the optimizer's state once, at the lease's first
+ * step, and from then on steps θ itself with the run's optimizer (the fields of a ReplicaSpec), as the
+ * coordinator does, computing each step without waiting for its θ; its results carry the digest of the θ they were
+ * computed from, which the coordinator checks against its own (ShardResult.params).
  */
 export interface LeaseJob {
-  v: 1;
+  v: 2; // 2: with the stepping fields (1: without)
   kind: 'lease';
   run: string;
   step: number; // the lease's first global step
@@ -52,9 +58,27 @@ export interface LeaseJob {
   codec: ShardJob['codec'];
   /** θ_t is at paramsPrefix + t. */
   paramsPrefix: string;
-  /** The run's clock: a stream with one entry a step announced, its field `step`. */
+  /** The run's clock: a stream of entries announcing steps and ending sets (clock-entry.ts). */
   clockKey: string;
   resultsKey: string;
+  /**
+   * A stepping lease: it holds all `shards` shards, and its holder applies the run's optimizer to each step's sum
+   * itself, as the coordinator does, instead of waiting for θ of the next step (LeaseHolder). The optimizer's
+   * state at the lease's first step: `stateBuffers` buffers one after the other at `stateKey` ('' when it keeps
+   * none), its step counter `stateT`.
+   */
+  stepping: boolean;
+  stateKey: string;
+  stateBuffers: number;
+  stateT: number;
+  /** The run's optimizer, as a ReplicaSpec (libs/train) has it, and its epochs: what a stepping holder steps with. */
+  optimizer: string;
+  lr: number;
+  schedule: string;
+  warmup: number;
+  momentum: number;
+  weightDecay: number;
+  epochs: number;
   sig?: string;
 }
 
@@ -72,10 +96,11 @@ export interface LeaseRelease {
 }
 
 const JOB_FIELDS: Record<Exclude<keyof LeaseJob, 'sig'>, Check> = {
-  v: (v) => v === 1, kind: (v) => v === 'lease', run: str, step: int, steps: (v) => pos(v) && (v as number) <= MAX_LEASE_STEPS,
+  v: (v) => v === 2, kind: (v) => v === 'lease', run: str, step: int, steps: (v) => pos(v) && (v as number) <= MAX_LEASE_STEPS,
   shard: int, count: pos, shards: pos, attempt: int, set: int, dataset: str, trainSamples: pos, seed: int, batch: pos, model: str,
   shift: (v) => int(v) && (v as number) <= MAX_SHIFT, codec: (v) => (GRADIENT_CODECS as readonly unknown[]).includes(v),
-  paramsPrefix: str, clockKey: str, resultsKey: str,
+  paramsPrefix: str, clockKey: str, resultsKey: str, stepping: (v) => typeof v === 'boolean',
+  stateKey: (v) => typeof v === 'string' && v.length <= 256, stateBuffers: int, stateT: int, ...OPTIMIZER_FIELDS,
 }; // prettier-ignore
 
 const RELEASE_FIELDS: Record<keyof LeaseRelease, Check> = {
@@ -91,6 +116,15 @@ export function validateLeaseJob(data: unknown): LeaseJob {
   if (job.shards > job.batch) throw new InvalidMessageError(`lease job: ${job.shards} shards of a batch of ${job.batch}`);
   if (keepsResidual(job.codec)) {
     throw new InvalidMessageError(`lease job: codec ${job.codec} keeps residuals, which are leased step by step (one-step jobs)`);
+  }
+  if (job.stepping && job.codec !== 'none') {
+    throw new InvalidMessageError(`lease job: a stepping lease sends its sums uncompressed, not as ${job.codec}`);
+  }
+  if (job.stepping && (job.shard !== 0 || job.count !== job.shards)) {
+    throw new InvalidMessageError(`lease job: a stepping lease holds all ${job.shards} shards, not ${job.shard}..${job.shard + job.count - 1}`);
+  }
+  if (job.stepping && (job.stateKey === '') !== (job.stateBuffers === 0)) {
+    throw new InvalidMessageError(`lease job: state key ${JSON.stringify(job.stateKey)} for ${job.stateBuffers} state buffers`);
   }
   return job;
 }

@@ -60,7 +60,7 @@ export interface RoundJob {
  * the `stateBuffers` buffers of the replica's new inner optimizer state (paramCount float32 each). The shard result
  * fields mean what they mean for a synchronous shard (count: samples over the round's steps; through = shard).
  */
-export interface RoundResult extends Omit<ShardResult, 'v' | 'codec'> {
+export interface RoundResult extends Omit<ShardResult, 'v' | 'codec' | 'params'> {
   v: 1;
   kind: 'round';
   /** Inner steps the replica took (steps of the round whose shard k is not empty). */
@@ -72,11 +72,16 @@ export interface RoundResult extends Omit<ShardResult, 'v' | 'codec'> {
 /** Replicas a round job may carry (K is at most the batch; a job carries at most K). */
 const MAX_REPLICAS = 65_536;
 
+/** The fields of a job that carry the run's optimizer (a ReplicaSpec's, and the run's epochs): round and stepping lease jobs. */
+export const OPTIMIZER_FIELDS = {
+  optimizer: (v) => (OPTIMIZER_NAMES as readonly unknown[]).includes(v), lr: (v) => num(v) && (v as number) > 0,
+  schedule: str, warmup: int, momentum: num, weightDecay: num, epochs: pos,
+} satisfies Record<string, Check>; // prettier-ignore
+
 const JOB_FIELDS: Record<Exclude<keyof RoundJob, 'sig'>, Check> = {
   v: (v) => v === 2, kind: (v) => v === 'round', run: str, step: int, steps: pos, shard: int, replicas: pos, shards: pos, attempt: int,
   dataset: str, trainSamples: pos, seed: int, batch: pos, model: str, shift: (v) => int(v) && (v as number) <= MAX_SHIFT,
-  optimizer: (v) => (OPTIMIZER_NAMES as readonly unknown[]).includes(v), lr: (v) => num(v) && (v as number) > 0,
-  schedule: str, warmup: int, momentum: num, weightDecay: num, epochs: pos, paramsKey: str,
+  ...OPTIMIZER_FIELDS, paramsKey: str,
   stateKeys: (v) => Array.isArray(v) && v.length <= MAX_REPLICAS && v.every((k) => typeof k === 'string' && k.length <= 256),
   stateBuffers: int, stateTs: (v) => Array.isArray(v) && v.length <= MAX_REPLICAS && v.every(int), resultsKey: str,
 }; // prettier-ignore

@@ -7,8 +7,10 @@ import { ClusterConfigError } from './cluster-config-error.js';
  *   …:params:<version>   θ of parameter version v (= the global step it is for), raw little-endian float32
  *   …:state:<round>:<shard>   the inner optimizer state buffers a local SGD replica starts round <round> (its
  *                        first global step) from, raw little-endian float32, written by the coordinator
- *   …:clock              a stream: one entry per synchronous step announced to step leases (field `step`),
- *                        added once θ_t is written (lease-job.ts)
+ *   …:optimizer:<step>   the optimizer state buffers at synchronous step <step>, the first of a stepping lease
+ *                        (lease-job.ts), raw little-endian float32, written by the coordinator
+ *   …:clock              a stream: the entries announcing synchronous steps to step leases (once θ_t is
+ *                        written) and ending their sets (clock-entry.ts)
  *   …:results            a list: workers RPUSH one result message per shard job (result-message.ts: the
  *                        shard's result and its gradient sum as raw float32), the coordinator BLPOPs them
  *   …:residual:<step>:<k>:<attempt> --compress int8: shard k's error-feedback residual as attempt <attempt>
@@ -30,6 +32,7 @@ export interface RunKeys {
   paramsPrefix: string;
   clock: string;
   state(round: number, shard: number): string;
+  optimizer(step: number): string;
   results: string;
   residual(step: number, shard: number, attempt: number): string;
 }
@@ -49,6 +52,7 @@ export function runKeys(queue: string, runId: string): RunKeys {
     paramsPrefix: `${prefix}params:`,
     clock: `${prefix}clock`,
     state: (round, shard) => `${prefix}state:${round}:${shard}`,
+    optimizer: (step) => `${prefix}optimizer:${step}`,
     results: `${prefix}results`,
     residual: (step, shard, attempt) => `${prefix}residual:${step}:${shard}:${attempt}`,
   };

@@ -80,6 +80,11 @@ export interface ShardResult {
   fetchMs: number;
   computeMs: number;
   uploadMs: number;
+  /**
+   * From a stepping lease's holder, which computes from a θ of its own (lease-job.ts): paramsDigest of that θ, for
+   * the coordinator to check against the step's (a result from any other θ is rejected). Absent otherwise.
+   */
+  params?: string;
 }
 
 /** What a worker reports when it could not compute a shard (the header of a result message without gradient). */
@@ -107,7 +112,7 @@ const JOB_FIELDS: Record<Exclude<keyof ShardJob, 'sig'>, Check> = {
 
 const RESULT_FIELDS: Record<keyof ShardResult, Check> = {
   v: (v) => v === 4, run: str, step: int, shard: int, through: int, attempt: int, codec, count: int, lossSum: num, correct: int,
-  worker: str, fetchMs: ms, computeMs: ms, uploadMs: ms,
+  worker: str, fetchMs: ms, computeMs: ms, uploadMs: ms, params: (v) => v === undefined || (typeof v === 'string' && /^[0-9a-f]{16}$/.test(v)),
 }; // prettier-ignore
 
 const FAILURE_FIELDS: Record<keyof ShardFailure, Check> = {

@@ -56,10 +56,24 @@ describe('TensorConnection clock', () => {
     expect(Buffer.from((await fetched) as Uint8Array).toString()).toBe('theta nine');
   });
 
+  it('without a block (0 ms): the entries there now, or null at once, holding up no command behind it', async () => {
+    const clock = `${prefix}d`;
+    const worker = connection();
+    const t0 = performance.now();
+    expect(await worker.awaitAnnounce(clock, '0', 0)).toBeNull();
+    await redis.xadd(clock, '*', 'step', '1');
+    const [read, pinged] = await Promise.all([worker.awaitAnnounce(clock, '0', 0), worker.get(`${prefix}none`, () => 'skip')]);
+    expect(read?.map((e) => e.fields)).toEqual([['step', '1']]);
+    expect(pinged).toBeNull();
+    expect(await worker.awaitAnnounce(clock, read![0].id, 0)).toBeNull();
+    expect(performance.now() - t0).toBeLessThan(500);
+  });
+
   it('hands over any fields as text (their meaning is the reader’s to check) and refuses a wait that never ends', async () => {
     const clock = `${prefix}c`;
     await redis.xadd(clock, '*', 'step', 'two', 'x', '');
     expect((await connection().awaitAnnounce(clock, '0', 50))?.[0].fields).toEqual(['step', 'two', 'x', '']);
-    await expect(connection().awaitAnnounce(clock, '0', 0)).rejects.toThrow(/0 would block for ever/);
+    await expect(connection().awaitAnnounce(clock, '0', -1)).rejects.toThrow(/block -1 ms/);
+    await expect(connection().awaitAnnounce(clock, '0', Number.POSITIVE_INFINITY)).rejects.toThrow(/block Infinity ms/);
   });
 });

@@ -116,12 +116,14 @@ export class TensorConnection {
    * XREAD BLOCK blockMs STREAMS clock afterId: the entries added after the entry `afterId` ('0': all), oldest
    * first, each with its fields as text; null when none came in blockMs. A command sent after this one on the
    * connection waits in Redis until this one is answered (so a GET of the θ expected next comes with the entry).
+   * With blockMs 0, XREAD without BLOCK: the entries there now (null: none), holding nothing up behind it.
    * What the fields say is the caller's to check (anyone who can write to Redis can add an entry).
    */
   async awaitAnnounce(clock: string, afterId: string, blockMs: number, graceMs = 2000): Promise<StreamEntry[] | null> {
-    if (!(blockMs > 0)) throw new RangeError(`awaitAnnounce: block ${blockMs} ms (0 would block for ever)`);
-    const args = ['XREAD', 'BLOCK', String(Math.ceil(blockMs)), 'STREAMS', clock, afterId];
-    const reply = await this.command(args, undefined, blockMs + graceMs);
+    if (!(blockMs >= 0 && Number.isFinite(blockMs))) throw new RangeError(`awaitAnnounce: block ${blockMs} ms`);
+    const block = blockMs > 0 ? ['BLOCK', String(Math.ceil(blockMs))] : [];
+    const args = ['XREAD', ...block, 'STREAMS', clock, afterId];
+    const reply = await this.command(args, undefined, blockMs > 0 ? blockMs + graceMs : undefined);
     if (reply === null) return null;
     const entries = Array.isArray(reply) && reply.length === 1 && Array.isArray(reply[0]) ? reply[0][1] : undefined;
     if (!Array.isArray(entries) || entries.length === 0) throw unexpected('XREAD', reply);

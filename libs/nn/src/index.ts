@@ -38,7 +38,7 @@ export {
 } from './serialize.js';
 export { floatsToBytes, floatsIntoBytes, floatBytesView, bytesToFloats, bytesIntoFloats } from './kernels/float-bytes.js';
 export { addInto, firstNonFinite, unitFloats, wasmFloats } from './kernels/vector-ops.js';
-export { paramsSha256 } from './params-hash.js';
+export { paramsDigest, paramsSha256 } from './params-hash.js';
 export { conv2dOutputSize, type Conv2dKernel, type Conv2dPadding, type Conv2dShape } from './kernels/conv2d.js';
 export { conv2dReference } from './kernels/conv2d-reference.js';
 export { conv2dWasm, createConv2dWasm } from './kernels/conv2d-wasm.js';

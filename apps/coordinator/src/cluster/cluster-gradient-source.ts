@@ -9,13 +9,14 @@ import {
 } from '@gradq/cluster';
 import type { Queue } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
-import type { OptimizerState } from '@gradq/nn';
+import type { Optimizer, OptimizerState } from '@gradq/nn';
 import { stepsPerEpoch } from '@gradq/data';
 import {
   keepsResidual,
   residualBytes,
   type GradientSource,
   type ReplicaResult,
+  type ReplicaSpec,
   type ShardResiduals,
   type StepPlan,
   type StepStats,
@@ -37,10 +38,17 @@ import { WorkerRoster } from './worker-roster.js';
 /** How long a failed or interrupted step may take to withdraw its queued jobs (Redis may be down). */
 const WITHDRAW_MS = 3000;
 
-/** Step leases (lease-book.ts) for a synchronous run: the run's batch, and steps a set holds at most (0: auto). */
+/**
+ * Step leases (lease-book.ts) for a synchronous run: the run's batch and epochs, steps a set holds at most (0:
+ * auto), and its optimizer as a ReplicaSpec. With the trainer's `optimizer` (read, never changed here), a lease of
+ * every shard is a stepping lease (lease-job.ts), which starts from that optimizer's state.
+ */
 export interface LeaseOptions {
   batch: number;
   maxSteps: number;
+  epochs: number;
+  replica: ReplicaSpec;
+  optimizer?: Optimizer;
 }
 
 /** How the source stops: on its own after a time without results, or when told to. */
@@ -81,7 +89,7 @@ export class ClusterGradientSource implements GradientSource {
   /** --compress int8: where each shard's residual is. */
   private readonly residuals?: ShardResidualKeys;
   /** Step leases, when the steps are leased (synchronous, no residuals, --lease-steps other than 1). */
-  private readonly leases?: { book: LeaseBook; batch: number; perEpoch: number };
+  private readonly leases?: { book: LeaseBook; perEpoch: number; options: LeaseOptions };
   /** The step begun last (-1: none yet). */
   private lastStep = -1;
   /** How long the last step took (ms), for the length of the next lease set. */
@@ -123,7 +131,7 @@ export class ClusterGradientSource implements GradientSource {
     }
     if (leases && !rounds && !keepsResidual(run.codec)) {
       const book = new LeaseBook(keys.runId, leases.maxSteps);
-      this.leases = { book, batch: leases.batch, perEpoch: stepsPerEpoch(run.trainSamples, leases.batch) };
+      this.leases = { book, perEpoch: stepsPerEpoch(run.trainSamples, leases.batch), options: leases };
     }
     // A round result carries Δ and the replica's state buffers: (1 + stateBuffers) × paramCount values.
     const inbox = new ResultInbox(tensors, keys.results, paramCount * (1 + (rounds?.stateBuffers ?? 0)), retry);
@@ -161,12 +169,16 @@ export class ClusterGradientSource implements GradientSource {
       const workers = await untilAborted(this.workers.current(), signal);
       this.lastStep = plan.globalStep;
       if (this.leases) {
-        const { book, batch, perEpoch } = this.leases;
+        const { book, perEpoch, options } = this.leases;
         const K = plan.shards.length;
         const { set, made, replaced } = book.forStep(plan.globalStep, K, perEpoch, workers, this.lastStepMs);
         gather.expectLeased(set);
-        const added = made ? set.leases.map((lease) => this.publisher.leaseJob(set, lease, K, batch)) : [];
-        await untilAborted(this.publisher.publishLeased(plan.globalStep, params, set.set, added), signal);
+        // One lease of every shard, uncompressed: its holder steps θ itself, from the optimizer's state now (before
+        // this step). (A compressed sum is the shards' decoded values added here: that holder would not have it.)
+        const stepping = made && set.leases.length === 1 && options.optimizer && this.context.codec === 'none';
+        const start = stepping ? this.publisher.optimizerStart(set.first, options.optimizer as Optimizer) : undefined;
+        const added = made ? set.leases.map((lease) => this.publisher.leaseJob(set, lease, K, options, start)) : [];
+        await untilAborted(this.publisher.publishLeased(plan.globalStep, params, set.set, added, start), signal);
         // The set before this one holds no step any more: a lease of it still queued would only wait for a worker.
         if (replaced.length > 0) await untilAborted(this.publisher.withdraw(replaced), signal);
       } else {

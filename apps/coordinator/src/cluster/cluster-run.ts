@@ -17,7 +17,8 @@ import {
   type ShardJob,
   type ShardResult,
 } from '@gradq/cluster';
-import type { TrainConfig } from '@gradq/train';
+import type { ReplicaSpec, TrainConfig } from '@gradq/train';
+import type { Optimizer } from '@gradq/nn';
 import type { RoundDescriptor } from './round-publisher.js';
 import { Queue } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
@@ -51,6 +52,11 @@ export interface ClusterRunOptions {
   rounds?: RoundDescriptor;
   /** Steps a set of step leases holds at most (--lease-steps: 0 auto, 1 a job per step). */
   leaseSteps: number;
+  /**
+   * The run's optimizer (the trainer's own, applied after each step) and its ReplicaSpec: a lease of every shard
+   * (one worker) is a stepping lease, whose holder applies the same updates (lease-job.ts).
+   */
+  optimizer: { instance: Optimizer; replica: ReplicaSpec };
   log: (line: string) => void;
 }
 
@@ -121,7 +127,10 @@ export class ClusterRun {
       const { dataset, seed, model, augmentShift: shift } = o.config;
       const run = { dataset, trainSamples: o.trainSamples, seed, model, shift, codec: o.config.compress ?? 'none' };
       const stop = { giveUpMs: o.giveUpMs, signal: signals.signal };
-      const leases = o.leaseSteps === 1 ? undefined : { batch: o.config.batch, maxSteps: o.leaseSteps };
+      const leases =
+        o.leaseSteps === 1
+          ? undefined
+          : { batch: o.config.batch, maxSteps: o.leaseSteps, epochs: o.config.epochs, optimizer: o.optimizer.instance, replica: o.optimizer.replica };
       const source = new ClusterGradientSource(
         redis,
         tensors,

@@ -13,7 +13,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { StepPlan } from '@gradq/train';
-import { decodeGradientInto, encodedGradientBytes, encodeGradient, type GradientCodec } from '@gradq/nn';
+import { decodeGradientInto, encodedGradientBytes, encodeGradient, paramsDigest, type GradientCodec } from '@gradq/nn';
 import { waitFor } from '../testing/run-cli.js';
 import { shardResult } from '../testing/shard-result.js';
 import { GaveUpError } from './gave-up-error.js';
@@ -120,7 +120,8 @@ function harness(sizes: number[], giveUpMs = 600_000, codec: GradientCodec = 'no
     ctx.leases = book;
     const gather = new StepGather(plan, THETA, sum, ctx);
     gather.expectLeased(set);
-    const leases = set.leases.map((l) => publisher.leaseJob(set, l, sizes.length, 64));
+    const replica = { model: 'mlp:4-2', optimizer: 'adam' as const, lr: 0.001, schedule: 'cosine', warmup: 0, momentum: 0.9, weightDecay: 0, stepsPerEpoch: 100, totalSteps: 100 }; // prettier-ignore
+    const leases = set.leases.map((l) => publisher.leaseJob(set, l, sizes.length, { batch: 64, epochs: 1, replica }));
     await publisher.publishLeased(plan.globalStep, THETA, set.set, leases);
     return { gather, set };
   };
@@ -193,6 +194,26 @@ describe('StepGather', () => {
     expect(h.log).toEqual([
       'step 4 shard 0: result rejected (from "w0": gradient value 3 is NaN); recomputing',
       `step 4 shard 0: result rejected (from "w0": gradient of ${N - 1} values, expected ${N} values)`,
+    ]);
+  });
+
+  it('takes a result computed from a θ of its worker’s own (a stepping lease’s) only when its digest is this step’s θ', async () => {
+    const h = harness([2, 2]);
+    const gather = await h.start();
+    await h.take(0);
+    const other = THETA.slice();
+    other[5] = Math.fround(other[5] + 2 ** -20);
+    await h.push(
+      encodeResultMessage(h.result(0, { params: paramsDigest(other) }), GRADS[0]),
+      encodeResultMessage(h.result(0, { attempt: 1, params: paramsDigest(THETA) }), GRADS[0]),
+      encodeResultMessage(h.result(1), GRADS[1]),
+    );
+    await gather.collect();
+    await gather.finish();
+    expect(Array.from(h.sum)).toEqual(sumOf([0, 1]));
+    expect(h.counters).toMatchObject({ rejected: 1, recomputed: 1 });
+    expect(h.log).toEqual([
+      `step 4 shard 0: result rejected (computed from θ with digest ${paramsDigest(other)}; θ of step 4 has ${paramsDigest(THETA)}); recomputing`,
     ]);
   });
 

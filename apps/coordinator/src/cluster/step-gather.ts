@@ -13,7 +13,7 @@ import {
   type ShardResult,
 } from '@gradq/cluster';
 import type { Queue } from 'bullmq';
-import { addInto, type GradientCodec } from '@gradq/nn';
+import { addInto, paramsDigest, type GradientCodec } from '@gradq/nn';
 import type { StepPlan, StepStats } from '@gradq/train';
 import { GaveUpError } from './gave-up-error.js';
 import { MAX_HEADER_BYTES, type ResultInbox } from './result-inbox.js';
@@ -105,6 +105,7 @@ export class StepGather {
   /** Watchdog ticks in a row at which a job was missing from the queue, by job id. */
   private readonly missing = new Map<string, number>();
   private rejectionsLogged = 0;
+  private digest: string | undefined; // paramsDigest of θ, once a result needs it
 
   /** Gathers the results of the step (to be published with θ = `params`) into `sum`. */
   constructor(
@@ -202,9 +203,19 @@ export class StepGather {
     addInto(this.sum, this.ctx.grads[k]);
   }
 
-  /** A result header for shard k of this step, validated (InvalidMessageError otherwise). */
+  /**
+   * A result header for shard k of this step, validated (InvalidMessageError otherwise). One computed from a θ of
+   * its worker's own (a stepping lease's: it carries that θ's digest) is valid only from this step's θ.
+   */
   protected validate(claim: Record<string, unknown>, k: number): ShardResult {
-    return validateShardResult(claim, { run: this.ctx.runId, step: this.plan.globalStep, shard: k, ranges: this.plan.shards });
+    const result = validateShardResult(claim, { run: this.ctx.runId, step: this.plan.globalStep, shard: k, ranges: this.plan.shards });
+    if (result.params !== undefined) {
+      this.digest ??= paramsDigest(this.params);
+      if (result.params !== this.digest) {
+        throw new InvalidMessageError(`computed from θ with digest ${result.params}; θ of step ${this.plan.globalStep} has ${this.digest}`);
+      }
+    }
+    return result;
   }
 
   /** Reads the accepted result's payload (for shard k, while it has no result) where addShard finds it. */

@@ -14,8 +14,8 @@ import {
   type TensorStore,
 } from '@gradq/cluster';
 import type { Queue } from 'bullmq';
-import type { GradientCodec } from '@gradq/nn';
-import { keepsResidual, type StepPlan } from '@gradq/train';
+import type { GradientCodec, Optimizer } from '@gradq/nn';
+import { keepsResidual, type ReplicaSpec, type StepPlan } from '@gradq/train';
 import { GaveUpError } from './gave-up-error.js';
 import type { Lease, LeaseSet } from './lease-book.js';
 import type { ShardResidualKeys } from './shard-residuals.js';
@@ -48,10 +48,24 @@ export interface LeaseJobSpec {
 }
 
 /**
+ * Where a stepping lease starts (lease-job.ts): the optimizer's state at the set's first step, encoded (signed with
+ * the run's secret) for its key; no bytes when the optimizer keeps no buffers (plain SGD).
+ */
+export interface OptimizerStart {
+  key: string;
+  bytes?: Uint8Array;
+  buffers: number;
+  t: number;
+}
+
+/**
  * Puts a step where the workers find it: θ_t on the tensor connection, the shard jobs on the queue. With the run's
  * secret (`signer`), both are signed.
  */
 export class StepPublisher {
+  /** The optimizer state the last stepping lease started from (dropped when the next one is written). */
+  private stateKey: string | undefined;
+
   constructor(
     private readonly tensors: TensorStore,
     private readonly queue: Queue<ShardJob, ShardResult[]>,
@@ -100,14 +114,23 @@ export class StepPublisher {
 
   /**
    * The job of lease `lease` of set `set` (lease-book.ts): its shards over the set's steps [first, end), for a run
-   * of batch `batch` with `shards` shards a step.
+   * of `shards` shards a step and the batch and optimizer of `run`; a stepping lease when it is given its `start`.
    */
-  leaseJob(set: LeaseSet, lease: Lease, shards: number, batch: number): LeaseJobSpec {
+  leaseJob(
+    set: LeaseSet,
+    lease: Lease,
+    shards: number,
+    run: { batch: number; epochs: number; replica: ReplicaSpec },
+    start?: OptimizerStart,
+  ): LeaseJobSpec {
+    const { optimizer, lr, schedule, warmup, momentum, weightDecay } = run.replica;
     const data: LeaseJob = {
-      v: 1, kind: 'lease', run: this.keys.runId, step: set.first, steps: set.end - set.first, shard: lease.shard, count: lease.count,
-      shards, attempt: 0, set: set.set, dataset: this.run.dataset, trainSamples: this.run.trainSamples, seed: this.run.seed, batch,
-      model: this.run.model, shift: this.run.shift, codec: this.run.codec, paramsPrefix: this.keys.paramsPrefix,
-      clockKey: this.keys.clock, resultsKey: this.keys.results,
+      v: 2, kind: 'lease', run: this.keys.runId, step: set.first, steps: set.end - set.first, shard: lease.shard, count: lease.count,
+      shards, attempt: 0, set: set.set, dataset: this.run.dataset, trainSamples: this.run.trainSamples, seed: this.run.seed,
+      batch: run.batch, model: this.run.model, shift: this.run.shift, codec: this.run.codec, paramsPrefix: this.keys.paramsPrefix,
+      clockKey: this.keys.clock, resultsKey: this.keys.results, stepping: start !== undefined,
+      stateKey: start?.bytes ? start.key : '', stateBuffers: start?.buffers ?? 0, stateT: start?.t ?? 0,
+      optimizer, lr, schedule, warmup, momentum, weightDecay, epochs: run.epochs,
     }; // prettier-ignore
     return {
       name: LEASE_JOB_NAME,
@@ -116,23 +139,39 @@ export class StepPublisher {
     };
   }
 
+  /** The start of a stepping lease whose first step is `step`: `optimizer`'s state now (its buffers copied). */
+  optimizerStart(step: number, optimizer: Optimizer): OptimizerStart {
+    const state = optimizer.getState();
+    const key = this.keys.optimizer(step);
+    if (state.buffers.length === 0) return { key, buffers: 0, t: state.t };
+    const n = state.buffers[0].length;
+    const all = new Float32Array(state.buffers.length * n);
+    state.buffers.forEach((b, i) => all.set(b, i * n));
+    return { key, bytes: encodeParams(all, this.signer && { key, signer: this.signer }), buffers: state.buffers.length, t: state.t };
+  }
+
   /**
-   * A step of leased shards: writes θ_t and announces step t to the holders of lease set `set` (on one connection
-   * in one write: Redis has θ_t before any holder hears of the step; on a Redis Cluster, once θ_t is written), then
-   * adds `leases` (a new set's) to the queue. `params` must not change before this resolves.
+   * A step of leased shards: writes θ_t (and a stepping lease's optimizer state, `start`) and announces step t to
+   * the holders of lease set `set` (on one connection in one write: Redis has θ_t before any holder hears of the
+   * step; on a Redis Cluster, once θ_t is written), then adds `leases` (a new set's) to the queue. `params` must
+   * not change before this resolves.
    */
-  async publishLeased(step: number, params: Float32Array, set: number, leases: LeaseJobSpec[]): Promise<void> {
+  async publishLeased(step: number, params: Float32Array, set: number, leases: LeaseJobSpec[], start?: OptimizerStart): Promise<void> {
     const key = this.keys.params(step);
     const bytes = encodeParams(params, this.signer && { key, signer: this.signer });
+    const previousState = start?.bytes ? this.stateKey : undefined;
     await this.retry.untilDone(`step ${step}: writing θ`, async () => {
       const written = Promise.all([
         this.tensors.set(key, bytes, KEY_TTL_MS),
         step > 0 ? this.tensors.unlink(this.keys.params(step - 1)) : undefined,
+        start?.bytes ? this.tensors.set(start.key, start.bytes, KEY_TTL_MS) : undefined,
+        previousState !== undefined && previousState !== start?.key ? this.tensors.unlink(previousState) : undefined,
       ]);
       if (!this.tensors.ordered) await written;
       await Promise.all([written, this.announce(step, set, false)]);
     });
-    if (leases.length > 0) await this.queue.addBulk(leases as unknown as Parameters<typeof this.queue.addBulk>[0]);
+    if (start?.bytes) this.stateKey = start.key;
+    if (leases.length > 0) await this.queue.addBulk(leases as unknown as ShardJobSpec[]);
   }
 
   /**

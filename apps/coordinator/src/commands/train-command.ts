@@ -77,6 +77,7 @@ export const trainCommand = defineCommand({
         secret,
         giveUpMs: flags['give-up-after'] * 1000,
         leaseSteps: flags['lease-steps'],
+        optimizer: { instance: setup.optimizer, replica: replicaSpec(setup) },
         ...(config.sync?.kind === 'local' && {
           rounds: {
             batch: config.batch, shards: config.shards, epochs: config.epochs, replica: replicaSpec(setup),
