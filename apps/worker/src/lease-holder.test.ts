@@ -223,7 +223,11 @@ describe('LeaseHolder', () => {
     optimizer.setState({ name: 'adam', hyper: optimizer.hyper, t: 2, buffers: [state.slice(0, n), state.slice(n)] });
     await coordinator.set(`${job.paramsPrefix}2`, encodeParams(model.params), 60_000);
     await coordinator.set(job.stateKey, encodeParams(state), 60_000);
-    const held = new LeaseHolder(new ShardProcessor(connection(), DATA, 'stepper'), connection()).hold(job, 'lease-s', new AbortController().signal);
+    const held = new LeaseHolder(new ShardProcessor(connection(), DATA, 'stepper'), connection()).hold(
+      job,
+      'lease-s',
+      new AbortController().signal,
+    );
     await announce(coordinator, job, 2, 5);
     // Steps 2, 3 and 4 without another announcement (θ_3, θ_4 are never written), then a wait for step 3's.
     await untilPushed(job.resultsKey, 1 + STEPPING_LEAD);

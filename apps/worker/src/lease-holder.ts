@@ -204,7 +204,8 @@ export class LeaseHolder {
 
   /** Logs the first MAX_LOGGED_REFUSALS refused clock entries of a hold; returns the count so far. */
   private logRefusals(leaseId: string, news: ClockNews, refusals: number): number {
-    for (const why of news.refused) if (refusals++ < MAX_LOGGED_REFUSALS) this.log(`${this.processor.name}: lease ${leaseId}: ${why}; ignored`);
+    for (const why of news.refused)
+      if (refusals++ < MAX_LOGGED_REFUSALS) this.log(`${this.processor.name}: lease ${leaseId}: ${why}; ignored`);
     return refusals;
   }
 

@@ -162,7 +162,9 @@ export class ShardProcessor {
     const replica = badJobIfInputError(() => this.replicas.get(spec));
     const { model, optimizer } = replica;
     if (job.stateBuffers !== optimizer.stateBuffers) {
-      throw new InvalidMessageError(`lease job: ${job.stateBuffers} state buffers, a ${optimizer.name} optimizer keeps ${optimizer.stateBuffers}`);
+      throw new InvalidMessageError(
+        `lease job: ${job.stateBuffers} state buffers, a ${optimizer.name} optimizer keeps ${optimizer.stateBuffers}`,
+      );
     }
     const n = model.params.length;
     await this.params.fetchInto(`${job.paramsPrefix}${job.step}`, model.params);
@@ -454,7 +456,14 @@ export class ShardProcessor {
     const last = shards[shards.length - 1];
     return this.pushResult(
       job,
-      { shard: 0, through: last.shard, count: last.end - shards[0].start, lossSum, correct, ...(digest !== undefined && { params: digest }) },
+      {
+        shard: 0,
+        through: last.shard,
+        count: last.end - shards[0].start,
+        lossSum,
+        correct,
+        ...(digest !== undefined && { params: digest }),
+      },
       computeMs,
       prepared.fetchMs,
       sum,

@@ -121,7 +121,9 @@ export function validateLeaseJob(data: unknown): LeaseJob {
     throw new InvalidMessageError(`lease job: a stepping lease sends its sums uncompressed, not as ${job.codec}`);
   }
   if (job.stepping && (job.shard !== 0 || job.count !== job.shards)) {
-    throw new InvalidMessageError(`lease job: a stepping lease holds all ${job.shards} shards, not ${job.shard}..${job.shard + job.count - 1}`);
+    throw new InvalidMessageError(
+      `lease job: a stepping lease holds all ${job.shards} shards, not ${job.shard}..${job.shard + job.count - 1}`,
+    );
   }
   if (job.stepping && (job.stateKey === '') !== (job.stateBuffers === 0)) {
     throw new InvalidMessageError(`lease job: state key ${JSON.stringify(job.stateKey)} for ${job.stateBuffers} state buffers`);

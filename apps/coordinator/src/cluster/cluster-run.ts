@@ -130,7 +130,13 @@ export class ClusterRun {
       const leases =
         o.leaseSteps === 1
           ? undefined
-          : { batch: o.config.batch, maxSteps: o.leaseSteps, epochs: o.config.epochs, optimizer: o.optimizer.instance, replica: o.optimizer.replica };
+          : {
+              batch: o.config.batch,
+              maxSteps: o.leaseSteps,
+              epochs: o.config.epochs,
+              optimizer: o.optimizer.instance,
+              replica: o.optimizer.replica,
+            };
       const source = new ClusterGradientSource(
         redis,
         tensors,
