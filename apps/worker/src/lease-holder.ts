@@ -125,8 +125,7 @@ export class LeaseHolder {
         }
         after = entries[entries.length - 1].id;
         const news = clockNews(entries, job, this.signer);
-        for (const why of news.refused)
-          if (refusals++ < MAX_LOGGED_REFUSALS) this.log(`${this.processor.name}: lease ${leaseId}: ${why}; ignored`);
+        refusals = this.logRefusals(leaseId, news, refusals);
         if (news.over) break;
         if (news.step !== undefined && news.step >= next) {
           // A stepping lease from its first step on (not taken late, not ending with it): θ is stepped here.
@@ -190,6 +189,7 @@ export class LeaseHolder {
       if (clock.over || (clock.last !== undefined && t > clock.last)) break;
       if (signal.aborted) return await this.handBack(job, leaseId, t, results);
       reading = this.tensors.awaitAnnounce(job.clockKey, clock.after, 0);
+      reading.catch(() => undefined); // handled: awaited at the next step, or dropped when this one fails
       const update = t + 1 < end && (clock.last === undefined || t < clock.last);
       const stepped = await this.processor.processStepping(stepJob(job, t), stepper, update);
       results.push(...stepped.results);

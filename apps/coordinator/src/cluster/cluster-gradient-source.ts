@@ -175,8 +175,9 @@ export class ClusterGradientSource implements GradientSource {
         gather.expectLeased(set);
         // One lease of every shard, uncompressed: its holder steps θ itself, from the optimizer's state now (before
         // this step). (A compressed sum is the shards' decoded values added here: that holder would not have it.)
-        const stepping = made && set.leases.length === 1 && options.optimizer && this.context.codec === 'none';
-        const start = stepping ? this.publisher.optimizerStart(set.first, options.optimizer as Optimizer) : undefined;
+        const { optimizer } = options;
+        const stepping = made && set.leases.length === 1 && this.context.codec === 'none';
+        const start = stepping && optimizer ? this.publisher.optimizerStart(set.first, optimizer) : undefined;
         const added = made ? set.leases.map((lease) => this.publisher.leaseJob(set, lease, K, options, start)) : [];
         await untilAborted(this.publisher.publishLeased(plan.globalStep, params, set.set, added, start), signal);
         // The set before this one holds no step any more: a lease of it still queued would only wait for a worker.
