@@ -120,7 +120,7 @@ export class LeaseHolder {
         }
         const now = performance.now();
         if (entries === null) {
-          if (now - lastStepAt > Math.max(RELEASE_MS, 4 * longestGap)) return await this.handBack(job, leaseId, next, results);
+          if (idleTooLong(now - lastStepAt, longestGap)) return await this.handBack(job, leaseId, next, results);
           continue;
         }
         after = entries[entries.length - 1].id;
@@ -181,7 +181,7 @@ export class LeaseHolder {
       while (!clock.over && clock.announced < t - STEPPING_LEAD && (clock.last === undefined || clock.last >= t)) {
         if (signal.aborted) return await this.handBack(job, leaseId, t, results);
         const entries = await this.tensors.awaitAnnounce(job.clockKey, clock.after, BLOCK_MS);
-        if (entries === null && performance.now() - lastStepAt > Math.max(RELEASE_MS, 4 * longestGap)) {
+        if (entries === null && idleTooLong(performance.now() - lastStepAt, longestGap)) {
           return await this.handBack(job, leaseId, t, results);
         }
         absorb(entries);
@@ -214,6 +214,11 @@ export class LeaseHolder {
     await this.processor.release(job, leaseId, step);
     return results;
   }
+}
+
+/** Whether a holder that has waited `idleMs` for a step hands its lease back (see RELEASE_MS). */
+function idleTooLong(idleMs: number, longestGapMs: number): boolean {
+  return idleMs > Math.max(RELEASE_MS, 4 * longestGapMs);
 }
 
 /** The one-step job of the lease's shards at global step `step`. */

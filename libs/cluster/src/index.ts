@@ -20,6 +20,7 @@ export {
   ROUND_JOB_NAME,
   type RoundJob,
   type RoundResult,
+  type JobOptimizer,
 } from './round-job.js';
 export {
   validateLeaseJob,

@@ -3,7 +3,7 @@ import { GRADIENT_CODECS, keepsResidual } from '@gradq/nn';
 import { InvalidMessageError } from './invalid-message-error.js';
 import { JobSignature } from './job-signature.js';
 import { checkFields, int, pos, str, type Check } from './message-fields.js';
-import { OPTIMIZER_FIELDS } from './round-job.js';
+import { OPTIMIZER_FIELDS, type JobOptimizer } from './round-job.js';
 import type { ShardJob } from './shard-job.js';
 import type { MessageSigner } from './signing.js';
 
@@ -31,10 +31,10 @@ export const MAX_LEASE_STEPS = 4096;
  *
  * A stepping lease holds every shard: its holder fetches θ and the optimizer's state once, at the lease's first
  * step, and from then on steps θ itself with the run's optimizer (the fields of a ReplicaSpec), as the
- * coordinator does, computing each step without waiting for its θ; its results carry the digest of the θ they were
+ * coordinator does (the job's JobOptimizer fields), computing each step without waiting for its θ; its results carry the digest of the θ they were
  * computed from, which the coordinator checks against its own (ShardResult.params).
  */
-export interface LeaseJob {
+export interface LeaseJob extends JobOptimizer {
   v: 2; // 2: with the stepping fields (1: without)
   kind: 'lease';
   run: string;
@@ -71,14 +71,6 @@ export interface LeaseJob {
   stateKey: string;
   stateBuffers: number;
   stateT: number;
-  /** The run's optimizer, as a ReplicaSpec (libs/train) has it, and its epochs: what a stepping holder steps with. */
-  optimizer: string;
-  lr: number;
-  schedule: string;
-  warmup: number;
-  momentum: number;
-  weightDecay: number;
-  epochs: number;
   sig?: string;
 }
 

@@ -21,7 +21,21 @@ export const ROUND_JOB_NAME = 'round';
  * when it accepts the result, and writes it for the next round itself: a recomputation reads what the first
  * attempt read and gives the same bits; an old or late result changes nothing.
  */
-export interface RoundJob {
+/**
+ * The run's optimizer as a job carries it (a ReplicaSpec's fields, libs/train, and the run's epochs): round jobs'
+ * inner optimizer, a stepping lease's optimizer.
+ */
+export interface JobOptimizer {
+  optimizer: string;
+  lr: number;
+  schedule: string;
+  warmup: number;
+  momentum: number;
+  weightDecay: number;
+  epochs: number;
+}
+
+export interface RoundJob extends JobOptimizer {
   // round job version 2 (a job named 'round'; version 1 carried one replica); an older worker refuses it (field v)
   v: 2;
   kind: 'round';
@@ -38,13 +52,6 @@ export interface RoundJob {
   batch: number;
   model: string;
   shift: number;
-  optimizer: string;
-  lr: number;
-  schedule: string;
-  warmup: number;
-  momentum: number;
-  weightDecay: number;
-  epochs: number;
   paramsKey: string;
   /** Keys of the replicas' inner optimizer states for this round; '' each when the optimizer keeps no buffers. */
   stateKeys: string[];
@@ -72,11 +79,11 @@ export interface RoundResult extends Omit<ShardResult, 'v' | 'codec' | 'params'>
 /** Replicas a round job may carry (K is at most the batch; a job carries at most K). */
 const MAX_REPLICAS = 65_536;
 
-/** The fields of a job that carry the run's optimizer (a ReplicaSpec's, and the run's epochs): round and stepping lease jobs. */
-export const OPTIMIZER_FIELDS = {
+/** The checks of a JobOptimizer's fields. */
+export const OPTIMIZER_FIELDS: Record<keyof JobOptimizer, Check> = {
   optimizer: (v) => (OPTIMIZER_NAMES as readonly unknown[]).includes(v), lr: (v) => num(v) && (v as number) > 0,
   schedule: str, warmup: int, momentum: num, weightDecay: num, epochs: pos,
-} satisfies Record<string, Check>; // prettier-ignore
+}; // prettier-ignore
 
 const JOB_FIELDS: Record<Exclude<keyof RoundJob, 'sig'>, Check> = {
   v: (v) => v === 2, kind: (v) => v === 'round', run: str, step: int, steps: pos, shard: int, replicas: pos, shards: pos, attempt: int,

@@ -14,7 +14,7 @@ import {
 import type { OptimizerState } from '@gradq/nn';
 import type { ReplicaSpec, StepPlan } from '@gradq/train';
 import type { Queue } from 'bullmq';
-import type { RunDescriptor, StepPublisher } from './step-publisher.js';
+import { jobOptimizer, type RunDescriptor, type StepPublisher } from './step-publisher.js';
 import type { TensorRetry } from './tensor-retry.js';
 
 /** What every round job of a local SGD run shares besides the RunDescriptor: the batch plan and the inner optimizer. */
@@ -79,13 +79,12 @@ export class RoundPublisher {
   /** The job of attempt `attempt` at replicas `shard`..`shard + replicas - 1` of the round. */
   job(round: RoundPlan, shard: number, attempt: number, replicas = 1): RoundJobSpec {
     const first = round.steps[0].globalStep;
-    const { replica: r, stateBuffers } = this.rounds;
+    const { replica, stateBuffers } = this.rounds;
     const ks = Array.from({ length: replicas }, (_, i) => shard + i);
     const data: RoundJob = {
       v: 2, kind: 'round', run: this.keys.runId, step: first, steps: round.steps.length, shard, replicas, shards: this.rounds.shards, attempt,
       dataset: this.run.dataset, trainSamples: this.run.trainSamples, seed: this.run.seed, batch: this.rounds.batch,
-      model: this.run.model, shift: this.run.shift, optimizer: r.optimizer, lr: r.lr, schedule: r.schedule, warmup: r.warmup,
-      momentum: r.momentum, weightDecay: r.weightDecay, epochs: this.rounds.epochs, paramsKey: this.keys.params(first),
+      model: this.run.model, shift: this.run.shift, ...jobOptimizer(replica, this.rounds.epochs), paramsKey: this.keys.params(first),
       stateKeys: ks.map((k) => (stateBuffers > 0 ? this.keys.state(first, k) : '')), stateBuffers, stateTs: ks.map((k) => round.states[k].t),
       resultsKey: this.keys.results,
     }; // prettier-ignore

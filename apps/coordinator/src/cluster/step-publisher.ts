@@ -3,6 +3,7 @@ import {
   encodeParams,
   LEASE_JOB_NAME,
   signLeaseJob,
+  type JobOptimizer,
   type LeaseJob,
   KEY_TTL_MS,
   shardJobId,
@@ -45,6 +46,12 @@ export interface LeaseJobSpec {
   name: typeof LEASE_JOB_NAME;
   data: LeaseJob;
   opts: { jobId: string; removeOnComplete: true; removeOnFail: true };
+}
+
+/** The run's optimizer as its jobs carry it: round jobs' inner optimizer, a stepping lease's. */
+export function jobOptimizer(replica: ReplicaSpec, epochs: number): JobOptimizer {
+  const { optimizer, lr, schedule, warmup, momentum, weightDecay } = replica;
+  return { optimizer, lr, schedule, warmup, momentum, weightDecay, epochs };
 }
 
 /**
@@ -123,14 +130,13 @@ export class StepPublisher {
     run: { batch: number; epochs: number; replica: ReplicaSpec },
     start?: OptimizerStart,
   ): LeaseJobSpec {
-    const { optimizer, lr, schedule, warmup, momentum, weightDecay } = run.replica;
     const data: LeaseJob = {
       v: 2, kind: 'lease', run: this.keys.runId, step: set.first, steps: set.end - set.first, shard: lease.shard, count: lease.count,
       shards, attempt: 0, set: set.set, dataset: this.run.dataset, trainSamples: this.run.trainSamples, seed: this.run.seed,
       batch: run.batch, model: this.run.model, shift: this.run.shift, codec: this.run.codec, paramsPrefix: this.keys.paramsPrefix,
       clockKey: this.keys.clock, resultsKey: this.keys.results, stepping: start !== undefined,
       stateKey: start?.bytes ? start.key : '', stateBuffers: start?.buffers ?? 0, stateT: start?.t ?? 0,
-      optimizer, lr, schedule, warmup, momentum, weightDecay, epochs: run.epochs,
+      ...jobOptimizer(run.replica, run.epochs),
     }; // prettier-ignore
     return {
       name: LEASE_JOB_NAME,
