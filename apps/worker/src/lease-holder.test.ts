@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import {
   clockFields,
   encodeParams,
+  leaseRoundJob,
   leaseStepJob,
   MessageSigner,
   readResultMessage,
@@ -39,10 +40,11 @@ function connection(): TensorConnection {
 /** Shards 1..2 of 3, steps [2, 6) of an epoch of 8 steps (512 samples, batch 64), set 5. */
 function lease(tag: string, patch: Partial<LeaseJob> = {}): LeaseJob {
   return {
-    v: 2, kind: 'lease', run: 'r1', step: 2, steps: 4, shard: 1, count: 2, shards: 3, attempt: 0, set: 5, dataset: 'mnist',
+    v: 3, kind: 'lease', run: 'r1', step: 2, steps: 4, shard: 1, count: 2, shards: 3, attempt: 0, set: 5, dataset: 'mnist',
     trainSamples: 512, seed: 7, batch: 64, model: SPEC, shift: 0, codec: 'none', paramsPrefix: `${prefix}${tag}:params:`,
     clockKey: `${prefix}${tag}:clock`, resultsKey: `${prefix}${tag}:results`, stepping: false, stateKey: '', stateBuffers: 0,
-    stateT: 0, optimizer: 'adam', lr: 0.01, schedule: 'cosine', warmup: 0, momentum: 0.9, weightDecay: 0, epochs: 1, ...patch,
+    stateT: 0, optimizer: 'adam', lr: 0.01, schedule: 'cosine', warmup: 0, momentum: 0.9, weightDecay: 0, epochs: 1, rounds: 0,
+    stateKeys: [], stateTs: [], ...patch,
   }; // prettier-ignore
 }
 
@@ -257,6 +259,55 @@ describe('LeaseHolder', () => {
       addInto(sum, new Float32Array(new Uint8Array(gradient).buffer));
       optimizer.step(model.params, sum, plan.batchSize);
     }
+  });
+
+  it('a round lease: computes each announced round of its replicas as a round job of them, from the states it kept', async () => {
+    // Replicas 1..2 of 3, rounds of 2 steps from step 2: rounds 2, 4 and 6 of the epoch of 8 steps; Adam.
+    const stateKeys = [`${prefix}r:state:2:1`, `${prefix}r:state:2:2`];
+    const job = lease('r', { steps: 6, rounds: 2, stateBuffers: 2, stateKeys, stateTs: [2, 1] });
+    const coordinator = connection();
+    const n = new Model(SPEC).params.length;
+    const state = (seed: number) => Float32Array.from({ length: 2 * n }, (_, i) => (i < n ? Math.sin(i + seed) * 1e-3 : 1e-6));
+    for (const [i, key] of stateKeys.entries()) await coordinator.set(key, encodeParams(state(i)), 60_000);
+    const theta = (step: number) => new Model(SPEC, { seed: step }).params;
+    const holder = new LeaseHolder(new ShardProcessor(connection(), DATA, 'rounds'), connection());
+    const held = holder.hold(job, 'lease-r', new AbortController().signal);
+    for (const [i, step] of [2, 4, 6].entries()) {
+      await coordinator.set(`${job.paramsPrefix}${step}`, encodeParams(theta(step)), 60_000);
+      await announce(coordinator, job, step, 5);
+      await untilPushed(job.resultsKey, 2 * (i + 1)); // the next round once this one's two replicas are in
+    }
+    const results = await held;
+    expect(results.map((r) => [r.step, r.shard])).toEqual([[2, 1], [2, 2], [4, 1], [4, 2], [6, 1], [6, 2]]); // prettier-ignore
+    const pushed = (await redis.lrangeBuffer(job.resultsKey, 0, -1)).map((m) => readResultMessage(m));
+    await redis.del(job.resultsKey);
+    // Round 4 as a round job of replicas 1..2 computes it from the states that round 2's results carried.
+    const keys4 = [`${prefix}r:state:4:1`, `${prefix}r:state:4:2`];
+    for (const [i, key] of keys4.entries()) {
+      await coordinator.set(key, encodeParams(new Float32Array(new Uint8Array(pushed[i].gradient).buffer).subarray(n)), 60_000);
+    }
+    const stateTs = pushed.slice(0, 2).map((m) => m.header.stateT as number);
+    expect(stateTs).toEqual([4, 4]); // an inner step counter is the global step it reached
+    const processor = new ShardProcessor(connection(), DATA, 'direct');
+    const direct = await processor.processRound(leaseRoundJob(job, 4, 2, { stateKeys: keys4, stateTs }));
+    await processor.flush();
+    const again = (await redis.lrangeBuffer(job.resultsKey, 0, -1)).map((m) => readResultMessage(m));
+    await redis.del(job.resultsKey);
+    expect(direct.map((r) => [r.step, r.shard, r.stateT])).toEqual([[4, 1, 6], [4, 2, 6]]); // prettier-ignore
+    for (const i of [0, 1]) {
+      expect(Buffer.from(again[i].gradient).equals(Buffer.from(pushed[2 + i].gradient)), `replica ${1 + i}: Δ and state`).toBe(true);
+    }
+
+    // Taken late (round 2 is over, round 4 announced): it has not the replicas' states, and hands the lease back.
+    const late = lease('r2', { steps: 6, rounds: 2, stateBuffers: 2, stateKeys, stateTs: [2, 1] });
+    for (const step of [2, 4]) await announce(coordinator, late, step, 5);
+    const none = await new LeaseHolder(new ShardProcessor(connection(), DATA, 'late'), connection()).hold(
+      late,
+      'lease-r2',
+      new AbortController().signal,
+    );
+    expect(none).toEqual([]);
+    expect(await popAll(late.resultsKey)).toEqual([{ v: 1, kind: 'release', run: 'r1', step: 4, lease: 'lease-r2', worker: 'late' }]);
   });
 
   it('refuses a lease across an epoch’s end', async () => {

@@ -1,15 +1,18 @@
 import {
   InvalidMessageError,
+  leaseRoundJob,
   leaseStepJob,
   readClockEntry,
   type LeaseJob,
   type MessageSigner,
+  type RoundResult,
   type ShardResult,
   type StreamEntry,
   type TensorStore,
 } from '@gradq/cluster';
 import { planStep, stepsPerEpoch } from '@gradq/data';
-import type { ShardProcessor } from './shard-processor.js';
+import { roundEnd } from '@gradq/train';
+import { KeptStates, type ShardProcessor } from './shard-processor.js';
 
 /**
  * A holder with no step to compute for this long (or 4× the longest wait between two steps it has seen, if that is
@@ -27,6 +30,9 @@ const BLOCK_MS = 250;
 export const STEPPING_LEAD = 2;
 /** Refused clock entries a hold logs (more are dropped unlogged: a flood of forged entries must not flood the log). */
 const MAX_LOGGED_REFUSALS = 3;
+
+/** The results a lease's holder pushed: shard results of its steps, or round results of its rounds. */
+export type LeaseResults = Array<ShardResult | RoundResult>;
 
 /** What new clock entries tell the holder of a lease (see clockNews). */
 export interface ClockNews {
@@ -75,6 +81,11 @@ export function clockNews(entries: readonly StreamEntry[], job: LeaseJob, signer
  *
  * θ of the step expected next is asked for right behind each wait, on the same connection: Redis holds that GET
  * until the wait is answered, so θ comes back with the announcement instead of one round trip after it.
+ *
+ * A round lease (job.rounds = H) goes the same way round by round (a round is announced by its first step): each
+ * round of its replicas is computed as a round job of them (leaseRoundJob), their states kept from one round to the
+ * next (KeptStates), so a holder computes a round only when it computed the round before it, or it is the lease's
+ * first (whose states the coordinator wrote): one taken late (its first round is over) hands it back.
  */
 export class LeaseHolder {
   constructor(
@@ -90,10 +101,10 @@ export class LeaseHolder {
    * that fails is handed back first (so that the coordinator recomputes what it owed at once), unless its signature
    * is not the run's: a forged lease is refused unanswered, as a forged job is.
    */
-  async hold(job: LeaseJob, leaseId: string, signal: AbortSignal): Promise<ShardResult[]> {
+  async hold(job: LeaseJob, leaseId: string, signal: AbortSignal): Promise<LeaseResults> {
     const secret = this.signer !== undefined;
     if (secret) this.processor.checkLease(job);
-    const results: ShardResult[] = [];
+    const results: LeaseResults = [];
     let next = job.step; // the first step of the lease not computed yet
     try {
       if (!secret) this.processor.checkLease(job); // a signed lease here: a failure to report (no secret to check it)
@@ -102,6 +113,8 @@ export class LeaseHolder {
       if (Math.floor(job.step / perEpoch) !== Math.floor((end - 1) / perEpoch)) {
         throw new InvalidMessageError(`lease job: steps [${job.step}, ${end}) are not within one epoch of ${perEpoch} steps`);
       }
+      const kept = new KeptStates(); // a round lease's replicas' states
+      const roundAt = (step: number) => leaseRoundJob(job, step, roundEnd(step, job.rounds, perEpoch) - step, job);
       let after = '0'; // the clock's entries seen: none yet (the newest one may be a step to compute now)
       let lastStepAt = performance.now();
       let longestGap = 0;
@@ -110,8 +123,9 @@ export class LeaseHolder {
         if (signal.aborted) return await this.handBack(job, leaseId, next, results);
         const announced = this.tensors.awaitAnnounce(job.clockKey, after, BLOCK_MS);
         // No await between the two: the GET follows the XREAD on the connection (see the class comment).
-        const expected = stepJob(job, next);
-        const fetched = after === '0' ? undefined : this.processor.prefetch(expected);
+        const expected = job.rounds > 0 ? roundAt(next) : stepJob(job, next);
+        const fetched =
+          after === '0' ? undefined : 'replicas' in expected ? this.processor.prefetchRound(expected) : this.processor.prefetch(expected);
         let entries;
         try {
           entries = await announced;
@@ -132,11 +146,18 @@ export class LeaseHolder {
           if (job.stepping && news.step === job.step && news.last === undefined) {
             return await this.step(job, leaseId, signal, after, results);
           }
-          // A later step than expected: the holder before this one computed up to it (or died on it); the
-          // coordinator waits for the step announced last.
-          next = news.step;
-          results.push(...(await this.processor.processLeased(next === expected.step ? expected : stepJob(job, next))));
-          next++;
+          if ('replicas' in expected) {
+            // A round of the lease after the one expected: this holder has not its replicas' states.
+            if (news.step !== next) return await this.handBack(job, leaseId, news.step, results);
+            results.push(...(await this.processor.processLeasedRound(expected, kept)));
+            next = expected.step + expected.steps;
+          } else {
+            // A later step than expected: the holder before this one computed up to it (or died on it); the
+            // coordinator waits for the step announced last.
+            next = news.step;
+            results.push(...(await this.processor.processLeased(next === expected.step ? expected : stepJob(job, next))));
+            next++;
+          }
           longestGap = Math.max(longestGap, now - lastStepAt);
           lastStepAt = performance.now();
         }
@@ -159,7 +180,7 @@ export class LeaseHolder {
    * one does (its last step, its set's, another set or a release), or when a sum is not finite. `after`: the
    * clock's entries seen.
    */
-  private async step(job: LeaseJob, leaseId: string, signal: AbortSignal, after: string, results: ShardResult[]): Promise<ShardResult[]> {
+  private async step(job: LeaseJob, leaseId: string, signal: AbortSignal, after: string, results: LeaseResults): Promise<LeaseResults> {
     const stepper = await this.processor.startStepping(job);
     const end = job.step + job.steps;
     const clock = { announced: job.step, last: undefined as number | undefined, over: false, after, refusals: 0 };
@@ -210,7 +231,7 @@ export class LeaseHolder {
   }
 
   /** Hands the lease back from step `step` on (the coordinator leases it again) and ends it. */
-  private async handBack(job: LeaseJob, leaseId: string, step: number, results: ShardResult[]): Promise<ShardResult[]> {
+  private async handBack(job: LeaseJob, leaseId: string, step: number, results: LeaseResults): Promise<LeaseResults> {
     await this.processor.release(job, leaseId, step);
     return results;
   }

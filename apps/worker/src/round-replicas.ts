@@ -9,6 +9,11 @@ export class RoundReplicas {
   private key = '';
   private entry?: { model: Model; optimizer: Optimizer; theta: Float32Array; state: Float32Array; paramsKey: string };
 
+  /** The replica of `spec` if it is the one made last (nothing is made). */
+  peek(spec: ReplicaSpec): ReturnType<RoundReplicas['get']> | undefined {
+    return this.entry !== undefined && JSON.stringify(spec) === this.key ? this.entry : undefined;
+  }
+
   get(spec: ReplicaSpec): { model: Model; optimizer: Optimizer; theta: Float32Array; state: Float32Array; paramsKey: string } {
     const key = JSON.stringify(spec);
     if (this.entry === undefined || key !== this.key) {

@@ -99,6 +99,32 @@ interface ResidualWrite {
  *
  * With the run's secret (`signer`) it takes only jobs and θ that the coordinator signed, and signs what it pushes.
  */
+/**
+ * A round lease's replicas' inner optimizer states, kept by its holder from one round to the next: replica k's
+ * buffers (copied out of the result payload that carried them) and step counter, once the holder computed a round
+ * of k.
+ */
+export class KeptStates {
+  private readonly states = new Map<number, { all: Float32Array; buffers: Float32Array[]; t: number }>();
+
+  /** Replica k's kept state (undefined: none yet). */
+  get(k: number): { buffers: Float32Array[]; t: number } | undefined {
+    return this.states.get(k);
+  }
+
+  /** Keeps `buffers` (the state's buffers of `n` values each, one after the other) as replica k's state at counter t. */
+  keep(k: number, buffers: Float32Array, t: number, n: number): void {
+    let entry = this.states.get(k);
+    if (entry?.all.length !== buffers.length) {
+      const all = new Float32Array(buffers.length);
+      entry = { all, buffers: Array.from({ length: buffers.length / n }, (_, i) => all.subarray(i * n, (i + 1) * n)), t };
+      this.states.set(k, entry);
+    }
+    entry.all.set(buffers);
+    entry.t = t;
+  }
+}
+
 export class ShardProcessor {
   readonly name: string;
   private readonly datasets = new Map<string, Promise<Split>>();
@@ -272,10 +298,39 @@ export class ShardProcessor {
    * the error is thrown.
    */
   async processRound(job: RoundJob): Promise<RoundResult[]> {
-    const results: RoundResult[] = [];
     if (this.signer) checkRoundJobSignature(job, this.signer);
+    return this.computeRound(job, () => (this.signer ? undefined : checkRoundJobSignature(job, undefined)));
+  }
+
+  /**
+   * One round of a round lease this worker holds (`job`: leaseRoundJob of its replicas, whose lease's signature was
+   * checked), as processRound computes a round job of them, except that a replica's state comes from `kept` when
+   * this holder computed the replica's round before (else from the job's state key); each replica's new state is
+   * kept there for its next round.
+   */
+  processLeasedRound(job: RoundJob, kept: KeptStates): Promise<RoundResult[]> {
+    return this.computeRound(job, () => undefined, kept);
+  }
+
+  /**
+   * Starts fetching θ of round job `job` into its replica, if the replica is made already (see prefetch); resolves
+   * to whether θ is there.
+   */
+  prefetchRound(job: RoundJob): Promise<boolean> {
+    const replica = this.replicas.peek(replicaSpecFor(job));
+    if (!replica || replica.paramsKey === job.paramsKey) return Promise.resolve(replica !== undefined);
+    replica.paramsKey = '';
+    return this.params.fetchInto(job.paramsKey, replica.theta).then(
+      () => ((replica.paramsKey = job.paramsKey), true),
+      () => false, // not there (yet): the round fetches it again
+    );
+  }
+
+  /** A round job's replicas (see processRound), after `check` (which throws for a job to answer with failure reports). */
+  private async computeRound(job: RoundJob, check: () => void, kept?: KeptStates): Promise<RoundResult[]> {
+    const results: RoundResult[] = [];
     try {
-      if (!this.signer) checkRoundJobSignature(job, undefined);
+      check();
       if (!(DATASET_NAMES as readonly string[]).includes(job.dataset)) {
         throw new InvalidMessageError(`round job: dataset ${JSON.stringify(job.dataset)} is not one of ${DATASET_NAMES.join(', ')}`);
       }
@@ -317,15 +372,18 @@ export class ShardProcessor {
           await this.params.fetchInto(job.paramsKey, replica.theta);
           replica.paramsKey = job.paramsKey;
         }
-        if (job.stateBuffers > 0) await this.params.fetchInto(job.stateKeys[i], replica.state);
+        const own = kept?.get(shard);
+        if (own === undefined && job.stateBuffers > 0) await this.params.fetchInto(job.stateKeys[i], replica.state);
         const fetchMs = performance.now() - t0;
         const t1 = performance.now();
-        const state = { name: optimizer.name, hyper: optimizer.hyper, t: job.stateTs[i], buffers };
+        const from = own ? own.buffers : buffers;
+        const state = { name: optimizer.name, hyper: optimizer.hyper, t: own ? own.t : job.stateTs[i], buffers: from };
         const r = replicaRound(model, optimizer, train, steps, shard, replica.theta, state, this.inputs, {
           seed: job.seed,
           shift: job.shift,
         }, into); // prettier-ignore
         const computeMs = performance.now() - t1;
+        kept?.keep(shard, payload.subarray(n), r.state.t, n);
         const count = steps.reduce((c, p) => c + p.shards[shard][1] - p.shards[shard][0], 0);
         await this.pushing;
         const { run, step, attempt } = job;

@@ -13,13 +13,11 @@ import {
   LEASE_JOB_NAME,
   ROUND_JOB_NAME,
   WORKER_FLAGS,
-  type RoundResult,
   type ShardJob,
-  type ShardResult,
 } from '@gradq/cluster';
 import { Worker } from 'bullmq';
 import { FailureStreak, type WorkerFailingError } from './failure-streak.js';
-import { LeaseHolder } from './lease-holder.js';
+import { LeaseHolder, type LeaseResults } from './lease-holder.js';
 import { ShardProcessor } from './shard-processor.js';
 
 /**
@@ -65,7 +63,7 @@ async function runWorker(flags: ParsedFlags<typeof WORKER_FLAGS>, io: CommandIo)
   const streak = new FailureStreak();
   let failing: WorkerFailingError | undefined;
   const leases = new LeaseHolder(processor, tensors, log, secret?.signer);
-  const compute = async (name: string, data: unknown, id: string): Promise<ShardResult[] | RoundResult[]> => {
+  const compute = async (name: string, data: unknown, id: string): Promise<LeaseResults> => {
     try {
       const result =
         name === ROUND_JOB_NAME
@@ -86,7 +84,7 @@ async function runWorker(flags: ParsedFlags<typeof WORKER_FLAGS>, io: CommandIo)
       throw e;
     }
   };
-  const worker = new Worker<ShardJob, ShardResult[] | RoundResult[]>(queue, async (job) => compute(job.name, job.data, job.id ?? ''), {
+  const worker = new Worker<ShardJob, LeaseResults>(queue, async (job) => compute(job.name, job.data, job.id ?? ''), {
     connection: redis,
     prefix: deployment.queuePrefix(queue),
     concurrency: 1,

@@ -25,6 +25,7 @@ export {
 export {
   validateLeaseJob,
   validateLeaseRelease,
+  leaseRoundJob,
   leaseStepJob,
   signLeaseJob,
   checkLeaseJobSignature,

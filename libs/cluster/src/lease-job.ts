@@ -3,7 +3,7 @@ import { GRADIENT_CODECS, keepsResidual } from '@gradq/nn';
 import { InvalidMessageError } from './invalid-message-error.js';
 import { JobSignature } from './job-signature.js';
 import { checkFields, int, pos, str, type Check } from './message-fields.js';
-import { OPTIMIZER_FIELDS, type JobOptimizer } from './round-job.js';
+import { OPTIMIZER_FIELDS, stateKeyList, stateTList, type JobOptimizer, type RoundJob } from './round-job.js';
 import type { ShardJob } from './shard-job.js';
 import type { MessageSigner } from './signing.js';
 
@@ -33,9 +33,17 @@ export const MAX_LEASE_STEPS = 4096;
  * step, and from then on steps θ itself with the run's optimizer (the fields of a ReplicaSpec), as the
  * coordinator does (the job's JobOptimizer fields), computing each step without waiting for its θ; its results carry the digest of the θ they were
  * computed from, which the coordinator checks against its own (ShardResult.params).
+ *
+ * A round lease (`rounds` = H > 0, `--sync local:H`) holds replicas `shard`..`shard + count - 1` of the local SGD
+ * rounds that start in [step, step + steps): rounds of H steps from the epoch's start (the last one of an epoch
+ * shorter, libs/train roundEnd), each announced on the clock by its first step once θ of the round is written. Its
+ * holder computes each round of its replicas as a round job of them (leaseRoundJob) and keeps each replica's new
+ * inner optimizer state for its next round, so that the states travel down once a lease (from `stateKeys`, with
+ * their counters `stateTs`, at its first round) instead of once a round; the coordinator adopts the same states from
+ * the results it accepts, and writes a replica's state for a round only when a job of another worker needs it.
  */
 export interface LeaseJob extends JobOptimizer {
-  v: 2; // 2: with the stepping fields (1: without)
+  v: 3; // 3: with the round fields (2: without them, 1: without the stepping fields either)
   kind: 'lease';
   run: string;
   step: number; // the lease's first global step
@@ -71,6 +79,13 @@ export interface LeaseJob extends JobOptimizer {
   stateKey: string;
   stateBuffers: number;
   stateT: number;
+  /**
+   * A round lease's H (0: a lease of synchronous steps), and its replicas' inner optimizer states at its first
+   * round: their keys ('' each when the optimizer keeps none) and step counters, one per replica held.
+   */
+  rounds: number;
+  stateKeys: string[];
+  stateTs: number[];
   sig?: string;
 }
 
@@ -88,11 +103,12 @@ export interface LeaseRelease {
 }
 
 const JOB_FIELDS: Record<Exclude<keyof LeaseJob, 'sig'>, Check> = {
-  v: (v) => v === 2, kind: (v) => v === 'lease', run: str, step: int, steps: (v) => pos(v) && (v as number) <= MAX_LEASE_STEPS,
+  v: (v) => v === 3, kind: (v) => v === 'lease', run: str, step: int, steps: (v) => pos(v) && (v as number) <= MAX_LEASE_STEPS,
   shard: int, count: pos, shards: pos, attempt: int, set: int, dataset: str, trainSamples: pos, seed: int, batch: pos, model: str,
   shift: (v) => int(v) && (v as number) <= MAX_SHIFT, codec: (v) => (GRADIENT_CODECS as readonly unknown[]).includes(v),
   paramsPrefix: str, clockKey: str, resultsKey: str, stepping: (v) => typeof v === 'boolean',
   stateKey: (v) => typeof v === 'string' && v.length <= 256, stateBuffers: int, stateT: int, ...OPTIMIZER_FIELDS,
+  rounds: (v) => int(v) && (v as number) <= MAX_LEASE_STEPS, stateKeys: stateKeyList, stateTs: stateTList,
 }; // prettier-ignore
 
 const RELEASE_FIELDS: Record<keyof LeaseRelease, Check> = {
@@ -108,6 +124,22 @@ export function validateLeaseJob(data: unknown): LeaseJob {
   if (job.shards > job.batch) throw new InvalidMessageError(`lease job: ${job.shards} shards of a batch of ${job.batch}`);
   if (keepsResidual(job.codec)) {
     throw new InvalidMessageError(`lease job: codec ${job.codec} keeps residuals, which are leased step by step (one-step jobs)`);
+  }
+  if (job.rounds > 0) {
+    if (job.stepping) throw new InvalidMessageError(`lease job: a round lease (rounds ${job.rounds}) does not step θ itself`);
+    if (job.codec !== 'none') throw new InvalidMessageError(`lease job: a round lease sends its results uncompressed, not as ${job.codec}`);
+    for (const [what, list] of [
+      ['state keys', job.stateKeys],
+      ['state counters', job.stateTs],
+    ] as const) {
+      if (list.length !== job.count) throw new InvalidMessageError(`lease job: ${list.length} ${what} for ${job.count} replicas`);
+    }
+    const key = job.stateKeys.find((k) => (k === '') !== (job.stateBuffers === 0));
+    if (key !== undefined) {
+      throw new InvalidMessageError(`lease job: state key ${JSON.stringify(key)} for ${job.stateBuffers} state buffers`);
+    }
+  } else if (job.stateKeys.length > 0 || job.stateTs.length > 0) {
+    throw new InvalidMessageError(`lease job: replica state keys in a lease of synchronous steps (rounds 0)`);
   }
   if (job.stepping && job.codec !== 'none') {
     throw new InvalidMessageError(`lease job: a stepping lease sends its sums uncompressed, not as ${job.codec}`);
@@ -139,6 +171,22 @@ export function leaseStepJob(job: LeaseJob, step: number, epoch: number, ranges:
     seed: job.seed, epoch, start: mine[0][0], end: mine[mine.length - 1][1], cuts: mine.slice(1).map(([cut]) => cut),
     model: job.model, shift: job.shift, paramsKey: `${job.paramsPrefix}${step}`, resultsKey: job.resultsKey, codec: job.codec,
     residualIn: [], residualOut: [],
+  }; // prettier-ignore
+}
+
+/**
+ * The round job of a round lease's replicas for the round [step, step + steps) (`states`: their keys and counters
+ * at its start, the lease's own at its first round): what the holder computes, as a worker computes a round job of
+ * those replicas (unsigned: the lease's signature was checked).
+ */
+export function leaseRoundJob(job: LeaseJob, step: number, steps: number, states: Pick<RoundJob, 'stateKeys' | 'stateTs'>): RoundJob {
+  const { optimizer, lr, schedule, warmup, momentum, weightDecay, epochs } = job;
+  return {
+    v: 2, kind: 'round', run: job.run, step, steps, shard: job.shard, replicas: job.count, shards: job.shards,
+    attempt: job.attempt, dataset: job.dataset, trainSamples: job.trainSamples, seed: job.seed, batch: job.batch,
+    model: job.model, shift: job.shift, optimizer, lr, schedule, warmup, momentum, weightDecay, epochs,
+    paramsKey: `${job.paramsPrefix}${step}`, stateKeys: states.stateKeys, stateBuffers: job.stateBuffers,
+    stateTs: states.stateTs, resultsKey: job.resultsKey,
   }; // prettier-ignore
 }
 

@@ -85,12 +85,16 @@ export const OPTIMIZER_FIELDS: Record<keyof JobOptimizer, Check> = {
   schedule: str, warmup: int, momentum: num, weightDecay: num, epochs: pos,
 }; // prettier-ignore
 
+/** The checks of a list of replica state keys, and of their step counters (a round job's, a round lease's). */
+export const stateKeyList: Check = (v) =>
+  Array.isArray(v) && v.length <= MAX_REPLICAS && v.every((k) => typeof k === 'string' && k.length <= 256);
+export const stateTList: Check = (v) => Array.isArray(v) && v.length <= MAX_REPLICAS && v.every(int);
+
 const JOB_FIELDS: Record<Exclude<keyof RoundJob, 'sig'>, Check> = {
   v: (v) => v === 2, kind: (v) => v === 'round', run: str, step: int, steps: pos, shard: int, replicas: pos, shards: pos, attempt: int,
   dataset: str, trainSamples: pos, seed: int, batch: pos, model: str, shift: (v) => int(v) && (v as number) <= MAX_SHIFT,
   ...OPTIMIZER_FIELDS, paramsKey: str,
-  stateKeys: (v) => Array.isArray(v) && v.length <= MAX_REPLICAS && v.every((k) => typeof k === 'string' && k.length <= 256),
-  stateBuffers: int, stateTs: (v) => Array.isArray(v) && v.length <= MAX_REPLICAS && v.every(int), resultsKey: str,
+  stateKeys: stateKeyList, stateBuffers: int, stateTs: stateTList, resultsKey: str,
 }; // prettier-ignore
 
 const RESULT_FIELDS: Record<keyof RoundResult, Check> = {

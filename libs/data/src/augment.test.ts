@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { Rng } from '@gradq/nn';
 import { sampleShift, shiftImages } from './augment.js';
 
 describe('sampleShift', () => {
@@ -18,6 +19,18 @@ describe('sampleShift', () => {
       Array.from({ length: 50 }, (_, s) => sampleShift(seed, epoch, s, 2).join(',')).join(' ');
     expect(shifts(7, 3)).not.toBe(shifts(7, 4));
     expect(shifts(7, 3)).not.toBe(shifts(8, 3));
+  });
+
+  it('draws dy, then dx, from Rng.derive(seed, epoch, sample, SHFT) (the contract of shards.ts)', () => {
+    for (const [seed, epoch, sample, max] of [
+      [7, 3, 11, 2],
+      [1, 0, 59_999, 8],
+      [2 ** 40, 5, 3, 1],
+    ]) {
+      const rng = Rng.derive(seed, epoch, sample, 0x53484654);
+      const span = 2 * max + 1;
+      expect(sampleShift(seed, epoch, sample, max)).toEqual([rng.nextInt(span) - max, rng.nextInt(span) - max]);
+    }
   });
 
   it('never shifts with max 0', () => expect(sampleShift(1, 2, 3, 0)).toEqual([0, 0]));

@@ -1,4 +1,4 @@
-import { Rng } from '@gradq/nn';
+import { deriveSeed, Rng } from '@gradq/nn';
 
 /** The largest shift accepted, in pixels each way. */
 export const MAX_SHIFT = 8;
@@ -14,9 +14,21 @@ const SHIFT_KEY = 0x53484654; // 'SHFT'
  * of workers.
  */
 export function sampleShift(seed: number, epoch: number, sample: number, max: number): [dy: number, dx: number] {
-  const rng = Rng.derive(seed, epoch, sample, SHIFT_KEY);
+  const code = shiftCode(seed, epoch, sample, max);
   const span = 2 * max + 1;
-  return [rng.nextInt(span) - max, rng.nextInt(span) - max];
+  return [Math.floor(code / span) - max, (code % span) - max];
+}
+
+/** The generator sampleShift draws from, reseeded for each sample (shiftImages allocates nothing per image). */
+const shiftRng = new Rng(0);
+
+/** sampleShift's (dy, dx) as one number: (dy + max) · (2·max + 1) + (dx + max). */
+function shiftCode(seed: number, epoch: number, sample: number, max: number): number {
+  // The stream of Rng.derive(seed, epoch, sample, SHIFT_KEY), without making a generator for it.
+  shiftRng.reseed(deriveSeed(deriveSeed(deriveSeed(seed >>> 0, epoch), sample), SHIFT_KEY));
+  const span = 2 * max + 1;
+  const dy = shiftRng.nextInt(span);
+  return dy * span + shiftRng.nextInt(span);
 }
 
 /**
@@ -37,16 +49,21 @@ export function shiftImages(
 ): void {
   const size = rows * cols;
   if (scratch.length < size) throw new RangeError(`shiftImages: scratch holds ${scratch.length} floats, needs ${size}`);
+  const span = 2 * max + 1;
+  // Indices into x instead of a view per image, and sampleShift's draw as one number: nothing is allocated here
+  // (a view, a pair and a generator per image were most of what a training step left to the garbage collector).
   for (let r = 0; r < count; r++) {
-    const [dy, dx] = sampleShift(seed, epoch, samples[r], max);
+    const code = shiftCode(seed, epoch, samples[r], max);
+    const dy = Math.floor(code / span) - max;
+    const dx = (code % span) - max;
     if (dy === 0 && dx === 0) continue;
-    const image = x.subarray(r * size, (r + 1) * size);
-    scratch.set(image);
-    image.fill(0);
+    const image = r * size;
+    for (let p = 0; p < size; p++) scratch[p] = x[image + p];
+    x.fill(0, image, image + size);
     for (let i = Math.max(0, dy); i < Math.min(rows, rows + dy); i++) {
       const from = (i - dy) * cols;
-      const to = i * cols;
-      for (let j = Math.max(0, dx); j < Math.min(cols, cols + dx); j++) image[to + j] = scratch[from + j - dx];
+      const to = image + i * cols;
+      for (let j = Math.max(0, dx); j < Math.min(cols, cols + dx); j++) x[to + j] = scratch[from + j - dx];
     }
   }
 }

@@ -1,5 +1,5 @@
 export { ConfigError } from './config-error.js';
-export { Rng } from './rng.js';
+export { deriveSeed, Rng } from './rng.js';
 export type { Gemm } from './kernels/gemm.js';
 export { gemmReference } from './kernels/gemm-reference.js';
 export { gemmFast } from './kernels/gemm-fast.js';

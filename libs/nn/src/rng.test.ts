@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Rng } from './rng.js';
+import { deriveSeed, Rng } from './rng.js';
 
 const draws = (rng: Rng, n: number, f: (r: Rng) => number) => Array.from({ length: n }, () => f(rng));
 
@@ -27,6 +27,16 @@ describe('Rng', () => {
     expect(first(Rng.derive(7, 1, 2))).toEqual(first(Rng.derive(7, 1, 2)));
     expect(first(Rng.derive(7, 1, 2))).not.toEqual(first(Rng.derive(7, 2, 1)));
     expect(first(Rng.derive(7, 1))).not.toEqual(first(Rng.derive(8, 1)));
+  });
+
+  it('reseeds in place as a new generator of that seed starts (a pending spare normal dropped); deriveSeed folds keys as derive', () => {
+    const rng = new Rng(5);
+    rng.nextNormal(); // leaves a spare
+    rng.reseed(42);
+    expect(draws(rng, 6, (r) => r.nextNormal())).toEqual(draws(new Rng(42), 6, (r) => r.nextNormal()));
+    const h = deriveSeed(deriveSeed(7 >>> 0, 1), 2);
+    expect(draws(new Rng(h), 4, (r) => r.nextUint32())).toEqual(draws(Rng.derive(7, 1, 2), 4, (r) => r.nextUint32()));
+    expect(() => rng.reseed(-1)).toThrow(/Invalid seed: -1/);
   });
 
   it('draws floats in [0, 1) with mean 0.5 and variance 1/12 over 100 000 draws', () => {

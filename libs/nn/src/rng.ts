@@ -8,9 +8,18 @@ export class Rng {
   private spareNormal: number | undefined;
 
   constructor(seed: number) {
+    this.reseed(seed);
+  }
+
+  /**
+   * Starts this generator's stream again from `seed`, as `new Rng(seed)` starts it (without allocating: for a
+   * stream per sample in a hot loop, with deriveSeed).
+   */
+  reseed(seed: number): void {
     if (!Number.isSafeInteger(seed) || seed < 0) {
       throw new RangeError(`Invalid seed: ${seed} (use a whole number >= 0)`);
     }
+    this.spareNormal = undefined;
     // splitmix32 expands the seed into four well-mixed, not-all-zero words.
     let x = (seed ^ Math.floor(seed / 0x1_0000_0000)) >>> 0;
     for (let i = 0; i < 4; i++) {
@@ -25,7 +34,7 @@ export class Rng {
   /** A generator whose stream depends only on (seed, ...keys): e.g. `Rng.derive(seed, epoch)`. */
   static derive(seed: number, ...keys: number[]): Rng {
     let h = seed >>> 0;
-    for (const k of keys) h = (Math.imul(h ^ (k >>> 0), 0x9e3779b1) + 0x7f4a7c15) >>> 0;
+    for (const k of keys) h = deriveSeed(h, k);
     return new Rng(h);
   }
 
@@ -97,6 +106,13 @@ export class Rng {
     this.s.set(state.slice(0, 4));
     this.spareNormal = Number.isNaN(state[4]) ? undefined : state[4];
   }
+}
+
+/**
+ * One key folded into a derived seed: Rng.derive(seed, k1, k2) is new Rng(deriveSeed(deriveSeed(seed >>> 0, k1), k2)).
+ */
+export function deriveSeed(h: number, key: number): number {
+  return (Math.imul(h ^ (key >>> 0), 0x9e3779b1) + 0x7f4a7c15) >>> 0;
 }
 
 function rotl(x: number, k: number): number {

@@ -88,7 +88,10 @@ export class ClusterGradientSource implements GradientSource {
   private readonly rounds?: { publisher: RoundPublisher; payloads: [Float32Array[], Float32Array[]]; turn: number; previous: number };
   /** --compress int8: where each shard's residual is. */
   private readonly residuals?: ShardResidualKeys;
-  /** Step leases, when the steps are leased (synchronous, no residuals, --lease-steps other than 1). */
+  /**
+   * Step leases, when the steps are leased (no residuals, --lease-steps other than 1); a local SGD run's rounds
+   * are leased (round leases) by the same book.
+   */
   private readonly leases?: { book: LeaseBook; perEpoch: number; options: LeaseOptions };
   /** The step begun last (-1: none yet). */
   private lastStep = -1;
@@ -129,7 +132,8 @@ export class ClusterGradientSource implements GradientSource {
       const publisher = new RoundPublisher(tensors, queue, keys, run, rounds, this.publisher, retry, signer);
       this.rounds = { publisher, payloads: [[], []], turn: 0, previous: -1 };
     }
-    if (leases && !rounds && !keepsResidual(run.codec)) {
+    // A local SGD run's rounds are leased as its steps would be (round leases: lease-job.ts).
+    if (leases && !keepsResidual(run.codec) && (!rounds || run.codec === 'none')) {
       const book = new LeaseBook(keys.runId, leases.maxSteps);
       this.leases = { book, perEpoch: stepsPerEpoch(run.trainSamples, leases.batch), options: leases };
     }
@@ -211,8 +215,8 @@ export class ClusterGradientSource implements GradientSource {
   }
 
   /**
-   * One local SGD round: θ and the replicas' states written, round jobs of ⌈K/N⌉ replicas for N workers, the
-   * results gathered as step() gathers shards (RoundGather: the same checks, recomputation, watchdog and giving up); returns the
+   * One local SGD round: θ and the replicas' states written, round jobs of ⌈K/N⌉ replicas for N workers (or, with
+   * leases, θ written and the round announced to the holders of round leases of ⌈K/N⌉ replicas), the results gathered as step() gathers shards (RoundGather: the same checks, recomputation, watchdog and giving up); returns the
    * replicas' results in shard order for LocalRounds to add and adopt. Interrupted or failing, as step().
    */
   async round(steps: readonly StepPlan[], theta: Float32Array, states: readonly OptimizerState[]): Promise<ReplicaResult[]> {
@@ -229,11 +233,22 @@ export class ClusterGradientSource implements GradientSource {
     let t1 = t0;
     const gather = new RoundGather(round, theta, this.context, publisher, payloads);
     try {
-      // As a step's shards: at most one job a worker (its replicas one after the other, θ fetched once).
       const workers = await untilAborted(this.workers.current(), signal);
-      const jobs = publisher.firstJobs(round, shardsPerJob(states.length, workers));
-      gather.expectRound(jobs);
-      await untilAborted(publisher.publish(round, theta, jobs, this.rounds.previous), signal);
+      this.lastStep = first;
+      if (this.leases) {
+        // Round leases of ⌈K/N⌉ replicas: a set's holders keep their replicas' states from round to round.
+        const { book, perEpoch } = this.leases;
+        const { set, made, replaced } = book.forStep(first, states.length, perEpoch, workers, this.lastStepMs);
+        gather.expectLeased(set);
+        const added = made ? set.leases.map((lease) => publisher.leaseJob(round, set, lease)) : [];
+        await untilAborted(publisher.publishLeased(round, theta, set.set, added, this.rounds.previous), signal);
+        if (replaced.length > 0) await untilAborted(this.publisher.withdraw(replaced), signal);
+      } else {
+        // As a step's shards: at most one job a worker (its replicas one after the other, θ fetched once).
+        const jobs = publisher.firstJobs(round, shardsPerJob(states.length, workers));
+        gather.expectRound(jobs);
+        await untilAborted(publisher.publish(round, theta, jobs, this.rounds.previous), signal);
+      }
       this.rounds.previous = first;
       t1 = performance.now();
       await untilAborted(gather.collect(), signal);
@@ -252,6 +267,7 @@ export class ClusterGradientSource implements GradientSource {
       aggregate: gather.aggregateMs + (performance.now() - t2),
     });
     for (const o of this.observers) o.stepGathered(first, this.timer.last, gather.shardResults);
+    this.lastStepMs = (performance.now() - t0) / steps.length; // a step's share, for the length of the next lease set
     return results;
   }
 

@@ -163,7 +163,8 @@ describe('gradq train --sync local:H on the cluster', () => {
       { connection: new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null }), prefix: QUEUE_PREFIX },
     );
     try {
-      const r = await runCli(['train', '--workers', '0', '--queue', queue, ...SMALL]);
+      // Round jobs (not round leases, whose results go through the same checks: RoundGather).
+      const r = await runCli(['train', '--workers', '0', '--queue', queue, '--lease-steps', '1', ...SMALL]);
       expect(r.code, r.stderr).toBe(0);
       expect(lastJson(r.stdout)).toMatchObject({
         params_sha256: await reference(SMALL), applied_steps: 20, results_rejected: 4, duplicates_ignored: 1, shards_recomputed: 5,

@@ -1,6 +1,7 @@
 import { readGradientInto, validateRoundResult, type ShardResult } from '@gradq/cluster';
 import type { OptimizerState } from '@gradq/nn';
 import type { ReplicaResult } from '@gradq/train';
+import type { LeaseSet } from './lease-book.js';
 import { StepGather, type GatherContext } from './step-gather.js';
 import { replicaWork, type RoundJobSpec, type RoundPlan, type RoundPublisher } from './round-publisher.js';
 
@@ -33,6 +34,13 @@ export class RoundGather extends StepGather {
   expectRound(jobs: readonly RoundJobSpec[]): void {
     for (const { data, opts } of jobs) {
       for (let k = data.shard; k < data.shard + data.replicas; k++) this.pending.set(k, { attempt: data.attempt, jobId: opts.jobId });
+    }
+  }
+
+  /** Waits for every replica of the round's leases (a replica whose shards are all empty answers too). */
+  override expectLeased(set: LeaseSet): void {
+    for (const lease of set.leases) {
+      for (let k = lease.shard; k < lease.shard + lease.count; k++) this.pending.set(k, { attempt: 0, jobId: lease.id });
     }
   }
 
@@ -73,7 +81,7 @@ export class RoundGather extends StepGather {
 
   protected override attemptAt(shard: number, attempt: number): { jobId: string; add: () => Promise<void> } {
     const job = this.publisher.job(this.round, shard, attempt);
-    return { jobId: job.opts.jobId, add: () => this.publisher.add(job) };
+    return { jobId: job.opts.jobId, add: () => this.publisher.add(this.round, job) };
   }
 
   protected override async keepParams(): Promise<void> {

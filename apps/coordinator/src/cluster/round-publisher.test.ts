@@ -1,10 +1,10 @@
-import { runKeys, validateRoundJob, type TensorStore } from '@gradq/cluster';
+import { leaseRoundJob, runKeys, validateLeaseJob, validateRoundJob, type TensorStore } from '@gradq/cluster';
 import type { OptimizerState } from '@gradq/nn';
 import { replicaSpecFor, type StepPlan } from '@gradq/train';
 import type { Queue } from 'bullmq';
 import { describe, expect, it } from 'vitest';
 import { RoundPublisher, type RoundPlan } from './round-publisher.js';
-import type { StepPublisher } from './step-publisher.js';
+import { StepPublisher } from './step-publisher.js';
 import type { TensorRetry } from './tensor-retry.js';
 
 // The round jobs themselves (nothing here touches Redis: job() and firstJobs() only describe the jobs).
@@ -12,6 +12,7 @@ const keys = runKeys('q', 'rr');
 const run = { dataset: 'mnist', trainSamples: 1024, seed: 7, model: 'mlp:784-8-10', shift: 0, codec: 'none' as const };
 const inner = { model: run.model, optimizer: 'adam', lr: 0.001, schedule: 'cosine', warmup: 0, momentum: 0.9, weightDecay: 0 };
 const rounds = {
+  h: 2,
   batch: 256,
   shards: 4,
   epochs: 2,
@@ -25,7 +26,7 @@ const publisher = new RoundPublisher(
   keys,
   run,
   rounds,
-  unused as StepPublisher,
+  new StepPublisher(unused as TensorStore, unused as Queue, keys, run, unused as TensorRetry),
   unused as TensorRetry,
 );
 
@@ -65,5 +66,15 @@ describe('RoundPublisher jobs', () => {
     const again = publisher.job(round(), 2, 1);
     expect(again.data).toMatchObject({ shard: 2, replicas: 1, attempt: 1, stateKeys: [keys.state(4, 2)], stateTs: [3] });
     expect(again.opts.jobId).toBe('rr.4.2.1');
+  });
+
+  it('a round lease holds its replicas’ rounds from their states of its first round, and its round jobs are the jobs of those replicas', () => {
+    const set = { set: 3, first: 4, end: 8, leases: [{ id: 'rr.4.2.3', shard: 2, count: 2 }] };
+    const lease = validateLeaseJob(publisher.leaseJob(round(), set, set.leases[0]).data);
+    expect(lease).toMatchObject({ rounds: 2, step: 4, steps: 4, shard: 2, count: 2, set: 3, stateBuffers: 2, stepping: false });
+    expect(lease.stateKeys).toEqual([keys.state(4, 2), keys.state(4, 3)]);
+    expect(lease.stateTs).toEqual([3, 4]);
+    // Its first round, as the holder computes it: the round job of replicas 2..3 that firstJobs would add.
+    expect(leaseRoundJob(lease, 4, 2, lease)).toEqual(publisher.job(round(), 2, 0, 2).data); // (unsigned: no secret here)
   });
 });

@@ -14,11 +14,14 @@ import {
 import type { OptimizerState } from '@gradq/nn';
 import type { ReplicaSpec, StepPlan } from '@gradq/train';
 import type { Queue } from 'bullmq';
-import { jobOptimizer, type RunDescriptor, type StepPublisher } from './step-publisher.js';
+import type { Lease, LeaseSet } from './lease-book.js';
+import { jobOptimizer, type LeaseJobSpec, type RunDescriptor, type StepPublisher } from './step-publisher.js';
 import type { TensorRetry } from './tensor-retry.js';
 
 /** What every round job of a local SGD run shares besides the RunDescriptor: the batch plan and the inner optimizer. */
 export interface RoundDescriptor {
+  /** H: inner steps a round (the last round of an epoch may have fewer). */
+  h: number;
   batch: number;
   shards: number;
   epochs: number;
@@ -64,6 +67,8 @@ export function replicaWork(round: RoundPlan, k: number): { count: number; steps
 export class RoundPublisher {
   /** Each replica's state buffers one after the other, as written (one array per replica: the writes overlap). */
   private readonly scratch: Float32Array[] = [];
+  /** The state keys written and not dropped yet, with the first step of their round. */
+  private readonly live = new Map<string, number>();
 
   constructor(
     private readonly tensors: TensorStore,
@@ -107,7 +112,8 @@ export class RoundPublisher {
   }
 
   /**
-   * Writes θ and the replicas' states of the round (dropping those of the round that started at `previous`), then
+   * Writes θ and the replicas' states of the round (dropping θ of the round that started at `previous` and the
+   * states of earlier rounds), then
    * adds `jobs` in one round trip: Redis has them before any worker sees a job. `params` must not change first.
    */
   async publish(round: RoundPlan, params: Float32Array, jobs: RoundJobSpec[], previous: number): Promise<void> {
@@ -115,14 +121,42 @@ export class RoundPublisher {
     // θ and the K states in one go: the writes are pipelined on the tensor connection.
     await Promise.all([
       this.steps.writeParams(first, params, previous),
-      ...round.states.map((_, k) => this.writeState(round, k, previous)),
+      ...round.states.map((_, k) => this.writeState(round, k)),
+      this.dropStates(first),
     ]);
     // The queue carries both kinds of job; its type names the synchronous one (BullMQ takes any JSON data).
     await this.queue.addBulk(jobs as unknown as Parameters<typeof this.queue.addBulk>[0]);
   }
 
-  /** Adds one more job: a new attempt at a replica. */
-  async add(job: RoundJobSpec): Promise<void> {
+  /**
+   * The round lease `lease` of set `set` (lease-book.ts, set.first: the first step of the round it starts with):
+   * its replicas' rounds over the set's steps, from their states of that round (written by publishLeased).
+   */
+  leaseJob(round: RoundPlan, set: LeaseSet, lease: Lease): LeaseJobSpec {
+    const first = round.steps[0].globalStep;
+    const { h, batch, epochs, replica, shards, stateBuffers } = this.rounds;
+    const ks = Array.from({ length: lease.count }, (_, i) => lease.shard + i);
+    const stateKeys = ks.map((k) => (stateBuffers > 0 ? this.keys.state(first, k) : ''));
+    const stateTs = ks.map((k) => round.states[k].t);
+    return this.steps.leaseJob(set, lease, shards, { batch, epochs, replica }, undefined, { rounds: h, stateKeys, stateTs, stateBuffers });
+  }
+
+  /**
+   * A round of leased replicas (lease set `set`): θ of the round written and the round announced to the set's
+   * holders (StepPublisher.publishLeased), dropping θ and the states of earlier rounds; for a new set (`leases`, its
+   * jobs), the replicas' states are written first, since its holders start from them. The states are not written
+   * for the other rounds: each holder keeps its replicas' own (and stateFor writes one that a job needs).
+   */
+  async publishLeased(round: RoundPlan, params: Float32Array, set: number, leases: LeaseJobSpec[], previous: number): Promise<void> {
+    const first = round.steps[0].globalStep;
+    if (leases.length > 0) await Promise.all(round.states.map((_, k) => this.writeState(round, k)));
+    await Promise.all([this.steps.publishLeased(first, params, set, leases, undefined, previous), this.dropStates(first)]);
+  }
+
+  /** Adds one more job: a new attempt at a replica, whose state of the round is written first if it is not there. */
+  async add(round: RoundPlan, job: RoundJobSpec): Promise<void> {
+    const key = this.keys.state(round.steps[0].globalStep, job.data.shard);
+    if (this.rounds.stateBuffers > 0 && !this.live.has(key)) await this.writeState(round, job.data.shard);
     await this.queue.add(job.name as 'shard', job.data as unknown as ShardJob, job.opts);
   }
 
@@ -130,12 +164,21 @@ export class RoundPublisher {
   async restore(round: RoundPlan, params: Float32Array): Promise<boolean> {
     const first = round.steps[0].globalStep;
     if (!(await this.steps.restoreParams(first, params))) return false;
-    await Promise.all(round.states.map((_, k) => this.writeState(round, k, -1)));
+    await Promise.all(round.states.map((_, k) => this.writeState(round, k)));
     return true;
   }
 
+  /** Unlinks the states written for rounds other than the one starting at `first`. */
+  private async dropStates(first: number): Promise<void> {
+    const stale = [...this.live].filter(([, f]) => f !== first).map(([key]) => key);
+    for (const key of stale) this.live.delete(key);
+    await this.retry.untilDone(`round ${first}: dropping the states of earlier rounds`, () =>
+      Promise.all(stale.map((key) => this.tensors.unlink(key))),
+    );
+  }
+
   /** Replica k's state buffers, one after the other, under its state key of the round (nothing without buffers). */
-  private async writeState(round: RoundPlan, k: number, previous: number): Promise<void> {
+  private async writeState(round: RoundPlan, k: number): Promise<void> {
     const { buffers } = round.states[k];
     if (buffers.length === 0) return;
     const n = buffers[0].length;
@@ -145,11 +188,7 @@ export class RoundPublisher {
     const first = round.steps[0].globalStep;
     const key = this.keys.state(first, k);
     const bytes = encodeParams(all, this.signer && { key, signer: this.signer });
-    await this.retry.untilDone(`round ${first}: writing replica ${k}'s state`, () =>
-      Promise.all([
-        this.tensors.set(key, bytes, KEY_TTL_MS),
-        previous >= 0 ? this.tensors.unlink(this.keys.state(previous, k)) : undefined,
-      ]),
-    );
+    await this.retry.untilDone(`round ${first}: writing replica ${k}'s state`, () => this.tensors.set(key, bytes, KEY_TTL_MS));
+    this.live.set(key, first);
   }
 }

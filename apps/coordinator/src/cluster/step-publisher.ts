@@ -121,7 +121,8 @@ export class StepPublisher {
 
   /**
    * The job of lease `lease` of set `set` (lease-book.ts): its shards over the set's steps [first, end), for a run
-   * of `shards` shards a step and the batch and optimizer of `run`; a stepping lease when it is given its `start`.
+   * of `shards` shards a step and the batch and optimizer of `run`; a stepping lease when it is given its `start`, a
+   * round lease (local SGD: its replicas' rounds) when it is given `rounds`.
    */
   leaseJob(
     set: LeaseSet,
@@ -129,14 +130,15 @@ export class StepPublisher {
     shards: number,
     run: { batch: number; epochs: number; replica: ReplicaSpec },
     start?: OptimizerStart,
+    rounds?: Pick<LeaseJob, 'rounds' | 'stateKeys' | 'stateTs' | 'stateBuffers'>,
   ): LeaseJobSpec {
     const data: LeaseJob = {
-      v: 2, kind: 'lease', run: this.keys.runId, step: set.first, steps: set.end - set.first, shard: lease.shard, count: lease.count,
+      v: 3, kind: 'lease', run: this.keys.runId, step: set.first, steps: set.end - set.first, shard: lease.shard, count: lease.count,
       shards, attempt: 0, set: set.set, dataset: this.run.dataset, trainSamples: this.run.trainSamples, seed: this.run.seed,
       batch: run.batch, model: this.run.model, shift: this.run.shift, codec: this.run.codec, paramsPrefix: this.keys.paramsPrefix,
       clockKey: this.keys.clock, resultsKey: this.keys.results, stepping: start !== undefined,
       stateKey: start?.bytes ? start.key : '', stateBuffers: start?.buffers ?? 0, stateT: start?.t ?? 0,
-      ...jobOptimizer(run.replica, run.epochs),
+      ...jobOptimizer(run.replica, run.epochs), rounds: 0, stateKeys: [], stateTs: [], ...rounds,
     }; // prettier-ignore
     return {
       name: LEASE_JOB_NAME,
@@ -160,16 +162,23 @@ export class StepPublisher {
    * A step of leased shards: writes θ_t (and a stepping lease's optimizer state, `start`) and announces step t to
    * the holders of lease set `set` (on one connection in one write: Redis has θ_t before any holder hears of the
    * step; on a Redis Cluster, once θ_t is written), then adds `leases` (a new set's) to the queue. `params` must
-   * not change before this resolves.
+   * not change before this resolves. θ of step `previous` is dropped (a local SGD round's: that of the round before).
    */
-  async publishLeased(step: number, params: Float32Array, set: number, leases: LeaseJobSpec[], start?: OptimizerStart): Promise<void> {
+  async publishLeased(
+    step: number,
+    params: Float32Array,
+    set: number,
+    leases: LeaseJobSpec[],
+    start?: OptimizerStart,
+    previous = step - 1,
+  ): Promise<void> {
     const key = this.keys.params(step);
     const bytes = encodeParams(params, this.signer && { key, signer: this.signer });
     const previousState = start?.bytes ? this.stateKey : undefined;
     await this.retry.untilDone(`step ${step}: writing θ`, async () => {
       const written = Promise.all([
         this.tensors.set(key, bytes, KEY_TTL_MS),
-        step > 0 ? this.tensors.unlink(this.keys.params(step - 1)) : undefined,
+        previous >= 0 ? this.tensors.unlink(this.keys.params(previous)) : undefined,
         start?.bytes ? this.tensors.set(start.key, start.bytes, KEY_TTL_MS) : undefined,
         previousState !== undefined && previousState !== start?.key ? this.tensors.unlink(previousState) : undefined,
       ]);

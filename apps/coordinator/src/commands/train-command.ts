@@ -80,7 +80,7 @@ export const trainCommand = defineCommand({
         optimizer: { instance: setup.optimizer, replica: replicaSpec(setup) },
         ...(config.sync?.kind === 'local' && {
           rounds: {
-            batch: config.batch, shards: config.shards, epochs: config.epochs, replica: replicaSpec(setup),
+            h: config.sync.h, batch: config.batch, shards: config.shards, epochs: config.epochs, replica: replicaSpec(setup),
             stateBuffers: freshReplicaState(setup.optimizer).buffers.length,
           }, // prettier-ignore
         }),
