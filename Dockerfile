@@ -35,22 +35,27 @@ COPY package.json package-lock.json ./
 COPY --from=manifests /app/ ./
 RUN npm ci --ignore-scripts
 
+# The sources in one COPY (what .dockerignore leaves of the context): each layer costs a full copy of the file
+# system on a vfs engine (tools/compose-engine), so the stages that are rebuilt on every change have few.
 FROM deps AS build
-COPY tsconfig*.json nx.json ./
-COPY libs ./libs
-COPY apps ./apps
+COPY . .
 RUN npm run build \
  && mkdir /out \
  && find libs apps -mindepth 2 -maxdepth 2 -type d -name dist -exec cp -a --parents {} /out/ \; \
  && find libs apps -mindepth 3 -maxdepth 3 -path '*/wasm/*.wasm' -exec cp -a --parents {} /out/ \;
 
-# Production dependencies only (bullmq, ioredis, msgpackr and the workspace links).
+# Production dependencies only (bullmq, ioredis, msgpackr and the workspace links): the runtime image starts from
+# this stage, so that its node_modules are not copied (and checksummed) once more. /data: dataset cache
+# ($GRADQ_DATA_DIR, downloads land in /data/<dataset>/); /runs: checkpoints and models. Owned by the unprivileged
+# `node` user (uid 1000) of the base image, so that a fresh named volume mounted there inherits that ownership
+# and the non-root process can write to it.
 FROM base AS prod-deps
 COPY package.json package-lock.json ./
 COPY --from=manifests /app/ ./
-RUN npm ci --omit=dev --ignore-scripts
+RUN npm ci --omit=dev --ignore-scripts \
+ && mkdir -p /data /runs && chown node:node /data /runs
 
-FROM base AS runtime
+FROM prod-deps AS runtime
 LABEL org.opencontainers.image.title="gradq" \
       org.opencontainers.image.description="data-parallel training of a from-scratch MLP over BullMQ and Redis"
 # --max-semi-space-size=1 (for both roles): a 1 MB young generation; the processes' tensors live outside the JS
@@ -59,12 +64,9 @@ LABEL org.opencontainers.image.title="gradq" \
 ENV NODE_ENV=production \
     NODE_OPTIONS="--enable-source-maps --max-semi-space-size=1" \
     GRADQ_DATA_DIR=/data
-COPY --from=prod-deps /app/ ./
-COPY --from=build /out/ ./
-# /data: dataset cache ($GRADQ_DATA_DIR, downloads land in /data/<dataset>/); /runs: checkpoints and models.
-# Owned by the unprivileged `node` user (uid 1000) of the base image, so that a fresh named volume mounted
-# there inherits that ownership and the non-root process can write to it.
-RUN mkdir -p /data /runs && chown node:node /data /runs
 USER node
 ENTRYPOINT ["node", "apps/coordinator/bin/gradq.js"]
 CMD ["--help"]
+# Last: the only layer of this stage that a change of the sources rebuilds (on a vfs engine every instruction
+# after a rebuilt layer costs a full copy of the file system, metadata ones too).
+COPY --from=build /out/ ./
