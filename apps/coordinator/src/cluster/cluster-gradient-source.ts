@@ -26,7 +26,7 @@ import { settlesWithin, untilAborted } from './bounded-wait.js';
 import { ClusterTimer, type ClusterTimings, type StepPhases } from './cluster-timings.js';
 import { InterruptedError, type StopSignal } from './interrupted-error.js';
 import { ConnectedWorkers, shardsPerJob } from './job-grouping.js';
-import { LeaseBook } from './lease-book.js';
+import { AUTO_LEASE_STEPS, LeaseBook } from './lease-book.js';
 import { ResultInbox } from './result-inbox.js';
 import { StepGather, type ClusterCounters, type GatherContext } from './step-gather.js';
 import { StepPublisher, type RunDescriptor } from './step-publisher.js';
@@ -134,7 +134,8 @@ export class ClusterGradientSource implements GradientSource {
     }
     // A local SGD run's rounds are leased as its steps would be (round leases: lease-job.ts).
     if (leases && !keepsResidual(run.codec) && (!rounds || run.codec === 'none')) {
-      const book = new LeaseBook(keys.runId, leases.maxSteps);
+      // A set of round leases holds up to AUTO_LEASE_STEPS rounds: each new set costs its holders a start.
+      const book = new LeaseBook(keys.runId, leases.maxSteps, AUTO_LEASE_STEPS * (rounds?.h ?? 1));
       this.leases = { book, perEpoch: stepsPerEpoch(run.trainSamples, leases.batch), options: leases };
     }
     // A round result carries Δ and the replica's state buffers: (1 + stateBuffers) × paramCount values.

@@ -38,10 +38,14 @@ export class LeaseBook {
   /** Workers to lease for while the count is `counted`: fewer, after a hand-back while leases were left untaken. */
   private cap: { counted: number; workers: number } | undefined;
 
-  /** `runId`: the run's; `maxSteps`: steps a set holds at most (0: auto, about LEASE_TARGET_MS of steps). */
+  /**
+   * `runId`: the run's; `maxSteps`: steps a set holds at most (0: auto, about LEASE_TARGET_MS of steps, at most
+   * `autoCap`: AUTO_LEASE_STEPS, or that many rounds of a local SGD run).
+   */
   constructor(
     private readonly runId: string,
     private readonly maxSteps: number,
+    private readonly autoCap = AUTO_LEASE_STEPS,
   ) {}
 
   /**
@@ -64,7 +68,7 @@ export class LeaseBook {
       return { set: held, made: false, replaced: [] };
     const epochEnd = (Math.floor(step / perEpoch) + 1) * perEpoch;
     const wanted =
-      this.maxSteps > 0 ? this.maxSteps : Math.min(AUTO_LEASE_STEPS, Math.max(1, Math.floor(LEASE_TARGET_MS / Math.max(stepMs, 1e-3))));
+      this.maxSteps > 0 ? this.maxSteps : Math.min(this.autoCap, Math.max(1, Math.floor(LEASE_TARGET_MS / Math.max(stepMs, 1e-3))));
     const set = this.sets++;
     const leases: Lease[] = [];
     for (let k = 0; k < shards; k += group) {
