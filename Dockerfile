@@ -35,7 +35,7 @@ COPY package.json package-lock.json ./
 COPY --from=manifests /app/ ./
 RUN npm ci --ignore-scripts
 
-# The sources in one COPY (what .dockerignore leaves of the context): each layer costs a full copy of the file
+# The sources in one COPY (what .dockerignore lets into the context): each layer costs a full copy of the file
 # system on a vfs engine (tools/compose-engine), so the stages that are rebuilt on every change have few.
 FROM deps AS build
 COPY . .
