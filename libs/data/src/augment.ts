@@ -19,7 +19,7 @@ export function sampleShift(seed: number, epoch: number, sample: number, max: nu
   return [Math.floor(code / span) - max, (code % span) - max];
 }
 
-/** The generator sampleShift draws from, reseeded for each sample (shiftImages allocates nothing per image). */
+/** The generator sampleShift draws from, reseeded for each sample (shiftImages makes none per image). */
 const shiftRng = new Rng(0);
 
 /** sampleShift's (dy, dx) as one number: (dy + max) · (2·max + 1) + (dx + max). */
@@ -50,15 +50,16 @@ export function shiftImages(
   const size = rows * cols;
   if (scratch.length < size) throw new RangeError(`shiftImages: scratch holds ${scratch.length} floats, needs ${size}`);
   const span = 2 * max + 1;
-  // Indices into x instead of a view per image, and sampleShift's draw as one number: nothing is allocated here
-  // (a view, a pair and a generator per image were most of what a training step left to the garbage collector).
+  // sampleShift's draw as one number, from one generator reseeded per image: a pair and a generator per image were
+  // most of what a training step left to the garbage collector. (The one view per image, for a native copy, is
+  // faster than a copy loop: 270 against 320 µs per 128 MNIST images here.)
   for (let r = 0; r < count; r++) {
     const code = shiftCode(seed, epoch, samples[r], max);
     const dy = Math.floor(code / span) - max;
     const dx = (code % span) - max;
     if (dy === 0 && dx === 0) continue;
     const image = r * size;
-    for (let p = 0; p < size; p++) scratch[p] = x[image + p];
+    scratch.set(x.subarray(image, image + size));
     x.fill(0, image, image + size);
     for (let i = Math.max(0, dy); i < Math.min(rows, rows + dy); i++) {
       const from = (i - dy) * cols;
