@@ -83,23 +83,6 @@ interface ResidualWrite {
 }
 
 /**
- * Computes shard gradients: loads each dataset once, keeps one model per spec, fetches θ only when the
- * parameter key changes, keeps the current epoch order, and pushes a result message per shard of the job (the
- * ShardResult and the shard's gradient sum, the next shard computed while it travels) onto the job's results
- * list; when a shard fails, it pushes a failure message instead, so the
- * coordinator can recompute it at once. Computing a job twice pushes the same result twice (the coordinator
- * keeps the first).
- *
- * A push overlaps what follows it: `tensors` is a connection of the processor's own, and process() resolves
- * once the message is handed to it, so BullMQ completes the job and hands out the next one on its connection
- * while the gradient is still travelling. The job may therefore be gone from the queue before its result is in
- * the list (the coordinator allows for that). The next message waits for the previous push to be acknowledged
- * before reusing its buffer; flush() waits for the last one. A push that fails is logged; the coordinator's
- * watchdog then recomputes that shard.
- *
- * With the run's secret (`signer`) it takes only jobs and θ that the coordinator signed, and signs what it pushes.
- */
-/**
  * A round lease's replicas' inner optimizer states, kept by its holder from one round to the next: replica k's
  * buffers (copied out of the result payload that carried them) and step counter, once the holder computed a round
  * of k.
@@ -125,6 +108,23 @@ export class KeptStates {
   }
 }
 
+/**
+ * Computes shard gradients: loads each dataset once, keeps one model per spec, fetches θ only when the
+ * parameter key changes, keeps the current epoch order, and pushes a result message per shard of the job (the
+ * ShardResult and the shard's gradient sum, the next shard computed while it travels) onto the job's results
+ * list; when a shard fails, it pushes a failure message instead, so the
+ * coordinator can recompute it at once. Computing a job twice pushes the same result twice (the coordinator
+ * keeps the first).
+ *
+ * A push overlaps what follows it: `tensors` is a connection of the processor's own, and process() resolves
+ * once the message is handed to it, so BullMQ completes the job and hands out the next one on its connection
+ * while the gradient is still travelling. The job may therefore be gone from the queue before its result is in
+ * the list (the coordinator allows for that). The next message waits for the previous push to be acknowledged
+ * before reusing its buffer; flush() waits for the last one. A push that fails is logged; the coordinator's
+ * watchdog then recomputes that shard.
+ *
+ * With the run's secret (`signer`) it takes only jobs and θ that the coordinator signed, and signs what it pushes.
+ */
 export class ShardProcessor {
   readonly name: string;
   private readonly datasets = new Map<string, Promise<Split>>();

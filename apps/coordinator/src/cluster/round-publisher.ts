@@ -145,7 +145,7 @@ export class RoundPublisher {
    * A round of leased replicas (lease set `set`): θ of the round written and the round announced to the set's
    * holders (StepPublisher.publishLeased), dropping θ and the states of earlier rounds; for a new set (`leases`, its
    * jobs), the replicas' states are written first, since its holders start from them. The states are not written
-   * for the other rounds: each holder keeps its replicas' own (and stateFor writes one that a job needs).
+   * for the other rounds: each holder keeps its replicas' own (and add() writes one that a recomputation needs).
    */
   async publishLeased(round: RoundPlan, params: Float32Array, set: number, leases: LeaseJobSpec[], previous: number): Promise<void> {
     const first = round.steps[0].globalStep;
