@@ -5,8 +5,8 @@
 #
 # Stages: manifests (only the package.json files, so that `npm ci` stays cached until a dependency changes),
 # build (all dependencies, `tsc -b`), prod-deps (production dependencies only) and the runtime image, which
-# holds production node_modules, the workspace manifests, bin/, dist/ and the compiled wasm/*.wasm kernels (which
-# dist/ loads by relative path) of every project; no sources, no
+# holds production node_modules, the workspace manifests, bin/, dist/, the compiled wasm/*.wasm kernels (which
+# dist/ loads by relative path) and the dashboard's page (apps/coordinator/dashboard) of every project; no sources, no
 # TypeScript, no Nx. Builds with BuildKit and with the classic builder of older engines alike (no cache mounts).
 
 ARG NODE_IMAGE=node:20-bookworm-slim
@@ -42,7 +42,8 @@ COPY . .
 RUN npm run build \
  && mkdir /out \
  && find libs apps -mindepth 2 -maxdepth 2 -type d -name dist -exec cp -a --parents {} /out/ \; \
- && find libs apps -mindepth 3 -maxdepth 3 -path '*/wasm/*.wasm' -exec cp -a --parents {} /out/ \;
+ && find libs apps -mindepth 3 -maxdepth 3 -path '*/wasm/*.wasm' -exec cp -a --parents {} /out/ \; \
+ && find libs apps -mindepth 2 -maxdepth 2 -type d -name dashboard -exec cp -a --parents {} /out/ \;
 
 # Production dependencies only (bullmq, ioredis, msgpackr and the workspace links): the runtime image starts from
 # this stage, so that its node_modules are not copied (and checksummed) once more. /data: dataset cache
@@ -53,6 +54,7 @@ FROM base AS prod-deps
 COPY package.json package-lock.json ./
 COPY --from=manifests /app/ ./
 RUN npm ci --omit=dev --ignore-scripts \
+ && npm cache clean --force && rm -rf /root/.npm \
  && mkdir -p /data /runs && chown node:node /data /runs
 
 FROM prod-deps AS runtime

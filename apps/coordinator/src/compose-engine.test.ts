@@ -218,11 +218,15 @@ describe.skipIf(skipped !== undefined)('docker compose on a real engine', () => 
     expect(lastJson(evaluated).accuracy).toBe(summary.test_accuracy);
   }, 1_500_000);
 
-  it('the image that `up --build` made runs `gradq --help`', () => {
+  it('the image that `up --build` made runs `gradq --help` and holds the dashboard’s page', () => {
     const r = run('docker', ['run', '--rm', '--network', 'host', 'gradq:local', '--help']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/gradq train/);
     expect(r.stdout).toMatch(/gradq worker/);
+    // The dashboard's page is in it too (the compose file runs the coordinator with --dashboard).
+    const page = run('docker', ['run', '--rm', '--network', 'host', '--entrypoint', 'ls', 'gradq:local', 'apps/coordinator/dashboard']);
+    expect(page.code, page.stderr).toBe(0);
+    expect(page.stdout).toMatch(/index\.html/);
   }, 900_000);
 
   it('refuses a bind mount it cannot write (root’s) at start: one `gradq: error:` line, exit 2', () => {

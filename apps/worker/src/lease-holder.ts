@@ -114,7 +114,10 @@ export class LeaseHolder {
         throw new InvalidMessageError(`lease job: steps [${job.step}, ${end}) are not within one epoch of ${perEpoch} steps`);
       }
       const kept = new KeptStates(); // a round lease's replicas' states
-      const roundAt = (step: number) => leaseRoundJob(job, step, roundEnd(step, job.rounds, perEpoch) - step, job);
+      // The lease's state keys are its first round's: a later round's states are the ones kept (none to fetch).
+      const later = { stateKeys: job.stateKeys.map(() => ''), stateTs: job.stateTs };
+      const roundAt = (step: number) =>
+        leaseRoundJob(job, step, roundEnd(step, job.rounds, perEpoch) - step, step === job.step ? job : later);
       let after = '0'; // the clock's entries seen: none yet (the newest one may be a step to compute now)
       let lastStepAt = performance.now();
       let longestGap = 0;

@@ -373,7 +373,10 @@ export class ShardProcessor {
           replica.paramsKey = job.paramsKey;
         }
         const own = kept?.get(shard);
-        if (own === undefined && job.stateBuffers > 0) await this.params.fetchInto(job.stateKeys[i], replica.state);
+        if (own === undefined && job.stateBuffers > 0) {
+          if (job.stateKeys[i] === '') throw new Error(`round ${job.step}: replica ${shard} has neither a kept state nor a state key`);
+          await this.params.fetchInto(job.stateKeys[i], replica.state);
+        }
         const fetchMs = performance.now() - t0;
         const t1 = performance.now();
         const from = own ? own.buffers : buffers;

@@ -43,6 +43,7 @@ describe('lease jobs', () => {
 
   it('accepts a round lease with a state key and counter per replica, and makes its round jobs', () => {
     expect(validateLeaseJob(ROUNDS)).toEqual(ROUNDS);
+    expect(validateLeaseJob({ ...ROUNDS, rounds: 10_000 })).toMatchObject({ rounds: 10_000 }); // local:10000: H is not bounded
     const job = leaseRoundJob(ROUNDS, 10, 2, { stateKeys: ['', ''], stateTs: [10, 8] });
     expect(() => validateRoundJob({ ...job, stateBuffers: 0 })).not.toThrow();
     expect(job).toMatchObject({ step: 10, steps: 2, shard: 2, replicas: 2, shards: 4, paramsKey: 'q:run:r1:params:10', stateTs: [10, 8] });
@@ -57,6 +58,7 @@ describe('lease jobs', () => {
     [{ codec: 'fp16' }, /a round lease sends its results uncompressed, not as fp16/],
     [{ rounds: 0 }, /replica state keys in a lease of synchronous steps/],
     [{ rounds: -1 }, /field rounds is -1/],
+    [{ rounds: 1.5 }, /field rounds is 1.5/],
   ])('refuses a round lease with %j', (patch, why) => {
     expect(() => validateLeaseJob({ ...ROUNDS, ...patch })).toThrow(why);
   });

@@ -108,7 +108,7 @@ const JOB_FIELDS: Record<Exclude<keyof LeaseJob, 'sig'>, Check> = {
   shift: (v) => int(v) && (v as number) <= MAX_SHIFT, codec: (v) => (GRADIENT_CODECS as readonly unknown[]).includes(v),
   paramsPrefix: str, clockKey: str, resultsKey: str, stepping: (v) => typeof v === 'boolean',
   stateKey: (v) => typeof v === 'string' && v.length <= 256, stateBuffers: int, stateT: int, ...OPTIMIZER_FIELDS,
-  rounds: (v) => int(v) && (v as number) <= MAX_LEASE_STEPS, stateKeys: stateKeyList, stateTs: stateTList,
+  rounds: int, stateKeys: stateKeyList, stateTs: stateTList,
 }; // prettier-ignore
 
 const RELEASE_FIELDS: Record<keyof LeaseRelease, Check> = {

@@ -134,7 +134,8 @@ export class ClusterGradientSource implements GradientSource {
     }
     // A local SGD run's rounds are leased as its steps would be (round leases: lease-job.ts).
     if (leases && !keepsResidual(run.codec) && (!rounds || run.codec === 'none')) {
-      // A set of round leases holds up to AUTO_LEASE_STEPS rounds: each new set costs its holders a start.
+      // With --lease-steps 0, a set of round leases holds up to AUTO_LEASE_STEPS rounds: each new set costs its
+      // holders a start.
       const book = new LeaseBook(keys.runId, leases.maxSteps, AUTO_LEASE_STEPS * (rounds?.h ?? 1));
       this.leases = { book, perEpoch: stepsPerEpoch(run.trainSamples, leases.batch), options: leases };
     }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { MAX_LEASE_STEPS } from '@gradq/cluster';
 import { AUTO_LEASE_STEPS, LeaseBook } from './lease-book.js';
 
 describe('LeaseBook', () => {
@@ -29,6 +30,14 @@ describe('LeaseBook', () => {
       expect.objectContaining({ shard: 0, count: 2 }),
       expect.objectContaining({ shard: 2, count: 1 }),
     ]);
+  });
+
+  it('of rounds: up to autoCap steps (AUTO_LEASE_STEPS rounds), never more than MAX_LEASE_STEPS (a lease job’s limit)', () => {
+    const rounds = new LeaseBook('r1', 0, AUTO_LEASE_STEPS * 8); // local:8
+    expect(rounds.forStep(0, 2, 10_000, 2, 2).set).toMatchObject({ first: 0, end: 500 }); // 1 s of 2 ms steps
+    expect(rounds.forStep(504, 2, 10_000, 2, 0.01).set).toMatchObject({ first: 504, end: 504 + AUTO_LEASE_STEPS * 8 });
+    const long = new LeaseBook('r1', 0, AUTO_LEASE_STEPS * 100); // local:100, an epoch of 60,000 steps
+    expect(long.forStep(0, 2, 60_000, 2, 0.01).set).toMatchObject({ first: 0, end: MAX_LEASE_STEPS });
   });
 
   it('makes a new set when the grouping changes or after end(), and knows only the current set’s leases', () => {

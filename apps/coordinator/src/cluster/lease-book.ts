@@ -1,4 +1,4 @@
-import { leaseJobId } from '@gradq/cluster';
+import { leaseJobId, MAX_LEASE_STEPS } from '@gradq/cluster';
 import { shardsPerJob } from './job-grouping.js';
 
 /** Auto lease length: about this long a set, from the last step's duration (see LeaseBook.forStep). */
@@ -74,7 +74,7 @@ export class LeaseBook {
     for (let k = 0; k < shards; k += group) {
       leases.push({ id: leaseJobId(this.runId, step, k, set), shard: k, count: Math.min(group, shards - k) });
     }
-    this.held = { set, first: step, end: Math.min(epochEnd, step + wanted), leases, group, workers };
+    this.held = { set, first: step, end: Math.min(epochEnd, step + Math.min(wanted, MAX_LEASE_STEPS)), leases, group, workers };
     this.ended = false;
     return { set: this.held, made: true, replaced: held?.leases.map((l) => l.id) ?? [] };
   }

@@ -38,7 +38,7 @@ export const TRAIN_FLAGS = {
     max: MAX_LEASE_STEPS,
     default: 0,
     placeholder: 'N',
-    help: 'steps a worker holds its shards for (a step lease: one BullMQ job, the steps announced on a Redis stream; with --sync local:H, a round lease of its replicas’ rounds); 0 = about 1 s of steps, at most 64, never past an epoch; 1 = a BullMQ job per step or round (see README, The cluster)',
+    help: 'steps a worker holds its shards for (a step lease: one BullMQ job, the steps announced on a Redis stream; with --sync local:H, a round lease of its replicas’ rounds); 0 = about 1 s of steps, at most 64 (64 rounds with --sync local:H), never past an epoch; 1 = a BullMQ job per step or round (see README, The cluster)',
   },
   dataset: { type: 'string', choices: DATASET_NAMES, default: 'mnist', help: 'dataset to train on' },
   'data-dir': {
