@@ -3,7 +3,7 @@ import { GRADIENT_CODECS, keepsResidual } from '@gradq/nn';
 import { InvalidMessageError } from './invalid-message-error.js';
 import { JobSignature } from './job-signature.js';
 import { checkFields, int, pos, str, type Check } from './message-fields.js';
-import { OPTIMIZER_FIELDS, stateKeyList, stateTList, type JobOptimizer, type RoundJob } from './round-job.js';
+import { checkReplicaStates, OPTIMIZER_FIELDS, stateKeyList, stateTList, type JobOptimizer, type RoundJob } from './round-job.js';
 import type { ShardJob } from './shard-job.js';
 import type { MessageSigner } from './signing.js';
 
@@ -128,16 +128,7 @@ export function validateLeaseJob(data: unknown): LeaseJob {
   if (job.rounds > 0) {
     if (job.stepping) throw new InvalidMessageError(`lease job: a round lease (rounds ${job.rounds}) does not step θ itself`);
     if (job.codec !== 'none') throw new InvalidMessageError(`lease job: a round lease sends its results uncompressed, not as ${job.codec}`);
-    for (const [what, list] of [
-      ['state keys', job.stateKeys],
-      ['state counters', job.stateTs],
-    ] as const) {
-      if (list.length !== job.count) throw new InvalidMessageError(`lease job: ${list.length} ${what} for ${job.count} replicas`);
-    }
-    const key = job.stateKeys.find((k) => (k === '') !== (job.stateBuffers === 0));
-    if (key !== undefined) {
-      throw new InvalidMessageError(`lease job: state key ${JSON.stringify(key)} for ${job.stateBuffers} state buffers`);
-    }
+    checkReplicaStates('lease job', job, job.count);
   } else if (job.stateKeys.length > 0 || job.stateTs.length > 0) {
     throw new InvalidMessageError(`lease job: replica state keys in a lease of synchronous steps (rounds 0)`);
   }

@@ -109,17 +109,26 @@ export function validateRoundJob(data: unknown): RoundJob {
     throw new InvalidMessageError(`round job: replicas ${job.shard}..${job.shard + job.replicas - 1} of ${job.shards} shards`);
   }
   if (job.shards > job.batch) throw new InvalidMessageError(`round job: ${job.shards} shards of a batch of ${job.batch}`);
-  for (const [what, list] of [
+  checkReplicaStates('round job', job, job.replicas);
+  return job;
+}
+
+/**
+ * Throws InvalidMessageError (prefixed `what`) unless `job` names a state key and a step counter for each of its
+ * `replicas` replicas, every key '' exactly when the optimizer keeps no state buffers (a round job's, a round
+ * lease's).
+ */
+export function checkReplicaStates(what: string, job: Pick<RoundJob, 'stateKeys' | 'stateTs' | 'stateBuffers'>, replicas: number): void {
+  for (const [name, list] of [
     ['state keys', job.stateKeys],
     ['state counters', job.stateTs],
   ] as const) {
-    if (list.length !== job.replicas) throw new InvalidMessageError(`round job: ${list.length} ${what} for ${job.replicas} replicas`);
+    if (list.length !== replicas) throw new InvalidMessageError(`${what}: ${list.length} ${name} for ${replicas} replicas`);
   }
   const key = job.stateKeys.find((k) => (k === '') !== (job.stateBuffers === 0));
   if (key !== undefined) {
-    throw new InvalidMessageError(`round job: state key ${JSON.stringify(key)} for ${job.stateBuffers} state buffers`);
+    throw new InvalidMessageError(`${what}: state key ${JSON.stringify(key)} for ${job.stateBuffers} state buffers`);
   }
-  return job;
 }
 
 /** A round job's signature: over every field but `sig`, in the order of JOB_FIELDS. */
