@@ -94,19 +94,39 @@ describe('gradq bench', () => {
     expect(await redis.keys(`gradq:${prefix}-*`)).toEqual([]);
   });
 
-  it('with --sync local:4, runs in-process and 1 worker in local SGD, checks the params and says so in bench.json', async () => {
+  it('with --sync local:4 --repeat 2, runs in-process and 1 worker in local SGD twice, alternately, checks the params and says so in bench.json', async () => {
     const out = join(tmp, 'local-sgd');
-    const r = await runCli([...TINY, '--workers', '1', '--sync', 'local:4', '--queue', queuePrefix(), '--out', out]);
+    const r = await runCli([...TINY, '--workers', '1', '--sync', 'local:4', '--repeat', '2', '--queue', queuePrefix(), '--out', out]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/^ +64 {2}cluster, 1 worker .* ✓$/m);
-    const report = JSON.parse(readFileSync(join(out, 'bench.json'), 'utf8')) as BenchJson & { config: { sync: string }; notes: string[] };
-    expect(report.config.sync).toBe('local:4');
+    // Alternately: in-process, 1 worker, in-process, 1 worker.
+    expect(r.stderr.match(/\[\d\/4\] batch 64, [^…]*… /g)).toEqual([
+      '[1/4] batch 64, in-process (1/2) … ',
+      '[2/4] batch 64, 1 worker (1/2) … ',
+      '[3/4] batch 64, in-process (2/2) … ',
+      '[4/4] batch 64, 1 worker (2/2) … ',
+    ]);
+    // The cluster's speedup with the range of both repeats beside it.
+    expect(r.stdout).toMatch(/^ +64 {2}cluster, 1 worker +[\d,]+ +\d+\.\d\d× \(\d+\.\d\d–\d+\.\d\d\) .* ✓$/m);
+    type Row = BenchJson['rows'][number] & { speedup: number; repeats: { samples_per_s: number[]; speedup: number[] } };
+    const report = JSON.parse(readFileSync(join(out, 'bench.json'), 'utf8')) as {
+      config: { sync: string; repeat: number };
+      rows: Row[];
+      notes: string[];
+    };
+    expect(report.config).toMatchObject({ sync: 'local:4', repeat: 2 });
     // No reference trainer beside local SGD (they train synchronously), even without --skip-reference.
     expect(report.rows.map((row) => [row.trainer, row.same_params])).toEqual([
       ['in-process', null],
       ['cluster', true],
     ]);
+    for (const row of report.rows) {
+      expect(row.repeats.samples_per_s).toHaveLength(2);
+      // A row is its lower middle repeat (of two, the slower in-process one, the cluster's lower speedup).
+      if (row.trainer === 'in-process') expect(row.samples_per_s).toBe(Math.min(...row.repeats.samples_per_s));
+      else expect(row.speedup).toBe(Math.min(...row.repeats.speedup));
+    }
     expect(report.notes.some((n) => n.startsWith('--sync local:4: local SGD'))).toBe(true);
+    expect(report.notes.some((n) => n.startsWith('--repeat 2: '))).toBe(true);
   });
 
   it('with --compress int8, runs every gradq trainer compressed, still with the same params, and reports ≤ 0.27× the gradient bytes', async () => {

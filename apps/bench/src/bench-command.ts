@@ -8,6 +8,7 @@ import {
   benchNotes, clusterRow, describeMachine, inProcessRow, referenceRow, type BenchReport, type BenchRow,
 } from './report/bench-result.js'; // prettier-ignore
 import { formatBenchTable, trainerName } from './report/bench-table.js';
+import { medianRun } from './report/repeats.js';
 import { fitStepModel, type StepModel } from './report/step-model.js';
 import { formatStepModel } from './report/step-model-table.js';
 import { runGradqTrain } from './runs/child-process.js';
@@ -44,29 +45,42 @@ async function runBench(gradqBin: string, flags: ParsedFlags<typeof BENCH_FLAGS>
   const log = (line: string): void => void io.stderr.write(`${line}\n`);
   if (referenceSkipped !== undefined) log(`reference trainer skipped: ${referenceSkipped}`);
 
-  // The runs, batch by batch: in-process baseline, each worker count, the reference; all in this one invocation.
+  // The runs, batch by batch: in-process baseline, each worker count (--repeat N: N times, alternately), the
+  // reference; all in this one invocation.
   const runId = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
-  const perBatch = 1 + plan.workers.length + (reference ? 1 : 0);
+  const perBatch = plan.repeat * (1 + plan.workers.length) + (reference ? 1 : 0);
   const progress = new RunProgress(io.stderr, plan.batches.length * perBatch);
   const rows: BenchRow[] = [];
   for (const batch of plan.batches) {
     const common = trainArgs(plan, batch);
-    const base = await measure(progress, `batch ${batch}, in-process`, async () =>
-      inProcessRow(batch, await runGradqTrain(gradqBin, `batch ${batch} in-process`, ['--local', ...common])),
-    );
-    rows.push(base);
-    for (const workers of plan.workers) {
-      const queue = `${plan.queuePrefix}-${runId}-b${batch}-w${workers}`;
-      const label = `batch ${batch}, ${workers === 0 ? `external workers on queue ${queue}` : `${workers} worker${workers === 1 ? '' : 's'}`}`;
-      const row = await measure(progress, label, async () => {
-        const summary = await runGradqTrain(gradqBin, `batch ${batch} with ${workers} workers`, [
-          '--workers', String(workers), '--queue', queue, ...common,
-        ]); // prettier-ignore
-        await dropQueue(queue, summary.redis, log);
-        return clusterRow(base, workers, queue, summary);
-      });
-      rows.push(row);
+    const bases: BenchRow[] = [];
+    const clusters: BenchRow[][] = plan.workers.map(() => []);
+    for (let repeat = 1; repeat <= plan.repeat; repeat++) {
+      const of = plan.repeat > 1 ? ` (${repeat}/${plan.repeat})` : '';
+      const base = await measure(progress, `batch ${batch}, in-process${of}`, async () =>
+        inProcessRow(batch, await runGradqTrain(gradqBin, `batch ${batch} in-process`, ['--local', ...common])),
+      );
+      if (bases.length > 0 && base.params_sha256 !== bases[0].params_sha256) {
+        throw new Error(
+          `batch ${batch}: in-process run ${repeat} ended with other parameters than run 1 (${base.params_sha256} vs ${bases[0].params_sha256})`,
+        );
+      }
+      bases.push(base);
+      for (const [i, workers] of plan.workers.entries()) {
+        const queue = `${plan.queuePrefix}-${runId}-b${batch}-w${workers}${plan.repeat > 1 ? `-r${repeat}` : ''}`;
+        const label = `batch ${batch}, ${workers === 0 ? `external workers on queue ${queue}` : `${workers} worker${workers === 1 ? '' : 's'}`}${of}`;
+        const row = await measure(progress, label, async () => {
+          const summary = await runGradqTrain(gradqBin, `batch ${batch} with ${workers} workers`, [
+            '--workers', String(workers), '--queue', queue, ...common,
+          ]); // prettier-ignore
+          await dropQueue(queue, summary.redis, log);
+          return clusterRow(base, workers, queue, summary);
+        });
+        clusters[i].push(row);
+      }
     }
+    const base = medianRun(bases);
+    rows.push(base, ...clusters.map(medianRun));
     if (reference) {
       rows.push(
         await measure(progress, `batch ${batch}, ${reference.label}`, async () => {
@@ -92,7 +106,7 @@ async function runBench(gradqBin: string, flags: ParsedFlags<typeof BENCH_FLAGS>
     machine,
     config: {
       dataset: 'mnist', model: plan.model, optimizer: plan.optimizer, sync: plan.sync, compress: plan.compress, shm: plan.shm, shards: plan.shards, epochs: plan.epochs,
-      train_samples: plan.trainSamples, workers: plan.workers, batches: plan.batches,
+      train_samples: plan.trainSamples, workers: plan.workers, batches: plan.batches, repeat: plan.repeat,
     }, // prettier-ignore
     rows,
     ...(referenceSkipped === undefined ? {} : { reference_skipped: referenceSkipped }),

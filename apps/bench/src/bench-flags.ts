@@ -65,6 +65,16 @@ export const BENCH_FLAGS = {
     default: 'sync',
     help: 'how every run synchronises its shards, as gradq train --sync: sync | local:H (local SGD: a step of the table is then a round of H steps; no reference trainer)',
   },
+  repeat: {
+    type: 'int',
+    min: 1,
+    max: 20,
+    default: 1,
+    placeholder: 'N',
+    help:
+      'run the in-process run and each cluster run N times, alternately, and report the median repeat with the range beside it ' +
+      '(a machine whose speed drifts then slows both sides of a ratio alike)',
+  },
   json: { type: 'boolean', help: 'print the results as one JSON object on stdout (the table goes to stderr)' },
   fit: {
     type: 'boolean',
@@ -97,6 +107,8 @@ export interface BenchPlan {
   json: boolean;
   /** Fit the step-time model (report/step-model.ts). */
   fit: boolean;
+  /** Times each gradq run is made, alternately (report/repeats.ts). */
+  repeat: number;
 }
 
 const QUEUE_PREFIX_NAME = /^[A-Za-z0-9_.-]{1,32}$/;
@@ -138,6 +150,7 @@ export function benchPlanFromFlags(f: ParsedFlags<typeof BENCH_FLAGS>): BenchPla
     queuePrefix,
     json,
     fit,
+    repeat: f.repeat,
   };
 }
 

@@ -51,6 +51,11 @@ export interface BenchRow {
   train_samples: number;
   wall_s: number;
   queue?: string;
+  /**
+   * With --repeat N > 1: every repeat's samples/s and speedup (over that repeat's in-process run), in the order run;
+   * the row's other figures are those of the median repeat (repeats.ts).
+   */
+  repeats?: { samples_per_s: number[]; speedup: number[] };
   /** What the trainer reported: gradq train's JSON summary, or the reference script's last line. */
   raw: Record<string, unknown> | string;
 }
@@ -81,6 +86,8 @@ export interface BenchReport {
     train_samples: number;
     workers: number[];
     batches: number[];
+    /** gradq bench --repeat (absent in reports written before it existed: 1). */
+    repeat?: number;
   };
   rows: BenchRow[];
   /** Why the reference trainer did not run, when it did not. */
@@ -194,7 +201,10 @@ export function benchNotes(plan: BenchPlan, referenceNote: string | undefined): 
     `${plan.model}, ${plan.optimizer}, ${plan.shards} shards per batch for every run, ${plan.epochs} epoch(s) of ${plan.trainSamples} MNIST samples; ` +
       'samples/s: training steps after the first (start-up, data loading, evaluation and the first step excluded; ' +
       "the first step, which in a cluster run also waits for the workers to start, is each row's first_step_ms in bench.json).",
-    'speedup: samples/s over the in-process run of the same batch; efficiency: speedup / workers.',
+    plan.repeat > 1
+      ? `--repeat ${plan.repeat}: the in-process run and each cluster run ${plan.repeat} times, alternately; a row is its median repeat ` +
+        '(speedup over the in-process run of the same repeat; in-process: median samples/s), the range of every repeat beside its speedup; efficiency: speedup / workers.'
+      : 'speedup: samples/s over the in-process run of the same batch; efficiency: speedup / workers.',
     'step ms: mean per step after the first. compute, fetch (θ from Redis) and upload (until Redis acknowledges the gradient; ' +
       "a worker with several shards computes the next one meanwhile) are summed over a step's shards, which run in parallel " +
       'on the workers, so they can add up to more than the step; queue wait is the rest ' +

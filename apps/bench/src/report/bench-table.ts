@@ -33,7 +33,7 @@ function rowCells(r: BenchRow): string[] {
     String(r.batch),
     trainerName(r),
     formatCount(r.samples_per_s),
-    `${r.speedup.toFixed(2)}×`,
+    speedup(r),
     r.efficiency === null ? '–' : `${(100 * r.efficiency).toFixed(0)}%`,
     ms(s?.step),
     ms(s?.compute),
@@ -46,6 +46,13 @@ function rowCells(r: BenchRow): string[] {
     mb(r.rss_peak_mb.workers_max),
     r.trainer === 'in-process' ? 'reference' : r.same_params === null ? '–' : r.same_params ? '✓' : '✗',
   ];
+}
+
+/** `1.31×`, and with repeats the range of every repeat's: `1.31× (1.24–1.37)` (none for the in-process row: all 1). */
+function speedup(r: BenchRow): string {
+  const all = r.trainer === 'in-process' ? undefined : r.repeats?.speedup;
+  if (all === undefined) return `${r.speedup.toFixed(2)}×`;
+  return `${r.speedup.toFixed(2)}× (${Math.min(...all).toFixed(2)}–${Math.max(...all).toFixed(2)})`;
 }
 
 export function trainerName(r: BenchRow): string {
