@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import {
-  encodeParams, InvalidMessageError, KEY_TTL_MS, MessageSigner, readGradientInto, readResultMessage, signShardJob, TensorConnection,
-  validateShardJob, type ShardJob,
+  encodeParams, InvalidMessageError, KEY_TTL_MS, MessageSigner, readGradientInto, readResultMessage, RedisConnectionError, RedisReplyError,
+  signShardJob, TensorConnection, validateShardJob, type ShardJob,
 } from '@gradq/cluster'; // prettier-ignore
 import { epochOrder, limitSamples, loadDataset, type Split } from '@gradq/data';
 import { encodedGradientBytes, Model, paramsSha256 } from '@gradq/nn';
@@ -203,6 +203,78 @@ describe('ShardProcessor', () => {
     await processor.process(job());
     await processor.flush();
     expect(await redis.llen(job().resultsKey)).toBe(1);
+  });
+
+  it('tries a push that failed for the connection again until it lands, logging the failure and the try that worked', async () => {
+    // A connection stand-in that loses its connection twice, then pushes for real (each try sends the same message).
+    const lines: string[] = [];
+    const sent: Buffer[] = [];
+    const flaky: TensorLink = {
+      get: (key, into) => tensors.get(key, into),
+      rpushExpire: async (key, message, ttlMs) => {
+        sent.push(Buffer.from(message));
+        if (sent.length <= 2)
+          throw new RedisConnectionError('Redis at redis://127.0.0.1:6379: connection lost (no reply to RPUSH in 3000 ms)');
+        await tensors.rpushExpire(key, message, ttlMs);
+      },
+    };
+    const processor = new ShardProcessor(flaky, DATA, 'w1', (line) => lines.push(line));
+    const [result] = await processor.process(job());
+    await processor.flush();
+    expect(sent).toHaveLength(3);
+    expect(sent[2].equals(sent[0])).toBe(true);
+    expect(lines).toEqual([
+      'w1: step 4 shard 1: pushing the result failed (Redis at redis://127.0.0.1:6379: connection lost (no reply to RPUSH in 3000 ms)); trying again for up to 20 s',
+      'w1: step 4 shard 1: the result pushed at try 3',
+    ]);
+    // In the list once, as computed.
+    expect(await redis.llen(job().resultsKey)).toBe(1);
+    expect((await popResult(job())).header).toMatchObject({ shard: 1, count: result.count, lossSum: result.lossSum });
+  });
+
+  it('gives a push up after pushRetryMs of failed tries, and at once after stopRetrying(); a reply error is not tried again', async () => {
+    const lines: string[] = [];
+    let tries = 0;
+    const down: TensorLink = {
+      get: (key, into) => tensors.get(key, into),
+      rpushExpire: async () => {
+        tries++;
+        throw new RedisConnectionError('Redis at redis://127.0.0.1:6379: connection lost (connect timed out after 5000 ms)');
+      },
+    };
+    const processor = new ShardProcessor(down, DATA, 'w2', (line) => lines.push(line), undefined, 600);
+    await processor.process(job());
+    await processor.flush(); // tries after 0, 250, 750 ms: the third is past 600 ms
+    expect(tries).toBe(3);
+    expect(lines).toEqual([
+      expect.stringMatching(
+        /^w2: step 4 shard 1: pushing the result failed \(.*connect timed out after 5000 ms\)\); trying again for up to 1 s$/,
+      ),
+      expect.stringMatching(/^w2: step 4 shard 1: pushing the result failed at try 3 too \(.*\); given up$/),
+    ]);
+    // Closing: no try after the first.
+    tries = 0;
+    lines.length = 0;
+    processor.stopRetrying();
+    await processor.process(job());
+    await processor.flush();
+    expect(tries).toBe(1);
+    expect(lines).toEqual([
+      expect.stringMatching(/^w2: step 4 shard 1: pushing the result failed \(.*connect timed out after 5000 ms\)\)$/),
+    ]);
+    // An error reply (the command is wrong here): one try, however long the retry time.
+    let replies = 0;
+    const wrong: TensorLink = {
+      get: (key, into) => tensors.get(key, into),
+      rpushExpire: async () => {
+        replies++;
+        throw new RedisReplyError('WRONGTYPE Operation against a key holding the wrong kind of value');
+      },
+    };
+    const patient = new ShardProcessor(wrong, DATA, 'w3', () => undefined, undefined, 60_000);
+    await patient.process(job());
+    await patient.flush();
+    expect(replies).toBe(1);
   });
 
   it('waits for a push to be acknowledged before reusing its buffer for the next message; flush() waits for the last', async () => {

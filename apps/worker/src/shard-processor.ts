@@ -24,6 +24,7 @@ import {
   readResidual,
   encodeResidual,
   InvalidMessageError,
+  RedisConnectionError,
   jobShards,
   KEY_TTL_MS,
   ParamsFetcher,
@@ -66,6 +67,15 @@ interface OwnModel {
 
 /** Models a processor keeps (see model()). */
 export const MODEL_CACHE = 2;
+
+/**
+ * A result push that failed for the connection (RedisConnectionError: lost, timed out) is tried again for about this
+ * long: the coordinator waits for it, where a lost one costs a lease's lock expiry (seen: 88 s after a 10 s outage);
+ * one that lands late, or twice (the first had arrived after all), is ignored there.
+ */
+export const PUSH_RETRY_MS = 20_000;
+/** Pauses between the tries of a push (the last one repeats). */
+const PUSH_PAUSES_MS = [250, 500, 1000, 2000];
 
 /** Residuals (--compress int8) a processor keeps of those it wrote, so as not to read them back (see residualIn). */
 export const RESIDUAL_CACHE = 8;
@@ -143,6 +153,8 @@ export class ShardProcessor {
   private readonly compression = new CompressionScratch();
   /** Residuals this processor wrote, by key, most recent last (at most RESIDUAL_CACHE). */
   private readonly residuals = new Map<string, Uint8Array>();
+  /** After stopRetrying(): a failed push is not tried again. */
+  private retrying = true;
 
   constructor(
     private readonly tensors: TensorLink,
@@ -150,6 +162,8 @@ export class ShardProcessor {
     name?: string,
     private readonly log: (line: string) => void = () => undefined,
     private readonly signer?: MessageSigner,
+    /** How long a push that failed for the connection is tried again (PUSH_RETRY_MS). */
+    private readonly pushRetryMs = PUSH_RETRY_MS,
   ) {
     // host:pid is not unique with host networking, where every container's worker is PID 1 on the same host name.
     this.name = name ?? `${hostname()}:${process.pid}-${randomBytes(4).toString('hex')}`;
@@ -552,8 +566,14 @@ export class ShardProcessor {
     return result;
   }
 
+  /** From now on a push that fails is not tried again (the worker is closing: it does not wait out an outage). */
+  stopRetrying(): void {
+    this.retrying = false;
+  }
+
   /**
-   * RPUSH onto the job's results list, then renew its expiry (it expires with the run's other keys); never
+   * RPUSH onto the job's results list, then renew its expiry (it expires with the run's other keys); tried again
+   * for pushRetryMs when the connection fails (logged once, and once more when it lands or is given up); never
    * rejects.
    */
   private async push(
@@ -563,20 +583,34 @@ export class ShardProcessor {
     since: number,
     residual?: ResidualWrite,
   ): Promise<void> {
-    try {
-      if (residual) {
-        // The residual first, the result once Redis has acknowledged it: a result in the list implies its residual in
-        // Redis. A SET that fails leaves no result behind it: the coordinator's watchdog recomputes the shard.
-        if (!this.tensors.set) throw new Error('this processor’s Redis link cannot write residuals (--compress int8)');
-        await this.tensors.set(residual.key, encodeResidual(residual.bytes, residual.key, this.signer), KEY_TTL_MS);
-        await this.tensors.rpushExpire(job.resultsKey, message, KEY_TTL_MS);
-      } else await this.tensors.rpushExpire(job.resultsKey, message, KEY_TTL_MS);
-      this.lastUploadMs = performance.now() - since;
-    } catch (e) {
-      this.log(
-        `${this.name}: step ${job.step} ${typeof shard === 'number' ? `shard ${shard}` : shard}: pushing the result failed (${(e as Error).message})`,
-      );
+    const what = `${this.name}: step ${job.step} ${typeof shard === 'number' ? `shard ${shard}` : shard}`;
+    for (let tries = 1; ; tries++) {
+      try {
+        await this.send(job, message, residual);
+        this.lastUploadMs = performance.now() - since;
+        if (tries > 1) this.log(`${what}: the result pushed at try ${tries}`);
+        return;
+      } catch (e) {
+        const again = e instanceof RedisConnectionError && this.retrying && performance.now() - since < this.pushRetryMs;
+        if (tries === 1) {
+          const retry = again ? `; trying again for up to ${Math.round(this.pushRetryMs / 1000)} s` : '';
+          this.log(`${what}: pushing the result failed (${(e as Error).message})${retry}`);
+        } else if (!again) this.log(`${what}: pushing the result failed at try ${tries} too (${(e as Error).message}); given up`);
+        if (!again) return;
+        await new Promise((r) => setTimeout(r, PUSH_PAUSES_MS[Math.min(tries, PUSH_PAUSES_MS.length) - 1]));
+      }
     }
+  }
+
+  /** One try of push(). */
+  private async send(job: Pick<ShardJob, 'resultsKey'>, message: Buffer, residual?: ResidualWrite): Promise<void> {
+    if (residual) {
+      // The residual first, the result once Redis has acknowledged it: a result in the list implies its residual in
+      // Redis. A SET that fails leaves no result behind it: the coordinator's watchdog recomputes the shard.
+      if (!this.tensors.set) throw new Error('this processor’s Redis link cannot write residuals (--compress int8)');
+      await this.tensors.set(residual.key, encodeResidual(residual.bytes, residual.key, this.signer), KEY_TTL_MS);
+    }
+    await this.tensors.rpushExpire(job.resultsKey, message, KEY_TTL_MS);
   }
 
   private trainSplit(dataset: string): Promise<Split> {

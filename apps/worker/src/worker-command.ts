@@ -115,6 +115,7 @@ async function runWorker(flags: ParsedFlags<typeof WORKER_FLAGS>, io: CommandIo)
     closing.signal.addEventListener('abort', () => resolve());
   });
   closing.abort(); // ends a pause in progress
+  processor.stopRetrying(); // a push failing from now on is not waited for
   process.removeAllListeners('disconnect'); // a listener keeps a local worker's IPC channel, and so the process, alive
   await worker.close();
   await processor.flush();

@@ -108,6 +108,23 @@ describe.skipIf(!canShare)('SharedMemoryTensors', () => {
     expect(await coordinator.blpop('results', 1, buffer)).toEqual(small);
   });
 
+  it('hands a result’s slot back when its RPUSH fails, so that tries again do not use up the worker’s slots', async () => {
+    const { redis, coordinator, worker, dir } = pair();
+    await coordinator.set('theta', bytes(5000, 1), 1000);
+    await worker.get('theta', buffer); // results go through the directory from now on
+    const push = redis.rpushExpire.bind(redis);
+    let failing = 10; // more than a worker's 4 result slots
+    redis.rpushExpire = async (key, value, ttlMs) => {
+      if (failing-- > 0) throw new Error('connection lost');
+      return push(key, value, ttlMs);
+    };
+    for (let i = 0; i < 10; i++) await expect(worker.rpushExpire('results', bytes(3000, 2), 1000)).rejects.toThrow('connection lost');
+    expect(slotFiles(dir, 'r')).toEqual([expect.stringMatching(/\.free$/)]); // one slot, free again each time
+    await worker.rpushExpire('results', bytes(3000, 4), 1000);
+    expect(decodePointer(defined(redis.lists.get('results'), 'results')[0])).toMatchObject({ dir: dir.path, length: 3000 });
+    expect(await coordinator.blpop('results', 1, buffer)).toEqual(bytes(3000, 4));
+  });
+
   it('reuses slot files: θ of each step replaces the one before without new files', async () => {
     const { coordinator, worker, dir } = pair();
     for (let step = 0; step < 6; step++) {

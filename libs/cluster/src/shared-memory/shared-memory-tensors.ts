@@ -119,7 +119,14 @@ export class SharedMemoryTensors implements TensorStore {
     if (this.resultSlots && bytes.byteLength >= this.minBytes) {
       const slot = this.resultSlots.write([bytes]);
       if (slot !== undefined) {
-        return this.inner.rpushExpire(key, encodePointer({ dir: this.resultSlots.dir, slot, length: bytes.byteLength }), ttlMs);
+        try {
+          return await this.inner.rpushExpire(key, encodePointer({ dir: this.resultSlots.dir, slot, length: bytes.byteLength }), ttlMs);
+        } catch (e) {
+          // The slot back, so that pushes tried again do not use up this worker's slots; a pointer that did reach
+          // the list (its reply lost) then names a file that is gone, which the coordinator rejects.
+          releaseSlot(this.resultSlots.dir, slot);
+          throw e;
+        }
       }
     }
     return this.inner.rpushExpire(key, bytes, ttlMs);
