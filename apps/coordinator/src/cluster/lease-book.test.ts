@@ -32,6 +32,17 @@ describe('LeaseBook', () => {
     ]);
   });
 
+  it('makes sets of one step while no worker is counted, so that a lone worker can take every lease in turn', () => {
+    const book = new LeaseBook('r1', 0);
+    // Count unknown (0): K leases of one shard, for one step, however fast the steps.
+    expect(book.forStep(8, 2, 100, 0, 1).set).toMatchObject({ first: 8, end: 9, leases: [{ count: 1 }, { count: 1 }] });
+    expect(book.forStep(9, 2, 100, 0, 1)).toMatchObject({ made: true, set: { first: 9, end: 10 } });
+    // --lease-steps N too.
+    expect(new LeaseBook('r1', 16).forStep(0, 2, 100, 0, 1).set).toMatchObject({ first: 0, end: 1 });
+    // Counted: the usual length.
+    expect(book.forStep(10, 2, 100, 1, 1).set).toMatchObject({ first: 10, end: 74, leases: [{ count: 2 }] });
+  });
+
   it('of rounds: up to autoCap steps (AUTO_LEASE_STEPS rounds), never more than MAX_LEASE_STEPS (a lease job’s limit)', () => {
     const rounds = new LeaseBook('r1', 0, AUTO_LEASE_STEPS * 8); // local:8
     expect(rounds.forStep(0, 2, 10_000, 2, 2).set).toMatchObject({ first: 0, end: 500 }); // 1 s of 2 ms steps

@@ -67,8 +67,15 @@ export class LeaseBook {
     if (held && !this.ended && step >= held.first && step < held.end && held.group === group)
       return { set: held, made: false, replaced: [] };
     const epochEnd = (Math.floor(step / perEpoch) + 1) * perEpoch;
+    // No worker counted yet (the count comes in the background): one step, whose leases of one shard each a lone
+    // worker takes one after another; a longer set kept the others queued until their first holder gave its lease
+    // up (1.2 s at the second round of a local SGD run with one worker, a quarter of its time).
     const wanted =
-      this.maxSteps > 0 ? this.maxSteps : Math.min(this.autoCap, Math.max(1, Math.floor(LEASE_TARGET_MS / Math.max(stepMs, 1e-3))));
+      workers < 1
+        ? 1
+        : this.maxSteps > 0
+          ? this.maxSteps
+          : Math.min(this.autoCap, Math.max(1, Math.floor(LEASE_TARGET_MS / Math.max(stepMs, 1e-3))));
     const set = this.sets++;
     const leases: Lease[] = [];
     for (let k = 0; k < shards; k += group) {
