@@ -114,9 +114,9 @@ describe.skipIf(!canShare)('SharedMemoryTensors', () => {
     await worker.get('theta', buffer); // results go through the directory from now on
     const push = redis.rpushExpire.bind(redis);
     let failing = 10; // more than a worker's 4 result slots
-    redis.rpushExpire = async (key, value, ttlMs) => {
+    redis.rpushExpire = async (key: string, value: Uint8Array) => {
       if (failing-- > 0) throw new Error('connection lost');
-      return push(key, value, ttlMs);
+      return push(key, value);
     };
     for (let i = 0; i < 10; i++) await expect(worker.rpushExpire('results', bytes(3000, 2), 1000)).rejects.toThrow('connection lost');
     expect(slotFiles(dir, 'r')).toEqual([expect.stringMatching(/\.free$/)]); // one slot, free again each time
