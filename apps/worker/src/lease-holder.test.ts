@@ -196,6 +196,34 @@ describe('LeaseHolder', () => {
     expect(await redis.llen(job.resultsKey)).toBe(0); // unanswered
   });
 
+  it('ends a lease quietly whose step failed because a newer set ended it meanwhile (taken late: θ gone)', async () => {
+    const job = lease('late'); // θ of step 3 is never written: the coordinator has moved on
+    const coordinator = connection();
+    const clock = connection();
+    // The holder's clock: its first read sees step 3 of set 5, and the coordinator announces set 6 right after.
+    let reads = 0;
+    const racing: Pick<TensorConnection, 'awaitAnnounce'> = {
+      awaitAnnounce: async (key, after, blockMs) => {
+        const entries = await clock.awaitAnnounce(key, after, blockMs);
+        if (reads++ === 0) await announce(coordinator, job, 4, 6);
+        return entries;
+      },
+    };
+    await announce(coordinator, job, 3, 5);
+    const results = await new LeaseHolder(new ShardProcessor(connection(), DATA, 'late'), racing).hold(
+      job,
+      'lease-late',
+      new AbortController().signal,
+    );
+    expect(results).toEqual([]);
+    // No release (the set is over: nothing to hand back); the failure reports of step 3 are for a step long done.
+    const pushed = await popAll(job.resultsKey);
+    expect(pushed.map((m) => [m.step, m.kind ?? 'report', typeof m.error])).toEqual([
+      [3, 'report', 'string'],
+      [3, 'report', 'string'],
+    ]);
+  });
+
   it('hands a lease that fails back, from the step it failed on (the coordinator recomputes it at once)', async () => {
     const job = lease('i', { dataset: 'nowhere' });
     const coordinator = connection();

@@ -106,6 +106,7 @@ export class LeaseHolder {
     if (secret) this.processor.checkLease(job);
     const results: LeaseResults = [];
     let next = job.step; // the first step of the lease not computed yet
+    let after = '0'; // the clock's entries seen: none yet (the newest one may be a step to compute now)
     try {
       if (!secret) this.processor.checkLease(job); // a signed lease here: a failure to report (no secret to check it)
       const perEpoch = stepsPerEpoch(job.trainSamples, job.batch);
@@ -118,7 +119,6 @@ export class LeaseHolder {
       const later = { stateKeys: job.stateKeys.map(() => ''), stateTs: job.stateTs };
       const roundAt = (step: number) =>
         leaseRoundJob(job, step, roundEnd(step, job.rounds, perEpoch) - step, step === job.step ? job : later);
-      let after = '0'; // the clock's entries seen: none yet (the newest one may be a step to compute now)
       let lastStepAt = performance.now();
       let longestGap = 0;
       let refusals = 0;
@@ -168,9 +168,18 @@ export class LeaseHolder {
       }
       return results;
     } catch (e) {
+      // A set that a newer one ended while this holder computed (a lease taken late, as the coordinator regrouped:
+      // θ of the step may be gone already) is over, not failed: the clock's entries since the last one seen say so.
+      if (await this.endedMeanwhile(job, after)) return results;
       await this.handBack(job, leaseId, next, results).catch(() => undefined);
       throw e;
     }
+  }
+
+  /** Whether the clock, read without waiting, holds an entry after `after` that ends lease `job` (clockNews). */
+  private async endedMeanwhile(job: LeaseJob, after: string): Promise<boolean> {
+    const entries = await this.tensors.awaitAnnounce(job.clockKey, after, 0).catch(() => null);
+    return entries !== null && clockNews(entries, job, this.signer).over;
   }
 
   /**
