@@ -219,8 +219,9 @@ describe.skipIf(skipped !== undefined)('docker compose on a real engine', () => 
   }, 1_500_000);
 
   it('the image that `up --build` made runs `gradq --help` and holds the dashboard’s page', () => {
-    // One container for both (on vfs each one starts with a full copy of the image's files): the image's own
-    // entrypoint for --help, then the page (the compose file runs the coordinator with --dashboard).
+    // One container for both (on vfs each one starts with a full copy of the image's files): the command the
+    // image's entrypoint names (checked below) with --help, then the page (the compose file runs the coordinator
+    // with --dashboard).
     const script = 'node apps/coordinator/bin/gradq.js --help && echo "--- page:" && ls apps/coordinator/dashboard';
     const r = run('docker', ['run', '--rm', '--network', 'host', '--entrypoint', 'sh', 'gradq:local', '-c', script]);
     expect(r.code, r.stderr).toBe(0);

@@ -52,6 +52,11 @@ async function gradientAt(j: ShardJob): Promise<Float32Array> {
   return (await popResult(j)).grads;
 }
 
+/** A connection stand-in that fetches θ from Redis and pushes with `rpushExpire`. */
+function pushingWith(rpushExpire: TensorLink['rpushExpire']): TensorLink {
+  return { get: (key, into) => tensors.get(key, into), rpushExpire };
+}
+
 const prefixes: string[] = [];
 beforeAll(async () => {
   train = limitSamples((await loadDataset('mnist', { dataDir: DATA })).train, 512);
@@ -209,15 +214,12 @@ describe('ShardProcessor', () => {
     // A connection stand-in that loses its connection twice, then pushes for real (each try sends the same message).
     const lines: string[] = [];
     const sent: Buffer[] = [];
-    const flaky: TensorLink = {
-      get: (key, into) => tensors.get(key, into),
-      rpushExpire: async (key, message, ttlMs) => {
-        sent.push(Buffer.from(message));
-        if (sent.length <= 2)
-          throw new RedisConnectionError('Redis at redis://127.0.0.1:6379: connection lost (no reply to RPUSH in 3000 ms)');
-        await tensors.rpushExpire(key, message, ttlMs);
-      },
-    };
+    const flaky = pushingWith(async (key, message, ttlMs) => {
+      sent.push(Buffer.from(message));
+      if (sent.length <= 2)
+        throw new RedisConnectionError('Redis at redis://127.0.0.1:6379: connection lost (no reply to RPUSH in 3000 ms)');
+      await tensors.rpushExpire(key, message, ttlMs);
+    });
     const processor = new ShardProcessor(flaky, DATA, 'w1', (line) => lines.push(line));
     const [result] = await processor.process(job());
     await processor.flush();
@@ -235,13 +237,10 @@ describe('ShardProcessor', () => {
   it('gives a push up after pushRetryMs of failed tries, and at once after stopRetrying(); a reply error is not tried again', async () => {
     const lines: string[] = [];
     let tries = 0;
-    const down: TensorLink = {
-      get: (key, into) => tensors.get(key, into),
-      rpushExpire: async () => {
-        tries++;
-        throw new RedisConnectionError('Redis at redis://127.0.0.1:6379: connection lost (connect timed out after 5000 ms)');
-      },
-    };
+    const down = pushingWith(async () => {
+      tries++;
+      throw new RedisConnectionError('Redis at redis://127.0.0.1:6379: connection lost (connect timed out after 5000 ms)');
+    });
     const processor = new ShardProcessor(down, DATA, 'w2', (line) => lines.push(line), undefined, 600);
     await processor.process(job());
     await processor.flush(); // tries after 0, 250, 750 ms: the third is past 600 ms
@@ -264,13 +263,10 @@ describe('ShardProcessor', () => {
     ]);
     // An error reply (the command is wrong here): one try, however long the retry time.
     let replies = 0;
-    const wrong: TensorLink = {
-      get: (key, into) => tensors.get(key, into),
-      rpushExpire: async () => {
-        replies++;
-        throw new RedisReplyError('WRONGTYPE Operation against a key holding the wrong kind of value');
-      },
-    };
+    const wrong = pushingWith(async () => {
+      replies++;
+      throw new RedisReplyError('WRONGTYPE Operation against a key holding the wrong kind of value');
+    });
     const patient = new ShardProcessor(wrong, DATA, 'w3', () => undefined, undefined, 60_000);
     await patient.process(job());
     await patient.flush();
@@ -282,13 +278,10 @@ describe('ShardProcessor', () => {
     // a command still being written does).
     const sent: Buffer[] = [];
     const acknowledge: Array<() => void> = [];
-    const fake: TensorLink = {
-      get: (key, into) => tensors.get(key, into),
-      rpushExpire: (_key, message) => {
-        sent.push(message as Buffer);
-        return new Promise<void>((resolve) => acknowledge.push(resolve));
-      },
-    };
+    const fake = pushingWith((_key, message) => {
+      sent.push(message as Buffer);
+      return new Promise<void>((resolve) => acknowledge.push(resolve));
+    });
     const processor = new ShardProcessor(fake, DATA, 'w1');
     await processor.process(job());
     const second = processor.process(job({ shard: 2, start: 72, end: 100 }));

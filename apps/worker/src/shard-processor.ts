@@ -70,7 +70,8 @@ export const MODEL_CACHE = 2;
 
 /**
  * A result push that failed for the connection (RedisConnectionError: lost, timed out) is tried again for about this
- * long: the coordinator waits for it, where a lost one costs a lease's lock expiry (seen: 88 s after a 10 s outage);
+ * long: the coordinator waits for it, where a lost one waits for its lease's lock to expire (a CI run whose log shows
+ * such a lost push took 88 s to its next step after a 10 s outage, against 16 s in others);
  * one that lands late, or twice (the first had arrived after all), is ignored there.
  */
 export const PUSH_RETRY_MS = 20_000;
